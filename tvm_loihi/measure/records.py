@@ -1,0 +1,133 @@
+"""Measurement records: what is measured (:class:`MeasureInput`) and what came back (:class:`MeasureResult`).
+
+Small immutable values that cross processes and files as JSON (never pickle). Errors are a
+:class:`MeasureError` enum plus a message -- never a sentinel number.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class MeasureError(enum.Enum):
+    """Why a measurement produced no figures (``NO_ERROR`` when it did)."""
+
+    NO_ERROR = "no_error"
+    INVALID_MAPPING = "invalid_mapping"  # violates a per-core limit or does not fit the hardware
+    BAD_PAYLOAD = "bad_payload"  # malformed / oversized request
+    RUNTIME_ERROR = "runtime_error"  # the backend raised
+    TIMEOUT = "timeout"
+    HOST_LOST = "host_lost"  # the measurement host died or the session broke
+    UNKNOWN_WORKLOAD = "unknown_workload"  # host has not been sent this network
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON text (sorted keys, no spaces): equal values give equal strings and hashes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class MeasureInput:
+    """One candidate to measure.
+
+    Parameters
+    ----------
+    workload_key : str
+        :meth:`tvm_loihi.network.NetworkIR.workload_key` of the network.
+    hardware_key : str
+        Hash of the :class:`~tvm_loihi.hardware.HardwareSpec`.
+    mapping : dict
+        The mapping in canonical JSON form (``Mapping.to_json()``).
+    fidelity : str
+        Simulator fidelity (``"fast"`` or ``"event"``) or the name of a hardware backend.
+    """
+
+    workload_key: str
+    hardware_key: str
+    mapping: dict
+    fidelity: str = "fast"
+
+    def key(self) -> str:
+        """Cache key: equal (workload, hardware, mapping, fidelity) give equal keys."""
+        text = canonical_json([self.workload_key, self.hardware_key, self.mapping, self.fidelity])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def to_json(self) -> dict:
+        return {"workload_key": self.workload_key, "hardware_key": self.hardware_key,
+                "mapping": self.mapping, "fidelity": self.fidelity}
+
+    @classmethod
+    def from_json(cls, d: dict) -> MeasureInput:
+        return cls(str(d["workload_key"]), str(d["hardware_key"]), dict(d["mapping"]), str(d["fidelity"]))
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    """The outcome of one measurement.
+
+    Parameters
+    ----------
+    latency_s : float or None
+        Total latency of the whole input set (None on error).
+    energy_j : float or None
+        Energy per inference (None on error).
+    counters : dict
+        Named figures (per-sample latency, throughput, cores and chips used, Loihi-profiler-style counters).
+    error : MeasureError
+        ``NO_ERROR`` when the figures are valid.
+    message : str
+        Human-readable error detail ('' on success).
+    host : str
+        Who measured it (``"local"`` or the RPC host address).
+    wall_s : float
+        Wall time the measurement took on the host.
+    timestamp : float
+        Unix time when the result was produced.
+    """
+
+    latency_s: float | None
+    energy_j: float | None
+    counters: dict = field(default_factory=dict)
+    error: MeasureError = MeasureError.NO_ERROR
+    message: str = ""
+    host: str = "local"
+    wall_s: float = 0.0
+    timestamp: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is MeasureError.NO_ERROR
+
+    @classmethod
+    def failure(cls, error: MeasureError, message: str, host: str = "local", wall_s: float = 0.0) -> MeasureResult:
+        """An error result (no figures)."""
+        return cls(None, None, {}, error, message, host, wall_s)
+
+    def objective(self, name: str) -> float:
+        """``latency`` -> latency_s, ``energy`` -> energy_j; +inf for failed measurements (for ranking only)."""
+        if not self.ok:
+            return float("inf")
+        if name == "latency":
+            return float(self.latency_s)
+        if name == "energy":
+            return float(self.energy_j)
+        if name in self.counters:
+            return float(self.counters[name])
+        raise KeyError(f"unknown objective {name!r}; use 'latency', 'energy' or a counter name")
+
+    def to_json(self) -> dict:
+        return {"latency_s": self.latency_s, "energy_j": self.energy_j, "counters": self.counters,
+                "error": self.error.value, "message": self.message, "host": self.host,
+                "wall_s": self.wall_s, "timestamp": self.timestamp}
+
+    @classmethod
+    def from_json(cls, d: dict) -> MeasureResult:
+        return cls(d.get("latency_s"), d.get("energy_j"), dict(d.get("counters") or {}),
+                   MeasureError(d.get("error", "no_error")), str(d.get("message", "")),
+                   str(d.get("host", "local")), float(d.get("wall_s", 0.0)),
+                   float(d.get("timestamp", 0.0)))
