@@ -1,0 +1,229 @@
+"""Where every neuron lives: per layer its neuron slices, per slice a physical core.
+
+Resource rules (checked by :meth:`Mapping.validate`, constants in :class:`~tvm_loihi.hardware.CoreLimits`)
+---------------------------------------------------------------------------------------------------------
+* neurons per core <= ``max_neurons``;
+* SynMem words per core <= ``synmem_words``, where the core uses the cheaper of two encodings: *dense*
+  (``ceil(n_neurons_on_core / 4)`` words per input axon of the layer, zeros stored) or *sparse*
+  (``ceil(nnz / 2)`` words per source neuron with a non-zero synapse onto the core);
+* input axons per core (distinct source neurons with a non-zero synapse onto it) <= ``max_input_axons``;
+* output axon entries per core (sum over its neurons of the distinct destination cores they reach; one per
+  neuron for the output layer, whose spikes go to the host) <= ``max_output_axons``.
+
+The Lava default mapping applies the same rules (the compiler keeps the cheaper encoding per core) and gives each
+layer the fewest cores that satisfy them (LOIHI2.md §2). Output axons of layer k depend on layer k+1's split,
+so layers are sized from the last to the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .hardware import HardwareSpec
+from .network import NetworkIR
+from .sim.slices import SliceStats, even_bounds, slice_stats
+
+
+class MappingError(ValueError):
+    """A mapping that does not fit the hardware (names the layer, core, limit and excess)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Mapping:
+    """Per layer, neuron slices and the global core id of each slice.
+
+    Parameters
+    ----------
+    bounds : tuple of numpy.ndarray
+        Per layer ``k`` the ``(c_k + 1,)`` slice boundaries, ``0 = B[0] < ... < B[c_k] = n_k``.
+    core_ids : numpy.ndarray
+        ``(sum c_k,)`` distinct global core ids: layer 1's slices first, then layer 2's...
+    """
+
+    bounds: tuple[np.ndarray, ...]
+    core_ids: np.ndarray
+    _offsets: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        bounds = tuple(np.asarray(b, dtype=np.int64) for b in self.bounds)
+        ids = np.asarray(self.core_ids, dtype=np.int64).reshape(-1)
+        if not bounds:
+            raise MappingError("mapping has no layers")
+        for k, b in enumerate(bounds):
+            if b.ndim != 1 or len(b) < 2 or b[0] != 0 or np.any(np.diff(b) <= 0):
+                raise MappingError(f"layer {k}: slice bounds must rise strictly from 0, got {b.tolist()}")
+        offsets = np.cumsum([0] + [len(b) - 1 for b in bounds])
+        if len(ids) != offsets[-1]:
+            raise MappingError(f"mapping has {offsets[-1]} slices but {len(ids)} core ids")
+        if ids.size and ids.min() < 0:
+            raise MappingError(f"negative core id {int(ids.min())}")
+        if len(np.unique(ids)) != len(ids):
+            vals, cnt = np.unique(ids, return_counts=True)
+            raise MappingError(f"core {int(vals[cnt > 1][0])} holds more than one slice")
+        for b in bounds:
+            b.flags.writeable = False
+        ids.flags.writeable = False
+        object.__setattr__(self, "bounds", bounds)
+        object.__setattr__(self, "core_ids", ids)
+        object.__setattr__(self, "_offsets", offsets)
+
+    @classmethod
+    def from_assignment(cls, network: NetworkIR | Sequence[int], cores_per_layer: Sequence[int],
+                        core_ids: Sequence[int]) -> Mapping:
+        """Split every layer evenly over its cores; the first ``c_1`` ids go to layer 1, and so on.
+
+        Parameters
+        ----------
+        network : NetworkIR or sequence of int
+            The network (or its ``layer_sizes``).
+        cores_per_layer : sequence of int
+            Core count per layer (each between 1 and the layer's neuron count).
+        core_ids : sequence of int
+            At least ``sum(cores_per_layer)`` distinct global core ids; extra entries are ignored (so a search
+            genome can be a full permutation of the chip's cores).
+        """
+        sizes = network.layer_sizes[1:] if isinstance(network, NetworkIR) else tuple(network)[1:]
+        cores = [int(c) for c in cores_per_layer]
+        if len(cores) != len(sizes):
+            raise MappingError(f"{len(cores)} core counts for {len(sizes)} layers")
+        for k, (n, c) in enumerate(zip(sizes, cores)):
+            if not 1 <= c <= n:
+                raise MappingError(f"layer {k}: {c} cores for {n} neurons (need 1..{n})")
+        ids = np.asarray(core_ids, dtype=np.int64)[: sum(cores)]
+        return cls(tuple(even_bounds(n, c) for n, c in zip(sizes, cores)), ids)
+
+    # -- shape -------------------------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.bounds)
+
+    @property
+    def cores_per_layer(self) -> tuple[int, ...]:
+        return tuple(len(b) - 1 for b in self.bounds)
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """``(n_1, ..., n_L)``: neurons per layer."""
+        return tuple(int(b[-1]) for b in self.bounds)
+
+    @property
+    def n_cores_used(self) -> int:
+        return int(self._offsets[-1])
+
+    def layer_core_ids(self, k: int) -> np.ndarray:
+        """Global core ids of layer ``k``'s slices."""
+        return self.core_ids[self._offsets[k]: self._offsets[k + 1]]
+
+    def layer_offset(self, k: int) -> int:
+        """Index of layer ``k``'s first slice in :attr:`core_ids`."""
+        return int(self._offsets[k])
+
+    # -- serialisation -----------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        """Canonical plain data (equal mappings give equal JSON)."""
+        return {"version": 1, "bounds": [b.tolist() for b in self.bounds], "core_ids": self.core_ids.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Mapping:
+        """Inverse of :meth:`to_json`."""
+        if d.get("version") != 1:
+            raise MappingError(f"unsupported mapping version {d.get('version')!r}")
+        return cls(tuple(np.asarray(b, dtype=np.int64) for b in d["bounds"]), np.asarray(d["core_ids"]))
+
+    # -- checks ------------------------------------------------------------------------------------
+    def layer_stats(self, network: NetworkIR, hardware: HardwareSpec, k: int) -> SliceStats:
+        """Cached synapse statistics of layer ``k`` under this partition."""
+        lim = hardware.limits
+        return slice_stats(network, k, self.bounds[k], lim.dense_synapses_per_word,
+                           lim.sparse_synapses_per_word)
+
+    def validate(self, network: NetworkIR, hardware: HardwareSpec) -> None:
+        """Raise :class:`MappingError` naming the layer, core, limit and excess of the first violation."""
+        if self.layer_sizes != network.layer_sizes[1:]:
+            raise MappingError(f"mapping covers layers of sizes {self.layer_sizes}, network "
+                               f"{network.name!r} has {network.layer_sizes[1:]}")
+        if self.core_ids.size and self.core_ids.max() >= hardware.n_cores:
+            raise MappingError(f"core id {int(self.core_ids.max())} does not exist on {hardware.name!r} "
+                               f"({hardware.n_cores} cores)")
+        stats = [self.layer_stats(network, hardware, k) for k in range(self.n_layers)]
+        for k in range(self.n_layers):
+            nxt = stats[k + 1] if k + 1 < self.n_layers else None
+            usage = layer_usage(stats[k], nxt, self.bounds[k])
+            _raise_first_violation(network.layers[k].name, k, self.layer_core_ids(k), usage, hardware)
+
+
+def layer_usage(stats: SliceStats, next_stats: SliceStats | None, bounds: np.ndarray) -> dict:
+    """Per-slice resource use of one layer: ``{limit name: (c,) array}``."""
+    if next_stats is None:
+        out_axons = stats.neurons  # output layer: one entry per neuron, to the host
+    else:
+        out_axons = np.add.reduceat(next_stats.fanout, bounds[:-1])
+    return {"max_neurons": stats.neurons, "synmem_words": stats.synmem_words,
+            "max_input_axons": stats.input_axons, "max_output_axons": out_axons}
+
+
+def _violation(usage: dict, hardware: HardwareSpec) -> tuple[str, int, int, int] | None:
+    for limit, used in usage.items():
+        cap = getattr(hardware.limits, limit)
+        bad = np.flatnonzero(used > cap)
+        if bad.size:
+            j = int(bad[0])
+            return limit, j, int(used[j]), cap
+    return None
+
+
+def _raise_first_violation(name: str, k: int, ids: np.ndarray, usage: dict, hardware: HardwareSpec) -> None:
+    v = _violation(usage, hardware)
+    if v is not None:
+        limit, j, used, cap = v
+        raise MappingError(f"layer {k} ({name!r}) slice {j} on core {int(ids[j])}: {limit} {used} > {cap} "
+                           f"(over by {used - cap})")
+
+
+def _fits(network: NetworkIR, hardware: HardwareSpec, k: int, c: int,
+          next_stats: SliceStats | None) -> bool:
+    lim = hardware.limits
+    b = even_bounds(network.layer_sizes[k + 1], c)
+    st = slice_stats(network, k, b, lim.dense_synapses_per_word, lim.sparse_synapses_per_word)
+    return _violation(layer_usage(st, next_stats, b), hardware) is None
+
+
+def min_cores_per_layer(network: NetworkIR, hardware: HardwareSpec) -> tuple[int, ...]:
+    """Fewest cores per layer (even split) satisfying every per-core limit, sized last layer first.
+
+    Feasibility is assumed monotone in the core count (it is, up to even-split rounding), so a binary search
+    finds the boundary; Lava's compiler likewise raises the count until nothing is violated.
+    """
+    lim = hardware.limits
+    cores: list[int] = []
+    next_stats: SliceStats | None = None
+    for k in reversed(range(network.depth)):
+        n = network.layer_sizes[k + 1]
+        if not _fits(network, hardware, k, n, next_stats):
+            raise MappingError(f"layer {k} ({network.layers[k].name!r}) does not fit even at one neuron "
+                               f"per core on {hardware.name!r}")
+        lo, hi = max(1, -(-n // lim.max_neurons)), n  # hi always fits
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _fits(network, hardware, k, mid, next_stats):
+                hi = mid
+            else:
+                lo = mid + 1
+        cores.append(lo)
+        next_stats = slice_stats(network, k, even_bounds(n, lo), lim.dense_synapses_per_word,
+                                 lim.sparse_synapses_per_word)
+    return tuple(reversed(cores))
+
+
+def lava_default_mapping(network: NetworkIR, hardware: HardwareSpec) -> Mapping:
+    """Lava's default: fewest cores per layer, neurons split evenly, cores numbered in layer order and
+    placed by id (chip = id // cores_per_chip, row-major on the mesh)."""
+    cores = min_cores_per_layer(network, hardware)
+    total = sum(cores)
+    if total > hardware.n_cores:
+        raise MappingError(f"network {network.name!r} needs {total} cores {cores}, {hardware.name!r} has "
+                           f"{hardware.n_cores} (over by {total - hardware.n_cores})")
+    return Mapping.from_assignment(network, cores, np.arange(total))
