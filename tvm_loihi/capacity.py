@@ -1,0 +1,58 @@
+"""Does a layer, or a whole offloaded network, fit on the selected Loihi hardware?
+
+Per layer (at partitioning, on the float weights): the fewest cores that satisfy every per-core limit
+(neurons, synaptic memory, input and output axons; :func:`tvm_loihi.mapping.min_cores_per_layer`) must not
+exceed the whole system's core count. Per network (at lowering, on the quantised network): the sum over its
+layers must not either, since Loihi layers are spatially resident (every layer needs its own cores).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sps
+
+from .network import Layer, NetworkIR
+
+
+class LoihiCapacityError(ValueError):
+    """A layer (or an offloaded network) does not fit on the selected Loihi hardware."""
+
+
+def _min_cores(network: NetworkIR, hardware) -> tuple[tuple[int, ...] | None, str]:
+    from .mapping import MappingError, min_cores_per_layer
+
+    try:
+        return min_cores_per_layer(network, hardware), ""
+    except MappingError as err:
+        return None, str(err)
+
+
+def layer_capacity_problem(name: str, weight_out_in: np.ndarray, hardware) -> str | None:
+    """None when a float layer ``(n_out, n_in)`` fits on ``hardware``, else a one-line reason."""
+    pattern = sps.csr_matrix((np.asarray(weight_out_in) != 0).astype(np.int8))
+    n_out, n_in = pattern.shape
+    layer = Layer(name, pattern, 0, np.zeros(n_out, dtype=np.int32), False)
+    cores, err = _min_cores(NetworkIR((layer,), name=name), hardware)
+    what = f"layer {name!r} ({n_out} neurons, {n_in} inputs, {pattern.nnz} synapses)"
+    if cores is None:
+        return f"{what} does not fit on {hardware.name!r}: {err}"
+    if cores[0] > hardware.n_cores:
+        return (f"{what} needs {cores[0]} cores, {hardware.name!r} has {hardware.n_cores} "
+                f"(over by {cores[0] - hardware.n_cores})")
+    return None
+
+
+def check_network_fits(network: NetworkIR, hardware) -> tuple[int, ...]:
+    """Fewest cores per layer of ``network``; raises :class:`LoihiCapacityError` when it cannot fit."""
+    cores, err = _min_cores(network, hardware)
+    if cores is None:
+        raise LoihiCapacityError(f"network {network.name!r} does not fit on {hardware.name!r}: {err}")
+    total = sum(cores)
+    if total > hardware.n_cores:
+        per_layer = ", ".join(f"{layer.name!r}: {c}" for layer, c in zip(network.layers, cores))
+        raise LoihiCapacityError(
+            f"network {network.name!r} needs {total} cores ({per_layer}), {hardware.name!r} has "
+            f"{hardware.n_cores} (over by {total - hardware.n_cores}); choose a larger preset "
+            "(target 'loihi2-2chip' or 'loihi2-kapoho')"
+        )
+    return cores

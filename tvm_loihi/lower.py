@@ -1,0 +1,202 @@
+"""``LowerLoihiToPacked``: replace every ``Codegen="loihi"`` function by calls to the Loihi runtime.
+
+Each chain of an offloaded function (see :mod:`tvm_loihi.codegen`) becomes::
+
+    R.call_dps_packed("tvm_loihi.run_subgraph", (R.str(payload_json), x, *weight_consts), out_ty)
+
+``payload_json`` holds ``NetworkIR.meta_json()`` under ``"network"`` (plus ``"mapping"`` when the mapping
+provider returns one, and ``"hardware"`` when a hardware spec is known); the constants are
+``NetworkIR.arrays()`` (CSR data/indices/indptr and bias per layer). The offloaded function keeps its name
+but becomes a plain host function, which ``InlinePrivateFunctions`` then inlines into its caller. The module
+also gains an exported function ``tvm_loihi_payloads`` returning every payload string, which
+:func:`tvm_loihi.read_mappings` reads back from a compiled artifact.
+
+Mapping seam: :func:`set_mapping_provider` installs ``fn(network, hardware) -> dict | None`` (a mapping
+JSON, e.g. the best tuned mapping from a tuning log); it is consulted once per network at lowering time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from . import _compat
+from .codegen import LAYER_NAMES_ATTR, Chain, compile_function
+from .network import NetworkIR
+from .partition import offloaded_functions
+
+logger = logging.getLogger(__name__)
+
+RUNTIME_FUNC = "tvm_loihi.run_subgraph"
+PAYLOADS_FUNC = "tvm_loihi_payloads"
+PAYLOAD_FORMAT = "tvm_loihi.payload"
+PAYLOAD_VERSION = 1
+
+MappingProvider = Callable[[NetworkIR, object], "dict | None"]
+
+
+def _no_mapping(network: NetworkIR, hardware: object) -> None:
+    return None
+
+
+_PROVIDER: list[MappingProvider] = [_no_mapping]
+
+
+def set_mapping_provider(provider: MappingProvider | None) -> MappingProvider:
+    """Install the function consulted for each network's mapping at lowering time; returns the old one.
+
+    Parameters
+    ----------
+    provider : callable or None
+        ``provider(network, hardware) -> dict | None``: a mapping JSON (``Mapping.to_json()``) to embed
+        in the payload under ``"mapping"``, or None (the runtime then uses Lava's default mapping).
+        ``None`` restores the default provider, which always returns None.
+    """
+    old = _PROVIDER[0]
+    _PROVIDER[0] = provider or _no_mapping
+    return old
+
+
+def get_mapping_provider() -> MappingProvider:
+    """The current mapping provider."""
+    return _PROVIDER[0]
+
+
+def make_payload(network: NetworkIR, function: str, hardware: object | None) -> str:
+    """The JSON payload string of one network (see the module docstring)."""
+    payload = {
+        "format": PAYLOAD_FORMAT,
+        "version": PAYLOAD_VERSION,
+        "function": function,
+        "workload_key": network.workload_key(),
+        "n_arrays": len(network.arrays()),
+        "network": network.meta_json(),
+    }
+    mapping = get_mapping_provider()(network, hardware)
+    if mapping is not None:
+        payload["mapping"] = mapping
+    if hardware is not None and hasattr(hardware, "to_json"):
+        payload["hardware"] = hardware.to_json()
+    return json.dumps(payload, sort_keys=True)
+
+
+def _emit_chain(bb: relax.BlockBuilder, chain: Chain, network: NetworkIR, payload: str,
+                env: dict) -> None:
+    consts = [relax.const(np.ascontiguousarray(a)) for a in network.arrays()]
+    inp = env.get(chain.input_expr, chain.input_expr)
+    out_types = [chain.calls[t].out_type for t in chain.taps]
+    call = _compat.call_dps_packed(RUNTIME_FUNC, [_compat.string_imm(payload), inp, *consts], out_types)
+    result = bb.emit(call, name_hint="loihi_out")
+    if len(chain.taps) == 1:
+        env[chain.calls[chain.taps[0]].out_var] = result
+        return
+    for i, t in enumerate(chain.taps):
+        env[chain.calls[t].out_var] = bb.emit(relax.TupleGetItem(result, i))
+
+
+def _lowered_function(func: relax.Function, compiled, payloads: list[str]) -> relax.Function:
+    bb = relax.BlockBuilder()
+    env: dict = {}
+    with bb.function("loihi_lowered", params=list(func.params), private=True):
+        with bb.dataflow():
+            for (chain, network), payload in zip(compiled, payloads):
+                _emit_chain(bb, chain, network, payload, env)
+            ret = func.body.body
+            fields = list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
+            mapped = [env.get(f, f) for f in fields]
+            out = bb.emit_output(relax.Tuple(mapped) if isinstance(ret, relax.Tuple) else mapped[0])
+        bb.emit_func_output(out)
+    return bb.get()["loihi_lowered"]
+
+
+def _payloads_function(payloads: list[str]) -> relax.Function:
+    bb = relax.BlockBuilder()
+    with bb.function(PAYLOADS_FUNC, params=[]):
+        out = bb.emit(relax.Tuple([_compat.string_imm(p) for p in payloads]))
+        bb.emit_func_output(out)
+    return bb.get()[PAYLOADS_FUNC]
+
+
+def _call_order(mod: tvm.IRModule, names: set[str]) -> list[str]:
+    """Offloaded function names in the order ``main`` calls them (then any others)."""
+    order: list[str] = []
+
+    def visit(expr):
+        if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.GlobalVar):
+            if expr.op.name_hint in names and expr.op.name_hint not in order:
+                order.append(expr.op.name_hint)
+
+    if "main" in [gv.name_hint for gv in mod.get_global_vars()]:
+        relax.analysis.post_order_visit(mod["main"], visit)
+    return order + sorted(names - set(order))
+
+
+def lower_loihi(mod: tvm.IRModule, config=None) -> tvm.IRModule:
+    """Apply the lowering to a partitioned module (see the module docstring).
+
+    Parameters
+    ----------
+    mod : tvm.IRModule
+        Output of :func:`tvm_loihi.partition_for_loihi`.
+    config : LoihiConfig, optional
+        Hardware and calibration; default: :func:`tvm_loihi.target.current_config`.
+
+    Returns
+    -------
+    tvm.IRModule
+        The module with no ``Codegen="loihi"`` function left.
+    """
+    from .calibrate import calibration_for_call
+    from .target import current_config, resolve_hardware
+
+    config = config or current_config()
+    hardware = resolve_hardware(config.hardware) if config.hardware is not None else None
+    offloaded = offloaded_functions(mod)
+    if not offloaded:
+        return mod
+    names_attr = mod.attrs.get(LAYER_NAMES_ATTR) if mod.attrs is not None else None
+    layer_names = {str(k): str(v) for k, v in names_attr.items()} if names_attr else {}
+    all_payloads: list[str] = []
+    for index, fname in enumerate(_call_order(mod, set(offloaded))):
+        func = offloaded[fname]
+        calibration = calibration_for_call(mod, fname, config)
+        compiled = compile_function(func, f"loihi{index}", calibration, layer_names)
+        _check_capacity(compiled, hardware)
+        payloads = [make_payload(net, fname, hardware) for _, net in compiled]
+        all_payloads += payloads
+        gv = mod.get_global_var(fname)
+        mod = _replace(mod, gv, _lowered_function(func, compiled, payloads))
+        logger.info("lowered %s: %s", fname, ", ".join(
+            f"{net.name} {net.layer_sizes}" for _, net in compiled))
+    mod[PAYLOADS_FUNC] = _payloads_function(all_payloads)
+    return relax.transform.InlinePrivateFunctions()(mod)
+
+
+def _replace(mod: tvm.IRModule, gv: tvm.ir.GlobalVar, func: relax.Function) -> tvm.IRModule:
+    funcs = {g: f for g, f in mod.functions.items() if not g.same_as(gv)}
+    funcs[gv] = func
+    return tvm.IRModule(funcs, attrs=mod.attrs)
+
+
+def _check_capacity(compiled, hardware) -> None:
+    if hardware is None:
+        return
+    from .capacity import check_network_fits
+
+    for _, network in compiled:
+        check_network_fits(network, hardware)
+
+
+def LowerLoihiToPacked(config=None) -> tvm.transform.Pass:  # noqa: N802 - TVM pass naming
+    """The lowering as a module pass (see :func:`lower_loihi`)."""
+
+    @tvm.transform.module_pass(opt_level=0, name="LowerLoihiToPacked")
+    def _pass(mod: tvm.IRModule, ctx) -> tvm.IRModule:
+        return lower_loihi(mod, config)
+
+    return _pass
