@@ -1,0 +1,78 @@
+"""HardwareSpec: geometry, presets, JSON round trip, barrier table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tvm_loihi.hardware import ASSUMED_CONSTANTS, PRESETS, HardwareSpec, core_coords, get_preset, global_router_xy
+
+
+def test_presets_geometry():
+    one, two, kp = get_preset("loihi2_1chip"), get_preset("loihi2_2chip"), get_preset("kapoho_point")
+    assert (one.n_cores, one.cores_per_chip, one.n_chips) == (128, 128, 1)
+    assert (two.n_cores, two.n_chips) == (256, 2)
+    assert (kp.n_cores, kp.n_chips, kp.chips_x, kp.chips_y) == (1024, 8, 4, 2)
+    tile = get_preset("loihi2_1chip_tile4")
+    assert (tile.n_cores, tile.routers_per_chip, tile.cores_per_router) == (128, 32, 4)
+    with pytest.raises(KeyError, match="known"):
+        get_preset("loihi3")
+
+
+def test_core_coords_row_major_slot_fastest():
+    hw = get_preset("loihi2_1chip_tile4")
+    c = core_coords(hw)
+    assert c.shape == (128, 4)
+    assert c[0].tolist() == [0, 0, 0, 0] and c[3].tolist() == [0, 0, 0, 3]
+    assert c[4].tolist() == [0, 1, 0, 0]  # next router east
+    assert c[4 * 8].tolist() == [0, 0, 1, 0]  # first router of the next row
+    kp = get_preset("kapoho_point")
+    ck = core_coords(kp)
+    assert ck[128].tolist() == [1, 0, 0, 0] and ck[1023].tolist() == [7, 7, 15, 0]
+    xy = global_router_xy(kp)
+    # chip 5 sits at (1, 1) on the 4 x 2 chip grid
+    assert xy[5 * 128].tolist() == [8, 16]
+    assert len(np.unique(xy[:, 0] * 1000 + xy[:, 1])) == 1024
+
+
+def test_json_round_trip_and_key(tmp_path):
+    for hw in PRESETS.values():
+        back = HardwareSpec.from_json(json.loads(json.dumps(hw.to_json())))
+        assert back == hw and back.key() == hw.key()
+    hw = get_preset("kapoho_point")
+    path = tmp_path / "hw.json"
+    hw.save(str(path))
+    assert HardwareSpec.load(str(path)) == hw
+    assert get_preset("loihi2_1chip").key() != get_preset("loihi2_2chip").key()
+    bad = hw.to_json()
+    bad["timing"]["hop_ew"] = 1.0
+    with pytest.raises(ValueError, match="hop_ew"):
+        HardwareSpec.from_json(bad)
+
+
+def test_validation_on_construction():
+    with pytest.raises(ValueError, match="routers_x"):
+        HardwareSpec(routers_x=0)
+    hw = get_preset("loihi2_1chip")
+    with pytest.raises(ValueError, match="syn_op_s"):
+        hw.replace_constant("timing.syn_op_s", -1.0)
+
+
+def test_barrier_table_and_chip_span():
+    t = get_preset("loihi2_1chip").timing
+    assert t.barrier(1, 0) == pytest.approx(0.6e-6)
+    assert t.barrier(4, 0) == pytest.approx(1.4e-6)
+    assert t.barrier(128, 0) == pytest.approx(1.8e-6)
+    assert t.barrier(2, 0) < t.barrier(3, 0) < t.barrier(4, 0)
+    assert t.barrier(128, 2) == pytest.approx(1.8e-6 + 2 * t.barrier_per_chip_hop_s)
+
+
+def test_scale_constant_touches_only_that_constant():
+    hw = get_preset("loihi2_1chip")
+    for name in ASSUMED_CONSTANTS:
+        group, field = name.split(".")
+        s = hw.scale_constant(name, 2.0)
+        assert getattr(getattr(s, group), field) == pytest.approx(2 * getattr(getattr(hw, group), field))
+        assert s.key() != hw.key()
