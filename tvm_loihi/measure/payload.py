@@ -1,0 +1,206 @@
+"""Wire formats between a tuner and a measurement host: schemas, validation and size limits.
+
+Two payloads cross the RPC link, both plain data (JSON and ``.npz`` loaded with ``allow_pickle=False``;
+never pickle, so a host cannot be made to execute code by what it is sent):
+
+* :class:`UploadPayload` -- sent once per session and workload: the network (``NetworkIR.to_bytes``), the
+  hardware spec (JSON) and the activity profile (bit-packed spike masks), in one ``.npz`` blob.
+* :class:`MeasureRequest` -- sent per measurement: the keys naming an uploaded workload, the mapping as JSON,
+  the fidelity and the host-side time limit.
+
+Every decoder checks the size before parsing and the schema after, and raises :class:`PayloadError` with what
+was wrong and by how much; the host turns that into a ``BAD_PAYLOAD`` result and keeps serving.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..activity import ActivityProfile
+from ..network import NetworkIR
+from .records import canonical_json
+
+PROTOCOL_VERSION = 1
+MAX_UPLOAD_BYTES = 256 << 20  # mlp_k (4 x 8192^2 at 5 % density) is ~70 MB; leave room, refuse the absurd
+MAX_HARDWARE_JSON_BYTES = 256 << 10
+MAX_REQUEST_BYTES = 1 << 20  # a mapping is O(cores) numbers; Kapoho Point's 1,024 cores fit in ~100 kB
+MAX_TIMEOUT_S = 3600.0
+FIDELITIES = ("fast", "event")
+
+
+class PayloadError(ValueError):
+    """A payload broke the schema or a size limit (reported to the tuner as ``BAD_PAYLOAD``)."""
+
+
+def _check_size(what: str, n_bytes: int, limit: int) -> None:
+    if n_bytes > limit:
+        raise PayloadError(f"{what} is {n_bytes} bytes, over the host's limit of {limit} bytes "
+                           f"by {n_bytes - limit}")
+
+
+# -- activity --------------------------------------------------------------------------------------
+def pack_activity(activity: ActivityProfile) -> dict[str, np.ndarray]:
+    """Spike masks as bit-packed uint8 arrays (8x smaller than bool) plus their shapes."""
+    shapes = np.array([s.shape for s in activity.spikes], dtype=np.int64).reshape(-1, 2)
+    arrays = {f"spikes{k}": np.packbits(s, axis=1) for k, s in enumerate(activity.spikes)}
+    return {"activity_shapes": shapes, **arrays}
+
+
+def unpack_activity(arrays: dict[str, np.ndarray]) -> ActivityProfile:
+    """Inverse of :func:`pack_activity`."""
+    shapes = np.asarray(arrays["activity_shapes"], dtype=np.int64)
+    if shapes.ndim != 2 or shapes.shape[1] != 2 or (shapes < 0).any():
+        raise PayloadError(f"activity shapes must be (populations, 2) non-negative, got {shapes.shape}")
+    spikes = []
+    for k, (rows, cols) in enumerate(shapes.tolist()):
+        packed = np.asarray(arrays[f"spikes{k}"], dtype=np.uint8)
+        if packed.shape != (rows, (cols + 7) // 8):
+            raise PayloadError(f"activity population {k}: packed shape {packed.shape} does not match "
+                               f"({rows}, {cols}) spikes")
+        spikes.append(np.unpackbits(packed, axis=1, count=cols).astype(bool))
+    return ActivityProfile(tuple(spikes))
+
+
+# -- upload ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class UploadPayload:
+    """A workload as a host needs it: network, hardware spec and activity profile.
+
+    Parameters
+    ----------
+    network : NetworkIR
+        The offloaded network.
+    hardware : HardwareSpec
+        The target hardware.
+    activity : ActivityProfile
+        Who spikes for the tuning inputs; must match the network's population sizes.
+    """
+
+    network: NetworkIR
+    hardware: Any
+    activity: ActivityProfile
+
+    def __post_init__(self) -> None:
+        try:
+            self.activity.check_matches(self.network)
+        except ValueError as exc:
+            raise PayloadError(str(exc)) from None
+
+    @property
+    def workload_key(self) -> str:
+        return self.network.workload_key()
+
+    @property
+    def hardware_key(self) -> str:
+        return self.hardware.key()
+
+    def to_bytes(self) -> bytes:
+        """One ``.npz`` blob (no pickle): network bytes, hardware JSON, packed activity, declared keys."""
+        header = {"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
+                  "hardware_key": self.hardware_key}
+        buf = io.BytesIO()
+        np.savez(buf, header=_text_array(canonical_json(header)),
+                 network=np.frombuffer(self.network.to_bytes(), dtype=np.uint8),
+                 hardware=_text_array(canonical_json(self.hardware.to_json())),
+                 **pack_activity(self.activity))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> UploadPayload:
+        """Decode and validate an upload; raises :class:`PayloadError` on any defect."""
+        from ..hardware import HardwareSpec
+
+        _check_size("upload", len(blob), max_bytes)
+        try:
+            with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+            header = json.loads(arrays["header"].tobytes().decode())
+            if header.get("v") != PROTOCOL_VERSION:
+                raise PayloadError(f"upload protocol v{header.get('v')}, host speaks v{PROTOCOL_VERSION}")
+            hw_text = arrays["hardware"].tobytes()
+            _check_size("hardware JSON", len(hw_text), MAX_HARDWARE_JSON_BYTES)
+            payload = cls(NetworkIR.from_bytes(arrays["network"].tobytes()),
+                          HardwareSpec.from_json(json.loads(hw_text.decode())), unpack_activity(arrays))
+        except PayloadError:
+            raise
+        except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile, UnicodeDecodeError,
+                AttributeError, IndexError) as exc:
+            raise PayloadError(f"malformed upload: {type(exc).__name__}: {exc}") from None
+        for what, declared, actual in (("workload", header.get("workload_key"), payload.workload_key),
+                                       ("hardware", header.get("hardware_key"), payload.hardware_key)):
+            if declared != actual:
+                raise PayloadError(f"upload declares {what} key {declared!r} but its content hashes to "
+                                   f"{actual!r} (client and host tvm_loihi versions differ?)")
+        return payload
+
+
+def _text_array(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+# -- measure ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MeasureRequest:
+    """One measurement request: which uploaded workload, which mapping, which fidelity, how long at most.
+
+    Parameters
+    ----------
+    workload_key, hardware_key : str
+        Keys of a workload uploaded earlier in the session.
+    mapping : dict
+        ``Mapping.to_json()``.
+    fidelity : str
+        ``"fast"`` or ``"event"`` (a real Loihi host would accept its own name).
+    timeout_s : float
+        The host abandons the measurement after this long and answers ``TIMEOUT``.
+    """
+
+    workload_key: str
+    hardware_key: str
+    mapping: dict
+    fidelity: str
+    timeout_s: float
+
+    def __post_init__(self) -> None:
+        for name in ("workload_key", "hardware_key", "fidelity"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not 0 < len(value) <= 128:
+                raise PayloadError(f"measure request: {name} must be a non-empty string of at most 128 "
+                                   f"characters, got {value!r:.80}")
+        if not isinstance(self.mapping, dict):
+            raise PayloadError(f"measure request: mapping must be a JSON object, got "
+                               f"{type(self.mapping).__name__}")
+        timeout = self.timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+                or not 0 < timeout <= MAX_TIMEOUT_S:
+            raise PayloadError(f"measure request: timeout_s must be in (0, {MAX_TIMEOUT_S}], got {timeout!r}")
+
+    def to_text(self) -> str:
+        return canonical_json({"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
+                               "hardware_key": self.hardware_key, "mapping": self.mapping,
+                               "fidelity": self.fidelity, "timeout_s": float(self.timeout_s)})
+
+    @classmethod
+    def from_text(cls, text: str, max_bytes: int = MAX_REQUEST_BYTES) -> MeasureRequest:
+        """Decode and validate a request; raises :class:`PayloadError` on any defect."""
+        if not isinstance(text, str):
+            raise PayloadError(f"measure request must be JSON text, got {type(text).__name__}")
+        _check_size("measure request", len(text.encode("utf-8", "surrogatepass")), max_bytes)
+        try:
+            d = json.loads(text)
+        except ValueError as exc:
+            raise PayloadError(f"measure request is not JSON: {exc}") from None
+        if not isinstance(d, dict):
+            raise PayloadError(f"measure request must be a JSON object, got {type(d).__name__}")
+        if d.get("v") != PROTOCOL_VERSION:
+            raise PayloadError(f"measure request protocol v{d.get('v')!r}, host speaks v{PROTOCOL_VERSION}")
+        expected = {"v", "workload_key", "hardware_key", "mapping", "fidelity", "timeout_s"}
+        if set(d) != expected:
+            raise PayloadError(f"measure request fields {sorted(d)}, expected {sorted(expected)}")
+        return cls(d["workload_key"], d["hardware_key"], d["mapping"], d["fidelity"], d["timeout_s"])

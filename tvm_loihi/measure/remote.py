@@ -1,0 +1,238 @@
+"""Server side of measurement: the functions a measurement host registers, and the backend interface.
+
+A host is a TVM RPC server (:mod:`tvm_loihi.rpc_server`) whose init callback calls :func:`register`. Each tuner
+session is a forked process; it holds the workloads uploaded to it (keyed by workload and hardware key) and
+answers measurement requests that carry only the mapping JSON. Global functions (all plain str/bytes in and
+JSON text out, so no pickle crosses the link):
+
+``tvm_loihi.remote.version()``
+    ``{"package", "protocol", "backend", "fidelities", "host", "pid"}``.
+``tvm_loihi.remote.ping(text)``
+    Echoes ``text`` (liveness check).
+``tvm_loihi.remote.upload(blob)``
+    An :class:`~tvm_loihi.measure.payload.UploadPayload`; answers ``{"ok", "workload_key", "hardware_key",
+    "error", "message"}``.
+``tvm_loihi.remote.has(workload_key, hardware_key)``
+    ``"1"`` when this session holds that workload, else ``"0"``.
+``tvm_loihi.remote.measure(request)``
+    A :class:`~tvm_loihi.measure.payload.MeasureRequest`; answers ``MeasureResult.to_json()``. Bad payloads,
+    unknown workloads, invalid mappings, backend exceptions and time-outs all come back as error results: the
+    host never dies of what it is sent.
+
+Backends
+--------
+:class:`MeasurementBackend` is what a host measures with. :class:`SimulatorBackend` serves the Loihi 2
+performance simulator (fidelities ``fast`` and ``event``). A real Loihi 2 host would subclass
+:class:`MeasurementBackend` (see its docstring for the contract); it cannot be tested here, so it is not faked.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+
+from .payload import FIDELITIES, PROTOCOL_VERSION, MeasureRequest, PayloadError, UploadPayload
+from .records import MeasureError, MeasureResult
+
+MAX_SESSION_WORKLOADS = 8  # uploaded workloads a session keeps (least recently used evicted)
+
+
+class MeasurementBackend(abc.ABC):
+    """What a measurement host measures with.
+
+    A real Loihi 2 host implements this class and is started with the same RPC entry point
+    (``tvm_loihi.rpc_server``), so the tuner, the tracker and the log do not change. The contract:
+
+    * :meth:`prepare` is called once per uploaded workload (network, hardware spec, activity profile). A Loihi
+      host would compile the network with Lava here (``lava.magma.compiler``) and keep the executable; the
+      mapping then only changes the core assignment.
+    * :meth:`measure` runs one mapping and returns a :class:`MeasureResult` with ``latency_s`` = total
+      latency of the whole input set (Lava's profiler: time steps x measured step time, plus I/O),
+      ``energy_j`` = energy per inference, and ``counters`` with at least ``per_sample_latency_s``,
+      ``throughput_sps``, ``cores_used``, ``chips_used``. An infeasible mapping is
+      ``MeasureError.INVALID_MAPPING`` (not an exception); any exception becomes ``RUNTIME_ERROR``.
+    * It must be interruptible: the host raises :class:`MeasureTimeout` (via SIGALRM) in the measuring
+      thread when the request's ``timeout_s`` passes; release the board in a ``finally``.
+    * :attr:`fidelities` names what it measures (a chip host would use e.g. ``("loihi2",)``); requests for
+      other fidelities are refused as ``BAD_PAYLOAD``, and the fidelity is part of every cache key.
+    """
+
+    name: str = "abstract"
+    fidelities: tuple[str, ...] = ()
+
+    def prepare(self, workload: UploadPayload) -> object:
+        """Per-workload state kept by the session (default: the payload itself)."""
+        return workload
+
+    @abc.abstractmethod
+    def measure(self, prepared: object, mapping: dict, fidelity: str) -> MeasureResult:
+        """Measure one mapping of a prepared workload."""
+
+
+class SimulatorBackend(MeasurementBackend):
+    """The Loihi 2 performance simulator, through :mod:`tvm_loihi.measure.backend` (same as LocalRunner).
+
+    Parameters
+    ----------
+    fidelities : tuple of str
+        Which simulator fidelities this host serves (``("fast", "event")`` by default).
+    """
+
+    name = "simulator"
+
+    def __init__(self, fidelities: tuple[str, ...] = FIDELITIES) -> None:
+        unknown = set(fidelities) - set(FIDELITIES)
+        if unknown or not fidelities:
+            raise ValueError(f"simulator fidelities must be among {FIDELITIES}, got {fidelities}")
+        self.fidelities = tuple(fidelities)
+
+    def measure(self, prepared: object, mapping: dict, fidelity: str) -> MeasureResult:
+        from . import backend
+
+        w: UploadPayload = prepared  # type: ignore[assignment]
+        return backend.measure(w.network, w.hardware, w.activity, mapping, fidelity)
+
+
+def make_backend(name: str) -> MeasurementBackend:
+    """``"sim"`` (both simulator fidelities), ``"fast"`` or ``"event"`` (one fidelity)."""
+    if name == "sim":
+        return SimulatorBackend()
+    if name in FIDELITIES:
+        return SimulatorBackend((name,))
+    raise ValueError(f"unknown measurement backend {name!r}; use 'sim', 'fast' or 'event'")
+
+
+class MeasureTimeout(BaseException):  # noqa: N818 -- BaseException so backend `except Exception` cannot eat it
+    """Raised in the measuring thread when a request's time limit passes."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise :class:`MeasureTimeout` after ``seconds`` (SIGALRM; only in the main thread, else no limit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _alarm(signum, frame):
+        raise MeasureTimeout(f"measurement exceeded its {seconds:g} s limit")
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class HostState:
+    """What one session (or one pool worker) holds: the backend and the workloads uploaded to it."""
+
+    def __init__(self, backend: MeasurementBackend, host_id: str | None = None) -> None:
+        self.backend = backend
+        self._host_id = host_id
+        self.workloads: OrderedDict[tuple[str, str], object] = OrderedDict()
+
+    @property
+    def host_id(self) -> str:
+        return self._host_id or _server_address()
+
+    def version(self) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            package = version("tvm_loihi")
+        except PackageNotFoundError:
+            package = "unknown"
+        return json.dumps({"package": package, "protocol": PROTOCOL_VERSION, "backend": self.backend.name,
+                           "fidelities": list(self.backend.fidelities), "host": self.host_id,
+                           "pid": os.getpid()})
+
+    def upload(self, blob: bytes) -> str:
+        try:
+            workload = UploadPayload.from_bytes(bytes(blob))
+            key = (workload.workload_key, workload.hardware_key)
+            self.workloads[key] = self.backend.prepare(workload)
+            self.workloads.move_to_end(key)
+            while len(self.workloads) > MAX_SESSION_WORKLOADS:
+                self.workloads.popitem(last=False)
+        except PayloadError as exc:
+            return json.dumps({"ok": False, "error": MeasureError.BAD_PAYLOAD.value, "message": str(exc)})
+        except Exception as exc:
+            return json.dumps({"ok": False, "error": MeasureError.RUNTIME_ERROR.value,
+                               "message": f"{type(exc).__name__}: {exc}"})
+        return json.dumps({"ok": True, "workload_key": key[0], "hardware_key": key[1], "error": "",
+                           "message": ""})
+
+    def has(self, workload_key: str, hardware_key: str) -> str:
+        return "1" if (str(workload_key), str(hardware_key)) in self.workloads else "0"
+
+    def measure(self, text: str) -> str:
+        """One measurement request -> ``MeasureResult`` JSON text (never raises)."""
+        start = time.perf_counter()
+        r = self._measure(text)
+        result = MeasureResult(r.latency_s, r.energy_j, r.counters, r.error, r.message, self.host_id,
+                               time.perf_counter() - start, r.timestamp)
+        return json.dumps(result.to_json())
+
+    def _measure(self, text: str) -> MeasureResult:
+        try:
+            req = MeasureRequest.from_text(text)
+        except PayloadError as exc:
+            return MeasureResult.failure(MeasureError.BAD_PAYLOAD, str(exc))
+        if req.fidelity not in self.backend.fidelities:
+            return MeasureResult.failure(MeasureError.BAD_PAYLOAD, f"host serves fidelities "
+                                         f"{list(self.backend.fidelities)}, not {req.fidelity!r}")
+        prepared = self.workloads.get((req.workload_key, req.hardware_key))
+        if prepared is None:
+            return MeasureResult.failure(MeasureError.UNKNOWN_WORKLOAD, f"workload {req.workload_key} on "
+                                         f"hardware {req.hardware_key} was not uploaded to this session")
+        try:
+            with time_limit(req.timeout_s):
+                return self.backend.measure(prepared, req.mapping, req.fidelity)
+        except MeasureTimeout as exc:
+            return MeasureResult.failure(MeasureError.TIMEOUT, str(exc))
+        except Exception as exc:
+            return MeasureResult.failure(MeasureError.RUNTIME_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def _server_address() -> str:
+    # Inside an RPC session (forked from the listen process) the server state knows its bound port.
+    try:
+        from tvm.rpc.server import PopenRPCServerState
+
+        state = PopenRPCServerState.current
+        if state is not None and state.port:
+            return f"{state.custom_addr or state.host}:{state.port}"
+    except ImportError:
+        pass
+    return f"{socket.gethostname()}:pid{os.getpid()}"
+
+
+_STATE: HostState | None = None
+
+
+def register(backend: str | MeasurementBackend = "sim") -> HostState:
+    """Register the ``tvm_loihi.remote.*`` global functions in this process (an RPC server's init callback).
+
+    Parameters
+    ----------
+    backend : str or MeasurementBackend
+        ``"sim"``, ``"fast"``, ``"event"`` or a backend instance.
+    """
+    import tvm_ffi
+
+    global _STATE
+    _STATE = HostState(make_backend(backend) if isinstance(backend, str) else backend)
+    state = _STATE
+    for name, fn in (("version", state.version), ("ping", lambda text: text), ("upload", state.upload),
+                     ("has", state.has), ("measure", state.measure)):
+        tvm_ffi.register_global_func(f"tvm_loihi.remote.{name}", fn, override=True)
+    return state

@@ -1,0 +1,257 @@
+"""Start and stop an RPC tracker and measurement hosts as subprocesses; query the tracker safely.
+
+Used by the tests, the CLI and the examples. Every process is started in its own process group
+(``start_new_session``) so that stopping it also stops what TVM forked under it (the listen process and the
+per-session processes); :class:`LocalFarm` stops everything it started on exit, also when the body raises.
+
+Tracker queries go through :func:`query_summary`, which puts a time-out on the socket: TVM's own
+``TrackerSession`` has none, and a wedged tracker must not hang a tuner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+DEFAULT_KEY = "loihi2"
+_READY = "tvm_loihi.rpc_server ready"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def query_summary(host: str, port: int, timeout_s: float = 5.0) -> dict:
+    """The tracker's summary ``{"queue_info": {key: {"free", "pending"}}, "server_info": [...]}``.
+
+    Raises
+    ------
+    OSError
+        The tracker cannot be reached or does not answer within ``timeout_s``.
+    """
+    from tvm.rpc import base
+
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
+        magic = struct.unpack("<i", base.recvall(sock, 4))[0]
+        if magic != base.RPC_TRACKER_MAGIC:
+            raise OSError(f"{host}:{port} is not an RPC tracker")
+        base.sendjson(sock, [base.TrackerCode.SUMMARY])
+        value = base.recvjson(sock)
+    if value[0] != base.TrackerCode.SUCCESS:
+        raise OSError(f"tracker {host}:{port} answered {value!r} to SUMMARY")
+    return value[1]
+
+
+def hosts_for_key(summary: dict, key: str = DEFAULT_KEY) -> list[str]:
+    """``"addr:port"`` of every server registered under ``key``."""
+    return sorted(f"{s['addr'][0]}:{s['addr'][1]}" for s in summary.get("server_info", [])
+                  if s.get("key") == f"server:{key}")
+
+
+def free_hosts(summary: dict, key: str = DEFAULT_KEY) -> int:
+    """Servers under ``key`` not currently in a session."""
+    return int(summary.get("queue_info", {}).get(key, {}).get("free", 0))
+
+
+def wait_for_hosts(host: str, port: int, key: str, n: int, timeout_s: float = 60.0) -> list[str]:
+    """Block until at least ``n`` servers are registered under ``key``; return them."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            found = hosts_for_key(query_summary(host, port), key)
+            if len(found) >= n:
+                return found
+        except OSError:
+            found = []
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"tracker {host}:{port}: {len(found)} of {n} hosts registered under "
+                               f"key {key!r} after {timeout_s:g} s")
+        time.sleep(0.2)
+
+
+@dataclass
+class ManagedProcess:
+    """A subprocess in its own process group, with its output in a log file."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: str
+    port: int = 0
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (the process and everything TVM forked under it), then reap."""
+        try:
+            os.killpg(self.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+
+def _spawn(name: str, argv: list[str], log_dir: str) -> ManagedProcess:
+    log_path = os.path.join(log_dir, f"{name}.log")
+    with open(log_path, "wb") as log:
+        popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return ManagedProcess(name, popen, log_path)
+
+
+def start_tracker(host: str = "127.0.0.1", log_dir: str | None = None,
+                  timeout_s: float = 60.0) -> ManagedProcess:
+    """Start ``python -m tvm.exec.rpc_tracker`` on a free port and wait until it answers."""
+    log_dir = log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_")
+    port = free_port(host)
+    proc = _spawn(f"tracker-{port}", [sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host,
+                                      "--port", str(port), "--port-end", str(port + 1), "--silent"],
+                  log_dir)
+    proc.port = port
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            query_summary(host, port, timeout_s=2.0)
+            return proc
+        except OSError:
+            if not proc.alive() or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"tracker on {host}:{port} did not start:\n{proc.output()[-2000:]}")
+            time.sleep(0.1)
+
+
+def start_host(tracker: tuple[str, int], key: str = DEFAULT_KEY, backend: str = "sim",
+               host: str = "127.0.0.1", log_dir: str | None = None,
+               timeout_s: float = 90.0) -> ManagedProcess:
+    """Start ``python -m tvm_loihi.rpc_server`` and wait for its ready line (it then registers itself)."""
+    proc = _spawn_host(tracker, key, backend, host, log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_"))
+    _finish_host_start(proc, timeout_s)
+    return proc
+
+
+def _spawn_host(tracker: tuple[str, int], key: str, backend: str, host: str, log_dir: str) -> ManagedProcess:
+    port = free_port(host)
+    proc = _spawn(f"host-{port}", [sys.executable, "-m", "tvm_loihi.rpc_server", "--tracker",
+                                   f"{tracker[0]}:{tracker[1]}", "--key", key, "--backend", backend,
+                                   "--host", host, "--port", str(port), "--port-end", str(port + 50),
+                                   "--silent"], log_dir)
+    proc.port = port
+    return proc
+
+
+def _finish_host_start(proc: ManagedProcess, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _READY not in proc.output():
+        if not proc.alive() or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"measurement host did not start:\n{proc.output()[-2000:]}")
+        time.sleep(0.1)
+    text = proc.output()
+    proc.port = int(text.split(_READY, 1)[1].split("addr=", 1)[1].split()[0].rsplit(":", 1)[1])
+
+
+@dataclass
+class LocalFarm:
+    """A tracker plus ``n_hosts`` measurement hosts on this machine; a context manager that cleans up.
+
+    Parameters
+    ----------
+    n_hosts : int
+        Measurement hosts to start.
+    key : str
+        Device key the hosts register under.
+    backend : str
+        ``--backend`` of every host.
+    host : str
+        Address everything binds to.
+
+    Examples
+    --------
+    >>> with LocalFarm(n_hosts=2) as farm:
+    ...     runner = RPCRunner(*farm.tracker_addr, key=farm.key)
+    """
+
+    n_hosts: int = 2
+    key: str = DEFAULT_KEY
+    backend: str = "sim"
+    host: str = "127.0.0.1"
+    log_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="tvm_loihi_farm_"))
+    tracker: ManagedProcess | None = None
+    hosts: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def tracker_addr(self) -> tuple[str, int]:
+        return self.host, self.tracker.port
+
+    def start(self, timeout_s: float = 120.0) -> LocalFarm:
+        """Start the tracker, then the hosts (in parallel), and wait until all are registered."""
+        try:
+            self.tracker = start_tracker(self.host, self.log_dir)
+            started = [self._spawn() for _ in range(self.n_hosts)]
+            for proc in started:  # the hosts import TVM concurrently; wait for each to listen
+                _finish_host_start(proc)
+            wait_for_hosts(*self.tracker_addr, self.key, self.n_hosts, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_host(self, wait: bool = True) -> ManagedProcess:
+        """Start one more host (waiting until the tracker lists it unless ``wait`` is False)."""
+        proc = self._spawn()
+        if wait:
+            _finish_host_start(proc)
+            wait_for_hosts(*self.tracker_addr, self.key, len(self.live_hosts()))
+        return proc
+
+    def _spawn(self) -> ManagedProcess:
+        proc = _spawn_host(self.tracker_addr, self.key, self.backend, self.host, self.log_dir)
+        self.hosts.append(proc)
+        return proc
+
+    def live_hosts(self) -> list[ManagedProcess]:
+        return [h for h in self.hosts if h.alive()]
+
+    def summary(self) -> dict:
+        """The tracker's summary (see :func:`query_summary`)."""
+        return query_summary(*self.tracker_addr)
+
+    def stop(self) -> None:
+        """Kill every host, then the tracker (process groups, SIGKILL), and reap them."""
+        for proc in self.hosts:
+            proc.kill()
+        if self.tracker is not None:
+            self.tracker.kill()
+
+    def __enter__(self) -> LocalFarm:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def describe(self) -> str:
+        return json.dumps({"tracker": list(self.tracker_addr), "hosts": [h.port for h in self.hosts],
+                           "logs": self.log_dir})

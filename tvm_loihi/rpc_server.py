@@ -1,0 +1,123 @@
+"""Measurement host: ``python -m tvm_loihi.rpc_server --tracker HOST:PORT --key loihi2 [--backend sim]``.
+
+TVM's own ``tvm.exec.rpc_server`` cannot load Python functions, so this entry point starts
+``tvm.rpc.Server`` with an init callback that (in the server's listen process, before it listens) hardens
+TVM's session handling and registers :mod:`tvm_loihi.measure.remote`'s functions; forked sessions inherit them.
+
+Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.md`` §5.4):
+
+* A session process that dies (crash, SIGKILL, a measurement calling ``os._exit``) makes
+  ``tvm.rpc.server._serving`` raise in the listen thread; the thread dies, the server silently leaves the
+  tracker and its process lingers. :func:`harden_server` wraps ``_serving`` to log the crash, ``chdir`` back
+  to the saved working directory (the per-session temp dir is gone) and close the socket, so the server
+  re-registers and keeps serving.
+* A server started long before its tracker gives up after 60 s of ``connect_with_retry``: the wrapped
+  listen loop restarts instead of dying.
+
+The server binds 127.0.0.1 unless ``--host`` says otherwise (TVM RPC executes what it is sent: only serve
+trusted networks). On SIGTERM/SIGINT it kills its listen process and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import sys
+import time
+
+logger = logging.getLogger("tvm_loihi.rpc_server")
+READY_MARKER = "tvm_loihi.rpc_server ready"  # printed (with the port) once the server is listening
+
+
+def harden_server() -> None:
+    """Patch ``tvm.rpc.server`` in this process so crashed sessions and a late tracker do not kill it."""
+    from tvm.rpc import server as srv
+
+    if getattr(srv._serving, "_tvm_loihi_hardened", False):
+        return
+    original_serving, original_listen = srv._serving, srv._listen_loop
+
+    def _serving(sock, addr, opts, load_library):
+        cwd = os.getcwd()
+        try:
+            original_serving(sock, addr, opts, load_library)
+        except RuntimeError as exc:  # "Child process ... exited unsuccessfully": the session crashed
+            srv.logger.warning("session from %s ended abnormally (%s); still serving", addr, exc)
+            os.chdir(cwd)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _listen_loop(*args):
+        while True:
+            try:
+                return original_listen(*args)
+            except Exception as exc:  # tracker unreachable for 60 s, tracker protocol error, ...
+                srv.logger.warning("listen loop failed (%s: %s); restarting in 1 s", type(exc).__name__, exc)
+                time.sleep(1.0)
+
+    _serving._tvm_loihi_hardened = True
+    srv._serving, srv._listen_loop = _serving, _listen_loop
+
+
+def server_init(backend: str) -> None:
+    """The ``server_init_callback``: runs in TVM's listen process before it accepts sessions."""
+    harden_server()
+    from tvm_loihi.measure import remote
+
+    remote.register(backend)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tvm_loihi.rpc_server", description=__doc__.split("\n")[0])
+    p.add_argument("--tracker", default=None, help="HOST:PORT of the RPC tracker to register with")
+    p.add_argument("--key", default="loihi2", help="device key to register under (default loihi2)")
+    p.add_argument("--backend", default="sim", choices=("sim", "fast", "event"),
+                   help="what to measure with: sim = simulator, both fidelities (default); fast or event "
+                        "= only that fidelity")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9091, help="first port to try (default 9091)")
+    p.add_argument("--port-end", type=int, default=None, help="end of the port range (default port+100)")
+    p.add_argument("--custom-addr", default=None, help="address to report to the tracker")
+    p.add_argument("--silent", action="store_true", help="only log warnings")
+    return p.parse_args(argv)
+
+
+def _tracker_addr(text: str | None) -> tuple[str, int] | None:
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"--tracker must be HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the host and block until it is killed (or its listen process dies)."""
+    args = parse_args(argv)
+    from tvm import rpc
+
+    server = rpc.Server(args.host, args.port, args.port_end or args.port + 100, key=args.key,
+                        tracker_addr=_tracker_addr(args.tracker), custom_addr=args.custom_addr,
+                        silent=args.silent, server_init_callback=functools.partial(server_init, args.backend))
+
+    def _stop(signum, frame):
+        server.terminate()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(f"{READY_MARKER} key={args.key} backend={args.backend} addr={args.host}:{server.port} "
+          f"pid={os.getpid()}", flush=True)
+    while server.proc is not None and server.proc.is_alive():
+        time.sleep(0.5)
+    print("tvm_loihi.rpc_server: listen process exited", file=sys.stderr, flush=True)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
