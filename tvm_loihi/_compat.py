@@ -154,3 +154,17 @@ def target_model(target: tvm.target.Target | None) -> str:
     if target is None:
         return ""
     return str(target.attrs.get("model", "") or "")
+
+
+def onnx_supported_ops() -> set[str]:
+    """ONNX op types TVM's Relax importer converts (its private converter map, plus special cases)."""
+    from tvm.relax.frontend.onnx import onnx_frontend
+
+    return set(onnx_frontend._get_convert_map()) | {"If", "Constant"}
+
+
+def onnx_to_relax(model, shape_dict: dict | None = None) -> tvm.IRModule:
+    """``tvm.relax.frontend.onnx.from_onnx`` with the weights kept as constants."""
+    from tvm.relax.frontend.onnx import from_onnx
+
+    return from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
