@@ -1,0 +1,95 @@
+"""The Lava worker process: ``python -m tvm_loihi.lava.worker`` (started by :mod:`tvm_loihi.lava.client`).
+
+Reads request frames (:mod:`tvm_loihi.lava.protocol`) on stdin and answers on the original stdout; anything
+Lava or numpy prints goes to stderr (fd 1 is re-pointed there), so it cannot corrupt the protocol. Requests:
+
+* ``{"op": "load", "id": i, "rows": r}`` + ``graph`` (``LavaGraph.to_bytes()`` as uint8): emit, compile and
+  start a runtime; replies with its timings;
+* ``{"op": "run", "id": i}`` + ``x``: run a batch; replies with ``out<k>`` arrays, counters and timings;
+* ``{"op": "unload", "id": i}``: stop that runtime; ``{"op": "close"}``: stop everything and exit.
+
+Errors are replies ``{"ok": false, "error": ...}`` carrying the Python traceback and the tracebacks of Lava's
+actor processes; a runtime that failed is stopped and dropped. Every runtime is stopped in ``finally``, also
+when stdin closes because the parent died.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import numpy as np
+
+from .protocol import decode, encode, frame, read_frame
+
+
+def _handle(header: dict, arrays: dict, engines: dict) -> tuple[dict, dict]:
+    from .engine import LavaEngine
+    from .graph import LavaGraph
+
+    op, key = header["op"], header.get("id")
+    if op == "load":
+        graph = LavaGraph.from_bytes(arrays["graph"].tobytes())
+        engines[key] = LavaEngine(graph, rows=header["rows"])
+        return {"ok": True, "timings": engines[key].timings, "n_processes": graph.n_processes}, {}
+    if op == "run":
+        outputs, counters, timings = engines[key].run(arrays["x"])
+        return ({"ok": True, "counters": counters, "timings": timings},
+                {f"out{k}": o for k, o in enumerate(outputs)})
+    if op == "unload":
+        engines.pop(key).stop()
+        return {"ok": True}, {}
+    if op == "close":  # stop before replying: the parent kills the process group on the reply
+        while engines:
+            engines.popitem()[1].stop()
+        return {"ok": True}, {}
+    raise ValueError(f"unknown request {op!r}")
+
+
+def _error_reply(exc: BaseException, header: dict, engines: dict) -> dict:
+    engine = engines.pop(header.get("id"), None)
+    actors = engine.actor_errors() if engine is not None else []
+    if engine is not None:
+        try:
+            engine.stop()
+        except Exception:  # the original error matters more than a failing stop
+            actors.append("stop() after the error also failed:\n" + traceback.format_exc())
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if actors:
+        text += "\nLava actor process tracebacks:\n" + "\n".join(actors)
+    return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": text}
+
+
+def serve(proto_in, proto_out) -> None:
+    """Answer requests until ``close`` or end of input; always stops every runtime."""
+    engines: dict = {}
+    try:
+        while True:
+            payload = read_frame(proto_in)
+            if payload is None:
+                return
+            header, arrays = decode(payload)
+            try:
+                reply = _handle(header, arrays, engines)
+            except Exception as exc:  # reported to the parent, which raises it
+                reply = (_error_reply(exc, header, engines), {})
+            proto_out.write(frame(encode(*reply)))
+            proto_out.flush()
+            if header["op"] == "close":
+                return
+    finally:
+        for engine in engines.values():
+            engine.stop()
+
+
+def main() -> None:
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # prints from Lava and its actors land on stderr, not in the protocol stream
+    sys.stdout = sys.stderr
+    np.seterr(all="ignore")
+    serve(sys.stdin.buffer, proto_out)
+
+
+if __name__ == "__main__":
+    main()
