@@ -1,0 +1,321 @@
+"""``RPCRunner``: measure candidates on the hosts registered with a TVM RPC tracker.
+
+Pipeline per worker thread (one per host the tracker offers): *request* a session (with a time-out, after
+checking that some host serves the key), *upload* each workload once per session, *measure* many mappings
+(only the mapping JSON crosses the link), *release* the session when idle, near its lifetime, or broken.
+
+What TVM 0.27's RPC does under failure, and what this runner does about it (``../shared/notes/tvm-0.27.md``
+§5.4):
+
+* ``TrackerSession.request`` blocks forever when every host is busy or nobody serves the key. Requests here go
+  over our own socket with a time-out (closing it withdraws the request at the tracker), and the key is checked
+  in the tracker summary first.
+* ``session_timeout`` is the lifetime of the whole session, not a per-call limit: sessions are renewed before
+  they expire, and each measurement carries its own ``timeout_s`` that the *host* enforces (SIGALRM) and
+  answers as ``TIMEOUT``. A client-side deadline (``timeout_s + grace``) guards against a wedged host.
+* A session object that is never released keeps its host busy: sessions live in one place and are dropped
+  explicitly (:meth:`_Session.close`), also on error and on :meth:`RPCRunner.close`.
+* A host dying mid-call raises ``kShutdown``/broken-pipe errors: the session is dropped and the candidate
+  is retried on another session (up to ``max_attempts``), then reported as ``HOST_LOST``.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import json
+import logging
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .payload import MeasureRequest, UploadPayload
+from .records import MeasureError, MeasureInput, MeasureResult
+from .runner import Runner
+from .tracker import free_hosts, hosts_for_key, query_summary
+
+logger = logging.getLogger(__name__)
+
+
+class HostUnavailable(RuntimeError):
+    """No session could be obtained (nobody serves the key, or all hosts stayed busy)."""
+
+
+class NoHostForKey(HostUnavailable):
+    """The tracker lists no host under the key at all."""
+
+
+def call_with_deadline(fn, timeout_s: float, *args):
+    """Run ``fn(*args)`` in a daemon thread; raise TimeoutError if it has not returned after ``timeout_s``.
+
+    The thread is abandoned on time-out (it ends when the blocked call does; TVM's session time-out bounds
+    that on the host side), and whatever it returns is dropped, which releases a late RPC session.
+    """
+    box: dict = {}
+    done = threading.Event()
+
+    def _run():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=_run, daemon=True, name="tvm_loihi-rpc-call").start()
+    if not done.wait(timeout_s):
+        raise TimeoutError(f"{getattr(fn, '__name__', 'call')} did not return within {timeout_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float, timeout_s: float,
+                    priority: int = 1):
+    """Ask the tracker for a host under ``key`` and connect to it, giving up after ``timeout_s``.
+
+    Unlike ``TrackerSession.request`` this never blocks forever: the request goes over a socket with a
+    time-out, and closing that socket withdraws it at the tracker.
+    """
+    from tvm import rpc
+    from tvm.rpc import base
+
+    if not hosts_for_key(query_summary(*tracker, timeout_s=min(timeout_s, 10.0)), key):
+        raise NoHostForKey(f"no host serves key {key!r} at tracker {tracker[0]}:{tracker[1]}")
+    try:
+        with socket.create_connection(tracker, timeout=timeout_s) as sock:
+            sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
+            if struct.unpack("<i", base.recvall(sock, 4))[0] != base.RPC_TRACKER_MAGIC:
+                raise HostUnavailable(f"{tracker} is not an RPC tracker")
+            base.sendjson(sock, [base.TrackerCode.REQUEST, key, "", priority])
+            value = base.recvjson(sock)
+    except OSError as exc:  # socket.timeout included: every host stayed busy
+        raise HostUnavailable(f"no free host under key {key!r} within {timeout_s:g} s ({exc})") from None
+    if value[0] != base.TrackerCode.SUCCESS:
+        raise HostUnavailable(f"tracker refused the request: {value!r}")
+    url, port, matchkey = value[1]
+    return call_with_deadline(rpc.connect, timeout_s, url, port, matchkey, session_timeout_s)
+
+
+@dataclass
+class _Item:
+    inp: MeasureInput
+    future: concurrent.futures.Future
+    attempts: int = 0
+    hosts_tried: list[str] = field(default_factory=list)
+
+
+class _Session:
+    """One RPC session and the functions taken from it; :meth:`close` drops every reference."""
+
+    def __init__(self, sess, started: float) -> None:
+        self.sess = sess
+        self.started = started
+        self.funcs = {name: sess.get_function(f"tvm_loihi.remote.{name}")
+                      for name in ("version", "upload", "measure")}
+        self.info = json.loads(self.funcs["version"]())
+        self.host = str(self.info["host"])
+        self.uploaded: set[tuple[str, str]] = set()
+
+    def close(self) -> None:
+        self.funcs.clear()
+        self.sess = None
+
+
+class RPCRunner(Runner):
+    """Measure on the tracker's hosts, as many candidates in flight as there are free hosts.
+
+    Parameters
+    ----------
+    tracker_host, tracker_port : str, int
+        The RPC tracker.
+    key : str
+        Device key the hosts registered under (``loihi2``).
+    n_parallel : int, optional
+        Worker threads (one session each); default: the hosts free under ``key`` now (at least 1).
+    timeout_s : float
+        Per-measurement limit, enforced by the host (answers ``TIMEOUT``).
+    session_timeout_s : float
+        Lifetime of a session (TVM's ``session_timeout``); sessions are renewed before it.
+    request_timeout_s : float
+        How long to wait for a free host before a candidate fails with ``HOST_LOST``.
+    max_attempts : int
+        Sessions a candidate may break (host died, connection lost) before it fails with ``HOST_LOST``.
+    idle_release_s : float
+        A worker with nothing to do releases its session after this long (frees the host for others).
+    """
+
+    def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
+                 n_parallel: int | None = None, timeout_s: float = 60.0, session_timeout_s: float = 600.0,
+                 request_timeout_s: float = 60.0, max_attempts: int = 3, idle_release_s: float = 5.0) -> None:
+        self.tracker = (tracker_host, int(tracker_port))
+        self.key = key
+        summary = query_summary(*self.tracker)
+        if not hosts_for_key(summary, key):
+            raise NoHostForKey(f"tracker {tracker_host}:{tracker_port} has no host under key {key!r} "
+                                  f"(keys: {sorted(summary.get('queue_info', {}))})")
+        self.n_parallel = int(n_parallel or max(1, free_hosts(summary, key)))
+        self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
+        self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
+        self.idle_release_s = float(idle_release_s)
+        self._uploads: dict[tuple[str, str], bytes] = {}
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._no_host_since: float | None = None
+        self._workers = [threading.Thread(target=self._worker, daemon=True, name=f"tvm_loihi-rpc-{i}")
+                         for i in range(self.n_parallel)]
+        for w in self._workers:
+            w.start()
+
+    # -- Runner API ------------------------------------------------------------------------------
+    def register(self, network, hardware, activity) -> None:
+        """Make a workload measurable; it is uploaded once to each session that measures it."""
+        payload = UploadPayload(network, hardware, activity)
+        self._uploads[(payload.workload_key, payload.hardware_key)] = payload.to_bytes()
+
+    def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
+        """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are values)."""
+        futures = []
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("RPCRunner is closed")
+            for inp in inputs:
+                fut: concurrent.futures.Future = concurrent.futures.Future()
+                fut.set_running_or_notify_cancel()
+                if (inp.workload_key, inp.hardware_key) not in self._uploads:
+                    fut.set_result(MeasureResult.failure(
+                        MeasureError.UNKNOWN_WORKLOAD, f"workload {inp.workload_key} on hardware "
+                        f"{inp.hardware_key} was not registered with this runner (call register first)"))
+                else:
+                    self._queue.append(_Item(inp, fut))
+                futures.append(fut)
+            self._cond.notify_all()
+        return futures
+
+    def close(self) -> None:
+        """Stop the workers, release every session, fail what is still queued."""
+        with self._cond:
+            self._closed = True
+            pending, self._queue = list(self._queue), collections.deque()
+            self._cond.notify_all()
+        for item in pending:
+            item.future.set_result(MeasureResult.failure(MeasureError.HOST_LOST, "runner closed"))
+        for w in self._workers:
+            w.join(timeout=self.timeout_s + 10.0)
+
+
+    # -- workers ---------------------------------------------------------------------------------
+    def _wait_for_work(self, timeout_s: float | None) -> bool:
+        """True when a candidate is queued; False when closed or after ``timeout_s`` with nothing to do."""
+        with self._cond:
+            deadline = None if timeout_s is None else time.monotonic() + timeout_s
+            while not self._queue and not self._closed:
+                remaining = 1.0 if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return bool(self._queue) and not self._closed
+
+    def _pop(self) -> _Item | None:
+        with self._cond:
+            return self._queue.popleft() if self._queue and not self._closed else None
+
+    def _requeue(self, item: _Item) -> None:
+        with self._cond:
+            self._queue.appendleft(item)
+            self._cond.notify()
+
+    def _worker(self) -> None:
+        session: _Session | None = None
+        try:
+            while not self._closed:
+                if not self._wait_for_work(self.idle_release_s if session is not None else None):
+                    if session is not None:  # idle: give the host back to the tracker
+                        session.close()
+                        session = None
+                    continue
+                if session is not None and self._expiring(session):
+                    session.close()  # renew before TVM kills it mid-measurement
+                    session = None
+                if session is None:
+                    session = self._acquire()
+                    continue  # re-check the queue: another worker may have taken the work meanwhile
+                item = self._pop()
+                if item is not None:
+                    session = self._measure_item(item, session)
+        finally:
+            if session is not None:
+                session.close()
+
+    def _expiring(self, session: _Session) -> bool:
+        return time.monotonic() - session.started + self.timeout_s + 10.0 >= self.session_timeout_s
+
+    def _acquire(self) -> _Session | None:
+        """A fresh session, or None (after failing the queue if no host has served the key for too long)."""
+        try:
+            sess = request_session(self.tracker, self.key, self.session_timeout_s, self.request_timeout_s)
+            session = call_with_deadline(_Session, self.request_timeout_s, sess, time.monotonic())
+            self._no_host_since = None
+            return session
+        except (HostUnavailable, TimeoutError, OSError, RuntimeError) as exc:
+            logger.warning("no session from tracker %s:%d: %s", *self.tracker, exc)
+            now = time.monotonic()
+            if not isinstance(exc, NoHostForKey):  # hosts exist but are busy: keep waiting
+                self._no_host_since = None
+            else:
+                self._no_host_since = self._no_host_since or now
+            if self._no_host_since is not None and now - self._no_host_since >= self.request_timeout_s:
+                self._fail_queue(f"no host under key {self.key!r} for {now - self._no_host_since:.0f} s "
+                                 f"(last error: {exc})")
+            time.sleep(0.5)
+            return None
+
+    def _fail_queue(self, reason: str) -> None:
+        with self._cond:
+            items, self._queue = list(self._queue), collections.deque()
+        for item in items:
+            item.future.set_result(MeasureResult.failure(MeasureError.HOST_LOST, reason,
+                                                         f"{self.tracker[0]}:{self.tracker[1]}"))
+
+    def _measure_item(self, item: _Item, session: _Session) -> _Session | None:
+        item.hosts_tried.append(session.host)
+        try:
+            result = self._measure_on(session, item.inp)
+        except TimeoutError as exc:  # the host did not answer: treat it as wedged, drop the session
+            session.close()
+            self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
+            return None
+        except Exception as exc:  # kShutdown, broken pipe, reset: the host or its session died
+            session.close()
+            self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
+            return None
+        item.future.set_result(result)
+        return session
+
+    def _measure_on(self, session: _Session, inp: MeasureInput) -> MeasureResult:
+        wk = (inp.workload_key, inp.hardware_key)
+        if wk not in session.uploaded:
+            reply = json.loads(call_with_deadline(session.funcs["upload"], self.request_timeout_s + 60.0,
+                                                  self._uploads[wk]))
+            if not reply["ok"]:
+                return MeasureResult.failure(MeasureError(reply["error"]), reply["message"], session.host)
+            session.uploaded.add(wk)
+        text = MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
+                              self.timeout_s).to_text()
+        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + 10.0, text)
+        return MeasureResult.from_json(json.loads(reply))
+
+    def _fail_or_retry(self, item: _Item, reason: str,
+                       error: MeasureError = MeasureError.HOST_LOST) -> None:
+        item.attempts += 1
+        if item.attempts >= self.max_attempts or self._closed:
+            host = item.hosts_tried[-1] if item.hosts_tried else f"{self.tracker[0]}:{self.tracker[1]}"
+            item.future.set_result(MeasureResult.failure(
+                error, f"{reason} (after {item.attempts} attempt(s) on {item.hosts_tried or 'no host'})", host))
+            return
+        logger.warning("measurement of %s failed on %s (%s); retrying", item.inp.key(),
+                       item.hosts_tried[-1:] or "no host", reason)
+        self._requeue(item)
