@@ -1,0 +1,43 @@
+"""Energy: dynamic energy per event (the same counts for both fidelities) plus static power x latency."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .mapped import MappedTraffic
+
+
+def event_counts(mt: MappedTraffic) -> dict[str, float]:
+    """Whole-run event counts, named like Lava's Loihi 2 profilers where one exists."""
+    r = mt.routes
+    msgs = np.concatenate([p.messages.sum(axis=0, dtype=np.float64) for p in mt.pairs])
+    neurons = sum(float(lc.neurons.sum()) for lc in mt.layers)
+    return {
+        "syn_ops": sum(float(lc.syn_ops.sum()) for lc in mt.layers),
+        "dendrite_updates": neurons * mt.n_timesteps,  # every neuron is updated every timestep
+        "spikes": sum(float(lc.spikes.sum()) for lc in mt.layers),
+        "spikes_in": sum(float(lc.msgs_in.sum()) for lc in mt.layers),
+        "axon_out": float(msgs.sum()),
+        "host_messages": float(msgs[mt.pair_layer == 0].sum()),
+        "hops_ew": float(msgs @ r.hops_ew),
+        "hops_ns": float(msgs @ r.hops_ns),
+        "hops_local": float(msgs @ r.local),
+        # host -> chip 0 counts as one crossing per input message
+        "chip_crossings": float(msgs @ r.crossings) + float(msgs[mt.pair_layer == 0].sum()),
+    }
+
+
+def energy_breakdown(mt: MappedTraffic, counts: dict[str, float], latency_s: float) -> dict[str, float]:
+    """Energy (joules) per component for a run of ``latency_s`` seconds."""
+    e = mt.hardware.energy
+    active = counts["spikes"]
+    return {
+        "syn_ops_j": counts["syn_ops"] * e.syn_op_j,
+        "neurons_j": active * e.neuron_active_j + (counts["dendrite_updates"] - active) * e.neuron_inactive_j,
+        "spikes_j": active * e.spike_out_j,
+        "messages_j": counts["axon_out"] * e.msg_out_j,
+        "hops_j": counts["hops_ew"] * e.hop_ew_j + counts["hops_ns"] * e.hop_ns_j
+        + counts["hops_local"] * e.hop_local_j,
+        "chip_crossings_j": counts["chip_crossings"] * e.chip_crossing_j,
+        "static_j": mt.chips_used * e.static_w_per_chip * latency_s,
+    }

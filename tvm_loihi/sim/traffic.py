@@ -1,0 +1,155 @@
+"""Traffic: per sample and per core, the synaptic ops, neuron updates, messages in and out, and the
+core-to-core message counts, all as sparse products over the measured activity.
+
+Execution model (../shared/WORKLOADS.md): sample ``s`` is integrated by layer ``k`` (0-based) at timestep
+``t = s + k``; during that timestep the cores of layer ``k - 1`` (or the host, for ``k = 0``) send population
+``k``'s spikes of sample ``s`` -- one message per (active source neuron, destination core holding one of its
+non-zero synapses) -- and layer ``k``'s cores do one synaptic op per non-zero synapse of each message. Every core
+updates all its neurons every timestep. Input spikes enter from the host through one port at chip 0, router
+(0, 0); output spikes are read by the host from the last layer's neurons and are not NoC traffic.
+
+Everything here is placement-free and cached per (layer, partition), so only placement-dependent work (routes,
+links) is redone when a search moves cores around.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sps
+
+from ..activity import ActivityProfile
+from .slices import SliceStats
+
+_LAYER_ENTRIES = 4096
+_PAIR_ENTRIES = 256  # pair traffic is (n_samples x pairs): larger, keep fewer
+_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True, eq=False)
+class LayerCounts:
+    """Per-sample, per-slice counts of one layer (rows: samples, columns: the layer's slices).
+
+    Attributes
+    ----------
+    syn_ops, msgs_in : numpy.ndarray
+        ``(N, c)`` synaptic ops and messages received while integrating sample ``s``.
+    spikes : numpy.ndarray
+        ``(N, c)`` neurons of the slice that spike on sample ``s``.
+    msgs_out : numpy.ndarray
+        ``(N, c)`` messages the slice sends for sample ``s`` (0 for the last layer).
+    neurons : numpy.ndarray
+        ``(c,)`` neurons per slice.
+    """
+
+    syn_ops: np.ndarray
+    msgs_in: np.ndarray
+    spikes: np.ndarray
+    msgs_out: np.ndarray
+    neurons: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class PairTraffic:
+    """Messages from the slices of layer ``k - 1`` (or the host, ``src = 0``) to those of layer ``k``.
+
+    Attributes
+    ----------
+    src, dst : numpy.ndarray
+        ``(P,)`` slice indices of each pair with any traffic.
+    messages, syn_ops : numpy.ndarray
+        ``(N, P)`` float32 messages and synaptic ops of each pair per sample.
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    messages: np.ndarray
+    syn_ops: np.ndarray
+
+
+class _ActivityCache:
+    def __init__(self, activity: ActivityProfile) -> None:
+        self.csr = [sps.csr_matrix(s.astype(np.float64)) for s in activity.spikes]
+        self.dense = [s.astype(np.float64) for s in activity.spikes]
+        self.layers: OrderedDict = OrderedDict()
+        self.pairs: OrderedDict = OrderedDict()
+
+
+def _cache(activity: ActivityProfile) -> _ActivityCache:
+    c = _caches.get(activity)
+    if c is None:
+        c = _ActivityCache(activity)
+        _caches[activity] = c
+    return c
+
+
+def _lru_get(store: OrderedDict, key, limit: int, make):
+    hit = store.get(key)
+    if hit is not None:
+        store.move_to_end(key)
+        return hit
+    value = make()
+    store[key] = value
+    if len(store) > limit:
+        store.popitem(last=False)
+    return value
+
+
+def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: SliceStats,
+                 next_stats: SliceStats | None) -> LayerCounts:
+    """Cached :class:`LayerCounts` of layer ``k`` (0-based) split at ``bounds``; ``next_stats`` is layer
+    ``k + 1``'s (None for the last layer)."""
+    ac = _cache(activity)
+    nb = None if next_stats is None else len(next_stats.neurons)
+    key = (k, np.asarray(bounds, dtype=np.int64).tobytes(), nb, None if next_stats is None
+           else next_stats.neurons.tobytes())
+
+    def make() -> LayerCounts:
+        a_in = ac.csr[k]
+        starts = bounds[:-1]
+        spikes = np.add.reduceat(ac.dense[k + 1], starts, axis=1)
+        if next_stats is None:
+            out = np.zeros_like(spikes)
+        else:
+            out = np.add.reduceat(ac.dense[k + 1] * next_stats.fanout, starts, axis=1)
+        return LayerCounts(
+            syn_ops=(a_in @ stats.counts).toarray(),
+            msgs_in=(a_in @ stats.incidence).toarray(),
+            spikes=spikes,
+            msgs_out=out,
+            neurons=stats.neurons.astype(np.float64),
+        )
+
+    return _lru_get(ac.layers, key, _LAYER_ENTRIES, make)
+
+
+def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | None, bounds: np.ndarray,
+                 stats: SliceStats) -> PairTraffic:
+    """Cached :class:`PairTraffic` into layer ``k`` from layer ``k - 1`` split at ``prev_bounds`` (or from
+    the host when ``prev_bounds`` is None)."""
+    ac = _cache(activity)
+    pkey = b"host" if prev_bounds is None else np.asarray(prev_bounds, dtype=np.int64).tobytes()
+    key = (k, np.asarray(bounds, dtype=np.int64).tobytes(), pkey)
+
+    def make() -> PairTraffic:
+        a = ac.csr[k]
+        n, c = a.shape[0], stats.counts.shape[1]
+        if prev_bounds is None:
+            src_of = np.zeros(a.shape[1], dtype=np.int64)
+            n_src = 1
+        else:
+            n_src = len(prev_bounds) - 1
+            src_of = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(prev_bounds))
+        coo = a.tocoo()
+        rows = coo.row.astype(np.int64) * n_src + src_of[coo.col]
+        e = sps.csr_matrix((coo.data, (rows, coo.col)), shape=(n * n_src, a.shape[1]))
+        msgs = (e @ stats.incidence).toarray().reshape(n, n_src * c)
+        ops = (e @ stats.counts).toarray().reshape(n, n_src * c)
+        used = np.flatnonzero(msgs.any(axis=0))
+        src, dst = np.divmod(used, c)
+        return PairTraffic(src, dst, msgs[:, used].astype(np.float32), ops[:, used].astype(np.float32))
+
+    return _lru_get(ac.pairs, key, _PAIR_ENTRIES, make)
