@@ -99,11 +99,13 @@ def _probe_module(mod: tvm.IRModule, main: relax.Function, block_index: int, bin
     bindings = list(block.bindings)[:binding_index] + [relax.VarBinding(v, a) for v, a in zip(outs, args)]
     cut = (relax.DataflowBlock if isinstance(block, relax.DataflowBlock) else relax.BindingBlock)(bindings)
     body = relax.SeqExpr([*blocks[:block_index], cut], relax.Tuple(outs))
-    probe_main = relax.Function(main.params, body, None, True, main.attrs)
+    ret_ty = relax.TupleType([_compat.type_of(a) for a in args])
+    probe_main = relax.Function(main.params, body, ret_ty, True, main.attrs)
     funcs = {g: f for g, f in mod.functions.items()
              if g.name_hint != "main" and _compat.func_attr(f, "Codegen") is None}
     probe = tvm.IRModule(funcs)
     probe["main"] = probe_main
+    probe = relax.transform.Normalize()(probe)
     return relax.transform.DeadCodeElimination(["main"])(probe)
 
 

@@ -91,6 +91,7 @@ def layer_calls(func: relax.Function, names: dict | None = None) -> list[LayerCa
     """The composite calls of an offloaded function, in program order, as float layers."""
     names = names or {}
     composites: dict[relax.Var, relax.Function] = {}
+    aliases = var_aliases(func)
     calls = []
     for block in func.body.blocks:
         for binding in block.bindings:
@@ -99,16 +100,30 @@ def layer_calls(func: relax.Function, names: dict | None = None) -> list[LayerCa
                 composites[binding.var] = value
             elif isinstance(value, relax.Call) and value.op in composites:
                 layer = _composite_layer(composites[value.op], str(binding.var.name), names)
-                calls.append(LayerCall(binding.var, value.args[0], layer, _compat.type_of(binding.var)))
-            else:
+                inp = aliases.get(value.args[0], value.args[0])
+                calls.append(LayerCall(binding.var, inp, layer, _compat.type_of(binding.var)))
+            elif not isinstance(value, relax.Var):
                 raise ValueError(f"unexpected binding {binding.var.name} in offloaded function: "
                                  f"{type(value).__name__}")
     return calls
 
 
-def _returned_vars(func: relax.Function) -> list[relax.Expr]:
+def var_aliases(func: relax.Function) -> dict[relax.Var, relax.Expr]:
+    """``v = w`` bindings of a function, resolved to the original expression."""
+    aliases: dict[relax.Var, relax.Expr] = {}
+    for block in func.body.blocks:
+        for binding in block.bindings:
+            if isinstance(binding.value, relax.Var):
+                aliases[binding.var] = aliases.get(binding.value, binding.value)
+    return aliases
+
+
+def returned_exprs(func: relax.Function) -> list[relax.Expr]:
+    """The function's outputs (tuple fields, or the single result), with aliases resolved."""
     ret = func.body.body
-    return list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
+    aliases = var_aliases(func)
+    fields = list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
+    return [aliases.get(f, f) for f in fields]
 
 
 def split_chains(func: relax.Function, calls: list[LayerCall]) -> list[Chain]:
@@ -123,7 +138,7 @@ def split_chains(func: relax.Function, calls: list[LayerCall]) -> list[Chain]:
         else:
             groups[k].append(call)
         open_end[call.out_var] = k
-    returned = set(_returned_vars(func))
+    returned = set(returned_exprs(func))
     chain_inputs = {g[0].in_expr for g in groups}
     chains = []
     for group in groups:

@@ -26,7 +26,7 @@ import tvm
 from tvm import relax
 
 from . import _compat
-from .codegen import LAYER_NAMES_ATTR, Chain, compile_function
+from .codegen import LAYER_NAMES_ATTR, Chain, compile_function, returned_exprs
 from .network import NetworkIR
 from .partition import offloaded_functions
 
@@ -106,10 +106,9 @@ def _lowered_function(func: relax.Function, compiled, payloads: list[str]) -> re
         with bb.dataflow():
             for (chain, network), payload in zip(compiled, payloads):
                 _emit_chain(bb, chain, network, payload, env)
-            ret = func.body.body
-            fields = list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
-            mapped = [env.get(f, f) for f in fields]
-            out = bb.emit_output(relax.Tuple(mapped) if isinstance(ret, relax.Tuple) else mapped[0])
+            mapped = [env.get(f, f) for f in returned_exprs(func)]
+            is_tuple = isinstance(func.body.body, relax.Tuple)
+            out = bb.emit_output(relax.Tuple(mapped) if is_tuple else mapped[0])
         bb.emit_func_output(out)
     return bb.get()["loihi_lowered"]
 
