@@ -200,9 +200,8 @@ def _fix_perm(perm: Sequence[int], n_cores: int) -> np.ndarray:
 
 def _fix_counts(counts: Sequence[int], space: SearchSpace) -> tuple[int, ...]:
     lo, hi = np.array(space.min_counts), np.array(space.max_counts)
-    c = np.clip(np.asarray(counts, dtype=np.int64)[: space.n_layers], lo, hi)
-    if c.size < space.n_layers:
-        c = np.concatenate([c, lo[c.size:]])
+    c = np.asarray(counts, dtype=np.int64).ravel()[: space.n_layers]
+    c = np.clip(np.concatenate([c, lo[c.size:]]), lo, hi)
     floor = lo.copy()
     for _ in range(space.n_cores * space.n_layers + 1):
         c = _shrink_to_budget(c, floor, space.n_cores)
