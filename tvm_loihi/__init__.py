@@ -16,12 +16,14 @@ from .capacity import LoihiCapacityError
 from .artifact import read_mappings, read_payloads
 from .lower import LowerLoihiToPacked, set_mapping_provider
 from .partition import explain_offload, partition_for_loihi
+from .replay import apply_best
 from .runtime import set_backend, use_backend
 from .target import LoihiConfig, loihi_pipeline
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "apply_best",
     "LoihiCapacityError",
     "LoihiConfig",
     "LowerLoihiToPacked",

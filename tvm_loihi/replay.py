@@ -95,3 +95,37 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency", f
         yield report
     finally:
         set_mapping_provider(previous)
+
+
+def extract_networks(mod, target: str = "loihi2", config=None) -> list[tuple[object, object]]:
+    """The ``(NetworkIR, HardwareSpec)`` pairs a ``loihi2`` build of ``mod`` offloads -- what to tune.
+
+    Runs the same partitioning, calibration and codegen as ``tvm.compile(mod, target=target)`` (with a
+    mapping provider that records what it is asked about), so the workload keys are exactly the ones
+    :func:`apply_best` will look up at build time.
+
+    Parameters
+    ----------
+    mod : tvm.IRModule
+        The Relax module (e.g. from :func:`tvm_loihi.frontend.load_onnx`).
+    target : str
+        A ``loihi2`` target tag (selects the hardware preset unless ``config`` names one).
+    config : LoihiConfig, optional
+        The build configuration (hardware, calibration); the current one by default.
+    """
+    import tvm
+
+    from .lower import set_mapping_provider
+    from .target import offload
+
+    seen: list[tuple[object, object]] = []
+
+    def record(network, hardware):
+        seen.append((network, hardware if hardware is not None else _default_hardware()))
+
+    previous = set_mapping_provider(record)
+    try:
+        offload(mod, config, tvm.target.Target(target))
+    finally:
+        set_mapping_provider(previous)
+    return seen

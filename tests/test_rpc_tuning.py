@@ -1,0 +1,108 @@
+"""Tuning runs in the loop on a real tracker with three real hosts: every host used, a host killed mid-run
+(the run finishes on the others; no measurement lost or duplicated in the log), and the local pool runner."""
+
+from __future__ import annotations
+
+import collections
+
+import psutil
+import pytest
+from _sim_workloads import activity, network
+
+from tvm_loihi.hardware import get_preset
+from tvm_loihi.mapping import lava_default_mapping
+from tvm_loihi.measure import backend
+from tvm_loihi.measure.log import TuningLog
+from tvm_loihi.measure.pool_runner import PoolRunner
+from tvm_loihi.measure.records import MeasureInput
+from tvm_loihi.measure.rpc_runner import RPCRunner
+from tvm_loihi.measure.tracker import LocalFarm, hosts_for_key
+from tvm_loihi.tune import tune
+
+HW = get_preset("loihi2_1chip")
+WORKLOAD = "mlp_a"  # big enough that measurements overlap in flight on three hosts
+FIDELITY = "fast"
+
+
+@pytest.fixture(scope="module")
+def farm():
+    with LocalFarm(n_hosts=3) as f:
+        yield f
+
+
+def _check_log(path, result) -> list:
+    records = TuningLog(path).records()
+    keys = [r.input.key() for r in records]
+    assert len(keys) == len(set(keys)), "a candidate was measured (logged) twice"
+    assert len(records) == result.evaluations - result.cache_hits, "a measurement is missing from the log"
+    assert all(r.result.ok for r in records), [r.result.message for r in records if not r.result.ok]
+    return records
+
+
+def test_tuning_run_uses_every_host(farm, tmp_path):
+    net, act = network(WORKLOAD), activity(WORKLOAD)
+    log = tmp_path / "tune.jsonl"
+    with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60) as runner:
+        assert runner.n_parallel == 3
+        result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=3, activity=act,
+                      fidelity=FIDELITY, log=str(log))
+    assert result.evaluations == 45
+    records = _check_log(log, result)
+    served = collections.Counter(r.result.host for r in records)
+    assert set(served) == set(hosts_for_key(farm.summary(), farm.key)), served
+    # the figures are the shared backend's, whichever host measured them
+    sample = records[7]
+    local = backend.measure(net, HW, act, sample.input.mapping, FIDELITY)
+    assert sample.result.latency_s == local.latency_s
+
+
+def test_host_killed_mid_run(tmp_path):
+    net, act = network(WORKLOAD), activity(WORKLOAD)
+    log = tmp_path / "tune.jsonl"
+    with LocalFarm(n_hosts=3) as farm:
+        victim = farm.hosts[0]
+        victim_addr = f"127.0.0.1:{victim.port}"
+        killed_at = []
+
+        def kill_first_host(progress: dict) -> None:
+            # kill host 0 while the runner keeps all three busy (SIGKILL to its process group)
+            if progress["evaluations"] == 12 and not killed_at:
+                assert any("popen_worker" in " ".join(c.cmdline())
+                           for c in psutil.Process(victim.pid).children(recursive=True))
+                victim.kill()
+                killed_at.append(progress["evaluations"])
+
+        with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60, max_attempts=3) as runner:
+            result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=4, activity=act,
+                          fidelity=FIDELITY, log=str(log), callback=kill_first_host)
+        assert killed_at and not victim.alive()
+        assert victim_addr not in hosts_for_key(farm.summary(), farm.key)
+    assert result.evaluations == 45 and result.stop_reason == "budget"
+    records = _check_log(log, result)
+    hosts = [r.result.host for r in records]
+    late = hosts[killed_at[0] + 3:]  # what was in flight on the victim when it died may still land
+    assert victim_addr in hosts and victim_addr not in late
+    assert len(set(late)) == 2
+
+
+def test_pool_runner_matches_local_and_survives_worker_death(tmp_path):
+    net, act = network("mlp_tiny"), activity("mlp_tiny")
+    mapping = lava_default_mapping(net, HW).to_json()
+    inp = MeasureInput(net.workload_key(), HW.key(), mapping, FIDELITY)
+    with PoolRunner(n_workers=2, timeout_s=30) as pool:
+        pool.register(net, HW, act)
+        first = pool.submit([inp, inp])
+        assert all(f.result(timeout=120).latency_s == backend.measure(net, HW, act, mapping).latency_s
+                   for f in first)
+        workers = [c for c in psutil.Process().children(recursive=True)
+                   if "popen_worker" in " ".join(c.cmdline())]
+        assert workers
+        for w in workers:
+            w.kill()
+            w.wait(10)
+        again = [f.result(timeout=120) for f in pool.submit([inp] * 3)]
+        assert all(r.ok for r in again), [r.message for r in again]
+        assert all(r.host.startswith("local-pool:") for r in again)
+    unknown = MeasureInput("f" * 16, HW.key(), mapping, FIDELITY)
+    with PoolRunner(n_workers=1) as pool:
+        assert pool.submit([unknown])[0].result().error.value == "unknown_workload"
