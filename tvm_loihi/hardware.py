@@ -16,6 +16,7 @@ different chips is a chip-to-chip link (its own latency, bandwidth and energy).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -231,6 +232,11 @@ class HardwareSpec:
 
     def key(self) -> str:
         """Hash of every field (equal specs hash equal)."""
+        return self._key
+
+    @functools.cached_property
+    def _key(self) -> str:
+        # cached_property writes the instance __dict__ directly, so it works on a frozen dataclass
         text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -68,8 +68,10 @@ def fast_timeline(mt: MappedTraffic) -> Timeline:
     compute = np.maximum(send, recv)
     weights = mt.timestep_weights()
     link, loads, host = network_terms(mt, weights)
-    lat = mt.routes.latency_s + np.where(mt.pair_src < 0, t.chip_crossing_s, 0.0)
-    flight = np.where(weights > 0, lat, 0.0).max(axis=1, initial=0.0) + t.msg_send_s + t.msg_recv_s
+    # first message: one send (or one host-port slot, then the crossing into chip 0), flight, one receive
+    first = np.where(mt.pair_src < 0, t.host_link_msg_s + t.chip_crossing_s, t.msg_send_s)
+    lat = mt.routes.latency_s + first + t.msg_recv_s
+    flight = np.where(weights > 0, lat, 0.0).max(axis=1, initial=0.0)
     barrier = t.barrier(mt.active_routers, mt.chip_span)
     step = np.maximum(np.maximum(compute.max(axis=1), link), flight) + barrier
     return Timeline(step, compute.max(axis=1), link, flight, barrier, compute.sum(axis=0),
