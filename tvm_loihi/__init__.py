@@ -9,6 +9,7 @@ artifact must import it first. Lava is not imported here (it is loaded by the ``
 
 from __future__ import annotations
 
+from . import _compat
 from . import patterns as _patterns
 from . import runtime as _runtime
 from . import target as _target
@@ -37,6 +38,7 @@ __all__ = [
     "use_backend",
 ]
 
+_compat.register_ffi_error(LoihiCapacityError)  # raised inside the pipeline pass, keeps its type
 _patterns.register()
 _target.register()
 _runtime.register()

@@ -168,3 +168,11 @@ def onnx_to_relax(model, shape_dict: dict | None = None) -> tvm.IRModule:
     from tvm.relax.frontend.onnx import from_onnx
 
     return from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
+
+
+def register_ffi_error(cls: type) -> type:
+    """Let ``cls`` keep its type when raised inside a pass and re-raised through TVM's FFI."""
+    import tvm_ffi
+
+    tvm_ffi.error.register_error(cls.__name__, cls)
+    return cls

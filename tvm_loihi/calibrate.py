@@ -6,7 +6,8 @@ The user passes typical model inputs: ``LoihiConfig(calibration=x)`` with ``x`` 
 * An offloaded function fed directly by a model input is calibrated on those samples.
 * One fed by host computation in the middle of the graph is calibrated by **running the host prefix with
   TVM**: ``main`` is cut just before the call, made to return the call's arguments, compiled for ``llvm``
-  and run on the samples (earlier offloaded functions, already lowered, run on the bit-exact reference
+  and run on the samples (an input given with exactly its static shape, e.g. a runtime weight, is fed
+  unchanged to every chunk; earlier offloaded functions, already lowered, run on the bit-exact reference
   backend, so the samples see the same quantised values the chip will produce). The samples are fed in
   chunks of ``main``'s static batch size (the tail that does not fill a chunk is dropped).
 * Without calibration, or when the prefix cannot be run (e.g. a model input has no samples), the
@@ -110,20 +111,30 @@ def _probe_module(mod: tvm.IRModule, main: relax.Function, block_index: int, bin
 
 
 def run_host_prefix(mod, main, block_index, binding_index, args, inputs) -> list[np.ndarray]:
-    """Run ``main`` up to a binding on calibration inputs and return the values of ``args``."""
+    """Run ``main`` up to a binding on calibration inputs and return the values of ``args``.
+
+    An input given with exactly its static shape (e.g. a runtime weight) is passed unchanged to every
+    chunk; the others are sample sets cut into chunks of ``main``'s batch size along axis 0.
+    """
     from .runtime import use_backend
 
     probe = _probe_module(mod, main, block_index, binding_index, args)
     ex = tvm.compile(probe, target="llvm", relax_pipeline=_compat.original_default_pipeline())
     vm = relax.VirtualMachine(ex, tvm.cpu())
-    n = min(len(a) for a in inputs)
-    batch = [(_compat.tensor_shape(p) or (None,))[0] for p in main.params][: len(inputs)]
-    step = batch[0] if batch and batch[0] else n
-    inputs = [np.resize(a, (max(n, step), *a.shape[1:])) for a in inputs]  # tile when fewer than a batch
+    params = [p for p in main.params if isinstance(_compat.type_of(p), relax.TensorType)]
+    shapes = [_compat.tensor_shape(p) or () for p in params]
+    fixed = [tuple(a.shape) == s for a, s in zip(inputs, shapes)]
+    batched = [i for i, f in enumerate(fixed) if not f] or [0]
+    step = shapes[batched[0]][0] if shapes[batched[0]] else None
+    n = min(len(inputs[i]) for i in batched)
+    step = step or n
+    total = max(n, step)
+    feeds = [a if f else np.resize(a, (total, *a.shape[1:])) for a, f in zip(inputs, fixed)]
     chunks: list[list[np.ndarray]] = [[] for _ in args]
     with use_backend("reference"):
-        for start in range(0, max(n, step) - step + 1, step):
-            outs = vm["main"](*[tvm.runtime.tensor(a[start:start + step]) for a in inputs])
+        for start in range(0, total - step + 1, step):
+            outs = vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a if f else a[start:start + step]))
+                                for a, f in zip(feeds, fixed)])
             for i in range(len(args)):
                 chunks[i].append(outs[i].numpy())
     return [np.concatenate(c, axis=0) for c in chunks]

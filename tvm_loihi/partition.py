@@ -19,6 +19,7 @@ from tvm import relax
 
 from . import _compat
 from .capacity import LoihiCapacityError
+from .codegen import LAYER_NAMES_ATTR
 from .patterns import CheckLog, loihi_patterns, recording
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ def _resolve(hardware):
 
 def partition_with_log(mod: tvm.IRModule, hardware=None) -> tuple[tvm.IRModule, CheckLog]:
     """:func:`partition_for_loihi` plus the check log (rejections, accepted matches) of the run."""
-    with recording(_resolve(hardware)) as log:
+    names = mod.attrs.get(LAYER_NAMES_ATTR) if mod.attrs is not None else None
+    names = {str(k): str(v) for k, v in names.items()} if names else {}
+    with recording(_resolve(hardware), names) as log:
         out = _partition_passes()(mod)
     for rej in log.rejections:
         logger.info("host: %s (%s): %s", rej.var, rej.pattern, rej.reason)
@@ -77,7 +80,7 @@ def partition_for_loihi(mod: tvm.IRModule, hardware=None, *, on_too_large: str =
         raise ValueError(f"on_too_large must be 'error' or 'host', got {on_too_large!r}")
     out, log = partition_with_log(mod, hardware)
     if log.too_large and on_too_large == "error":
-        details = "; ".join(sorted({f"{r.var}: {r.reason}" for r in log.too_large}))
+        details = "; ".join(sorted({r.reason for r in log.too_large}))
         raise LoihiCapacityError(
             f"{details}. Choose a larger hardware preset (e.g. target 'loihi2-2chip' or "
             "'loihi2-kapoho'), or pass LoihiConfig(on_too_large='host') to run such layers on the host"

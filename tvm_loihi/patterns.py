@@ -44,6 +44,7 @@ class CheckLog:
     rejections: list[Rejection] = field(default_factory=list)
     accepted: dict[str, str] = field(default_factory=dict)  # bound var name -> pattern name
     too_large: list[Rejection] = field(default_factory=list)
+    layer_names: dict[str, str] = field(default_factory=dict)  # weight fingerprint -> source name
 
 
 _STATE = threading.local()
@@ -52,8 +53,8 @@ _STATE = threading.local()
 class recording:  # noqa: N801 - used as a context manager, like tvm.transform.PassContext
     """Collect rejections and accepted matches of the checks run inside the ``with`` block."""
 
-    def __init__(self, hardware: object | None = None):
-        self.log = CheckLog(hardware=hardware)
+    def __init__(self, hardware: object | None = None, layer_names: dict | None = None):
+        self.log = CheckLog(hardware=hardware, layer_names=dict(layer_names or {}))
 
     def __enter__(self) -> CheckLog:
         self._saved = getattr(_STATE, "log", None)
@@ -111,12 +112,15 @@ def _check_not_leaking(ctx: relax.transform.PatternCheckContext) -> str | None:
     return None
 
 
-def _check_fits(name: str, weight: relax.Expr, hardware: object | None) -> str | None:
-    if hardware is None:
+def _check_fits(var: str, weight: relax.Expr, log: CheckLog) -> str | None:
+    if log.hardware is None:
         return None
-    from .capacity import layer_capacity_problem  # hardware module is optional until it is present
+    from .capacity import layer_capacity_problem
+    from .codegen import weight_fingerprint
 
-    return layer_capacity_problem(name, _compat.const_value(weight).T, hardware)
+    w = _compat.const_value(weight)
+    name = log.layer_names.get(weight_fingerprint(w), var)
+    return layer_capacity_problem(name, w.T, log.hardware)
 
 
 # -- pattern table --------------------------------------------------------------------------------------
@@ -158,7 +162,7 @@ def _make_check(pattern_name: str):
         var = _var_name(ctx, ctx.annotated_expr["matmul"])
         reasons = _reasons(ctx, log)
         if not reasons and log is not None:
-            too_large = _check_fits(var, ctx.annotated_expr["weight"], log.hardware)
+            too_large = _check_fits(var, ctx.annotated_expr["weight"], log)
             if too_large:
                 log.too_large.append(Rejection(var, pattern_name, too_large))
                 reasons.append(too_large)
