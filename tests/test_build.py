@@ -181,3 +181,13 @@ def test_runtime_caches_the_rebuilt_network():
     first = dict(runtime._cache)
     vm_run(ex, x)
     assert len(first) == 1 and all(runtime._cache[k][0] is v[0] for k, v in first.items())
+
+
+def test_lava_backend_is_bit_exact_through_the_vm():
+    mod, _ = chain_model(batch=2)
+    ex = tvm.compile(mod, target="loihi2")
+    x = np.random.default_rng(0).random((4, 16)).astype(np.float32)
+    reference = run_batched(ex, x, 2)
+    with tvm_loihi.use_backend("lava"):
+        lava = run_batched(ex, x, 2)
+    np.testing.assert_array_equal(lava, reference)
