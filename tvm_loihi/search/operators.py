@@ -105,16 +105,30 @@ PLACEMENT_MOVES = (swap_cores, swap_adjacent_layers, move_block, scramble_block)
 COUNT_MOVES = (change_count, transfer_cores)
 
 
+def _changed(g: Genome, make, tries: int = 8) -> Genome:
+    # Some moves are no-ops (a clipped count, a one-core block shuffled): draw again, a few times.
+    for _ in range(tries):
+        child = make()
+        if child.key() != g.key():
+            return child
+    return child
+
+
 def mutate_placement(g: Genome, space: SearchSpace, rng: np.random.Generator, n_moves: int = 1) -> Genome:
-    """Apply ``n_moves`` random placement moves (counts unchanged)."""
-    for _ in range(max(1, n_moves)):
-        g = PLACEMENT_MOVES[int(rng.integers(len(PLACEMENT_MOVES)))](g, space, rng)
-    return g
+    """Apply ``n_moves`` random placement moves (counts unchanged; redrawn if nothing changed)."""
+
+    def make() -> Genome:
+        h = g
+        for _ in range(max(1, n_moves)):
+            h = PLACEMENT_MOVES[int(rng.integers(len(PLACEMENT_MOVES)))](h, space, rng)
+        return h
+
+    return _changed(g, make)
 
 
 def mutate_counts(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
-    """Apply one random count move (locality-preserving)."""
-    return COUNT_MOVES[int(rng.integers(len(COUNT_MOVES)))](g, space, rng, max_step)
+    """Apply one random count move (locality-preserving; redrawn if nothing changed)."""
+    return _changed(g, lambda: COUNT_MOVES[int(rng.integers(len(COUNT_MOVES)))](g, space, rng, max_step))
 
 
 def mutate(g: Genome, space: SearchSpace, rng: np.random.Generator, p_counts: float = 0.4,
