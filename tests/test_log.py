@@ -122,3 +122,17 @@ def test_two_processes_append_to_one_log(tmp_path):
     seen = {(r["input"]["mapping"]["writer"], r["input"]["mapping"]["i"]) for r in records}
     assert seen == {(t, i) for t in "AB" for i in range(n)}
     assert len(TuningLog(path).records()) == 2 * n
+
+
+def test_command_line_summary_and_best(tmp_path):
+    path = tmp_path / "t.jsonl"
+    log = TuningLog(path)
+    log.append(_inp(1), _ok(5e-6))
+    log.append(_inp(2), _ok(2e-6))
+    out = subprocess.run([sys.executable, "-m", "tvm_loihi.measure.log", "summary", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "2 records" in out and "w0" in out
+    out = subprocess.run([sys.executable, "-m", "tvm_loihi.measure.log", "best", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    (line,) = out.splitlines()
+    assert json.loads(line)["result"]["latency_s"] == 2e-6 and json.loads(line)["line"] == 2

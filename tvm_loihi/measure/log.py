@@ -267,3 +267,37 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tvm_loihi.measure.log summary|best LOG ...`` (what ``tvm-loihi log`` calls)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="tvm-loihi log", description="Inspect a tuning log.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("summary", help="records, errors and best figures per workload").add_argument("log")
+    best_p = sub.add_parser("best", help="the best record per workload and hardware, as JSON lines")
+    best_p.add_argument("log")
+    best_p.add_argument("--workload", help="only this workload key")
+    best_p.add_argument("--hardware", help="only this hardware key")
+    best_p.add_argument("--objective", default="latency")
+    best_p.add_argument("--fidelity", default=None)
+    args = p.parse_args(argv)
+    log = TuningLog(args.log)
+    if args.command == "summary":
+        print(format_summary(log.summary()))
+        return 0
+    pairs = sorted({(r.input.workload_key, r.input.hardware_key) for r in log.records()})
+    found = 0
+    for wk, hk in pairs:
+        if (args.workload and wk != args.workload) or (args.hardware and hk != args.hardware):
+            continue
+        rec = log.best(wk, hk, args.objective, args.fidelity)
+        if rec is not None:
+            found += 1
+            print(json.dumps({**rec.to_json(), "line": rec.line}, sort_keys=True))
+    return 0 if found else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
