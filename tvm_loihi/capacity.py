@@ -27,12 +27,33 @@ def _min_cores(network: NetworkIR, hardware) -> tuple[tuple[int, ...] | None, st
         return None, str(err)
 
 
+def _fits_on_all_cores(network: NetworkIR, hardware) -> bool:
+    # Feasibility is monotone in the core count, so one validation that shares every core among the
+    # layers in proportion to their neurons settles the common case without the binary search of
+    # min_cores_per_layer (which then only runs to explain a failure).
+    from .mapping import Mapping, MappingError
+
+    sizes = np.array(network.layer_sizes[1:], dtype=np.int64)
+    if hardware.n_cores < len(sizes):
+        return False
+    share = np.maximum(1, (hardware.n_cores - len(sizes)) * sizes // sizes.sum())
+    cores = np.minimum(sizes, share).tolist()
+    try:
+        Mapping.from_assignment(network, cores, np.arange(sum(cores))).validate(network, hardware)
+    except MappingError:
+        return False
+    return True
+
+
 def layer_capacity_problem(name: str, weight_out_in: np.ndarray, hardware) -> str | None:
     """None when a float layer ``(n_out, n_in)`` fits on ``hardware``, else a one-line reason."""
     pattern = sps.csr_matrix((np.asarray(weight_out_in) != 0).astype(np.int8))
     n_out, n_in = pattern.shape
     layer = Layer(name, pattern, 0, np.zeros(n_out, dtype=np.int32), False)
-    cores, err = _min_cores(NetworkIR((layer,), name=name), hardware)
+    network = NetworkIR((layer,), name=name)
+    if _fits_on_all_cores(network, hardware):
+        return None
+    cores, err = _min_cores(network, hardware)
     what = f"layer {name!r} ({n_out} neurons, {n_in} inputs, {pattern.nnz} synapses)"
     if cores is None:
         return f"{what} does not fit on {hardware.name!r}: {err}"
@@ -42,8 +63,10 @@ def layer_capacity_problem(name: str, weight_out_in: np.ndarray, hardware) -> st
     return None
 
 
-def check_network_fits(network: NetworkIR, hardware) -> tuple[int, ...]:
-    """Fewest cores per layer of ``network``; raises :class:`LoihiCapacityError` when it cannot fit."""
+def check_network_fits(network: NetworkIR, hardware) -> None:
+    """Raise :class:`LoihiCapacityError` (naming each layer's fewest cores) when ``network`` cannot fit."""
+    if _fits_on_all_cores(network, hardware):
+        return
     cores, err = _min_cores(network, hardware)
     if cores is None:
         raise LoihiCapacityError(f"network {network.name!r} does not fit on {hardware.name!r}: {err}")
@@ -55,4 +78,3 @@ def check_network_fits(network: NetworkIR, hardware) -> tuple[int, ...]:
             f"{hardware.n_cores} (over by {total - hardware.n_cores}); choose a larger preset "
             "(target 'loihi2-2chip' or 'loihi2-kapoho')"
         )
-    return cores

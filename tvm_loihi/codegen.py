@@ -30,7 +30,9 @@ LAYER_NAMES_ATTR = "tvm_loihi.layer_names"  # IRModule attr: weight fingerprint 
 def weight_fingerprint(weight_in_out: np.ndarray) -> str:
     """Fingerprint of a float weight as Relax holds it (``(n_in, n_out)``, ``matmul(x, W)``)."""
     w = np.ascontiguousarray(weight_in_out, dtype=np.float32)
-    return hashlib.sha1(repr(w.shape).encode() + w.tobytes()).hexdigest()[:16]
+    # blake2b is fast enough for 16 MB weights (tens of ms); the shape disambiguates reshaped copies.
+    return hashlib.blake2b(memoryview(w).cast("B"), digest_size=8,
+                           person=repr(w.shape).encode()[:16]).hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +85,7 @@ def _composite_layer(func: relax.Function, default_name: str, names: dict) -> Fl
                 relu = True
     if weight is None:
         raise ValueError(f"loihi composite {default_name!r} has no matmul with a constant weight")
-    name = names.get(weight_fingerprint(weight), matmul_var)
+    name = names.get(weight_fingerprint(weight), matmul_var) if names else matmul_var
     return FloatLayer(name, np.ascontiguousarray(weight.T), bias, relu)
 
 

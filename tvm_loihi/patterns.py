@@ -119,7 +119,7 @@ def _check_fits(var: str, weight: relax.Expr, log: CheckLog) -> str | None:
     from .codegen import weight_fingerprint
 
     w = _compat.const_value(weight)
-    name = log.layer_names.get(weight_fingerprint(w), var)
+    name = log.layer_names.get(weight_fingerprint(w), var) if log.layer_names else var
     return layer_capacity_problem(name, w.T, log.hardware)
 
 
