@@ -32,7 +32,7 @@ from .search.genome import Genome
 from .search.problem import MappingProblem
 from .search.selection import pareto_front
 
-_DUPLICATES_PER_BUDGET = 20  # a strategy that only re-proposes known mappings is stopped after this many
+_DUPLICATES_PER_BUDGET = 2  # a strategy that only re-proposes known mappings is stopped after this many
 
 
 def default_activity(network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64,

@@ -55,12 +55,16 @@ class Strategy:
         self.n_told = 0
         self.n_asked = 0
         self.best: tuple[Genome, Fitness] | None = None
+        self.seen: set[str] = set()  # keys of genomes asked or told (to avoid proposing them again)
 
     # -- protocol ----------------------------------------------------------------------------------
     def ask(self) -> Genome | None:
         """Propose the next genome to evaluate (always feasible), or None when the strategy is done."""
         self.n_asked += 1
-        return self._ask()
+        g = self._ask()
+        if g is not None:
+            self.seen.add(g.key())
+        return g
 
     def tell(self, genome: Genome, fitness: Sequence[float]) -> None:
         """Report the fitness (objective tuple, ``inf`` for failed measurements) of ``genome``."""
@@ -68,6 +72,7 @@ class Strategy:
         if len(fit) != self.n_obj:
             raise ValueError(f"strategy {self.name!r}: expected {self.n_obj} objectives, got {len(fit)}")
         self.n_told += 1
+        self.seen.add(genome.key())
         if self.best is None or fit[0] < self.best[1][0]:
             self.best = (genome, fit)
         self._tell(genome, fit)
@@ -76,7 +81,7 @@ class Strategy:
         """Everything needed to resume, as plain JSON data."""
         return {"name": self.name, "rng": self.rng.bit_generator.state, "n_told": self.n_told,
                 "n_asked": self.n_asked, "best": _pair_json(self.best), "seeds": [g.to_json() for g in self.seeds],
-                "own": self._state()}
+                "seen": sorted(self.seen), "own": self._state()}
 
     def load_state(self, d: dict) -> None:
         """Restore :meth:`state` output (on a strategy built with the same space and parameters)."""
@@ -86,6 +91,7 @@ class Strategy:
         self.n_told, self.n_asked = int(d["n_told"]), int(d["n_asked"])
         self.best = _pair_from(d["best"])
         self.seeds = [Genome.from_json(g) for g in d["seeds"]]
+        self.seen = set(d["seen"])
         self._load(d["own"])
 
     # -- for subclasses ----------------------------------------------------------------------------
@@ -100,6 +106,17 @@ class Strategy:
 
     def _load(self, d: dict) -> None:
         pass
+
+    def _fresh(self, make: Callable[[int], Genome], tries: int = 16) -> Genome:
+        """``make(attempt)`` until it yields a genome not proposed before (the last try is kept anyway).
+
+        ``attempt`` lets the caller escalate the mutation strength when small moves only revisit.
+        """
+        for attempt in range(tries):
+            g = make(attempt)
+            if g.key() not in self.seen:
+                return g
+        return g
 
     def _next_seed(self) -> Genome | None:
         return self.seeds.pop(0) if self.seeds else None

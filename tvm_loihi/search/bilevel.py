@@ -56,15 +56,23 @@ class BilevelES(Strategy):
         if self.left <= 0:
             self._switch()
         self.left -= 1
-        parent = self.best[0]
-        if self.phase == "inner":
-            child = mutate_placement(parent, self.space, self.rng, int(round(self.moves)))
-        elif self.rng.random() < self.p_rescale:
-            child = self._rescale(parent)
-        else:
-            child = mutate_counts(parent, self.space, self.rng, max_step=int(round(self.step)))
-        self.pending.setdefault(child.key(), []).append([self.phase, self.best[1][0]])
+        phase = self.phase
+        child = self._fresh(lambda attempt: self._propose(phase, attempt))
+        self.pending.setdefault(child.key(), []).append([phase, self.best[1][0]])
         return child
+
+    def _propose(self, phase: str, attempt: int) -> Genome:
+        parent = self.best[0]
+        if attempt >= 14:  # everything near the incumbent is known: restart from a random genome
+            return random_genome(self.space, self.rng)
+        if attempt >= 8:  # the incumbent's neighbourhood is exhausted: try the other loop
+            phase = "outer" if phase == "inner" else "inner"
+        boost = attempt // 3  # escalate the move size while proposals only revisit known genomes
+        if phase == "inner":
+            return mutate_placement(parent, self.space, self.rng, int(round(self.moves)) + boost)
+        if self.rng.random() < self.p_rescale:
+            return self._rescale(parent)
+        return mutate_counts(parent, self.space, self.rng, max_step=int(round(self.step)) + boost)
 
     def _rescale(self, g: Genome) -> Genome:
         factor = float(np.exp(self.rng.normal(0.0, 0.25)))

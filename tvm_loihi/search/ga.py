@@ -44,14 +44,17 @@ class JointGA(Strategy):
         if seed is not None:
             return seed
         if len(self.pop) < self.pop_size:
-            return self._initial()
+            return self._fresh(lambda _: self._initial())
+        return self._fresh(self._breed)
+
+    def _breed(self, attempt: int) -> Genome:
         fit = np.array([f[0] for _, f in self.pop])
         a = self.pop[_tournament(fit, self.rng)][0]
         if self.rng.random() < self.p_crossover:
             b = self.pop[_tournament(fit, self.rng)][0]
             kind = "ox" if self.rng.random() < 0.5 else "pmx"
             a = crossover(a, b, self.space, self.rng, kind)
-        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4, n_moves=1)
+        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt, n_moves=1 + attempt // 3)
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         key = genome.key()

@@ -202,17 +202,22 @@ def _fix_counts(counts: Sequence[int], space: SearchSpace) -> tuple[int, ...]:
     lo, hi = np.array(space.min_counts), np.array(space.max_counts)
     c = np.asarray(counts, dtype=np.int64).ravel()[: space.n_layers]
     c = np.clip(np.concatenate([c, lo[c.size:]]), lo, hi)
-    floor = lo.copy()
-    for _ in range(space.n_cores * space.n_layers + 1):
-        c = _shrink_to_budget(c, floor, space.n_cores)
+    floor, ceil = lo.copy(), hi.copy()
+    for _ in range(2 * int(hi.sum()) + 1):  # every round raises a floor or lowers a ceiling
+        c = _shrink_to_budget(np.clip(c, floor, ceil), floor, space.n_cores)
         bad = space.violating_layer(tuple(int(x) for x in c))
         if bad is None:
             return tuple(int(x) for x in c)
-        if c[bad] >= hi[bad]:
+        nxt = bad + 1
+        if c[bad] < ceil[bad]:  # more cores for the layer over a per-core limit
+            c[bad] += 1
+            floor[bad] = max(floor[bad], c[bad])  # the check is taken as monotone in the layer's count
+        elif nxt < c.size and c[nxt] > floor[nxt]:  # else split its successor less (fewer fan-out targets)
+            c[nxt] -= 1
+            ceil[nxt] = min(ceil[nxt], c[nxt])
+        else:
             raise ValueError(f"search space: layer {bad} is rejected by the hardware even at its "
-                             f"maximum of {hi[bad]} cores (counts {tuple(c)})")
-        c[bad] += 1
-        floor[bad] = max(floor[bad], c[bad])  # the check is taken as monotone in the layer's count
+                             f"maximum of {ceil[bad]} cores (counts {tuple(int(x) for x in c)})")
         if floor.sum() > space.n_cores:
             raise ValueError(f"search space: no feasible counts; layer {bad} needs {floor[bad]} cores "
                              f"and the layers together need {floor.sum()} of {space.n_cores}")

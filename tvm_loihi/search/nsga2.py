@@ -35,10 +35,16 @@ class NSGA2(Strategy):
         if seed is not None:
             return seed
         if len(self.pop) < self.pop_size:
-            if self.starts and self.rng.random() < 0.75:
-                base = self.starts[int(self.rng.integers(len(self.starts)))]
-                return mutate(base, self.space, self.rng, p_counts=0.5, max_step=4, n_moves=3)
-            return random_genome(self.space, self.rng)
+            return self._fresh(lambda _: self._initial())
+        return self._fresh(self._breed)
+
+    def _initial(self) -> Genome:
+        if self.starts and self.rng.random() < 0.75:
+            base = self.starts[int(self.rng.integers(len(self.starts)))]
+            return mutate(base, self.space, self.rng, p_counts=0.5, max_step=4, n_moves=3)
+        return random_genome(self.space, self.rng)
+
+    def _breed(self, attempt: int) -> Genome:
         if self._rc is None:
             self._rc = rank_and_crowding(np.array([f for _, f in self.pop]))
         rank, crowd = self._rc
@@ -46,7 +52,7 @@ class NSGA2(Strategy):
         if self.rng.random() < self.p_crossover:
             b = self.pop[tournament(rank, crowd, self.rng)][0]
             a = crossover(a, b, self.space, self.rng, "ox" if self.rng.random() < 0.5 else "pmx")
-        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4, n_moves=1)
+        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt, n_moves=1 + attempt // 3)
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         if len(self.pop) < self.pop_size:

@@ -1,0 +1,147 @@
+"""The tuning driver, LocalRunner and the measurement backend, on the real simulator."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+
+from tvm_loihi.hardware import HardwareSpec
+from tvm_loihi.mapping import Mapping, lava_default_mapping
+from tvm_loihi.measure import backend
+from tvm_loihi.measure.log import TuningLog
+from tvm_loihi.measure.records import MeasureError, MeasureInput
+from tvm_loihi.measure.runner import LocalRunner, Runner
+from tvm_loihi.network import Layer, NetworkIR
+from tvm_loihi.tune import default_activity, tune
+
+
+def _net() -> NetworkIR:
+    rng = np.random.default_rng(5)
+    sizes = (32, 24, 16, 8)
+    layers = []
+    for k in range(3):
+        shape = (sizes[k + 1], sizes[k])
+        w = rng.integers(-50, 50, shape) * (rng.random(shape) < 0.5)
+        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]), relu=k < 2))
+    return NetworkIR(tuple(layers), name="tune_test")
+
+
+NET = _net()
+HW = HardwareSpec("mesh4x4", routers_x=4, routers_y=4)
+ACT = default_activity(NET, HW, n_samples=16)
+
+
+class CountingRunner(LocalRunner):
+    """LocalRunner that remembers what it was asked to measure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.measured: list[str] = []
+
+    def submit(self, inputs):
+        self.measured += [i.key() for i in inputs]
+        return super().submit(inputs)
+
+
+class ThreadRunner(Runner):
+    """Two worker threads around the same backend: results arrive asynchronously."""
+
+    n_parallel = 2
+
+    def __init__(self) -> None:
+        self.pool = concurrent.futures.ThreadPoolExecutor(2)
+        self.workloads = {}
+
+    def register(self, network, hardware, activity):
+        self.workloads[(network.workload_key(), hardware.key())] = (network, hardware, activity)
+
+    def submit(self, inputs):
+        return [self.pool.submit(backend.measure, *self.workloads[(i.workload_key, i.hardware_key)],
+                                 i.mapping, i.fidelity) for i in inputs]
+
+    def close(self):
+        self.pool.shutdown()
+
+
+def test_tune_improves_on_lava_default_and_reports_history():
+    events = []
+    res = tune(NET, HW, strategy="bilevel", budget=60, seed=0, activity=ACT, callback=events.append)
+    assert res.evaluations == 60 == len(res.history) == len(events)
+    assert res.default_mapping.to_json() == lava_default_mapping(NET, HW).to_json()
+    assert res.history[0] == res.default_result.latency_s
+    assert all(a >= b for a, b in zip(res.history, res.history[1:]))
+    assert res.best_result.latency_s == res.history[-1] <= res.default_result.latency_s
+    res.best_mapping.validate(NET, HW)
+    assert events[-1]["evaluations"] == 60 and events[-1]["best"] == res.history[-1]
+    assert res.to_json()["best_result"]["latency_s"] == res.best_result.latency_s
+
+
+def test_same_seed_same_result_and_no_mapping_measured_twice():
+    runs = []
+    for _ in range(2):
+        runner = CountingRunner()
+        runs.append((tune(NET, HW, runner=runner, strategy="ga", budget=50, seed=3, activity=ACT), runner))
+    (a, ra), (b, rb) = runs
+    assert a.history == b.history and a.best_mapping.to_json() == b.best_mapping.to_json()
+    assert ra.measured == rb.measured
+    assert len(set(ra.measured)) == len(ra.measured) == a.evaluations
+
+
+def test_log_is_consulted_before_submitting_and_resume_retraces_the_run(tmp_path):
+    path = str(tmp_path / "tune.jsonl")
+    first = CountingRunner()
+    a = tune(NET, HW, runner=first, strategy="bilevel", budget=40, seed=1, activity=ACT, log=path)
+    assert a.cache_hits == 0 and len(first.measured) == 40
+    assert len(TuningLog(path).records()) == 40
+    second = CountingRunner()
+    b = tune(NET, HW, runner=second, strategy="bilevel", budget=40, seed=1, activity=ACT, log=TuningLog(path))
+    assert second.measured == [] and b.cache_hits == 40
+    assert b.history == a.history and b.best_mapping.to_json() == a.best_mapping.to_json()
+    third = CountingRunner()  # a longer resumed run: only the new tail is measured
+    c = tune(NET, HW, runner=third, strategy="bilevel", budget=55, seed=1, activity=ACT, log=path)
+    assert c.history[:40] == a.history and c.cache_hits == 40 and len(third.measured) == 15
+
+
+def test_asynchronous_runner_keeps_two_in_flight_and_completes_the_budget():
+    with ThreadRunner() as runner:
+        res = tune(NET, HW, runner=runner, strategy="nsga2", budget=40, seed=0, activity=ACT,
+                   objectives=("latency", "energy"))
+    assert res.evaluations == 40
+    assert res.pareto and all(r.ok for _, r in res.pareto)
+
+
+def test_termination_by_stagnation_and_exhaustion():
+    res = tune(NET, HW, strategy="annealing", budget=500, seed=0, activity=ACT, stagnation=15)
+    assert res.stop_reason == "stagnation" and res.evaluations < 500
+    only = tune(NET, HW, strategy="lava_default", budget=10, activity=ACT)
+    assert only.stop_reason == "exhausted" and only.evaluations == 1
+    assert only.best_result.latency_s == only.default_result.latency_s
+
+
+def test_backend_reports_invalid_mappings_and_unknown_workloads_as_values():
+    tight = HardwareSpec("tight", routers_x=4, routers_y=4,
+                         limits=HW.limits.__class__(max_neurons=4))
+    one_core = Mapping.from_assignment(NET, (1, 1, 1), (0, 1, 2)).to_json()
+    res = backend.measure(NET, tight, ACT, one_core, "fast")
+    assert res.error is MeasureError.INVALID_MAPPING and "max_neurons" in res.message
+    assert res.objective("latency") == float("inf")
+    bad = backend.measure(NET, HW, ACT, {"version": 1, "bounds": [[0, 24]], "core_ids": [0]}, "fast")
+    assert bad.error is MeasureError.INVALID_MAPPING
+    wrong_fidelity = backend.measure(NET, HW, ACT, one_core, "no_such_fidelity")
+    assert wrong_fidelity.error is MeasureError.RUNTIME_ERROR and "fidelity" in wrong_fidelity.message
+    ok = backend.measure(NET, HW, ACT, one_core, "fast")
+    assert ok.ok and ok.counters["cores_used"] == 3 and ok.counters["per_sample_latency_s"] > 0
+    with LocalRunner() as runner:
+        fut = runner.submit([MeasureInput("nope", HW.key(), one_core)])[0]
+        assert fut.done() and fut.result().error is MeasureError.UNKNOWN_WORKLOAD
+
+
+def test_default_activity_is_seeded():
+    a, b = default_activity(NET, HW), default_activity(NET, HW)
+    assert a.n_samples == 64
+    assert all(np.array_equal(x, y) for x, y in zip(a.spikes, b.spikes))
+    with pytest.raises(ValueError, match="budget"):
+        tune(NET, HW, budget=0, activity=ACT)
