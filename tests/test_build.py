@@ -191,3 +191,25 @@ def test_lava_backend_is_bit_exact_through_the_vm():
     with tvm_loihi.use_backend("lava"):
         lava = run_batched(ex, x, 2)
     np.testing.assert_array_equal(lava, reference)
+
+
+def test_dynamic_batch_runs_with_any_batch_size():
+    from tvm_models import dense, rand_layer
+
+    rng = np.random.default_rng(0)
+    layers = [rand_layer(rng, 16, 24), rand_layer(rng, 24, 8)]
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((tvm.tirx.Var("n", "int64"), 16), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(dense(bb, dense(bb, x, *layers[0]), *layers[1], relu=False))
+        bb.emit_func_output(out)
+    mod = bb.get()
+    ex = tvm.compile(mod, target="loihi2")
+    assert len(tvm_loihi.read_payloads(ex)) == 1
+    ex_llvm = tvm.compile(mod, target="llvm")
+    for batch in (1, 5):
+        xs = rng.random((batch, 16)).astype(np.float32)
+        (y,) = vm_run(ex, xs)
+        assert y.shape == (batch, 8)
+        _close(y, vm_run(ex_llvm, xs)[0])

@@ -77,3 +77,18 @@ def test_ffi_errors_keep_their_python_type():
         assert "too big" in str(err)
     else:
         raise AssertionError("pass did not raise")
+
+
+def test_import_registers_everything_without_importing_lava():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, multiprocessing as mp, tvm, tvm_loihi\n"
+        "assert not [m for m in sys.modules if m == 'lava' or m.startswith(('lava.', 'tvm_loihi.lava'))]\n"
+        "assert mp.get_start_method(allow_none=True) is None\n"
+        "assert tvm.get_global_func('tvm_loihi.run_subgraph', allow_missing=True) is not None\n"
+        "assert 'loihi2' in tvm.relax.pipeline.PIPELINE_MAP\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -104,3 +104,24 @@ def test_partition_logs_rejections(caplog):
     with caplog.at_level("INFO", logger="tvm_loihi.partition"):
         tvm_loihi.partition_for_loihi(dynamic_weight_model()[0])
     assert "weights must be constant" in caplog.text
+
+
+def test_bias_that_is_not_per_neuron_leaves_the_add_on_the_host():
+    import numpy as np
+    from tvm_models import build, rand_layer
+
+    w, _ = rand_layer(np.random.default_rng(0), 16, 24)
+    per_sample = np.ones((2, 24), "float32")
+
+    def body(bb, x):
+        h = bb.emit(relax.op.matmul(x, relax.const(w)))
+        return bb.emit(relax.op.add(h, relax.const(per_sample)))
+
+    mod = build(body, {"x": (2, 16)})
+    out = tvm_loihi.partition_for_loihi(mod)
+    (func,) = offloaded_functions(out).values()
+    assert _composites(func) == ["loihi.dense"]
+    assert "relax.add" in _main_ops(out)
+    matmul, add = tvm_loihi.explain_offload(mod)
+    assert matmul.on_loihi and matmul.pattern == "loihi.dense"
+    assert not add.on_loihi and "not one value per neuron (24)" in add.reasons[0]

@@ -7,7 +7,8 @@ Each chain of an offloaded function (see :mod:`tvm_loihi.codegen`) becomes::
 ``payload_json`` holds ``NetworkIR.meta_json()`` under ``"network"`` (plus ``"mapping"`` when the mapping
 provider returns one, and ``"hardware"`` when a hardware spec is known); the constants are
 ``NetworkIR.arrays()`` (CSR data/indices/indptr and bias per layer). The offloaded function keeps its name
-but becomes a plain host function, which ``InlinePrivateFunctions`` then inlines into its caller. The module
+but becomes a plain private host function, which ``InlinePrivateFunctions`` then inlines into its caller
+(unless a shape is symbolic, e.g. a dynamic batch). The module
 also gains an exported function ``tvm_loihi_payloads`` returning every payload string, which
 :func:`tvm_loihi.read_mappings` reads back from a compiled artifact.
 
@@ -161,6 +162,8 @@ def lower_loihi(mod: tvm.IRModule, config=None) -> tvm.IRModule:
     names_attr = mod.attrs.get(LAYER_NAMES_ATTR) if mod.attrs is not None else None
     layer_names = {str(k): str(v) for k, v in names_attr.items()} if names_attr else {}
     all_payloads: list[str] = []
+    static = all(None not in (_compat.tensor_shape(p) or (None,))
+                 for f in offloaded.values() for p in f.params)
     for index, fname in enumerate(_call_order(mod, set(offloaded))):
         func = offloaded[fname]
         calibration = calibration_for_call(mod, fname, config)
@@ -173,7 +176,9 @@ def lower_loihi(mod: tvm.IRModule, config=None) -> tvm.IRModule:
         logger.info("lowered %s: %s", fname, ", ".join(
             f"{net.name} {net.layer_sizes}" for _, net in compiled))
     mod[PAYLOADS_FUNC] = _payloads_function(all_payloads)
-    return relax.transform.InlinePrivateFunctions()(mod)
+    # Inlining would leave the callee's symbolic shape vars unbound in call_dps_packed's out_ty, so
+    # functions with a dynamic batch stay separate private functions.
+    return relax.transform.InlinePrivateFunctions()(mod) if static else mod
 
 
 def _replace(mod: tvm.IRModule, gv: tvm.ir.GlobalVar, func: relax.Function) -> tvm.IRModule:

@@ -52,8 +52,9 @@ def partition_with_log(mod: tvm.IRModule, hardware=None) -> tuple[tvm.IRModule, 
     names = {str(k): str(v) for k, v in names.items()} if names else {}
     with recording(_resolve(hardware), names) as log:
         out = _partition_passes()(mod)
-    for rej in log.rejections:
-        logger.info("host: %s (%s): %s", rej.var, rej.pattern, rej.reason)
+    for var, reason in dict.fromkeys((r.var, r.reason) for r in log.rejections):
+        if var not in log.accepted:
+            logger.info("host: %s: %s", var, reason)
     return out, log
 
 

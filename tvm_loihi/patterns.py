@@ -132,7 +132,7 @@ def _dense_pattern(with_bias: bool, with_relu: bool):
     if with_bias:
         b = wildcard()
         out = is_op("relax.add")(out, b)
-        ann["bias"] = b
+        ann["bias"], ann["add"] = b, out
     if with_relu:
         out = is_op("relax.nn.relu")(out)
     ann["root"] = out
@@ -144,32 +144,36 @@ def _var_name(ctx: relax.transform.PatternCheckContext, expr: relax.Expr) -> str
     return str(var.name) if var is not None else "?"
 
 
-def _reasons(ctx: relax.transform.PatternCheckContext, log: CheckLog | None) -> list[str]:
+def _reasons(ctx: relax.transform.PatternCheckContext) -> list[tuple[str, str]]:
+    """``(bound var the reason is about, reason)`` pairs; empty when the match is legal."""
     ann = ctx.annotated_expr
     inp, weight = ann["input"], ann["weight"]
-    reasons = [_check_weight_constant(weight), _check_dtype(inp, weight)]
-    if reasons[0] is None:
-        reasons.append(_check_rank(inp, weight))
-    if "bias" in ann and not any(reasons):
-        reasons.append(_check_bias(ann["bias"], int(_compat.tensor_shape(weight)[1])))
-    reasons.append(_check_not_leaking(ctx))
-    return [r for r in reasons if r]
+    matmul = _var_name(ctx, ann["matmul"])
+    reasons = [(matmul, _check_weight_constant(weight)), (matmul, _check_dtype(inp, weight))]
+    if reasons[0][1] is None:
+        reasons.append((matmul, _check_rank(inp, weight)))
+    if "bias" in ann and not any(r for _, r in reasons):
+        n_neurons = int(_compat.tensor_shape(weight)[1])
+        reasons.append((_var_name(ctx, ann["add"]), _check_bias(ann["bias"], n_neurons)))
+    reasons.append((_var_name(ctx, ctx.matched_expr), _check_not_leaking(ctx)))
+    return [(v, r) for v, r in reasons if r]
 
 
 def _make_check(pattern_name: str):
     def check(ctx: relax.transform.PatternCheckContext) -> bool:
         log = _current_log()
         var = _var_name(ctx, ctx.annotated_expr["matmul"])
-        reasons = _reasons(ctx, log)
+        reasons = _reasons(ctx)
         if not reasons and log is not None:
             too_large = _check_fits(var, ctx.annotated_expr["weight"], log)
             if too_large:
                 log.too_large.append(Rejection(var, pattern_name, too_large))
-                reasons.append(too_large)
+                reasons.append((var, too_large))
         if reasons:
-            logger.debug("%s: %s stays on the host: %s", pattern_name, var, "; ".join(reasons))
+            for about, reason in reasons:
+                logger.debug("%s: %s not offloaded: %s", pattern_name, about, reason)
             if log is not None:
-                log.rejections.extend(Rejection(var, pattern_name, r) for r in reasons)
+                log.rejections.extend(Rejection(v, pattern_name, r) for v, r in reasons)
             return False
         if log is not None:
             for bound in ctx.matched_bindings.keys():
