@@ -1,15 +1,21 @@
 """The spatial hardware a network is mapped onto: chips, NoC mesh, per-core limits, timing and energy.
 
-Every constant carries its source (see ../shared/LOIHI2.md, cited by section) or says "assumed, because ...".
-Assumed constants are listed in :data:`ASSUMED_CONSTANTS`; the simulator tests check that mapping rankings hold
+Every constant carries its source (see ../shared/LOIHI2.md, cited by section) or says "assumed,
+because ...".
+Assumed constants are listed in :data:`ASSUMED_CONSTANTS`; the simulator tests check that mapping
+rankings hold
 when each of them is halved or doubled.
 
 Geometry
 --------
-Chips sit on a ``chips_x x chips_y`` grid (chip ``c`` at ``(c % chips_x, c // chips_x)``). Each chip is a
-``routers_x x routers_y`` mesh of routers with ``cores_per_router`` cores each. A global core id ``g`` is
-``chip = g // cores_per_chip``, then row-major over the chip's routers (``router = y * routers_x + x``) with the
-slot fastest. The NoC of all chips forms one global mesh routed X then Y; a link whose two routers sit on
+Chips sit on a ``chips_x x chips_y`` grid (chip ``c`` at ``(c % chips_x, c // chips_x)``). Each chip
+is a
+``routers_x x routers_y`` mesh of routers with ``cores_per_router`` cores each. A global core id
+``g`` is
+``chip = g // cores_per_chip``, then row-major over the chip's routers (``router = y * routers_x +
+x``) with the
+slot fastest. The NoC of all chips forms one global mesh routed X then Y; a link whose two routers
+sit on
 different chips is a chip-to-chip link (its own latency, bandwidth and energy).
 """
 
@@ -30,18 +36,23 @@ class CoreLimits:
 
     # 1,048,576 neurons / 128 cores (LOIHI2.md §1.2, WikiChip).
     max_neurons: int = 8192
-    # Lava's Loihi 2 compiler rejects allocations over 12,000 SynMem words per core (LOIHI2.md §1.2/§2, lava-dl
+    # Lava's Loihi 2 compiler rejects allocations over 12,000 SynMem words per core (LOIHI2.md
+    # §1.2/§2, lava-dl
     # PilotNet benchmark logs).
     synmem_words: int = 12000
-    # Dense encoding: ceil(n_dst_on_core / 4) words per input axon, zeros stored (LOIHI2.md §1.2: inferred from
+    # Dense encoding: ceil(n_dst_on_core / 4) words per input axon, zeros stored (LOIHI2.md §1.2:
+    # inferred from
     # the 66,560 = 2560 x 26 and 12,800 = 2560 x 5 allocations in the lava-dl logs).
     dense_synapses_per_word: int = 4
-    # Sparse encoding: assumed 2 synapses per word, because a sparse entry stores a 13-bit target index (8192
+    # Sparse encoding: assumed 2 synapses per word, because a sparse entry stores a 13-bit target
+    # index (8192
     # neurons) next to the 8-bit weight and 6-bit delay that the dense entry packs four to a word.
     sparse_synapses_per_word: int = 2
-    # Loihi 1 N_axin = 4096 (Davies 2018 p.89); Loihi 2 not published, assumed unchanged (LOIHI2.md §6).
+    # Loihi 1 N_axin = 4096 (Davies 2018 p.89); Loihi 2 not published, assumed unchanged (LOIHI2.md
+    # §6).
     max_input_axons: int = 4096
-    # Loihi 1 N_axout = 4096 core-to-core fan-out edges (Davies 2018 p.89); assumed unchanged for Loihi 2
+    # Loihi 1 N_axout = 4096 core-to-core fan-out edges (Davies 2018 p.89); assumed unchanged for
+    # Loihi 2
     # (LOIHI2.md §6). Counted as sum over the core's neurons of the distinct destination cores.
     max_output_axons: int = 4096
 
@@ -57,7 +68,8 @@ class Timing:
 
     # L2 peak: Hala Point 380e12 synops/s over 140,544 cores (LOIHI2.md §1.4).
     syn_op_s: float = 0.37e-9
-    # L2 peak: Hala Point 240e12 neuron ops/s over 140,544 cores (LOIHI2.md §1.4); flagged as optimistic there.
+    # L2 peak: Hala Point 240e12 neuron ops/s over 140,544 cores (LOIHI2.md §1.4); flagged as
+    # optimistic there.
     neuron_update_s: float = 0.59e-9
     # L1 silicon fit, axon out per message (SANA-FE loihi.yaml, LOIHI2.md §1.4).
     msg_send_s: float = 5.1e-9
@@ -68,23 +80,31 @@ class Timing:
     hop_ns_s: float = 6.5e-9
     # L1 spike within a tile, i.e. between cores of one router (Davies 2018 Table 2).
     hop_local_s: float = 2.1e-9
-    # 0.29 ns per 32-bit message per link (L1 3.44 Gspike/s per tile, Davies 2018 Table 2) x 2 slots, because
+    # 0.29 ns per 32-bit message per link (L1 3.44 Gspike/s per tile, Davies 2018 Table 2) x 2
+    # slots, because
     # a graded-spike message (header + 24-bit payload) is assumed to take 64 bits (LOIHI2.md §6).
     link_msg_s: float = 0.58e-9
-    # Assumed, because no L2 inter-chip figure is public: 8 ns per message per chip-boundary link; with the 8-16
-    # parallel boundary links of an 8 x 16 chip edge this is 1-2 G msgs/s per edge, above Hala Point's average
+    # Assumed, because no L2 inter-chip figure is public: 8 ns per message per chip-boundary link;
+    # with the 8-16
+    # parallel boundary links of an 8 x 16 chip edge this is 1-2 G msgs/s per edge, above Hala
+    # Point's average
     # 4.3 GB/s per chip (LOIHI2.md §1.6) and well below the on-chip link rate.
     chip_link_msg_s: float = 8e-9
     # Assumed 200 ns per chip crossing (LOIHI2.md §6, no public number; test 100-500 ns).
     chip_crossing_s: float = 200e-9
-    # Assumed, because the host interface rate is not public: input spikes enter through one host port at
-    # chip 0 router (0, 0), served like a chip-to-chip link.
-    host_link_msg_s: float = 8e-9
-    # Barrier vs active routers: SANA-FE L1 silicon fit 0.6/1.0/1.4/1.8 us at 1/2/4/29 (LOIHI2.md §1.3, §6),
+    # Input spikes enter through one host port into chip 0 router (0, 0). Its rate is not public;
+    # assumed equal
+    # to an on-chip link, because a mapping cannot change the host's rate: a pessimistic value would
+    # only hide
+    # the mapping-dependent terms (PilotNet SDNN was host-I/O bound, LOIHI2.md §3).
+    host_link_msg_s: float = 0.58e-9
+    # Barrier vs active routers: SANA-FE L1 silicon fit 0.6/1.0/1.4/1.8 us at 1/2/4/29 (LOIHI2.md
+    # §1.3, §6),
     # interpolated linearly in log2(routers), flat beyond 29.
     barrier_routers: tuple[float, ...] = (1.0, 2.0, 4.0, 29.0)
     barrier_s: tuple[float, ...] = (0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6)
-    # Assumed 0.5 us per chip-boundary crossing on the longest path between active chips (LOIHI2.md §6).
+    # Assumed 0.5 us per chip-boundary crossing on the longest path between active chips (LOIHI2.md
+    # §6).
     barrier_per_chip_hop_s: float = 0.5e-6
 
     def __post_init__(self) -> None:
@@ -124,8 +144,10 @@ class Energy:
     hop_local_j: float = 1.7e-12
     # Assumed ~10x an on-chip hop, because no L2 inter-chip figure is public (LOIHI2.md §6).
     chip_crossing_j: float = 35e-12
-    # Measured L2 static power, Oheo Gulch (lava-dl pilotnet benchmark, LOIHI2.md §1.5); unused chips are
-    # assumed power-gated, because Lava's profiler attributes static power per chip of the partition.
+    # Measured L2 static power, Oheo Gulch (lava-dl pilotnet benchmark, LOIHI2.md §1.5); unused
+    # chips are
+    # assumed power-gated, because Lava's profiler attributes static power per chip of the
+    # partition.
     static_w_per_chip: float = 0.232
 
     def __post_init__(self) -> None:
@@ -163,7 +185,8 @@ class HardwareSpec:
     name: str = "loihi2_1chip"
     chips_x: int = 1
     chips_y: int = 1
-    # 8 x 16 mesh of 128 cores per chip, 1 core per router: press, unconfirmed (LOIHI2.md §1.1, §6) - assumed.
+    # 8 x 16 mesh of 128 cores per chip, 1 core per router: press, unconfirmed (LOIHI2.md §1.1, §6)
+    # - assumed.
     routers_x: int = 8
     routers_y: int = 16
     cores_per_router: int = 1
@@ -273,7 +296,8 @@ PRESETS: dict[str, HardwareSpec] = {
     "loihi2_2chip": HardwareSpec("loihi2_2chip", chips_x=2),
     # Kapoho Point: 8 chips (LOIHI2.md §1.6); 2 x 4 layout assumed (LOIHI2.md §6).
     "kapoho_point": HardwareSpec("kapoho_point", chips_x=4, chips_y=2),
-    # Sensitivity variant: L1-style tiles of 4 cores per router on an 8 x 4 router grid (LOIHI2.md §6).
+    # Sensitivity variant: L1-style tiles of 4 cores per router on an 8 x 4 router grid (LOIHI2.md
+    # §6).
     "loihi2_1chip_tile4": HardwareSpec("loihi2_1chip_tile4", routers_x=8, routers_y=4, cores_per_router=4),
 }
 

@@ -24,7 +24,7 @@ from .fast import Timeline, core_work
 from .mapped import MappedTraffic
 from .routing import N_DIRECTIONS, explicit_routes
 
-DEFAULT_CHUNKS = 2
+DEFAULT_CHUNKS = 4  # trains per (timestep, pair); 2 gave Spearman 0.69 vs fast on mlp_b, 4: 0.96, 8: 0.99
 
 
 def _fifo(seg: np.ndarray, arrive: np.ndarray, service: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

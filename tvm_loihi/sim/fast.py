@@ -4,7 +4,7 @@ Per timestep ``t``::
 
     step(t) = max( max over cores of max(send pipeline, receive pipeline),
                    max over links of messages x service time (chip-to-chip and host links included),
-                   longest uncontended message flight + one send + one receive )
+                   max over active pairs of sender's send-window end + uncontended flight + one receive )
               + barrier(active routers, chip span)
 
 with send = neurons x t_neuron + messages out x t_send and receive = messages in x t_recv + syn ops x t_syn
@@ -68,10 +68,12 @@ def fast_timeline(mt: MappedTraffic) -> Timeline:
     compute = np.maximum(send, recv)
     weights = mt.timestep_weights()
     link, loads, host = network_terms(mt, weights)
-    # first message: one send (or one host-port slot, then the crossing into chip 0), flight, one receive
-    first = np.where(mt.pair_src < 0, t.host_link_msg_s + t.chip_crossing_s, t.msg_send_s)
-    lat = mt.routes.latency_s + first + t.msg_recv_s
-    flight = np.where(weights > 0, lat, 0.0).max(axis=1, initial=0.0)
+    # a pair's last message leaves when its sender's send window ends (host trains: after their own slots
+    # at the host port, then the crossing into chip 0), then flies and is received
+    src = np.maximum(mt.pair_src, 0)
+    ready = np.where(mt.pair_src < 0, weights * t.host_link_msg_s + t.chip_crossing_s, send[:, src])
+    last = ready + (mt.routes.latency_s + t.msg_recv_s)[None, :]
+    flight = np.where(weights > 0, last, 0.0).max(axis=1, initial=0.0)
     barrier = t.barrier(mt.active_routers, mt.chip_span)
     step = np.maximum(np.maximum(compute.max(axis=1), link), flight) + barrier
     return Timeline(step, compute.max(axis=1), link, flight, barrier, compute.sum(axis=0),
