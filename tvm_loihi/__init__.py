@@ -20,6 +20,7 @@ from .partition import explain_offload, partition_for_loihi
 from .replay import apply_best
 from .runtime import set_backend, use_backend
 from .target import LoihiConfig, loihi_pipeline
+from .tune import TuneResult, tune
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,8 @@ __all__ = [
     "read_payloads",
     "set_backend",
     "set_mapping_provider",
+    "TuneResult",
+    "tune",
     "use_backend",
 ]
 

@@ -1,0 +1,118 @@
+"""The paper's table on our simulator: every strategy and baseline, several seeds, equal budgets.
+
+Per (workload, budget, strategy), over seeds: total-latency change vs the Lava default (mean +- sd),
+energy-per-inference change, cores used, evaluations to reach 90 % of the run's final gain, and the
+ratio of the best latency to the simulator's lower bound. Convergence (best-so-far per evaluation) of
+every run is saved for plotting. Writes results/experiments.json.
+
+Examples
+--------
+    .venv/bin/python scripts/experiments.py --quick            # mlp_a, mlp_b; budget 300; 5 seeds
+    .venv/bin/python scripts/experiments.py --workloads mlp_b2 --budgets 300 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from tvm_loihi.activity import activity_from_float
+from tvm_loihi.hardware import get_preset
+from tvm_loihi.quantize import quantize_network
+from tvm_loihi.search import BASELINES, EVOLUTIONARY
+from tvm_loihi.sim import lower_bound
+from tvm_loihi.tune import tune
+from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
+
+ALL_WORKLOADS = ("mlp_a", "mlp_b", "mlp_b2", "mlp_k")
+STRATEGIES = (*EVOLUTIONARY, *[b for b in BASELINES if b != "lava_default"])
+
+
+def evals_to_90(history: list[float]) -> int:
+    """First evaluation (1-based) whose best-so-far reaches 90 % of the run's final gain."""
+    h = np.asarray(history)
+    gain = h[0] - h[-1]
+    if gain <= 0:
+        return 1
+    return int(np.argmax(h <= h[0] - 0.9 * gain)) + 1
+
+
+def workload(name: str):
+    spec = WORKLOADS[name]
+    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=name)
+    return net, get_preset(spec.hardware), activity_from_float(net, sample_inputs(spec))
+
+
+def run_one(net, hw, act, strategy: str, budget: int, seed: int, fidelity: str) -> dict:
+    start = time.perf_counter()
+    res = tune(net, hw, strategy=strategy, budget=budget, seed=seed, activity=act, fidelity=fidelity)
+    return {"strategy": strategy, "budget": budget, "seed": seed, "fidelity": fidelity,
+            "latency_change": res.change("latency"), "energy_change": res.change("energy"),
+            "best_latency_s": res.best_result.latency_s, "default_latency_s": res.default_result.latency_s,
+            "cores_used": int(res.best_result.counters.get("cores_used", -1)),
+            "default_cores": int(res.default_result.counters.get("cores_used", -1)),
+            "chips_used": int(res.best_result.counters.get("chips_used", -1)),
+            "cores_per_layer": list(res.best_mapping.cores_per_layer),
+            "evals_to_90": evals_to_90(list(res.history)), "evaluations": res.evaluations,
+            "history": list(res.history), "wall_s": time.perf_counter() - start}
+
+
+def summarise(runs: list[dict], bound: float) -> dict:
+    lat = np.array([r["latency_change"] for r in runs])
+    en = np.array([r["energy_change"] for r in runs])
+    return {"latency_change_mean": float(lat.mean()), "latency_change_sd": float(lat.std(ddof=1) if len(lat) > 1 else 0),
+            "energy_change_mean": float(en.mean()), "energy_change_sd": float(en.std(ddof=1) if len(en) > 1 else 0),
+            "cores_used_mean": float(np.mean([r["cores_used"] for r in runs])),
+            "evals_to_90_mean": float(np.mean([r["evals_to_90"] for r in runs])),
+            "ratio_to_lower_bound": float(np.mean([r["best_latency_s"] for r in runs]) / bound),
+            "n_seeds": len(runs), "fidelity": runs[0]["fidelity"]}
+
+
+def print_row(name: str, budget: int, strategy: str, s: dict, default_cores: int) -> None:
+    print(f"{name:7s} {budget:5d} {strategy:13s} {s['fidelity']:5s} "
+          f"{100 * s['latency_change_mean']:+7.1f} ± {100 * s['latency_change_sd']:4.1f} % "
+          f"{100 * s['energy_change_mean']:+7.1f} ± {100 * s['energy_change_sd']:4.1f} % "
+          f"{s['cores_used_mean']:7.1f} ({default_cores:4d}) {s['evals_to_90_mean']:7.1f} "
+          f"{s['ratio_to_lower_bound']:6.2f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workloads", nargs="+", default=list(ALL_WORKLOADS), choices=ALL_WORKLOADS)
+    ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    ap.add_argument("--budgets", nargs="+", type=int, default=[300, 1000])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--fidelity", default="fast", choices=("fast", "event"))
+    ap.add_argument("--quick", action="store_true", help="mlp_a and mlp_b, budget 300 only")
+    ap.add_argument("--out", default="results/experiments.json")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.workloads, args.budgets = ["mlp_a", "mlp_b"], [300]
+    table, convergence = [], []
+    print(f"{'work':7s} {'budget':>5s} {'strategy':13s} {'fid':5s} {'latency vs Lava':>17s} "
+          f"{'energy vs Lava':>17s} {'cores (Lava)':>13s} {'ev→90%':>7s} {'÷LB':>6s}")
+    for name in args.workloads:
+        net, hw, act = workload(name)
+        bound = lower_bound(net, hw, act)
+        for budget in args.budgets:
+            for strategy in args.strategies:
+                runs = [run_one(net, hw, act, strategy, budget, seed, args.fidelity) for seed in range(args.seeds)]
+                s = summarise(runs, bound)
+                print_row(name, budget, strategy, s, runs[0]["default_cores"])
+                table.append({"workload": name, "hardware": hw.name, "budget": budget, "strategy": strategy,
+                              "lower_bound_s": bound, "default_latency_s": runs[0]["default_latency_s"], **s})
+                convergence += [{"workload": name, **{k: v for k, v in r.items()}} for r in runs]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"argv": sys.argv[1:], "table": table, "runs": convergence}, f)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
