@@ -1,0 +1,148 @@
+"""Hand-computed micro cases and hypothesis properties of the simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+from _sim_workloads import activity, network
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tvm_loihi.activity import ActivityProfile
+from tvm_loihi.hardware import get_preset
+from tvm_loihi.mapping import Mapping, lava_default_mapping
+from tvm_loihi.network import Layer, NetworkIR
+from tvm_loihi.sim import evaluate
+from tvm_loihi.sim.event import event_timeline
+from tvm_loihi.sim.fast import fast_timeline
+from tvm_loihi.sim.mapped import map_traffic
+from tvm_loihi.sim.routing import pair_routes
+
+
+def _chain(weights1: np.ndarray, weights2: np.ndarray) -> NetworkIR:
+    mk = lambda w, name: Layer(name, sps.csr_matrix(w.astype(np.int8)), 0, np.zeros(w.shape[0]), True)  # noqa: E731
+    return NetworkIR((mk(weights1, "l1"), mk(weights2, "l2")))
+
+
+def _one_message(core_a: int, core_b: int, hw):
+    """input(1) -> l1 (1 neuron on core_a) -> l2 (1 neuron on core_b); one sample, all spiking."""
+    net = _chain(np.ones((1, 1)), np.ones((1, 1)))
+    act = ActivityProfile((np.ones((1, 1), bool), np.ones((1, 1), bool), np.ones((1, 1), bool)))
+    m = Mapping.from_assignment(net, (1, 1), [core_a, core_b])
+    return map_traffic(net, m, hw, act)
+
+
+@pytest.mark.parametrize("d", [1, 3, 7])
+def test_one_message_over_d_hops(d):
+    hw = get_preset("loihi2_1chip")
+    t = hw.timing
+    mt = _one_message(0, d, hw)  # core d is d hops east of core 0 on row 0
+    barrier = t.barrier(2, 0)
+    window = t.neuron_update_s + t.msg_send_s  # core a: one neuron update, one message
+    fast = fast_timeline(mt)
+    assert fast.step_s[1] == pytest.approx(window + d * t.hop_ew_s + t.msg_recv_s + barrier)
+    ev = event_timeline(mt, chunks=1)
+    # injected at the end of the send window, served once per link (cut-through), then received
+    expect = window + t.link_msg_s + d * t.hop_ew_s + t.msg_recv_s + t.syn_op_s + barrier
+    assert ev.step_s[1] == pytest.approx(expect)
+    assert fast.link_messages.sum() == d  # one message on each of the d east links
+
+
+def test_barrier_only_timestep():
+    hw = get_preset("loihi2_1chip")
+    net = _chain(np.ones((1, 1)), np.ones((1, 1)))
+    silent = ActivityProfile((np.zeros((1, 1), bool),) * 3)
+    m = Mapping.from_assignment(net, (1, 1), [0, 5])
+    for fidelity in ("fast", "event"):
+        r = evaluate(net, m, hw, silent, fidelity)
+        step = hw.timing.neuron_update_s + hw.timing.barrier(2, 0)
+        assert r.timesteps["step_s"] == pytest.approx([step, step])
+        assert r.counters["axon_out"] == 0 and r.counters["syn_ops"] == 0
+
+
+def test_chip_crossing_costs_what_the_spec_says():
+    hw = get_preset("loihi2_2chip")
+    t, e = hw.timing, hw.energy
+    on_chip = _one_message(6, 7, hw)  # (6,0) -> (7,0): one east hop on chip 0
+    crossing = _one_message(7, 128, hw)  # (7,0) chip 0 -> (0,0) chip 1: one chip-to-chip hop
+    f_on, f_x = fast_timeline(on_chip), fast_timeline(crossing)
+    diff = t.chip_crossing_s - t.hop_ew_s + t.barrier_per_chip_hop_s
+    assert f_x.step_s[1] - f_on.step_s[1] == pytest.approx(diff)
+    e_on, e_x = event_timeline(on_chip, chunks=1), event_timeline(crossing, chunks=1)
+    assert e_x.step_s[1] - e_on.step_s[1] == pytest.approx(diff + t.chip_link_msg_s - t.link_msg_s)
+    net = _chain(np.ones((1, 1)), np.ones((1, 1)))
+    act = ActivityProfile((np.ones((1, 1), bool),) * 3)
+    r = evaluate(net, Mapping.from_assignment(net, (1, 1), [7, 128]), hw, act)
+    assert r.counters["chip_crossings"] == 2  # host -> chip 0, chip 0 -> chip 1
+    assert r.energy_breakdown_j["chip_crossings_j"] == pytest.approx(2 * e.chip_crossing_j)
+
+
+def test_two_flows_sharing_a_link_take_longer():
+    hw = get_preset("loihi2_1chip").replace_constant("timing.link_msg_s", 200e-9)
+    net = _chain(np.eye(2), np.eye(2))
+    m = Mapping.from_assignment(net, (2, 2), [0, 1, 3, 4])  # 0->3 and 1->4 share links (1,0)->(2,0)->(3,0)
+
+    def run(first, second):
+        s1 = np.array([[first, second]])
+        act = ActivityProfile((np.ones((1, 2), bool), s1, s1))
+        return evaluate(net, m, hw, act, "event").timesteps["step_s"][1]
+
+    both, alone_a, alone_b = run(True, True), run(True, False), run(False, True)
+    assert both > max(alone_a, alone_b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x0=st.integers(0, 7), y0=st.integers(0, 15), x1=st.integers(0, 7), y1=st.integers(0, 15),
+       dx=st.integers(0, 7), dy=st.integers(0, 15))
+def test_hops_never_decrease_when_destination_moves_farther(x0, y0, x1, y1, dx, dy):
+    hw = get_preset("loihi2_2chip")
+    sx = 1 if x1 >= x0 else -1
+    sy = 1 if y1 >= y0 else -1
+    far = (min(max(x1 + sx * dx, 0), 15), min(max(y1 + sy * dy, 0), 15))
+    r = pair_routes(hw, np.array([[x0, y0], [x0, y0]]), np.array([[x1, y1], list(far)]))
+    hops = r.hops_ew + r.hops_ns + r.crossings
+    assert hops[1] >= hops[0] and r.latency_s[1] >= r.latency_s[0] - 1e-18
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), fidelity=st.sampled_from(["fast", "event"]))
+def test_latency_monotone_in_activity(seed, fidelity):
+    net, full = network("mlp_tiny"), activity("mlp_tiny", 6)
+    hw = get_preset("loihi2_1chip")
+    rng = np.random.default_rng(seed)
+    cores = (2, 3, 1)
+    m = Mapping.from_assignment(net, cores, rng.permutation(128))
+    less = ActivityProfile(tuple(s & (rng.random(s.shape) < 0.6) for s in full.spikes))
+    lo = evaluate(net, m, hw, less, fidelity).total_latency_s
+    hi = evaluate(net, m, hw, full, fidelity).total_latency_s
+    assert hi >= lo * (1 - 1e-12)
+
+
+def test_energy_additive_over_timesteps():
+    net, full = network("mlp_tiny"), activity("mlp_tiny", 8)
+    hw = get_preset("loihi2_1chip")
+    m = lava_default_mapping(net, hw)
+    part = [ActivityProfile(tuple(s[a:b] for s in full.spikes)) for a, b in ((0, 3), (3, 8))]
+    whole = evaluate(net, m, hw, full).energy_breakdown_j
+    halves = [evaluate(net, m, hw, p).energy_breakdown_j for p in part]
+    for key in ("syn_ops_j", "spikes_j", "messages_j", "hops_j", "chip_crossings_j"):
+        assert whole[key] == pytest.approx(halves[0][key] + halves[1][key])
+    # every neuron is updated every timestep: the split run has L - 1 more (idle) timesteps
+    extra = (net.depth - 1) * sum(net.layer_sizes[1:]) * hw.energy.neuron_inactive_j
+    assert whole["neurons_j"] == pytest.approx(halves[0]["neurons_j"] + halves[1]["neurons_j"] - extra)
+
+
+def test_measurement_json_and_counters():
+    net, act = network("mlp_tiny"), activity("mlp_tiny", 8)
+    hw = get_preset("loihi2_1chip_tile4")
+    r = evaluate(net, lava_default_mapping(net, hw), hw, act, "event")
+    d = r.to_json()
+    for key in ("syn_ops", "dendrite_updates", "spikes_in", "axon_out"):
+        assert isinstance(d["counters"][key], int) and d["counters"][key] > 0
+    assert d["counters"]["syn_ops"] == int(act.synaptic_ops(net).sum())
+    assert len(d["timesteps"]["step_s"]) == act.n_samples + net.depth - 1
+    assert r.throughput_sps == pytest.approx(act.n_samples / r.total_latency_s)
+    assert r.cores_used == 3 and r.chips_used == 1
+    with pytest.raises(ValueError, match="fidelity"):
+        evaluate(net, lava_default_mapping(net, hw), hw, act, "slow")
