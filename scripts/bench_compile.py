@@ -1,11 +1,12 @@
-"""Benchmark the TVM path: import, partition, tvm.compile (loihi2 vs llvm) and VM run time, as ratios.
+"""Benchmark the TVM path: import, partition, tvm.compile (loihi2 vs llvm), VM run time, as ratios.
 
 For each workload (default mlp_a and mlp_b, batch 1 and 8) in one run:
 
 * import time of ``tvm`` and of ``tvm_loihi`` (fresh interpreters; ``tvm_loihi`` includes ``tvm``),
 * ``load_onnx`` and ``partition_for_loihi`` time,
 * ``tvm.compile(mod, target="loihi2")`` vs ``tvm.compile(mod, target="llvm")`` on the same module,
-* one VM call of the loihi2 build (bit-exact reference executor behind ``tvm_loihi.run_subgraph``) vs the
+* one VM call of the loihi2 build (bit-exact reference executor behind ``tvm_loihi.run_subgraph``)
+vs the
   llvm build.
 
 Medians over ``--repeat`` runs. Prints a table and writes ``results/bench_compile.json``.
@@ -30,8 +31,8 @@ _IMPORT = "import time; t = time.perf_counter(); import {mod}; print(time.perf_c
 def _import_time(module: str, repeat: int) -> float:
     times = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _IMPORT.format(mod=module)], capture_output=True,
-                             text=True, check=True, timeout=300)
+        cmd = [sys.executable, "-c", _IMPORT.format(mod=module)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 
@@ -88,8 +89,9 @@ def _table(imports: dict, rows: list[dict]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"{r['workload']:9} {r['batch']:>5} {r['load_onnx_s']:>6.3f}s {r['partition_s']:>8.3f}s "
-            f"{r['compile_loihi2_s']:>13.3f}s {r['compile_llvm_s']:>11.3f}s {r['compile_ratio']:>6.2f} "
+            f"{r['workload']:9} {r['batch']:>5} {r['load_onnx_s']:>6.3f}s "
+            f"{r['partition_s']:>8.3f}s {r['compile_loihi2_s']:>13.3f}s "
+            f"{r['compile_llvm_s']:>11.3f}s {r['compile_ratio']:>6.2f} "
             f"{r['vm_run_loihi2_s'] * 1e3:>9.2f}ms {r['vm_run_llvm_s'] * 1e3:>7.2f}ms "
             f"{r['run_ratio']:>6.2f}"
         )

@@ -1,10 +1,14 @@
-"""Build and run: tvm.compile(target="loihi2") vs the same model for llvm, and bit-exact vs the integer
-reference executor.
+"""Build and run: tvm.compile(target="loihi2") vs the same model for llvm, and bit-exact vs the
+integer reference executor.
 
-Tolerance: the offloaded network uses 8-bit signed weights, 8-bit hidden activations and power-of-two
-rescaling (``tvm_loihi.quantize``), so each layer adds up to about half an activation step of error; on
-these 3-4 layer MLPs the measured max abs error is 2-5 % of the output range. The stated tolerance is
-``max|y_loihi - y_llvm| <= 0.08 * max|y_llvm|``. Bit-exactness against ``NetworkIR.run_integer`` is exact.
+Tolerance: the offloaded network uses 8-bit signed weights, 8-bit hidden activations and
+power-of-two
+rescaling (``tvm_loihi.quantize``), so each layer adds up to about half an activation step of error;
+on
+these 3-4 layer MLPs the measured max abs error is 2-5 % of the output range. The stated tolerance
+is
+``max|y_loihi - y_llvm| <= 0.08 * max|y_llvm|``. Bit-exactness against ``NetworkIR.run_integer`` is
+exact.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def _close(y, ref):
 
 
 def _networks(ex) -> list[NetworkIR]:
-    """Rebuild each offloaded network exactly as the runtime did (from its cache, keyed by payload)."""
+    """Each offloaded network exactly as the runtime rebuilt it (its cache, keyed by payload)."""
     import json
 
     nets = []
@@ -102,12 +106,14 @@ def test_loihi2_target_lowers_every_layer_to_one_call():
         lowered = relax.get_pipeline("default")(mod)
     text = lowered.script()
     assert text.count('"tvm_loihi.run_subgraph"') == 1
-    assert not [gv for gv, f in lowered.functions.items() if not isinstance(f, relax.Function)]  # no TIR
+    tir = [gv for gv, f in lowered.functions.items() if not isinstance(f, relax.Function)]
+    assert not tir
     assert count_calls(tvm_loihi.target.offload(mod, target=tvm.target.Target("loihi2"))) == 1
 
 
 @pytest.mark.parametrize(("target", "preset"), [
-    ("loihi2", "loihi2_1chip"), ("loihi2-2chip", "loihi2_2chip"), ("loihi2-kapoho", "kapoho_point")])
+    ("loihi2", "loihi2_1chip"), ("loihi2-2chip", "loihi2_2chip"),
+    ("loihi2-kapoho", "kapoho_point")])
 def test_tag_model_selects_hardware_preset(target, preset):
     t = tvm.target.Target(target)
     assert "loihi2" in [str(k) for k in t.keys] and str(t.kind.name) == "llvm"

@@ -51,7 +51,8 @@ def _model_with_unsupported_tail():
 def test_unsupported_op_is_named_with_a_cut_suggestion(tmp_path):
     path = str(tmp_path / "celu.onnx")
     onnx.save(_model_with_unsupported_tail(), path)
-    with pytest.raises(OnnxLoadError, match=r"does not support op\(s\) Celu.*celu_head.*outputs=\['y'\]"):
+    match = r"does not support op\(s\) Celu.*celu_head.*outputs=\['y'\]"
+    with pytest.raises(OnnxLoadError, match=match):
         load_onnx(path)
 
 
@@ -61,7 +62,8 @@ def test_cutting_to_outputs_drops_the_unsupported_op(tmp_path):
     mod = load_onnx(path, outputs=["y"])
     ex = tvm.compile(mod, target="loihi2")
     x = workloads.sample_inputs("mlp_tiny", 4)
-    ref = run_batched(tvm.compile(load_onnx(workloads.make_onnx("mlp_tiny", batch=2)), target="llvm"), x, 2)
+    full = load_onnx(workloads.make_onnx("mlp_tiny", batch=2))
+    ref = run_batched(tvm.compile(full, target="llvm"), x, 2)
     y = run_batched(ex, x, 2)
     assert np.abs(y - ref).max() <= 0.08 * np.abs(ref).max()
     with pytest.raises(OnnxLoadError, match=r"outputs \['nope'\] are not values"):
@@ -94,13 +96,15 @@ def test_3d_activations_run_on_host():
 
 
 # Two cores of at most 16 neurons: a 64-neuron layer cannot fit anywhere.
-_SMALL = HardwareSpec("two_small_cores", routers_x=1, routers_y=2, limits=CoreLimits(max_neurons=16))
+_SMALL = HardwareSpec("two_small_cores", routers_x=1, routers_y=2,
+                      limits=CoreLimits(max_neurons=16))
 
 
 def test_layer_larger_than_hardware_is_a_clear_error():
     mod, _ = chain_model(widths=(16, 64, 8))
     with pytest.raises(tvm_loihi.LoihiCapacityError,
-                       match=r"layer 'lv\d*' \(64 neurons, 16 inputs, \d+ synapses\) needs 4 cores, "
+                       match=r"layer 'lv\d*' \(64 neurons, 16 inputs, \d+ synapses\) needs 4 "
+                             r"cores, "
                              r"'two_small_cores' has 2 \(over by 2\)"):
         tvm_loihi.partition_for_loihi(mod, _SMALL)
     with pytest.raises(tvm_loihi.LoihiCapacityError, match="64 neurons"):

@@ -23,7 +23,8 @@ _LOAD = textwrap.dedent(
     ex = tvm.runtime.load_module(sys.argv[1])
     vm = relax.VirtualMachine(ex, tvm.cpu())
     x = np.load(sys.argv[2])
-    y = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 2])).numpy() for i in range(0, len(x), 2)])
+    y = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 2])).numpy() for i in range(0, len(x),
+    2)])
     np.save(sys.argv[3], y)
     print(json.dumps(tvm_loihi.read_mappings(sys.argv[1])))
     """

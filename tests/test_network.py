@@ -64,7 +64,9 @@ def test_layer_validation_names_the_layer():
 
 def test_serialisation_round_trips_and_keys_follow_values():
     net = _random_network(np.random.default_rng(0), (5, 7, 3))
-    for other in (NetworkIR.from_bytes(net.to_bytes()), NetworkIR.from_parts(net.meta_json(), net.arrays())):
+    copies = (NetworkIR.from_bytes(net.to_bytes()),
+              NetworkIR.from_parts(net.meta_json(), net.arrays()))
+    for other in copies:
         assert other.workload_key() == net.workload_key()
         x = np.arange(10).reshape(2, 5)
         for p, q in zip(net.run_integer(x), other.run_integer(x)):
@@ -114,8 +116,11 @@ def test_activity_profile_marks_non_zero_outputs():
     np.testing.assert_array_equal(prof.spikes[0], x != 0)
     for k, out in enumerate(outs):
         np.testing.assert_array_equal(prof.spikes[k + 1], out != 0)
-    want = [sum(int(np.count_nonzero(layer.weights.toarray()[:, j])) * int(prof.spikes[k][:, j].sum())
-                for j in range(layer.n_in)) for k, layer in enumerate(net.layers)]
+    want = [
+        sum(int(np.count_nonzero(layer.weights.toarray()[:, j])) * int(prof.spikes[k][:, j].sum())
+            for j in range(layer.n_in))
+        for k, layer in enumerate(net.layers)
+    ]
     np.testing.assert_array_equal(prof.synaptic_ops(net), want)
     prof.check_matches(net)
     with pytest.raises(ValueError, match="activity profile has populations"):

@@ -11,14 +11,15 @@ from tvm_loihi.network import NetworkIR
 
 
 def rand_layer(rng: np.random.Generator, n_in: int, n_out: int, density: float = 0.3):
-    w = rng.standard_normal((n_in, n_out)).astype(np.float32) * np.float32(1.0 / np.sqrt(n_in * density))
+    scale = np.float32(1.0 / np.sqrt(n_in * density))
+    w = rng.standard_normal((n_in, n_out)).astype(np.float32) * scale
     w[rng.random(w.shape) > density] = 0.0
     b = (rng.standard_normal(n_out) * 0.05).astype(np.float32)
     return w, b
 
 
 def dense(bb: relax.BlockBuilder, x, w, b=None, relu=True, weight_var=None):
-    """Emit ``relu?(add?(matmul(x, W), b))``; ``weight_var`` makes the weight a runtime parameter."""
+    """Emit ``relu?(add?(matmul(x, W), b))``; ``weight_var`` makes W a runtime parameter."""
     out = bb.emit(relax.op.matmul(x, weight_var if weight_var is not None else relax.const(w)))
     if b is not None:
         out = bb.emit(relax.op.add(out, relax.const(b)))
@@ -53,7 +54,7 @@ def chain_model(widths=(16, 24, 24, 8), batch=2, seed=0):
 def split_model(batch=2, seed=0, host_op=relax.op.tanh):
     """dense -> dense -> host op -> dense -> dense: the host op splits the chain in two."""
     rng = np.random.default_rng(seed)
-    ls = [rand_layer(rng, 16, 24), rand_layer(rng, 24, 24), rand_layer(rng, 24, 24), rand_layer(rng, 24, 8)]
+    ls = [rand_layer(rng, a, b) for a, b in ((16, 24), (24, 24), (24, 24), (24, 8))]
 
     def body(bb, x):
         h = dense(bb, x, *ls[0])
@@ -139,4 +140,5 @@ def run_batched(ex, x: np.ndarray, batch: int) -> np.ndarray:
 def integer_reference(network: NetworkIR, x: np.ndarray) -> np.ndarray:
     """What the runtime must return, computed directly from the bit-exact integer executor."""
     outs = network.run_integer(network.quantize_input(x))
-    return (outs[network.tap_layers[-1]].astype(np.float64) * network.tap_scales[-1]).astype(np.float32)
+    last = outs[network.tap_layers[-1]].astype(np.float64)
+    return (last * network.tap_scales[-1]).astype(np.float32)

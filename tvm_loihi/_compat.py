@@ -1,8 +1,11 @@
 """Every version-sensitive TVM call tvm_loihi makes, in one place (checked by tests/test_compat.py).
 
-apache-tvm 0.27 renamed much of the Relax API (``StructInfo`` -> ``Type`` and ``.ty``, ``relax.Constant`` ->
-``tvm.ir.expr.GenericConst``, ``out_sinfo`` -> ``out_ty``, ``tvm.nd`` -> ``tvm.runtime.tensor``) and has no
-Python hook for a CPU target to pick its own Relax pipeline. When TVM moves, only this module should change.
+apache-tvm 0.27 renamed much of the Relax API (``StructInfo`` -> ``Type`` and ``.ty``,
+``relax.Constant`` ->
+``tvm.ir.expr.GenericConst``, ``out_sinfo`` -> ``out_ty``, ``tvm.nd`` -> ``tvm.runtime.tensor``) and
+has no
+Python hook for a CPU target to pick its own Relax pipeline. When TVM moves, only this module should
+change.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def const_value(expr: relax.Expr) -> np.ndarray:
 
 
 def tensor_shape(expr_or_type: Any) -> tuple[int | None, ...] | None:
-    """Static shape of a tensor expression or type: ints, None for symbolic dims; None if unknown rank."""
+    """Static shape of a tensor expr/type (None per symbolic dim); None if the rank is unknown."""
     ty = expr_or_type if isinstance(expr_or_type, relax.TensorType) else type_of(expr_or_type)
     if not isinstance(ty, relax.TensorType) or ty.shape is None:
         return None
@@ -83,7 +86,7 @@ def string_imm(text: str) -> relax.Expr:
 
 
 def call_dps_packed(name: str, args: list[relax.Expr], out_types: list[Any]) -> relax.Call:
-    """``R.call_dps_packed(name, (args...), out_ty)``; one output type -> tensor, several -> tuple."""
+    """``R.call_dps_packed(name, (args...), out_ty)``; one output type: tensor, several: tuple."""
     out_ty = out_types[0] if len(out_types) == 1 else list(out_types)
     return relax.call_dps_packed(name, relax.Tuple(args), out_ty)
 
@@ -111,7 +114,8 @@ _WRAPPED_MARK = "_tvm_loihi_wrapped"
 def wrap_default_pipeline(pre_pass_factory: Callable[[], tvm.transform.Pass]) -> None:
     """Run ``pre_pass_factory()``'s pass before TVM's default Relax pipeline (idempotent).
 
-    ``relax.build`` looks ``PIPELINE_MAP["default"]`` up for every non-GPU target -- before it enters
+    ``relax.build`` looks ``PIPELINE_MAP["default"]`` up for every non-GPU target -- before it
+    enters
     ``with target:`` -- so wrapping that (private) entry is the only way plain
     ``tvm.compile(mod, target="loihi2")`` can offload. The pre-pass must itself check
     ``Target.current()`` and return the module untouched for other targets.
@@ -121,7 +125,8 @@ def wrap_default_pipeline(pre_pass_factory: Callable[[], tvm.transform.Pass]) ->
         return
 
     def default_with_loihi(**kwargs):
-        return tvm.transform.Sequential([pre_pass_factory(), original(**kwargs)], name="Loihi2Default")
+        passes = [pre_pass_factory(), original(**kwargs)]
+        return tvm.transform.Sequential(passes, name="Loihi2Default")
 
     setattr(default_with_loihi, _WRAPPED_MARK, True)
     default_with_loihi.__wrapped__ = original
@@ -140,7 +145,7 @@ def original_default_pipeline(**kwargs) -> tvm.transform.Pass:
 
 
 def current_target() -> tvm.target.Target | None:
-    """The target of the enclosing ``with target:`` (``relax.build`` enters it around the pipeline)."""
+    """The target of the enclosing ``with target:`` (``relax.build`` enters it for the pipeline)."""
     return tvm.target.Target.current(allow_none=True)
 
 
@@ -157,7 +162,7 @@ def target_model(target: tvm.target.Target | None) -> str:
 
 
 def onnx_supported_ops() -> set[str]:
-    """ONNX op types TVM's Relax importer converts (its private converter map, plus special cases)."""
+    """ONNX op types TVM's Relax importer converts (its private converter map + special cases)."""
     from tvm.relax.frontend.onnx import onnx_frontend
 
     return set(onnx_frontend._get_convert_map()) | {"If", "Constant"}

@@ -1,7 +1,9 @@
-"""Read back what a compiled ``loihi2`` artifact offloads: its payloads (network metadata + mapping).
+"""Read back what a compiled ``loihi2`` artifact offloads: payloads (network metadata + mapping).
 
-The lowering adds an exported Relax function ``tvm_loihi_payloads`` returning every payload string, so the
-information survives ``export_library`` -> ``load_module`` and needs no parsing of the VM constant pool.
+The lowering adds an exported Relax function ``tvm_loihi_payloads`` returning every payload string,
+so the
+information survives ``export_library`` -> ``load_module`` and needs no parsing of the VM constant
+pool.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def read_payloads(artifact) -> list[dict]:
     Returns
     -------
     list of dict
-        Payload dicts with keys ``function``, ``workload_key``, ``network`` (``NetworkIR.meta_json()``),
+        Payload dicts with keys ``function``, ``workload_key``, ``network``
+        (``NetworkIR.meta_json()``),
         and ``mapping`` / ``hardware`` when present. Empty when nothing was offloaded.
     """
     vm = _vm(artifact)
@@ -47,7 +50,8 @@ def read_payloads(artifact) -> list[dict]:
 def read_mappings(artifact) -> list[dict]:
     """Per offloaded network: ``{"network": name, "workload_key": ..., "mapping": dict | None}``."""
     return [
-        {"network": p["network"]["name"], "function": p["function"], "workload_key": p["workload_key"],
+        {"network": p["network"]["name"], "function": p["function"],
+         "workload_key": p["workload_key"],
          "layer_sizes": [p["network"]["layers"][0]["shape"][1],
                          *(layer["shape"][0] for layer in p["network"]["layers"])],
          "mapping": p.get("mapping")}

@@ -1,17 +1,23 @@
-"""Calibration samples at the input of each offloaded function, from the user's samples at the model input.
+"""Calibration samples at each offloaded function's input, from the user's model-input samples.
 
 The user passes typical model inputs: ``LoihiConfig(calibration=x)`` with ``x`` of shape
 ``(n_samples, *input_shape[1:])`` when ``main`` has one input, or a dict ``{input_name: array}``.
 
 * An offloaded function fed directly by a model input is calibrated on those samples.
-* One fed by host computation in the middle of the graph is calibrated by **running the host prefix with
-  TVM**: ``main`` is cut just before the call, made to return the call's arguments, compiled for ``llvm``
-  and run on the samples (an input given with exactly its static shape, e.g. a runtime weight, is fed
-  unchanged to every chunk; earlier offloaded functions, already lowered, run on the bit-exact reference
-  backend, so the samples see the same quantised values the chip will produce). The samples are fed in
+* One fed by host computation in the middle of the graph is calibrated by **running the host prefix
+with
+  TVM**: ``main`` is cut just before the call, made to return the call's arguments, compiled for
+  ``llvm``
+  and run on the samples (an input given with exactly its static shape, e.g. a runtime weight, is
+  fed
+  unchanged to every chunk; earlier offloaded functions, already lowered, run on the bit-exact
+  reference
+  backend, so the samples see the same quantised values the chip will produce). The samples are fed
+  in
   chunks of ``main``'s static batch size (the tail that does not fill a chunk is dropped).
 * Without calibration, or when the prefix cannot be run (e.g. a model input has no samples), the
-  documented weight-based default of :mod:`tvm_loihi.quantize` applies (a warning says so in the latter case).
+  documented weight-based default of :mod:`tvm_loihi.quantize` applies (a warning says so in the
+  latter case).
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ def user_calibration(main: relax.Function, calibration) -> dict:
     if isinstance(calibration, dict):
         unknown = sorted(set(calibration) - set(names))
         if unknown:
-            raise ValueError(f"calibration inputs {unknown} are not inputs of the model; inputs: {names}")
+            raise ValueError(
+                f"calibration inputs {unknown} are not inputs of the model; inputs: {names}"
+            )
         pairs = [(p, calibration[str(p.name)]) for p in params if str(p.name) in calibration]
     else:
         if len(params) != 1:
@@ -48,7 +56,8 @@ def user_calibration(main: relax.Function, calibration) -> dict:
         arr = np.asarray(samples, dtype=np.float32)
         shape = _compat.tensor_shape(param) or ()
         want = tuple(shape[1:])
-        if arr.ndim != len(shape) or any(w is not None and w != a for w, a in zip(want, arr.shape[1:])):
+        mismatch = any(w is not None and w != a for w, a in zip(want, arr.shape[1:]))
+        if arr.ndim != len(shape) or mismatch:
             raise ValueError(
                 f"calibration for input {param.name!r} has shape {arr.shape}; expected "
                 f"(n_samples, {', '.join(str(w) for w in want)})"
@@ -68,7 +77,7 @@ def _find_call(main: relax.Function, fname: str):
 
 
 def calibration_for_call(mod: tvm.IRModule, fname: str, config) -> dict[int, np.ndarray] | None:
-    """Calibration samples per parameter index of offloaded function ``fname`` (None: use the default)."""
+    """Calibration samples per parameter index of offloaded function ``fname`` (None: default)."""
     if config.calibration is None or "main" not in [g.name_hint for g in mod.get_global_vars()]:
         return None
     main = mod["main"]
@@ -87,7 +96,8 @@ def calibration_for_call(mod: tvm.IRModule, fname: str, config) -> dict[int, np.
                        "weight-based default quantisation", fname)
         return result or None
     args = [call.args[i] for i in missing]
-    values = run_host_prefix(mod, main, block_index, binding_index, args, [user[p] for p in tensor_params])
+    samples = [user[p] for p in tensor_params]
+    values = run_host_prefix(mod, main, block_index, binding_index, args, samples)
     result.update(zip(missing, values))
     return result
 
@@ -97,8 +107,11 @@ def _probe_module(mod: tvm.IRModule, main: relax.Function, block_index: int, bin
     blocks = list(main.body.blocks)
     block = blocks[block_index]
     outs = [relax.Var(f"probe{i}", _compat.type_of(a)) for i, a in enumerate(args)]
-    bindings = list(block.bindings)[:binding_index] + [relax.VarBinding(v, a) for v, a in zip(outs, args)]
-    cut = (relax.DataflowBlock if isinstance(block, relax.DataflowBlock) else relax.BindingBlock)(bindings)
+    bindings = list(block.bindings)[:binding_index]
+    bindings += [relax.VarBinding(v, a) for v, a in zip(outs, args)]
+    dataflow = isinstance(block, relax.DataflowBlock)
+    block_type = relax.DataflowBlock if dataflow else relax.BindingBlock
+    cut = block_type(bindings)
     body = relax.SeqExpr([*blocks[:block_index], cut], relax.Tuple(outs))
     ret_ty = relax.TupleType([_compat.type_of(a) for a in args])
     probe_main = relax.Function(main.params, body, ret_ty, True, main.attrs)
@@ -113,7 +126,8 @@ def _probe_module(mod: tvm.IRModule, main: relax.Function, block_index: int, bin
 def run_host_prefix(mod, main, block_index, binding_index, args, inputs) -> list[np.ndarray]:
     """Run ``main`` up to a binding on calibration inputs and return the values of ``args``.
 
-    An input given with exactly its static shape (e.g. a runtime weight) is passed unchanged to every
+    An input given with exactly its static shape (e.g. a runtime weight) is passed unchanged to
+    every
     chunk; the others are sample sets cut into chunks of ``main``'s batch size along axis 0.
     """
     from .runtime import use_backend
@@ -133,8 +147,8 @@ def run_host_prefix(mod, main, block_index, binding_index, args, inputs) -> list
     chunks: list[list[np.ndarray]] = [[] for _ in args]
     with use_backend("reference"):
         for start in range(0, total - step + 1, step):
-            outs = vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a if f else a[start:start + step]))
-                                for a, f in zip(feeds, fixed)])
+            feed = [a if f else a[start:start + step] for a, f in zip(feeds, fixed)]
+            outs = vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in feed])
             for i in range(len(args)):
                 chunks[i].append(outs[i].numpy())
     return [np.concatenate(c, axis=0) for c in chunks]

@@ -1,8 +1,11 @@
 """Does a layer, or a whole offloaded network, fit on the selected Loihi hardware?
 
-Per layer (at partitioning, on the float weights): the fewest cores that satisfy every per-core limit
-(neurons, synaptic memory, input and output axons; :func:`tvm_loihi.mapping.min_cores_per_layer`) must not
-exceed the whole system's core count. Per network (at lowering, on the quantised network): the sum over its
+Per layer (at partitioning, on the float weights): the fewest cores that satisfy every per-core
+limit
+(neurons, synaptic memory, input and output axons; :func:`tvm_loihi.mapping.min_cores_per_layer`)
+must not
+exceed the whole system's core count. Per network (at lowering, on the quantised network): the sum
+over its
 layers must not either, since Loihi layers are spatially resident (every layer needs its own cores).
 """
 
@@ -64,12 +67,14 @@ def layer_capacity_problem(name: str, weight_out_in: np.ndarray, hardware) -> st
 
 
 def check_network_fits(network: NetworkIR, hardware) -> None:
-    """Raise :class:`LoihiCapacityError` (naming each layer's fewest cores) when ``network`` cannot fit."""
+    """Raise :class:`LoihiCapacityError` (each layer's fewest cores) when ``network`` cannot fit."""
     if _fits_on_all_cores(network, hardware):
         return
     cores, err = _min_cores(network, hardware)
     if cores is None:
-        raise LoihiCapacityError(f"network {network.name!r} does not fit on {hardware.name!r}: {err}")
+        raise LoihiCapacityError(
+            f"network {network.name!r} does not fit on {hardware.name!r}: {err}"
+        )
     total = sum(cores)
     if total > hardware.n_cores:
         per_layer = ", ".join(f"{layer.name!r}: {c}" for layer, c in zip(network.layers, cores))

@@ -1,13 +1,17 @@
-"""Codegen: a ``Codegen="loihi"`` Relax function -> float layers -> quantised :class:`NetworkIR` chains.
+"""Codegen: ``Codegen="loihi"`` Relax function -> float layers -> quantised NetworkIR chains.
 
-An offloaded function is a sequence of calls to ``Composite="loihi.dense[_bias][_relu]"`` functions (see
-:mod:`tvm_loihi.patterns`). Each call is one layer. Layers are grouped into *chains*: a layer extends the
+An offloaded function is a sequence of calls to ``Composite="loihi.dense[_bias][_relu]"`` functions
+(see
+:mod:`tvm_loihi.patterns`). Each call is one layer. Layers are grouped into *chains*: a layer
+extends the
 chain whose last output it consumes; otherwise (fan-out, or an independent branch merged by
-``MergeCompositeFunctions``) it starts a new chain. Every layer output used outside its chain -- returned
+``MergeCompositeFunctions``) it starts a new chain. Every layer output used outside its chain --
+returned
 by the function (hidden activation also used on the host) or feeding another chain -- is a *tap*: an
 extra output of that chain's network. Almost always an offloaded function is exactly one chain.
 
-Layer names: the ONNX node name when the module came through :func:`tvm_loihi.frontend.load_onnx` (it
+Layer names: the ONNX node name when the module came through :func:`tvm_loihi.frontend.load_onnx`
+(it
 records a fingerprint of every weight), else the Relax variable the matmul was bound to in ``main``.
 """
 
@@ -30,7 +34,8 @@ LAYER_NAMES_ATTR = "tvm_loihi.layer_names"  # IRModule attr: weight fingerprint 
 def weight_fingerprint(weight_in_out: np.ndarray) -> str:
     """Fingerprint of a float weight as Relax holds it (``(n_in, n_out)``, ``matmul(x, W)``)."""
     w = np.ascontiguousarray(weight_in_out, dtype=np.float32)
-    # blake2b is fast enough for 16 MB weights (tens of ms); the shape disambiguates reshaped copies.
+    # blake2b is fast enough for 16 MB weights (tens of ms); the shape disambiguates reshaped
+    # copies.
     return hashlib.blake2b(memoryview(w).cast("B"), digest_size=8,
                            person=repr(w.shape).encode()[:16]).hexdigest()
 
@@ -56,7 +61,8 @@ class Chain:
     calls : tuple of LayerCall
         The layers, input to output.
     taps : tuple of int
-        Indices (into ``calls``) whose outputs leave the chain, ascending; the last layer always does.
+        Indices (into ``calls``) whose outputs leave the chain, ascending; the last layer always
+        does.
     """
 
     input_expr: relax.Expr
@@ -75,7 +81,8 @@ def _composite_layer(func: relax.Function, default_name: str, names: dict) -> Fl
     for block in func.body.blocks:
         for binding in block.bindings:
             value = binding.value
-            op = value.op.name if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) else ""
+            is_op_call = isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op)
+            op = value.op.name if is_op_call else ""
             if op == "relax.matmul":
                 weight = _compat.const_value(value.args[1])
                 matmul_var = str(binding.var.name)
@@ -129,9 +136,9 @@ def returned_exprs(func: relax.Function) -> list[relax.Expr]:
 
 
 def split_chains(func: relax.Function, calls: list[LayerCall]) -> list[Chain]:
-    """Group layer calls into chains and find each chain's tapped outputs (see the module docstring)."""
+    """Group layer calls into chains and find each chain's tapped outputs (module docstring)."""
     groups: list[list[LayerCall]] = []
-    open_end: dict[relax.Var, int] = {}  # last output var of a chain that can still be extended -> chain
+    open_end: dict[relax.Var, int] = {}  # last output of a chain that can still grow -> chain index
     for call in calls:
         k = open_end.pop(call.in_expr, None) if isinstance(call.in_expr, relax.Var) else None
         if k is None:
@@ -151,7 +158,7 @@ def split_chains(func: relax.Function, calls: list[LayerCall]) -> list[Chain]:
 
 
 def compile_chain(chain: Chain, calibration: np.ndarray | None, name: str) -> NetworkIR:
-    """Quantise one chain with fixed parameters (calibration samples at its input, or the default)."""
+    """Quantise one chain with fixed parameters (calibration samples at its input, or default)."""
     return quantize_network(chain.float_layers, calibration, name=name, tap_layers=chain.taps)
 
 
@@ -170,7 +177,8 @@ def compile_function(
     name : str
         Base name of the networks (messages, payloads).
     calibration : dict of int to numpy.ndarray, optional
-        Calibration samples per parameter index of ``func``; chains fed by another chain are calibrated
+        Calibration samples per parameter index of ``func``; chains fed by another chain are
+        calibrated
         with the float reference of the chain that feeds them.
     layer_names : dict, optional
         Weight fingerprint -> source layer name (see :data:`LAYER_NAMES_ATTR`).

@@ -1,8 +1,11 @@
 """Load an ONNX model into Relax with clear errors, optionally cut to the outputs you need.
 
-:func:`load_onnx` checks the file (missing, truncated or malformed -> :class:`OnnxLoadError` saying which),
-checks that TVM's importer knows every op (else names the ops and the nodes, and suggests cutting the
-graph with ``outputs=[...]``), then imports with the weights as constants and records each dense layer's
+:func:`load_onnx` checks the file (missing, truncated or malformed -> :class:`OnnxLoadError` saying
+which),
+checks that TVM's importer knows every op (else names the ops and the nodes, and suggests cutting
+the
+graph with ``outputs=[...]``), then imports with the weights as constants and records each dense
+layer's
 ONNX node name so the offloaded layers carry it (:data:`tvm_loihi.codegen.LAYER_NAMES_ATTR`).
 """
 
@@ -35,7 +38,8 @@ def _read_model(path_or_model):
     except (DecodeError, ValueError, RuntimeError) as err:
         size = os.path.getsize(path)
         raise OnnxLoadError(
-            f"{path!r} ({size} bytes) is not a readable ONNX model (truncated or corrupt file?): {err}"
+            f"{path!r} ({size} bytes) is not a readable ONNX model (truncated or corrupt file?): "
+            f"{err}"
         ) from err
 
 
@@ -82,13 +86,14 @@ def cut_onnx(model, outputs: list[str]):
 
 
 def layer_names(model) -> dict[str, str]:
-    """Weight fingerprint (as Relax holds the weight) -> ONNX node name, for Gemm and MatMul nodes."""
+    """Weight fingerprint (as Relax holds the weight) -> ONNX node name, for Gemm/MatMul nodes."""
     from onnx import numpy_helper
 
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     names = {}
     for node in model.graph.node:
-        if node.op_type not in ("Gemm", "MatMul") or len(node.input) < 2 or node.input[1] not in weights:
+        dense = node.op_type in ("Gemm", "MatMul") and len(node.input) >= 2
+        if not dense or node.input[1] not in weights:
             continue
         w = weights[node.input[1]].astype(np.float32)
         attrs = {a.name: a for a in node.attribute}
@@ -108,7 +113,8 @@ def load_onnx(path_or_model, outputs: list[str] | None = None,
     path_or_model : str, os.PathLike or onnx.ModelProto
         The model.
     outputs : list of str, optional
-        Cut the graph to these value names first (drops every node not needed for them, e.g. ops TVM's
+        Cut the graph to these value names first (drops every node not needed for them, e.g. ops
+        TVM's
         importer does not support).
     shape_dict : dict, optional
         Input shapes for models with dynamic dimensions (passed to ``from_onnx``).
@@ -126,5 +132,7 @@ def load_onnx(path_or_model, outputs: list[str] | None = None,
     try:
         mod = _compat.onnx_to_relax(model, shape_dict)
     except Exception as err:  # the importer raises many types; keep the cause, say where
-        raise OnnxLoadError(f"{where}: TVM's ONNX importer failed: {type(err).__name__}: {err}") from err
+        raise OnnxLoadError(
+            f"{where}: TVM's ONNX importer failed: {type(err).__name__}: {err}"
+        ) from err
     return mod.with_attr(LAYER_NAMES_ATTR, layer_names(model))

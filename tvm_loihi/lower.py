@@ -4,16 +4,21 @@ Each chain of an offloaded function (see :mod:`tvm_loihi.codegen`) becomes::
 
     R.call_dps_packed("tvm_loihi.run_subgraph", (R.str(payload_json), x, *weight_consts), out_ty)
 
-``payload_json`` holds ``NetworkIR.meta_json()`` under ``"network"`` (plus ``"mapping"`` when the mapping
+``payload_json`` holds ``NetworkIR.meta_json()`` under ``"network"`` (plus ``"mapping"`` when the
+mapping
 provider returns one, and ``"hardware"`` when a hardware spec is known); the constants are
-``NetworkIR.arrays()`` (CSR data/indices/indptr and bias per layer). The offloaded function keeps its name
-but becomes a plain private host function, which ``InlinePrivateFunctions`` then inlines into its caller
+``NetworkIR.arrays()`` (CSR data/indices/indptr and bias per layer). The offloaded function keeps
+its name
+but becomes a plain private host function, which ``InlinePrivateFunctions`` then inlines into its
+caller
 (unless a shape is symbolic, e.g. a dynamic batch). The module
 also gains an exported function ``tvm_loihi_payloads`` returning every payload string, which
 :func:`tvm_loihi.read_mappings` reads back from a compiled artifact.
 
-Mapping seam: :func:`set_mapping_provider` installs ``fn(network, hardware) -> dict | None`` (a mapping
-JSON, e.g. the best tuned mapping from a tuning log); it is consulted once per network at lowering time.
+Mapping seam: :func:`set_mapping_provider` installs ``fn(network, hardware) -> dict | None`` (a
+mapping
+JSON, e.g. the best tuned mapping from a tuning log); it is consulted once per network at lowering
+time.
 """
 
 from __future__ import annotations
@@ -49,12 +54,13 @@ _PROVIDER: list[MappingProvider] = [_no_mapping]
 
 
 def set_mapping_provider(provider: MappingProvider | None) -> MappingProvider:
-    """Install the function consulted for each network's mapping at lowering time; returns the old one.
+    """Install the function asked for each network's mapping at lowering time; returns the old one.
 
     Parameters
     ----------
     provider : callable or None
-        ``provider(network, hardware) -> dict | None``: a mapping JSON (``Mapping.to_json()``) to embed
+        ``provider(network, hardware) -> dict | None``: a mapping JSON (``Mapping.to_json()``) to
+        embed
         in the payload under ``"mapping"``, or None (the runtime then uses Lava's default mapping).
         ``None`` restores the default provider, which always returns None.
     """
@@ -91,7 +97,8 @@ def _emit_chain(bb: relax.BlockBuilder, chain: Chain, network: NetworkIR, payloa
     consts = [relax.const(np.ascontiguousarray(a)) for a in network.arrays()]
     inp = env.get(chain.input_expr, chain.input_expr)
     out_types = [chain.calls[t].out_type for t in chain.taps]
-    call = _compat.call_dps_packed(RUNTIME_FUNC, [_compat.string_imm(payload), inp, *consts], out_types)
+    args = [_compat.string_imm(payload), inp, *consts]
+    call = _compat.call_dps_packed(RUNTIME_FUNC, args, out_types)
     result = bb.emit(call, name_hint="loihi_out")
     if len(chain.taps) == 1:
         env[chain.calls[chain.taps[0]].out_var] = result

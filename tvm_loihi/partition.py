@@ -1,9 +1,10 @@
-"""Partition a Relax module: every maximal chain of Loihi-legal layers becomes ONE ``Codegen="loihi"``
-function; everything else stays on the host.
+"""Partition a Relax module: every maximal chain of Loihi-legal layers becomes ONE
+``Codegen="loihi"`` function; everything else stays on the host.
 
 ``FoldConstant`` runs first (ONNX ``Gemm(transB=1)`` leaves ``permute_dims(W)``, which must become a
 constant before the weight check can accept it); then ``FuseOpsByPattern(bind_constants=True,
-annotate_codegen=False)`` wraps each match in a ``Composite`` function with its weights bound inside, and
+annotate_codegen=False)`` wraps each match in a ``Composite`` function with its weights bound
+inside, and
 ``MergeCompositeFunctions`` merges neighbouring composites into one offloaded function. A chain
 interrupted by a host op becomes two functions; a hidden activation also used on the host makes the
 offloaded function return a tuple.
@@ -31,7 +32,9 @@ def _partition_passes() -> tvm.transform.Pass:
     return tvm.transform.Sequential(
         [
             relax.transform.FoldConstant(),
-            relax.transform.FuseOpsByPattern(loihi_patterns(), bind_constants=True, annotate_codegen=False),
+            relax.transform.FuseOpsByPattern(
+                loihi_patterns(), bind_constants=True, annotate_codegen=False
+            ),
             relax.transform.MergeCompositeFunctions(),
         ],
         name="PartitionForLoihi",
@@ -58,18 +61,22 @@ def partition_with_log(mod: tvm.IRModule, hardware=None) -> tuple[tvm.IRModule, 
     return out, log
 
 
-def partition_for_loihi(mod: tvm.IRModule, hardware=None, *, on_too_large: str = "error") -> tvm.IRModule:
-    """Offload every maximal chain of Loihi-legal dense layers into one ``Codegen="loihi"`` function.
+def partition_for_loihi(
+    mod: tvm.IRModule, hardware=None, *, on_too_large: str = "error"
+) -> tvm.IRModule:
+    """Offload every maximal chain of Loihi-legal dense layers as one ``Codegen="loihi"`` function.
 
     Parameters
     ----------
     mod : tvm.IRModule
         A Relax module (e.g. from ``tvm.relax.frontend.onnx.from_onnx``) with weights as constants.
     hardware : str or HardwareSpec, optional
-        Target hardware (preset name or spec). When given, a layer larger than the whole hardware can
+        Target hardware (preset name or spec). When given, a layer larger than the whole hardware
+        can
         hold is handled per ``on_too_large``; without it no size check is made here.
     on_too_large : {"error", "host"}
-        ``"error"`` raises :class:`LoihiCapacityError` naming the layer and the limit; ``"host"`` keeps
+        ``"error"`` raises :class:`LoihiCapacityError` naming the layer and the limit; ``"host"``
+        keeps
         the layer on the host (the reason is logged and reported by :func:`explain_offload`).
 
     Returns
@@ -84,7 +91,8 @@ def partition_for_loihi(mod: tvm.IRModule, hardware=None, *, on_too_large: str =
         details = "; ".join(sorted({r.reason for r in log.too_large}))
         raise LoihiCapacityError(
             f"{details}. Choose a larger hardware preset (e.g. target 'loihi2-2chip' or "
-            "'loihi2-kapoho'), or pass LoihiConfig(on_too_large='host') to run such layers on the host"
+            "'loihi2-kapoho'), or pass LoihiConfig(on_too_large='host') to run such layers on the "
+            "host"
         )
     return out
 
@@ -124,7 +132,8 @@ class OffloadDecision:
 
     def __str__(self) -> str:
         where = f"loihi ({self.pattern})" if self.on_loihi else "host"
-        why = "" if self.on_loihi else ": " + ("; ".join(self.reasons) or "no Loihi pattern for this op")
+        reasons = "; ".join(self.reasons) or "no Loihi pattern for this op"
+        why = "" if self.on_loihi else ": " + reasons
         return f"{self.var} = {self.op} -> {where}{why}"
 
 

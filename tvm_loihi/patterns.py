@@ -1,9 +1,12 @@
 """The ``loihi.*`` pattern table: which Relax ops become Loihi 2 layers, and why the others do not.
 
-A Loihi 2 layer is a population of neurons fed by a dense or sparse synapse matrix held in core SRAM, with a
+A Loihi 2 layer is a population of neurons fed by a dense or sparse synapse matrix held in core
+SRAM, with a
 per-neuron bias and an optional ReLU (graded spikes are clipped at zero). In Relax that is
-``relu?(add?(matmul(x, W), b))`` with constant ``W`` and ``b``. Every legality rule is a small ``_check_*``
-predicate returning a one-line hardware reason (or None); rejections are logged at DEBUG and collected for
+``relu?(add?(matmul(x, W), b))`` with constant ``W`` and ``b``. Every legality rule is a small
+``_check_*``
+predicate returning a one-line hardware reason (or None); rejections are logged at DEBUG and
+collected for
 :func:`tvm_loihi.partition.explain_offload`.
 """
 
@@ -69,11 +72,13 @@ def _current_log() -> CheckLog | None:
     return getattr(_STATE, "log", None)
 
 
-# -- predicates: each returns None when fine, else a one-line hardware reason ---------------------------
+# -- predicates: each returns None when fine, else a one-line hardware reason
+# ---------------------------
 
 def _check_weight_constant(weight: relax.Expr) -> str | None:
     if not _compat.is_const(weight):
-        return "weights must be constant: synapses live in core SRAM and are programmed before the run"
+        return ("weights must be constant: synapses live in core SRAM and are programmed before "
+                "the run")
     return None
 
 
@@ -81,7 +86,8 @@ def _check_rank(inp: relax.Expr, weight: relax.Expr) -> str | None:
     in_shape, w_shape = _compat.tensor_shape(inp), _compat.tensor_shape(weight)
     if in_shape is None or len(in_shape) != 2:
         rank = "unknown" if in_shape is None else f"{len(in_shape)}-D"
-        return f"activations must be 2-D (batch, features), got {rank}: a Loihi layer is a flat population"
+        return (f"activations must be 2-D (batch, features), got {rank}: a Loihi layer is a flat "
+                "population")
     if w_shape is None or len(w_shape) != 2 or None in w_shape:
         return "weights must be a static 2-D matrix (inputs x neurons)"
     if in_shape[1] is None:
@@ -102,13 +108,15 @@ def _check_bias(bias: relax.Expr, n_neurons: int) -> str | None:
         return "bias must be constant: it is each neuron's bias register, set before the run"
     shape = _compat.tensor_shape(bias) or ()
     if int(np.prod([d or 0 for d in shape])) != n_neurons or max(shape, default=1) != n_neurons:
-        return f"bias of shape {shape} is not one value per neuron ({n_neurons}); only per-neuron bias maps"
+        return (f"bias of shape {shape} is not one value per neuron ({n_neurons}); only a "
+                "per-neuron bias maps")
     return None
 
 
 def _check_not_leaking(ctx: relax.transform.PatternCheckContext) -> str | None:
     if has_leaking_intermediate_variables(ctx):
-        return "a pre-activation value is also used on the host; a neuron only emits its activated output"
+        return ("a pre-activation value is also used on the host; a neuron only emits its "
+                "activated output")
     return None
 
 
@@ -123,7 +131,8 @@ def _check_fits(var: str, weight: relax.Expr, log: CheckLog) -> str | None:
     return layer_capacity_problem(name, w.T, log.hardware)
 
 
-# -- pattern table --------------------------------------------------------------------------------------
+# -- pattern table
+# --------------------------------------------------------------------------------------
 
 def _dense_pattern(with_bias: bool, with_relu: bool):
     x, w = wildcard(), wildcard()  # constness is decided by the check, for a readable reason
@@ -187,7 +196,8 @@ def _table():
     table = []
     # register_patterns gives later entries higher priority: most specific (bias + relu) last.
     for with_bias, with_relu in ((False, False), (False, True), (True, False), (True, True)):
-        name = PATTERN_PREFIX + ".dense" + ("_bias" if with_bias else "") + ("_relu" if with_relu else "")
+        suffix = ("_bias" if with_bias else "") + ("_relu" if with_relu else "")
+        name = PATTERN_PREFIX + ".dense" + suffix
         pattern, annotations = _dense_pattern(with_bias, with_relu)
         table.append((name, pattern, annotations, _make_check(name)))
     return table
@@ -204,6 +214,6 @@ def register() -> None:
 
 
 def loihi_patterns() -> list:
-    """The registered ``loihi.*`` patterns, highest priority first (as ``FuseOpsByPattern`` wants)."""
+    """The registered ``loihi.*`` patterns, highest priority first, for ``FuseOpsByPattern``."""
     register()
     return list(get_patterns_with_prefix(PATTERN_PREFIX))

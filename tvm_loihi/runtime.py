@@ -1,9 +1,12 @@
 """The runtime function every compiled ``loihi2`` artifact calls: ``tvm_loihi.run_subgraph``.
 
-Registered by :func:`register` on ``import tvm_loihi`` -- it must exist before a ``relax.VirtualMachine``
+Registered by :func:`register` on ``import tvm_loihi`` -- it must exist before a
+``relax.VirtualMachine``
 is created (the VM resolves packed functions at init). Called in destination-passing style as
-``run_subgraph(payload_json, x, *network_arrays, *outs)``: the network is rebuilt from the payload once
-and cached; ``x`` is quantised with the network's fixed input scale, run on the selected backend, and each
+``run_subgraph(payload_json, x, *network_arrays, *outs)``: the network is rebuilt from the payload
+once
+and cached; ``x`` is quantised with the network's fixed input scale, run on the selected backend,
+and each
 tapped output dequantised into its ``out`` tensor.
 
 Backends (chosen per call, without rebuilding the artifact), highest precedence first:
@@ -11,7 +14,8 @@ Backends (chosen per call, without rebuilding the artifact), highest precedence 
 ``TVM_LOIHI_BACKEND``, else ``"reference"``.
 
 * ``"reference"``: :meth:`NetworkIR.run_integer`, the bit-exact numpy executor.
-* ``"lava"``: ``tvm_loihi.lava.run_network(network, x_int, mapping=..., timeout_s=...)`` (Lava imported
+* ``"lava"``: ``tvm_loihi.lava.run_network(network, x_int, mapping=..., timeout_s=...)`` (Lava
+imported
   lazily; it forces the ``fork`` start method, so ``import tvm_loihi`` must not import it).
 """
 
@@ -70,7 +74,9 @@ def use_backend(name: str) -> Iterator[None]:
         _override.pop()
 
 
-def network_from_payload(payload: str, arrays: list[np.ndarray] | None = None) -> tuple[NetworkIR, dict]:
+def network_from_payload(
+    payload: str, arrays: list[np.ndarray] | None = None
+) -> tuple[NetworkIR, dict]:
     """Rebuild (and cache) the network of a payload; returns ``(network, payload_dict)``."""
     with _lock:
         hit = _cache.get(payload)
@@ -105,7 +111,7 @@ def _run_lava(network: NetworkIR, x_int: np.ndarray, meta: dict) -> list[np.ndar
 
 def run_network(network: NetworkIR, x: np.ndarray, meta: dict | None = None,
                 backend: str | None = None) -> list[np.ndarray]:
-    """Quantise float ``x`` (fixed scale), run on ``backend``, return each tap dequantised (float32)."""
+    """Quantise float ``x`` (fixed scale), run on ``backend``, return each tap dequantised."""
     x_int = network.quantize_input(np.asarray(x).reshape(len(x), -1))
     backend = _validate(backend) if backend else current_backend()
     if backend == "lava":

@@ -1,13 +1,19 @@
 """Target tags, the ``loihi2`` Relax pipeline, and :class:`LoihiConfig` (hardware parameters).
 
-``tvm.compile(mod, target="loihi2")`` offloads with no other argument: the tag gives an ``llvm`` target with
-keys ``["loihi2", "cpu"]``, and the default Relax pipeline (wrapped once by :mod:`tvm_loihi._compat`) runs
-``partition_for_loihi`` + ``LowerLoihiToPacked`` first whenever the current target has the ``loihi2`` key;
-for any other target it does nothing. ``relax_pipeline="loihi2"`` or ``relax_pipeline=loihi_pipeline(cfg)``
+``tvm.compile(mod, target="loihi2")`` offloads with no other argument: the tag gives an ``llvm``
+target with
+keys ``["loihi2", "cpu"]``, and the default Relax pipeline (wrapped once by
+:mod:`tvm_loihi._compat`) runs
+``partition_for_loihi`` + ``LowerLoihiToPacked`` first whenever the current target has the
+``loihi2`` key;
+for any other target it does nothing. ``relax_pipeline="loihi2"`` or
+``relax_pipeline=loihi_pipeline(cfg)``
 select the same explicitly.
 
-TVM target tags cannot carry custom attributes, so hardware parameters travel in a :class:`LoihiConfig`
-(context manager, or argument of :func:`loihi_pipeline`); without one the tag's ``model`` selects the preset:
+TVM target tags cannot carry custom attributes, so hardware parameters travel in a
+:class:`LoihiConfig`
+(context manager, or argument of :func:`loihi_pipeline`); without one the tag's ``model`` selects
+the preset:
 
 =================  ==================  =============================
 tag                model               hardware preset
@@ -47,14 +53,18 @@ class LoihiConfig:
     Parameters
     ----------
     hardware : str or HardwareSpec, optional
-        Preset name (``"loihi2_1chip"``, ``"loihi2_2chip"``, ``"kapoho_point"``) or a spec; default: the
+        Preset name (``"loihi2_1chip"``, ``"loihi2_2chip"``, ``"kapoho_point"``) or a spec; default:
+        the
         preset the target tag's model selects (see the module docstring).
     calibration : numpy.ndarray or dict of str to numpy.ndarray, optional
-        Typical model inputs ``(n_samples, ...)`` (one array when the model has one input, else a dict
+        Typical model inputs ``(n_samples, ...)`` (one array when the model has one input, else a
+        dict
         input name -> array). They fix the quantisation scales at compile time (see
-        :mod:`tvm_loihi.calibrate`); without them the weight-based default of :mod:`tvm_loihi.quantize`.
+        :mod:`tvm_loihi.calibrate`); without them the weight-based default of
+        :mod:`tvm_loihi.quantize`.
     on_too_large : {"error", "host"}
-        A layer larger than the whole hardware: raise :class:`~tvm_loihi.capacity.LoihiCapacityError`
+        A layer larger than the whole hardware: raise
+        :class:`~tvm_loihi.capacity.LoihiCapacityError`
         (default) or keep it on the host.
 
     Use as ``with LoihiConfig(...): tvm.compile(mod, target="loihi2")`` or
@@ -67,9 +77,11 @@ class LoihiConfig:
 
     def __post_init__(self) -> None:
         if self.on_too_large not in ON_TOO_LARGE:
-            raise ValueError(f"on_too_large must be one of {ON_TOO_LARGE}, got {self.on_too_large!r}")
+            raise ValueError(
+                f"on_too_large must be one of {ON_TOO_LARGE}, got {self.on_too_large!r}"
+            )
         if isinstance(self.hardware, str):
-            resolve_hardware(self.hardware)  # unknown preset names fail here, listing the known ones
+            resolve_hardware(self.hardware)  # an unknown preset fails here, listing the known ones
         cal = self.calibration
         if cal is not None and not isinstance(cal, dict):
             object.__setattr__(self, "calibration", np.asarray(cal, dtype=np.float32))
@@ -105,7 +117,9 @@ def resolve_hardware(hardware):
         return hardware
     if isinstance(hardware, str):
         return get_preset(hardware)
-    raise TypeError(f"hardware must be a preset name or a HardwareSpec, got {type(hardware).__name__}")
+    raise TypeError(
+        f"hardware must be a preset name or a HardwareSpec, got {type(hardware).__name__}"
+    )
 
 
 def is_loihi_target(target: tvm.target.Target | None) -> bool:
@@ -123,7 +137,7 @@ def hardware_for(config: LoihiConfig, target: tvm.target.Target | None):
 
 def offload(mod: tvm.IRModule, config: LoihiConfig | None = None,
             target: tvm.target.Target | None = None) -> tvm.IRModule:
-    """Partition and lower ``mod`` for Loihi (what the ``loihi2`` pipeline runs before TVM's own)."""
+    """Partition and lower ``mod`` for Loihi (the ``loihi2`` pipeline runs this before TVM's)."""
     from .lower import lower_loihi
     from .partition import partition_for_loihi
 
@@ -156,7 +170,10 @@ def loihi_pipeline(config: LoihiConfig | None = None, **kwargs) -> tvm.transform
         Passed to TVM's default pipeline factory.
     """
     return tvm.transform.Sequential(
-        [_offload_pass(config, only_for_loihi_targets=False), _compat.original_default_pipeline(**kwargs)],
+        [
+            _offload_pass(config, only_for_loihi_targets=False),
+            _compat.original_default_pipeline(**kwargs),
+        ],
         name="Loihi2Pipeline",
     )
 
