@@ -1,0 +1,122 @@
+"""Benchmark the Loihi 2 simulator: evaluations/s of both fidelities, cost growth with network size,
+Lava-default figures vs the lower bound, and fast/event rank agreement. Prints a table, writes
+results/bench_sim.json. Usage: python scripts/bench_sim.py [--quick]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from tvm_loihi.activity import activity_from_float
+from tvm_loihi.hardware import get_preset
+from tvm_loihi.mapping import Mapping, MappingError, lava_default_mapping, min_cores_per_layer
+from tvm_loihi.quantize import quantize_network
+from tvm_loihi.sim import evaluate, lower_bound
+from tvm_loihi.workloads import WORKLOADS, WorkloadSpec, float_layers, sample_inputs
+
+
+def _build(spec):
+    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=spec.name)
+    return net, activity_from_float(net, sample_inputs(spec, 64))
+
+
+def _rate(fn, budget_s: float, max_calls: int = 100_000) -> float:
+    fn()  # warm the caches
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < budget_s and n < max_calls:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def _random_mappings(net, hw, count, rng):
+    mins, sizes, out = np.array(min_cores_per_layer(net, hw)), np.array(net.layer_sizes[1:]), []
+    while len(out) < count:
+        cores = np.clip((mins * rng.uniform(1.0, 2.5, len(mins))).astype(int), mins, sizes)
+        if cores.sum() > hw.n_cores:
+            continue
+        m = Mapping.from_assignment(net, cores, rng.permutation(hw.n_cores))
+        try:
+            m.validate(net, hw)
+        except MappingError:
+            continue
+        out.append(m)
+    return out
+
+
+def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
+    spec = WORKLOADS[name]
+    hw = get_preset(spec.hardware)
+    net, act = _build(spec)
+    lava = lava_default_mapping(net, hw)
+    fast = evaluate(net, lava, hw, act)
+    event = evaluate(net, lava, hw, act, "event")
+    bound = lower_bound(net, hw, act)
+    row = {
+        "workload": name, "hardware": hw.name, "cores": lava.n_cores_used, "chips": fast.chips_used,
+        "fast_evals_per_s": _rate(lambda: evaluate(net, lava, hw, act, validate=False), budget_s),
+        "event_evals_per_s": _rate(lambda: evaluate(net, lava, hw, act, "event", validate=False),
+                                   budget_s, 50),
+        "fast_latency_s": fast.total_latency_s, "event_latency_s": event.total_latency_s,
+        "energy_per_inference_j": fast.energy_per_inference_j, "lower_bound_s": bound,
+        "fast_over_bound": fast.total_latency_s / bound, "event_over_fast": event.total_latency_s
+        / fast.total_latency_s,
+    }
+    if n_rank:
+        rng = np.random.default_rng(0)
+        ms = _random_mappings(net, hw, n_rank, rng)
+        f = [evaluate(net, m, hw, act, validate=False).total_latency_s for m in ms]
+        e = [evaluate(net, m, hw, act, "event", validate=False).total_latency_s for m in ms]
+        row["rank_mappings"] = len(ms)
+        row["spearman_fast_event"] = float(spearmanr(f, e).correlation)
+    return row
+
+
+def growth_rows(budget_s: float) -> list[dict]:
+    rows = []
+    for width in (256, 512, 1024, 2048, 4096):
+        spec = WorkloadSpec(f"mlp_w{width}", (784, width, width, width, 10), 0.90, "loihi2_2chip")
+        hw = get_preset(spec.hardware)
+        net, act = _build(spec)
+        m = lava_default_mapping(net, hw)
+        rows.append({"width": width, "cores": m.n_cores_used, "synapses": sum(x.nnz for x in net.layers),
+                     "fast_ms": 1e3 / _rate(lambda: evaluate(net, m, hw, act, validate=False), budget_s),
+                     "event_ms": 1e3 / _rate(lambda: evaluate(net, m, hw, act, "event", validate=False),
+                                             budget_s, 20)})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short timing budgets, no rank study")
+    ap.add_argument("--workloads", default="mlp_a,mlp_b,mlp_b2,mlp_k")
+    ap.add_argument("--rank", type=int, default=200, help="random mappings for the rank study")
+    args = ap.parse_args()
+    budget = 1.0 if args.quick else 5.0
+    rows = []
+    for name in args.workloads.split(","):
+        n_rank = 0 if args.quick else (args.rank if name in ("mlp_a", "mlp_b") else min(args.rank, 40))
+        rows.append(workload_row(name, budget, n_rank))
+        r = rows[-1]
+        print(f"{r['workload']:7s} {r['hardware']:13s} cores {r['cores']:4d} chips {r['chips']} | fast "
+              f"{r['fast_evals_per_s']:8.1f}/s event {r['event_evals_per_s']:7.2f}/s | latency fast "
+              f"{r['fast_latency_s'] * 1e3:.3f} ms event/fast {r['event_over_fast']:.3f} fast/bound "
+              f"{r['fast_over_bound']:.2f} | E/inf {r['energy_per_inference_j'] * 1e6:.2f} uJ | spearman "
+              f"{r.get('spearman_fast_event', float('nan')):.3f} ({r.get('rank_mappings', 0)})", flush=True)
+    growth = growth_rows(0.5 if args.quick else 2.0)
+    print("\nwidth  cores  synapses   fast ms  event ms  (784-w-w-w-10, 90 % sparse, 2 chips)")
+    for g in growth:
+        print(f"{g['width']:5d} {g['cores']:6d} {g['synapses']:9d} {g['fast_ms']:9.3f} {g['event_ms']:9.1f}")
+    os.makedirs("results", exist_ok=True)
+    with open("results/bench_sim.json", "w") as f:
+        json.dump({"workloads": rows, "growth": growth, "argv": sys.argv[1:]}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
