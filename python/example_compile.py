@@ -1,11 +1,9 @@
 """ONNX -> ``tvm.compile(mod, target="loihi2")`` -> VirtualMachine: what ran where, and how close.
 
 Writes a reference workload as a real ONNX file (or takes yours), compiles it for Loihi 2 with
-calibration
-samples, runs it in the VM (bit-exact reference executor behind ``tvm_loihi.run_subgraph``;
-``--backend lava``
-runs Lava's Loihi 2 simulator instead), and compares with the float model (the same ONNX compiled
-for llvm).
+calibration samples, runs it in the VM (bit-exact reference executor behind
+``tvm_loihi.run_subgraph``; ``--backend lava`` runs Lava's Loihi 2 simulator instead), and compares
+with the float model (the same ONNX compiled for llvm).
 
 Usage::
 

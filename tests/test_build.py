@@ -2,13 +2,10 @@
 integer reference executor.
 
 Tolerance: the offloaded network uses 8-bit signed weights, 8-bit hidden activations and
-power-of-two
-rescaling (``tvm_loihi.quantize``), so each layer adds up to about half an activation step of error;
-on
-these 3-4 layer MLPs the measured max abs error is 2-5 % of the output range. The stated tolerance
-is
-``max|y_loihi - y_llvm| <= 0.08 * max|y_llvm|``. Bit-exactness against ``NetworkIR.run_integer`` is
-exact.
+power-of-two rescaling (``tvm_loihi.quantize``), so each layer adds up to about half an activation
+step of error; on these 3-4 layer MLPs the measured max abs error is 2-5 % of the output range. The
+stated tolerance is ``max|y_loihi - y_llvm| <= 0.08 * max|y_llvm|``. Bit-exactness against
+``NetworkIR.run_integer`` is exact.
 """
 
 from __future__ import annotations

@@ -2,12 +2,10 @@
 
 ``import tvm_loihi`` registers, in this process: the ``loihi.*`` pattern table, the target tags
 (``loihi2``, ``loihi2-1chip``, ``loihi2-2chip``, ``loihi2-kapoho``), the ``loihi2`` Relax pipeline
-(and the
-hook that makes plain ``tvm.compile(mod, target="loihi2")`` offload), and the runtime function
-``tvm_loihi.run_subgraph`` that compiled artifacts call. Every process that builds or loads a
-``loihi2``
-artifact must import it first. Lava is not imported here (it is loaded by the ``"lava"`` backend on
-use).
+(and the hook that makes plain ``tvm.compile(mod, target="loihi2")`` offload), and the runtime
+function ``tvm_loihi.run_subgraph`` that compiled artifacts call. Every process that builds or loads
+a ``loihi2`` artifact must import it first. Lava is not imported here (it is loaded by the
+``"lava"`` backend on use).
 """
 
 from __future__ import annotations

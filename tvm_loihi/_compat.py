@@ -1,11 +1,9 @@
 """Every version-sensitive TVM call tvm_loihi makes, in one place (checked by tests/test_compat.py).
 
 apache-tvm 0.27 renamed much of the Relax API (``StructInfo`` -> ``Type`` and ``.ty``,
-``relax.Constant`` ->
-``tvm.ir.expr.GenericConst``, ``out_sinfo`` -> ``out_ty``, ``tvm.nd`` -> ``tvm.runtime.tensor``) and
-has no
-Python hook for a CPU target to pick its own Relax pipeline. When TVM moves, only this module should
-change.
+``relax.Constant`` -> ``tvm.ir.expr.GenericConst``, ``out_sinfo`` -> ``out_ty``, ``tvm.nd`` ->
+``tvm.runtime.tensor``) and has no Python hook for a CPU target to pick its own Relax pipeline. When
+TVM moves, only this module should change.
 """
 
 from __future__ import annotations
@@ -115,8 +113,7 @@ def wrap_default_pipeline(pre_pass_factory: Callable[[], tvm.transform.Pass]) ->
     """Run ``pre_pass_factory()``'s pass before TVM's default Relax pipeline (idempotent).
 
     ``relax.build`` looks ``PIPELINE_MAP["default"]`` up for every non-GPU target -- before it
-    enters
-    ``with target:`` -- so wrapping that (private) entry is the only way plain
+    enters ``with target:`` -- so wrapping that (private) entry is the only way plain
     ``tvm.compile(mod, target="loihi2")`` can offload. The pre-pass must itself check
     ``Target.current()`` and return the module untouched for other targets.
     """

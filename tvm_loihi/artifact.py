@@ -1,9 +1,8 @@
 """Read back what a compiled ``loihi2`` artifact offloads: payloads (network metadata + mapping).
 
 The lowering adds an exported Relax function ``tvm_loihi_payloads`` returning every payload string,
-so the
-information survives ``export_library`` -> ``load_module`` and needs no parsing of the VM constant
-pool.
+so the information survives ``export_library`` -> ``load_module`` and needs no parsing of the VM
+constant pool.
 """
 
 from __future__ import annotations
@@ -36,8 +35,8 @@ def read_payloads(artifact) -> list[dict]:
     -------
     list of dict
         Payload dicts with keys ``function``, ``workload_key``, ``network``
-        (``NetworkIR.meta_json()``),
-        and ``mapping`` / ``hardware`` when present. Empty when nothing was offloaded.
+        (``NetworkIR.meta_json()``), and ``mapping`` / ``hardware`` when present. Empty when nothing
+        was offloaded.
     """
     vm = _vm(artifact)
     try:

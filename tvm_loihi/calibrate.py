@@ -7,14 +7,11 @@ The user passes typical model inputs: ``LoihiConfig(calibration=x)`` with ``x`` 
 * One fed by host computation in the middle of the graph is calibrated by **running the host prefix
 with
   TVM**: ``main`` is cut just before the call, made to return the call's arguments, compiled for
-  ``llvm``
-  and run on the samples (an input given with exactly its static shape, e.g. a runtime weight, is
-  fed
-  unchanged to every chunk; earlier offloaded functions, already lowered, run on the bit-exact
-  reference
-  backend, so the samples see the same quantised values the chip will produce). The samples are fed
-  in
-  chunks of ``main``'s static batch size (the tail that does not fill a chunk is dropped).
+  ``llvm`` and run on the samples (an input given with exactly its static shape, e.g. a runtime
+  weight, is fed unchanged to every chunk; earlier offloaded functions, already lowered, run on the
+  bit-exact reference backend, so the samples see the same quantised values the chip will produce).
+  The samples are fed in chunks of ``main``'s static batch size (the tail that does not fill a chunk
+  is dropped).
 * Without calibration, or when the prefix cannot be run (e.g. a model input has no samples), the
   documented weight-based default of :mod:`tvm_loihi.quantize` applies (a warning says so in the
   latter case).
@@ -127,8 +124,7 @@ def run_host_prefix(mod, main, block_index, binding_index, args, inputs) -> list
     """Run ``main`` up to a binding on calibration inputs and return the values of ``args``.
 
     An input given with exactly its static shape (e.g. a runtime weight) is passed unchanged to
-    every
-    chunk; the others are sample sets cut into chunks of ``main``'s batch size along axis 0.
+    every chunk; the others are sample sets cut into chunks of ``main``'s batch size along axis 0.
     """
     from .runtime import use_backend
 

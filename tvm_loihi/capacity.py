@@ -1,12 +1,10 @@
 """Does a layer, or a whole offloaded network, fit on the selected Loihi hardware?
 
 Per layer (at partitioning, on the float weights): the fewest cores that satisfy every per-core
-limit
-(neurons, synaptic memory, input and output axons; :func:`tvm_loihi.mapping.min_cores_per_layer`)
-must not
-exceed the whole system's core count. Per network (at lowering, on the quantised network): the sum
-over its
-layers must not either, since Loihi layers are spatially resident (every layer needs its own cores).
+limit (neurons, synaptic memory, input and output axons;
+:func:`tvm_loihi.mapping.min_cores_per_layer`) must not exceed the whole system's core count. Per
+network (at lowering, on the quantised network): the sum over its layers must not either, since
+Loihi layers are spatially resident (every layer needs its own cores).
 """
 
 from __future__ import annotations

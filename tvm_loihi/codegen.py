@@ -1,18 +1,16 @@
 """Codegen: ``Codegen="loihi"`` Relax function -> float layers -> quantised NetworkIR chains.
 
 An offloaded function is a sequence of calls to ``Composite="loihi.dense[_bias][_relu]"`` functions
-(see
-:mod:`tvm_loihi.patterns`). Each call is one layer. Layers are grouped into *chains*: a layer
-extends the
-chain whose last output it consumes; otherwise (fan-out, or an independent branch merged by
-``MergeCompositeFunctions``) it starts a new chain. Every layer output used outside its chain --
-returned
-by the function (hidden activation also used on the host) or feeding another chain -- is a *tap*: an
-extra output of that chain's network. Almost always an offloaded function is exactly one chain.
+(see :mod:`tvm_loihi.patterns`). Each call is one layer. Layers are grouped into *chains*: a layer
+extends the chain whose last output it consumes; otherwise (fan-out, or an independent branch merged
+by ``MergeCompositeFunctions``) it starts a new chain. Every layer output used outside its chain --
+returned by the function (hidden activation also used on the host) or feeding another chain -- is a
+*tap*: an extra output of that chain's network. Almost always an offloaded function is exactly one
+chain.
 
 Layer names: the ONNX node name when the module came through :func:`tvm_loihi.frontend.load_onnx`
-(it
-records a fingerprint of every weight), else the Relax variable the matmul was bound to in ``main``.
+(it records a fingerprint of every weight), else the Relax variable the matmul was bound to in
+``main``.
 """
 
 from __future__ import annotations
@@ -178,8 +176,7 @@ def compile_function(
         Base name of the networks (messages, payloads).
     calibration : dict of int to numpy.ndarray, optional
         Calibration samples per parameter index of ``func``; chains fed by another chain are
-        calibrated
-        with the float reference of the chain that feeds them.
+        calibrated with the float reference of the chain that feeds them.
     layer_names : dict, optional
         Weight fingerprint -> source layer name (see :data:`LAYER_NAMES_ATTR`).
 

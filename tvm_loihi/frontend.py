@@ -1,12 +1,10 @@
 """Load an ONNX model into Relax with clear errors, optionally cut to the outputs you need.
 
 :func:`load_onnx` checks the file (missing, truncated or malformed -> :class:`OnnxLoadError` saying
-which),
-checks that TVM's importer knows every op (else names the ops and the nodes, and suggests cutting
-the
-graph with ``outputs=[...]``), then imports with the weights as constants and records each dense
-layer's
-ONNX node name so the offloaded layers carry it (:data:`tvm_loihi.codegen.LAYER_NAMES_ATTR`).
+which), checks that TVM's importer knows every op (else names the ops and the nodes, and suggests
+cutting the graph with ``outputs=[...]``), then imports with the weights as constants and records
+each dense layer's ONNX node name so the offloaded layers carry it
+(:data:`tvm_loihi.codegen.LAYER_NAMES_ATTR`).
 """
 
 from __future__ import annotations
@@ -114,8 +112,7 @@ def load_onnx(path_or_model, outputs: list[str] | None = None,
         The model.
     outputs : list of str, optional
         Cut the graph to these value names first (drops every node not needed for them, e.g. ops
-        TVM's
-        importer does not support).
+        TVM's importer does not support).
     shape_dict : dict, optional
         Input shapes for models with dynamic dimensions (passed to ``from_onnx``).
 

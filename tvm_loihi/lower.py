@@ -5,20 +5,16 @@ Each chain of an offloaded function (see :mod:`tvm_loihi.codegen`) becomes::
     R.call_dps_packed("tvm_loihi.run_subgraph", (R.str(payload_json), x, *weight_consts), out_ty)
 
 ``payload_json`` holds ``NetworkIR.meta_json()`` under ``"network"`` (plus ``"mapping"`` when the
-mapping
-provider returns one, and ``"hardware"`` when a hardware spec is known); the constants are
+mapping provider returns one, and ``"hardware"`` when a hardware spec is known); the constants are
 ``NetworkIR.arrays()`` (CSR data/indices/indptr and bias per layer). The offloaded function keeps
-its name
-but becomes a plain private host function, which ``InlinePrivateFunctions`` then inlines into its
-caller
-(unless a shape is symbolic, e.g. a dynamic batch). The module
-also gains an exported function ``tvm_loihi_payloads`` returning every payload string, which
+its name but becomes a plain private host function, which ``InlinePrivateFunctions`` then inlines
+into its caller (unless a shape is symbolic, e.g. a dynamic batch). The module also gains an
+exported function ``tvm_loihi_payloads`` returning every payload string, which
 :func:`tvm_loihi.read_mappings` reads back from a compiled artifact.
 
 Mapping seam: :func:`set_mapping_provider` installs ``fn(network, hardware) -> dict | None`` (a
-mapping
-JSON, e.g. the best tuned mapping from a tuning log); it is consulted once per network at lowering
-time.
+mapping JSON, e.g. the best tuned mapping from a tuning log); it is consulted once per network at
+lowering time.
 """
 
 from __future__ import annotations
@@ -60,9 +56,8 @@ def set_mapping_provider(provider: MappingProvider | None) -> MappingProvider:
     ----------
     provider : callable or None
         ``provider(network, hardware) -> dict | None``: a mapping JSON (``Mapping.to_json()``) to
-        embed
-        in the payload under ``"mapping"``, or None (the runtime then uses Lava's default mapping).
-        ``None`` restores the default provider, which always returns None.
+        embed in the payload under ``"mapping"``, or None (the runtime then uses Lava's default
+        mapping). ``None`` restores the default provider, which always returns None.
     """
     old = _PROVIDER[0]
     _PROVIDER[0] = provider or _no_mapping

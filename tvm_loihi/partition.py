@@ -4,10 +4,9 @@
 ``FoldConstant`` runs first (ONNX ``Gemm(transB=1)`` leaves ``permute_dims(W)``, which must become a
 constant before the weight check can accept it); then ``FuseOpsByPattern(bind_constants=True,
 annotate_codegen=False)`` wraps each match in a ``Composite`` function with its weights bound
-inside, and
-``MergeCompositeFunctions`` merges neighbouring composites into one offloaded function. A chain
-interrupted by a host op becomes two functions; a hidden activation also used on the host makes the
-offloaded function return a tuple.
+inside, and ``MergeCompositeFunctions`` merges neighbouring composites into one offloaded function.
+A chain interrupted by a host op becomes two functions; a hidden activation also used on the host
+makes the offloaded function return a tuple.
 """
 
 from __future__ import annotations
@@ -72,12 +71,10 @@ def partition_for_loihi(
         A Relax module (e.g. from ``tvm.relax.frontend.onnx.from_onnx``) with weights as constants.
     hardware : str or HardwareSpec, optional
         Target hardware (preset name or spec). When given, a layer larger than the whole hardware
-        can
-        hold is handled per ``on_too_large``; without it no size check is made here.
+        can hold is handled per ``on_too_large``; without it no size check is made here.
     on_too_large : {"error", "host"}
         ``"error"`` raises :class:`LoihiCapacityError` naming the layer and the limit; ``"host"``
-        keeps
-        the layer on the host (the reason is logged and reported by :func:`explain_offload`).
+        keeps the layer on the host (the reason is logged and reported by :func:`explain_offload`).
 
     Returns
     -------

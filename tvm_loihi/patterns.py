@@ -1,13 +1,10 @@
 """The ``loihi.*`` pattern table: which Relax ops become Loihi 2 layers, and why the others do not.
 
 A Loihi 2 layer is a population of neurons fed by a dense or sparse synapse matrix held in core
-SRAM, with a
-per-neuron bias and an optional ReLU (graded spikes are clipped at zero). In Relax that is
-``relu?(add?(matmul(x, W), b))`` with constant ``W`` and ``b``. Every legality rule is a small
-``_check_*``
-predicate returning a one-line hardware reason (or None); rejections are logged at DEBUG and
-collected for
-:func:`tvm_loihi.partition.explain_offload`.
+SRAM, with a per-neuron bias and an optional ReLU (graded spikes are clipped at zero). In Relax that
+is ``relu?(add?(matmul(x, W), b))`` with constant ``W`` and ``b``. Every legality rule is a small
+``_check_*`` predicate returning a one-line hardware reason (or None); rejections are logged at
+DEBUG and collected for :func:`tvm_loihi.partition.explain_offload`.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """The runtime function every compiled ``loihi2`` artifact calls: ``tvm_loihi.run_subgraph``.
 
 Registered by :func:`register` on ``import tvm_loihi`` -- it must exist before a
-``relax.VirtualMachine``
-is created (the VM resolves packed functions at init). Called in destination-passing style as
-``run_subgraph(payload_json, x, *network_arrays, *outs)``: the network is rebuilt from the payload
-once
-and cached; ``x`` is quantised with the network's fixed input scale, run on the selected backend,
-and each
-tapped output dequantised into its ``out`` tensor.
+``relax.VirtualMachine`` is created (the VM resolves packed functions at init). Called in
+destination-passing style as ``run_subgraph(payload_json, x, *network_arrays, *outs)``: the network
+is rebuilt from the payload once and cached; ``x`` is quantised with the network's fixed input
+scale, run on the selected backend, and each tapped output dequantised into its ``out`` tensor.
 
 Backends (chosen per call, without rebuilding the artifact), highest precedence first:
 :func:`use_backend` (context manager), :func:`set_backend`, the environment variable

@@ -1,19 +1,14 @@
 """Target tags, the ``loihi2`` Relax pipeline, and :class:`LoihiConfig` (hardware parameters).
 
 ``tvm.compile(mod, target="loihi2")`` offloads with no other argument: the tag gives an ``llvm``
-target with
-keys ``["loihi2", "cpu"]``, and the default Relax pipeline (wrapped once by
-:mod:`tvm_loihi._compat`) runs
-``partition_for_loihi`` + ``LowerLoihiToPacked`` first whenever the current target has the
-``loihi2`` key;
-for any other target it does nothing. ``relax_pipeline="loihi2"`` or
-``relax_pipeline=loihi_pipeline(cfg)``
-select the same explicitly.
+target with keys ``["loihi2", "cpu"]``, and the default Relax pipeline (wrapped once by
+:mod:`tvm_loihi._compat`) runs ``partition_for_loihi`` + ``LowerLoihiToPacked`` first whenever the
+current target has the ``loihi2`` key; for any other target it does nothing.
+``relax_pipeline="loihi2"`` or ``relax_pipeline=loihi_pipeline(cfg)`` select the same explicitly.
 
 TVM target tags cannot carry custom attributes, so hardware parameters travel in a
-:class:`LoihiConfig`
-(context manager, or argument of :func:`loihi_pipeline`); without one the tag's ``model`` selects
-the preset:
+:class:`LoihiConfig` (context manager, or argument of :func:`loihi_pipeline`); without one the tag's
+``model`` selects the preset:
 
 =================  ==================  =============================
 tag                model               hardware preset
@@ -54,12 +49,10 @@ class LoihiConfig:
     ----------
     hardware : str or HardwareSpec, optional
         Preset name (``"loihi2_1chip"``, ``"loihi2_2chip"``, ``"kapoho_point"``) or a spec; default:
-        the
-        preset the target tag's model selects (see the module docstring).
+        the preset the target tag's model selects (see the module docstring).
     calibration : numpy.ndarray or dict of str to numpy.ndarray, optional
         Typical model inputs ``(n_samples, ...)`` (one array when the model has one input, else a
-        dict
-        input name -> array). They fix the quantisation scales at compile time (see
+        dict input name -> array). They fix the quantisation scales at compile time (see
         :mod:`tvm_loihi.calibrate`); without them the weight-based default of
         :mod:`tvm_loihi.quantize`.
     on_too_large : {"error", "host"}
