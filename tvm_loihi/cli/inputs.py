@@ -1,0 +1,149 @@
+"""Resolve what the user named on the command line: hardware, model, calibration samples, runner.
+
+Each helper turns a bad argument into a :class:`CliError` naming the argument, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import CliError
+
+DEFAULT_KEY = "loihi2"
+
+
+def resolve_hardware(text: str | None, default: str = "loihi2_1chip"):
+    """A :class:`~tvm_loihi.hardware.HardwareSpec` from a preset name or a JSON spec file."""
+    from ..hardware import PRESETS, HardwareSpec
+
+    text = text or default
+    if text in PRESETS:
+        return PRESETS[text]
+    known = ", ".join(sorted(PRESETS))
+    if not (text.endswith(".json") or os.path.exists(text)):
+        raise CliError(f"--hardware {text!r} is neither a preset ({known}) nor a JSON spec file")
+    if not os.path.isfile(text):
+        raise CliError(f"--hardware: spec file {text!r} does not exist (check the path, or use a preset: "
+                       f"{known})")
+    try:
+        return HardwareSpec.load(text)
+    except (ValueError, TypeError, json.JSONDecodeError) as err:
+        raise CliError(f"--hardware {text}: not a valid hardware spec: {err} (start from "
+                       "`python -c \"from tvm_loihi.hardware import get_preset; "
+                       "get_preset('loihi2_1chip').save('spec.json')\"`)") from None
+
+
+def workload_onnx(name: str, directory: str) -> str:
+    """Write reference workload ``name`` as ONNX into ``directory`` (once) and return the path."""
+    from .. import workloads
+
+    if name not in workloads.WORKLOADS:
+        raise CliError(f"--workload {name!r} is unknown; known: {', '.join(sorted(workloads.WORKLOADS))}")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.onnx")
+    if not os.path.exists(path):
+        workloads.write_onnx(name, path)
+    return path
+
+
+def model_path(args, directory: str) -> str:
+    """The ONNX file to work on: ``MODEL`` or the ``--workload`` written into ``directory``."""
+    if getattr(args, "workload", None):
+        if args.model:
+            raise CliError("give either MODEL.onnx or --workload NAME, not both")
+        return workload_onnx(args.workload, directory)
+    if not args.model:
+        raise CliError("no model: give MODEL.onnx or --workload NAME (e.g. --workload mlp_a)")
+    if not os.path.isfile(args.model):
+        raise CliError(f"model file {args.model!r} does not exist (check the path)")
+    return args.model
+
+
+def load_model(path: str, outputs: list[str] | None):
+    """Relax module of an ONNX file, cut to ``outputs`` when given (errors say what to do)."""
+    from ..frontend import OnnxLoadError, load_onnx
+
+    try:
+        return load_onnx(path, outputs=outputs or None)
+    except OnnxLoadError as err:
+        text = str(err).replace("tvm_loihi.frontend.load_onnx(path, outputs=", "--outputs (")
+        raise CliError(f"cannot load {path}: {text}") from None
+
+
+def load_calibration(path: str | None) -> np.ndarray | None:
+    """Calibration samples ``(n_samples, ...)`` from a ``.npy`` file, or None."""
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise CliError(f"--calibration file {path!r} does not exist (check the path)")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise CliError(f"--calibration {path}: not a .npy array ({err}); save one with numpy.save") from None
+    if x.ndim < 2 or len(x) < 1:
+        raise CliError(f"--calibration {path}: expected (n_samples, ...) samples, got shape {x.shape}")
+    return x.astype(np.float32)
+
+
+def offloaded_networks(mod, hardware, calibration) -> list:
+    """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (same keys as ``tvm-loihi compile``)."""
+    from ..replay import extract_networks
+    from ..target import LoihiConfig
+
+    pairs = extract_networks(mod, config=LoihiConfig(hardware=hardware, calibration=calibration))
+    if not pairs:
+        raise CliError("nothing in the model is offloaded to Loihi (needs dense layers with constant "
+                       "weights); run `tvm-loihi inspect MODEL.onnx` to see why")
+    return pairs
+
+
+def activity_for(network, hardware, calibration: np.ndarray | None, n_samples: int, seed: int):
+    """Spike activity for the simulator: the calibration samples when they feed this network directly
+    (same input width), else ``n_samples`` seeded sample inputs (:func:`tvm_loihi.tune.default_activity`)."""
+    from ..activity import activity_from_float
+    from ..tune import default_activity
+
+    if calibration is not None:
+        x = calibration.reshape(len(calibration), -1)
+        if x.shape[1] == network.n_inputs:
+            return activity_from_float(network, x)
+    return default_activity(network, hardware, n_samples=n_samples, seed=seed)
+
+
+def parse_runner(spec: str) -> tuple[str, int, str] | None:
+    """None for ``local``; ``(host, port, key)`` for ``rpc://HOST:PORT[/KEY]``."""
+    if spec == "local":
+        return None
+    url = urlparse(spec)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    if url.scheme != "rpc" or not url.hostname or port is None:
+        raise CliError(f"--runner {spec!r}: use 'local' or rpc://HOST:PORT[/KEY] "
+                       f"(e.g. rpc://127.0.0.1:9190/{DEFAULT_KEY})")
+    return url.hostname, port, url.path.strip("/") or DEFAULT_KEY
+
+
+def make_runner(spec: str):
+    """A :class:`~tvm_loihi.measure.runner.Runner` for ``--runner``."""
+    from ..measure.runner import LocalRunner
+
+    target = parse_runner(spec)
+    if target is None:
+        return LocalRunner()
+    from ..measure.rpc_runner import HostUnavailable, RPCRunner
+
+    host, port, key = target
+    try:
+        return RPCRunner(host, port, key)
+    except HostUnavailable as err:
+        raise CliError(f"--runner {spec}: {err}; start hosts with `tvm-loihi serve --tracker {host}:{port} "
+                       f"--key {key}`") from None
+    except OSError as err:
+        raise CliError(f"--runner {spec}: cannot reach an RPC tracker at {host}:{port} ({err}); start one "
+                       f"with `tvm-loihi tracker --port {port}`") from None
