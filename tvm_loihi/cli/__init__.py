@@ -1,10 +1,9 @@
 """The ``tvm-loihi`` command line (console script ``tvm_loihi.cli:main``); see docs/cli.md.
 
 Commands: ``tune``/``demo`` (:mod:`.tune_cmd`), ``compile``/``run`` (:mod:`.build_cmd`), ``inspect``
-(:mod:`.inspect_cmd`), ``serve``/``tracker`` (:mod:`.farm_cmd`), ``log summary|best`` (:mod:`.log_cmd`).
-Every failure is one line on stderr (what, where, what to do) and a non-zero exit code: 2 for usage
-errors, 1 for everything else; ``--verbose`` adds the traceback.
-"""
+(:mod:`.inspect_cmd`), ``serve``/``tracker`` (:mod:`.farm_cmd`), ``log summary|best``
+(:mod:`.log_cmd`). Every failure is one line on stderr (what, where, what to do) and a non-zero exit
+code: 2 for usage errors, 1 for everything else; ``--verbose`` adds the traceback."""
 
 from __future__ import annotations
 
@@ -26,8 +25,16 @@ def _commands() -> dict:
     from .log_cmd import cmd_log
     from .tune_cmd import cmd_tune
 
-    return {"tune": cmd_tune, "demo": cmd_tune, "compile": cmd_compile, "run": cmd_run,
-            "inspect": cmd_inspect, "serve": cmd_serve, "tracker": cmd_tracker, "log": cmd_log}
+    return {
+        "tune": cmd_tune,
+        "demo": cmd_tune,
+        "compile": cmd_compile,
+        "run": cmd_run,
+        "inspect": cmd_inspect,
+        "serve": cmd_serve,
+        "tracker": cmd_tracker,
+        "log": cmd_log,
+    }
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -43,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(stop.code or 0)
     verbose = bool(getattr(args, "verbose", False))
     args.verbose = verbose
-    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR, format="%(name)s: %(message)s"
+    )
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:

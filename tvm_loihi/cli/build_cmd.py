@@ -1,4 +1,5 @@
-"""``tvm-loihi compile`` (replay a tuning log into ``tvm.compile``) and ``tvm-loihi run`` (execute it)."""
+"""``tvm-loihi compile`` (replay a tuning log into ``tvm.compile``) and ``tvm-loihi run`` (execute
+it)."""
 
 from __future__ import annotations
 
@@ -38,21 +39,28 @@ def _report(report, log: str | None) -> None:
         print("no --log: every offloaded network uses the Lava default mapping")
         return
     for name, key, record in report.applied:
-        print(f"{name} (workload {key}): tuned mapping from {log} line {record.line}, "
-              f"{record.input.mapping and len(record.input.mapping['core_ids'])} cores, "
-              f"simulated total latency {record.result.latency_s * 1e6:.2f} us")
+        print(
+            f"{name} (workload {key}): tuned mapping from {log} line {record.line}, "
+            f"{record.input.mapping and len(record.input.mapping['core_ids'])} cores, "
+            f"simulated total latency {record.result.latency_s * 1e6:.2f} us"
+        )
     for name, key, hw_key in report.fallbacks:
-        print(f"tvm-loihi compile: warning: {name} (workload {key}) has no record for hardware {hw_key} in "
-              f"{log}: Lava default mapping used (tune with the same model, --hardware and --calibration)",
-              file=sys.stderr)
+        print(
+            f"tvm-loihi compile: warning: {name} (workload {key}) has no record for hardware "
+            f"{hw_key} in {log}: Lava default mapping used (tune with the same model, --hardware "
+            "and --calibration)",
+            file=sys.stderr,
+        )
 
 
 def cmd_compile(args) -> int:
     """``tvm-loihi compile MODEL.onnx --log tune.jsonl -o model.so``."""
     _check_output(args.output)
     if args.log is not None and not os.path.isfile(args.log):
-        raise CliError(f"--log {args.log} does not exist (run `tvm-loihi tune` first, or omit --log to "
-                       "build with Lava's default mapping)")
+        raise CliError(
+            f"--log {args.log} does not exist (run `tvm-loihi tune` first, or omit --log to "
+            "build with Lava's default mapping)"
+        )
     hardware = inputs.resolve_hardware(args.hardware)
     directory = os.path.dirname(os.path.abspath(args.output))
     mod = inputs.load_model(inputs.model_path(args, directory), args.outputs)
@@ -62,8 +70,10 @@ def cmd_compile(args) -> int:
         executable.export_library(args.output)
     except Exception as err:  # TVM raises its own error types for a missing compiler or a bad path
         raise CliError(f"cannot write {args.output}: {one_line(err, hint=False)}") from None
-    print(f"wrote {os.path.abspath(args.output)} (load with `import tvm_loihi` first; "
-          f"run: tvm-loihi run {args.output} --input x.npy)")
+    print(
+        f"wrote {os.path.abspath(args.output)} (load with `import tvm_loihi` first; "
+        f"run: tvm-loihi run {args.output} --input x.npy)"
+    )
     return 0
 
 
@@ -71,11 +81,15 @@ def _load_vm(path: str):
     import tvm
 
     if not os.path.isfile(path):
-        raise CliError(f"compiled model {path!r} does not exist (build it with `tvm-loihi compile`)")
+        raise CliError(
+            f"compiled model {path!r} does not exist (build it with `tvm-loihi compile`)"
+        )
     try:
         return tvm.relax.VirtualMachine(tvm.runtime.load_module(path), tvm.cpu())
     except Exception as err:
-        raise CliError(f"{path} is not a library built by `tvm-loihi compile`: {one_line(err, hint=False)}") from None
+        raise CliError(
+            f"{path} is not a library built by `tvm-loihi compile`: {one_line(err, hint=False)}"
+        ) from None
 
 
 def _load_input(path: str) -> np.ndarray:
@@ -94,7 +108,7 @@ def _flatten(value) -> list[np.ndarray]:
 
 
 def _execute(vm, x: np.ndarray) -> list[np.ndarray]:
-    """Run ``main`` on ``x``; a batch the model's static shape rejects is run one sample at a time."""
+    """Run ``main`` on ``x``; a batch the model's static shape rejects runs sample by sample."""
     import tvm
 
     try:
@@ -102,9 +116,13 @@ def _execute(vm, x: np.ndarray) -> list[np.ndarray]:
     except Exception:
         if x.ndim < 2 or len(x) < 2:
             raise
-        first = _flatten(vm["main"](tvm.runtime.tensor(np.ascontiguousarray(x[:1]))))  # raises if not batch 1
-    rest = [_flatten(vm["main"](tvm.runtime.tensor(np.ascontiguousarray(x[i:i + 1])))) for i in
-            range(1, len(x))]
+        first = _flatten(
+            vm["main"](tvm.runtime.tensor(np.ascontiguousarray(x[:1])))
+        )  # raises if not batch 1
+    rest = [
+        _flatten(vm["main"](tvm.runtime.tensor(np.ascontiguousarray(x[i : i + 1]))))
+        for i in range(1, len(x))
+    ]
     return [np.concatenate([f, *(r[j] for r in rest)]) for j, f in enumerate(first)]
 
 
@@ -122,11 +140,15 @@ def cmd_run(args) -> int:
     except Exception as err:  # shape mismatch, Lava failure: TVM wraps them in its FFI errors
         detail = one_line(err, hint=False)
         fix = " (give an input of the shape the model declares)" if "mismatch" in detail else ""
-        raise CliError(f"running {args.model} on --input {args.input} (shape {x.shape}) with the "
-                       f"{args.backend} backend failed: {detail}{fix}") from None
+        raise CliError(
+            f"running {args.model} on --input {args.input} (shape {x.shape}) with the "
+            f"{args.backend} backend failed: {detail}{fix}"
+        ) from None
     for i, out in enumerate(outs):
-        print(f"output {i}: shape {out.shape}, dtype {out.dtype}, first values "
-              f"{np.array2string(out.ravel()[:6], precision=4)}")
+        print(
+            f"output {i}: shape {out.shape}, dtype {out.dtype}, first values "
+            f"{np.array2string(out.ravel()[:6], precision=4)}"
+        )
     if args.output:
         if len(outs) == 1:
             np.save(args.output, outs[0])

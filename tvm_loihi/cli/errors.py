@@ -1,9 +1,8 @@
 """How the CLI reports failures: one line on stderr saying what failed, where, and what to do.
 
-Commands raise :class:`CliError` with a complete message where they know the context; anything else is
-reduced to one line by :func:`one_line` (tracebacks, TVM's FFI frames and blank lines dropped) and given a
-hint by type. ``--verbose`` prints the full traceback as well.
-"""
+Commands raise :class:`CliError` with a complete message where they know the context; anything else
+is reduced to one line by :func:`one_line` (tracebacks, TVM's FFI frames and blank lines dropped)
+and given a hint by type. ``--verbose`` prints the full traceback as well."""
 
 from __future__ import annotations
 
@@ -39,7 +38,9 @@ def one_line(exc: BaseException, hint: bool = True) -> str:
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     tb = next((i for i, ln in enumerate(lines) if ln.startswith("Traceback")), None)
-    if tb is not None:  # a traceback carried in the message (e.g. from a worker): keep its last line
+    if (
+        tb is not None
+    ):  # a traceback carried in the message (e.g. from a worker): keep its last line
         lines = lines[:tb] + lines[-1:]
     lines = [ln for ln in lines if not _FRAME.match(ln)]
     message = "; ".join(lines) or type(exc).__name__

@@ -1,11 +1,11 @@
-"""``tvm-loihi tracker`` and ``tvm-loihi serve``: the scale-out processes (also the Docker entry points).
+"""``tvm-loihi tracker`` and ``tvm-loihi serve``: the scale-out processes (also the Docker entry
+points).
 
 Defaults come from environment variables so that container images can run the bare commands:
 ``TVM_LOIHI_TRACKER`` (HOST:PORT the hosts register with), ``TVM_LOIHI_HOST`` (address to bind),
 ``TVM_LOIHI_PORT`` (first port to try), ``TVM_LOIHI_KEY`` (device key), ``TVM_LOIHI_BACKEND``
-(``sim``/``fast``/``event``). Both bind 127.0.0.1 unless told otherwise: TVM RPC runs what it is sent, so
-only expose it on trusted networks.
-"""
+(``sim``/``fast``/``event``). Both bind 127.0.0.1 unless told otherwise: TVM RPC runs what it is
+sent, so only expose it on trusted networks."""
 
 from __future__ import annotations
 
@@ -35,7 +35,16 @@ def cmd_serve(args) -> int:
     """Start a measurement host (:mod:`tvm_loihi.rpc_server`) registered with the tracker."""
     from .. import rpc_server
 
-    argv = ["--key", args.key, "--backend", args.backend, "--host", args.host, "--port", str(args.port)]
+    argv = [
+        "--key",
+        args.key,
+        "--backend",
+        args.backend,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
     if args.tracker:
         argv += ["--tracker", _check_tracker_addr(args.tracker)]
     if args.custom_addr:
@@ -50,10 +59,16 @@ def cmd_tracker(args) -> int:
     from tvm.rpc.tracker import Tracker
 
     try:
-        tracker = Tracker(args.host, port=args.port, port_end=args.port_end or args.port + 10,
-                          silent=not args.verbose)
+        tracker = Tracker(
+            args.host,
+            port=args.port,
+            port_end=args.port_end or args.port + 10,
+            silent=not args.verbose,
+        )
     except OSError as err:
-        raise CliError(f"cannot start a tracker on {args.host}:{args.port} ({err}); pick another --port")
+        raise CliError(
+            f"cannot start a tracker on {args.host}:{args.port} ({err}); pick another --port"
+        )
 
     def _stop(signum, frame):
         tracker.terminate()
@@ -61,8 +76,11 @@ def cmd_tracker(args) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"{TRACKER_READY} at {args.host}:{tracker.port} pid={os.getpid()} "
-          f"(hosts: tvm-loihi serve --tracker {args.host}:{tracker.port})", flush=True)
+    print(
+        f"{TRACKER_READY} at {args.host}:{tracker.port} pid={os.getpid()} "
+        f"(hosts: tvm-loihi serve --tracker {args.host}:{tracker.port})",
+        flush=True,
+    )
     while tracker.proc is not None and tracker.proc.is_alive():
         time.sleep(0.5)
     print("tvm-loihi tracker: tracker process exited", file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 """Resolve what the user named on the command line: hardware, model, calibration samples, runner.
 
-Each helper turns a bad argument into a :class:`CliError` naming the argument, the value and the fix.
-"""
+Each helper turns a bad argument into a :class:`CliError` naming the argument, the value and the
+fix."""
 
 from __future__ import annotations
 
@@ -27,14 +27,18 @@ def resolve_hardware(text: str | None, default: str = "loihi2_1chip"):
     if not (text.endswith(".json") or os.path.exists(text)):
         raise CliError(f"--hardware {text!r} is neither a preset ({known}) nor a JSON spec file")
     if not os.path.isfile(text):
-        raise CliError(f"--hardware: spec file {text!r} does not exist (check the path, or use a preset: "
-                       f"{known})")
+        raise CliError(
+            f"--hardware: spec file {text!r} does not exist (check the path, or use a preset: "
+            f"{known})"
+        )
     try:
         return HardwareSpec.load(text)
     except (ValueError, TypeError, json.JSONDecodeError) as err:
-        raise CliError(f"--hardware {text}: not a valid hardware spec: {err} (start from "
-                       "`python -c \"from tvm_loihi.hardware import get_preset; "
-                       "get_preset('loihi2_1chip').save('spec.json')\"`)") from None
+        raise CliError(
+            f"--hardware {text}: not a valid hardware spec: {err} (start from "
+            '`python -c "from tvm_loihi.hardware import get_preset; '
+            "get_preset('loihi2_1chip').save('spec.json')\"`)"
+        ) from None
 
 
 def workload_onnx(name: str, directory: str) -> str:
@@ -42,7 +46,9 @@ def workload_onnx(name: str, directory: str) -> str:
     from .. import workloads
 
     if name not in workloads.WORKLOADS:
-        raise CliError(f"--workload {name!r} is unknown; known: {', '.join(sorted(workloads.WORKLOADS))}")
+        raise CliError(
+            f"--workload {name!r} is unknown; known: {', '.join(sorted(workloads.WORKLOADS))}"
+        )
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{name}.onnx")
     if not os.path.exists(path):
@@ -83,27 +89,36 @@ def load_calibration(path: str | None) -> np.ndarray | None:
     try:
         x = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
-        raise CliError(f"--calibration {path}: not a .npy array ({err}); save one with numpy.save") from None
+        raise CliError(
+            f"--calibration {path}: not a .npy array ({err}); save one with numpy.save"
+        ) from None
     if x.ndim < 2 or len(x) < 1:
-        raise CliError(f"--calibration {path}: expected (n_samples, ...) samples, got shape {x.shape}")
+        raise CliError(
+            f"--calibration {path}: expected (n_samples, ...) samples, got shape {x.shape}"
+        )
     return x.astype(np.float32)
 
 
 def offloaded_networks(mod, hardware, calibration) -> list:
-    """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (same keys as ``tvm-loihi compile``)."""
+    """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``)."""
     from ..replay import extract_networks
     from ..target import LoihiConfig
 
     pairs = extract_networks(mod, config=LoihiConfig(hardware=hardware, calibration=calibration))
     if not pairs:
-        raise CliError("nothing in the model is offloaded to Loihi (needs dense layers with constant "
-                       "weights); run `tvm-loihi inspect MODEL.onnx` to see why")
+        raise CliError(
+            "nothing in the model is offloaded to Loihi (needs dense layers with constant "
+            "weights); run `tvm-loihi inspect MODEL.onnx` to see why"
+        )
     return pairs
 
 
 def activity_for(network, hardware, calibration: np.ndarray | None, n_samples: int, seed: int):
-    """Spike activity for the simulator: the calibration samples when they feed this network directly
-    (same input width), else ``n_samples`` seeded sample inputs (:func:`tvm_loihi.tune.default_activity`)."""
+    """Spike activity for the simulator.
+
+    The calibration samples when they feed this network directly (same input width), else
+    ``n_samples`` seeded sample inputs (:func:`tvm_loihi.tune.default_activity`).
+    """
     from ..activity import activity_from_float
     from ..tune import default_activity
 
@@ -124,8 +139,10 @@ def parse_runner(spec: str) -> tuple[str, int, str] | None:
     except ValueError:
         port = None
     if url.scheme != "rpc" or not url.hostname or port is None:
-        raise CliError(f"--runner {spec!r}: use 'local' or rpc://HOST:PORT[/KEY] "
-                       f"(e.g. rpc://127.0.0.1:9190/{DEFAULT_KEY})")
+        raise CliError(
+            f"--runner {spec!r}: use 'local' or rpc://HOST:PORT[/KEY] "
+            f"(e.g. rpc://127.0.0.1:9190/{DEFAULT_KEY})"
+        )
     return url.hostname, port, url.path.strip("/") or DEFAULT_KEY
 
 
@@ -142,8 +159,12 @@ def make_runner(spec: str):
     try:
         return RPCRunner(host, port, key)
     except HostUnavailable as err:
-        raise CliError(f"--runner {spec}: {err}; start hosts with `tvm-loihi serve --tracker {host}:{port} "
-                       f"--key {key}`") from None
+        raise CliError(
+            f"--runner {spec}: {err}; start hosts with `tvm-loihi serve --tracker {host}:{port} "
+            f"--key {key}`"
+        ) from None
     except OSError as err:
-        raise CliError(f"--runner {spec}: cannot reach an RPC tracker at {host}:{port} ({err}); start one "
-                       f"with `tvm-loihi tracker --port {port}`") from None
+        raise CliError(
+            f"--runner {spec}: cannot reach an RPC tracker at {host}:{port} ({err}); start one "
+            f"with `tvm-loihi tracker --port {port}`"
+        ) from None

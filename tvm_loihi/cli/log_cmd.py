@@ -15,29 +15,43 @@ def _open(path: str):
     from ..measure.log import TuningLog, TuningLogWarning
 
     if not os.path.isfile(path):
-        raise CliError(f"tuning log {path!r} does not exist (check the path; `tvm-loihi tune` writes "
-                       "<outdir>/tune.jsonl)")
+        raise CliError(
+            f"tuning log {path!r} does not exist (check the path; `tvm-loihi tune` writes "
+            "<outdir>/tune.jsonl)"
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TuningLogWarning)
         log = TuningLog(path)
     if caught:
-        print(f"tvm-loihi log: warning: {log.n_skipped} unreadable line(s) skipped in {path} "
-              f"(first: {str(caught[0].message)[:120]})")
+        print(
+            f"tvm-loihi log: warning: {log.n_skipped} unreadable line(s) skipped in {path} "
+            f"(first: {str(caught[0].message)[:120]})"
+        )
     return log
 
 
 def _best_rows(log, objective: str) -> list[dict]:
     rows = []
     for group in log.summary()["groups"]:
-        record = log.best(group["workload_key"], group["hardware_key"], objective, group["fidelity"])
+        record = log.best(
+            group["workload_key"], group["hardware_key"], objective, group["fidelity"]
+        )
         if record is None:
             continue
         mapping = record.input.mapping
-        rows.append({"workload_key": group["workload_key"], "hardware_key": group["hardware_key"],
-                     "fidelity": group["fidelity"], "line": record.line, "latency_s": record.result.latency_s,
-                     "energy_j": record.result.energy_j,
-                     "cores_per_layer": [len(b) - 1 for b in mapping["bounds"]], "host": record.result.host,
-                     "mapping": mapping})
+        rows.append(
+            {
+                "workload_key": group["workload_key"],
+                "hardware_key": group["hardware_key"],
+                "fidelity": group["fidelity"],
+                "line": record.line,
+                "latency_s": record.result.latency_s,
+                "energy_j": record.result.energy_j,
+                "cores_per_layer": [len(b) - 1 for b in mapping["bounds"]],
+                "host": record.result.host,
+                "mapping": mapping,
+            }
+        )
     return rows
 
 
@@ -56,10 +70,34 @@ def cmd_log(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = [[r["workload_key"], r["hardware_key"], r["fidelity"], r["line"],
-              format_quantity(r["latency_s"], "s"), format_quantity(r["energy_j"], "J"),
-              ",".join(map(str, r["cores_per_layer"])), r["host"]] for r in rows]
+    table = [
+        [
+            r["workload_key"],
+            r["hardware_key"],
+            r["fidelity"],
+            r["line"],
+            format_quantity(r["latency_s"], "s"),
+            format_quantity(r["energy_j"], "J"),
+            ",".join(map(str, r["cores_per_layer"])),
+            r["host"],
+        ]
+        for r in rows
+    ]
     print(f"best record by {args.objective} per workload, hardware and fidelity in {args.log}:")
-    print(format_table(["workload", "hardware", "fidelity", "line", "total latency", "energy/inf",
-                        "cores per layer", "host"], table, align="lllrrrll"))
+    print(
+        format_table(
+            [
+                "workload",
+                "hardware",
+                "fidelity",
+                "line",
+                "total latency",
+                "energy/inf",
+                "cores per layer",
+                "host",
+            ],
+            table,
+            align="lllrrrll",
+        )
+    )
     return 0

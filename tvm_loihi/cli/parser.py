@@ -7,7 +7,9 @@ import sys
 
 from .farm_cmd import env_default
 
-EPILOG = "docs/cli.md has examples of every command. Errors are one line; add --verbose for tracebacks."
+EPILOG = (
+    "docs/cli.md has examples of every command. Errors are one line; add --verbose for tracebacks."
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -21,31 +23,71 @@ class OneLineParser(argparse.ArgumentParser):
 def _model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
     p.add_argument("model", nargs="?", metavar="MODEL.onnx", help="the ONNX model")
     if workload:
-        p.add_argument("--workload", metavar="NAME", help="use a reference workload (mlp_tiny, mlp_a, ...) "
-                       "written as ONNX instead of MODEL.onnx")
-    p.add_argument("--outputs", nargs="+", metavar="NAME",
-                   help="cut the ONNX graph to these value names first (drops ops TVM cannot import)")
-    p.add_argument("--hardware", metavar="PRESET|spec.json",
-                   help="hardware preset (loihi2_1chip, loihi2_2chip, kapoho_point, ...) or a JSON spec "
-                        "(default: loihi2_1chip, or the workload's preset)")
-    p.add_argument("--calibration", metavar="X.npy", help="typical model inputs (n_samples, ...) fixing the "
-                   "quantisation and driving the simulator; must match between tune and compile")
+        p.add_argument(
+            "--workload",
+            metavar="NAME",
+            help="use a reference workload (mlp_tiny, mlp_a, ...) "
+            "written as ONNX instead of MODEL.onnx",
+        )
+    p.add_argument(
+        "--outputs",
+        nargs="+",
+        metavar="NAME",
+        help="cut the ONNX graph to these value names first (drops ops TVM cannot import)",
+    )
+    p.add_argument(
+        "--hardware",
+        metavar="PRESET|spec.json",
+        help="hardware preset (loihi2_1chip, loihi2_2chip, kapoho_point, ...) or a JSON spec "
+        "(default: loihi2_1chip, or the workload's preset)",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="X.npy",
+        help="typical model inputs (n_samples, ...) fixing the "
+        "quantisation and driving the simulator; must match between tune and compile",
+    )
 
 
 def _tune_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--strategy", default="bilevel", help="search strategy, or several comma-separated "
-                   "(bilevel, ga, nsga2, random, annealing, metis_greedy, lava_default; default bilevel)")
-    p.add_argument("--budget", type=int, default=200, help="evaluations per strategy and network (default 200)")
-    p.add_argument("--objectives", default="latency", help="latency or latency,energy (default latency)")
-    p.add_argument("--runner", default="local", help="local (in-process simulator) or rpc://HOST:PORT/KEY "
-                   "(measurement hosts behind a tracker)")
-    p.add_argument("--fidelity", default="fast", choices=("fast", "event"), help="simulator fidelity")
-    p.add_argument("--log", help="tuning log, JSON lines (default OUTDIR/tune.jsonl); reused as a cache")
+    p.add_argument(
+        "--strategy",
+        default="bilevel",
+        help="search strategy, or several comma-separated "
+        "(bilevel, ga, nsga2, random, annealing, metis_greedy, lava_default; default bilevel)",
+    )
+    p.add_argument(
+        "--budget", type=int, default=200, help="evaluations per strategy and network (default 200)"
+    )
+    p.add_argument(
+        "--objectives", default="latency", help="latency or latency,energy (default latency)"
+    )
+    p.add_argument(
+        "--runner",
+        default="local",
+        help="local (in-process simulator) or rpc://HOST:PORT/KEY "
+        "(measurement hosts behind a tracker)",
+    )
+    p.add_argument(
+        "--fidelity", default="fast", choices=("fast", "event"), help="simulator fidelity"
+    )
+    p.add_argument(
+        "--log", help="tuning log, JSON lines (default OUTDIR/tune.jsonl); reused as a cache"
+    )
     p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
-    p.add_argument("--samples", type=int, default=64, help="seeded sample inputs for the activity when no "
-                   "--calibration feeds the network (default 64)")
-    p.add_argument("--networks", default="all", choices=("all", "largest"),
-                   help="tune every offloaded network (default) or only the largest")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=64,
+        help="seeded sample inputs for the activity when no "
+        "--calibration feeds the network (default 64)",
+    )
+    p.add_argument(
+        "--networks",
+        default="all",
+        choices=("all", "largest"),
+        help="tune every offloaded network (default) or only the largest",
+    )
     p.add_argument("--json", metavar="SUMMARY.json", help="also write a machine-readable summary")
 
 
@@ -53,11 +95,17 @@ def _add_tune(sub) -> None:
     p = sub.add_parser("tune", help="search a mapping; print Lava default vs best; write figures")
     _model_args(p)
     _tune_args(p)
-    p.add_argument("--outdir", default="tvm-loihi-out", help="figures, log and workload ONNX go here")
-    p = sub.add_parser("demo", help="tune the reference workload mlp_a on the simulator (small budget)")
+    p.add_argument(
+        "--outdir", default="tvm-loihi-out", help="figures, log and workload ONNX go here"
+    )
+    p = sub.add_parser(
+        "demo", help="tune the reference workload mlp_a on the simulator (small budget)"
+    )
     _model_args(p)
     _tune_args(p)
-    p.add_argument("--outdir", default="tvm-loihi-demo", help="figures, log and workload ONNX go here")
+    p.add_argument(
+        "--outdir", default="tvm-loihi-demo", help="figures, log and workload ONNX go here"
+    )
     p.set_defaults(workload="mlp_a", budget=200)
 
 
@@ -68,9 +116,15 @@ def _add_build(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="model.so", help="library to write")
     p = sub.add_parser("run", help="run a compiled model on an input batch")
     p.add_argument("model", metavar="model.so")
-    p.add_argument("--input", required=True, metavar="X.npy", help="input batch (the model's input shape)")
-    p.add_argument("--backend", default="reference", choices=("reference", "lava"),
-                   help="bit-exact numpy reference (default) or Lava's Loihi 2 simulator")
+    p.add_argument(
+        "--input", required=True, metavar="X.npy", help="input batch (the model's input shape)"
+    )
+    p.add_argument(
+        "--backend",
+        default="reference",
+        choices=("reference", "lava"),
+        help="bit-exact numpy reference (default) or Lava's Loihi 2 simulator",
+    )
     p.add_argument("-o", "--output", metavar="OUT.npy", help="save the output here")
     p = sub.add_parser("inspect", help="what is offloaded and why not, cores per layer, resources")
     _model_args(p)
@@ -78,20 +132,45 @@ def _add_build(sub) -> None:
 
 
 def _add_farm(sub) -> None:
-    p = sub.add_parser("serve", help="a measurement host registered with a tracker ($TVM_LOIHI_* defaults)")
-    p.add_argument("--tracker", default=env_default("TVM_LOIHI_TRACKER", ""), help="tracker HOST:PORT")
-    p.add_argument("--key", default=env_default("TVM_LOIHI_KEY", "loihi2"), help="device key (loihi2)")
-    p.add_argument("--backend", default=env_default("TVM_LOIHI_BACKEND", "sim"),
-                   choices=("sim", "fast", "event"), help="what measures (default sim: both fidelities)")
-    p.add_argument("--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind")
-    p.add_argument("--port", type=int, default=int(env_default("TVM_LOIHI_PORT", "9091")),
-                   help="first port to try (default 9091)")
-    p.add_argument("--custom-addr", default=env_default("TVM_LOIHI_CUSTOM_ADDR", ""),
-                   help="address to report to the tracker (default: the one it sees)")
+    p = sub.add_parser(
+        "serve", help="a measurement host registered with a tracker ($TVM_LOIHI_* defaults)"
+    )
+    p.add_argument(
+        "--tracker", default=env_default("TVM_LOIHI_TRACKER", ""), help="tracker HOST:PORT"
+    )
+    p.add_argument(
+        "--key", default=env_default("TVM_LOIHI_KEY", "loihi2"), help="device key (loihi2)"
+    )
+    p.add_argument(
+        "--backend",
+        default=env_default("TVM_LOIHI_BACKEND", "sim"),
+        choices=("sim", "fast", "event"),
+        help="what measures (default sim: both fidelities)",
+    )
+    p.add_argument(
+        "--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(env_default("TVM_LOIHI_PORT", "9091")),
+        help="first port to try (default 9091)",
+    )
+    p.add_argument(
+        "--custom-addr",
+        default=env_default("TVM_LOIHI_CUSTOM_ADDR", ""),
+        help="address to report to the tracker (default: the one it sees)",
+    )
     p = sub.add_parser("tracker", help="start TVM's RPC tracker ($TVM_LOIHI_* defaults)")
-    p.add_argument("--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind")
-    p.add_argument("--port", type=int, default=int(env_default("TVM_LOIHI_PORT", "9190")),
-                   help="port (default 9190)")
+    p.add_argument(
+        "--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(env_default("TVM_LOIHI_PORT", "9190")),
+        help="port (default 9190)",
+    )
     p.add_argument("--port-end", type=int, default=None, help="last port to try (default port+10)")
 
 
@@ -105,14 +184,26 @@ def _add_log(sub) -> None:
 
 def build_parser() -> OneLineParser:
     """The full ``tvm-loihi`` parser; each subcommand sets ``args.command``."""
-    parser = OneLineParser(prog="tvm-loihi", description="Tune, build and run sparse MLPs on Intel Loihi 2 "
-                           "from TVM.", epilog=EPILOG)
-    parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks and TVM logs on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
+    parser = OneLineParser(
+        prog="tvm-loihi",
+        description="Tune, build and run sparse MLPs on Intel Loihi 2 from TVM.",
+        epilog=EPILOG,
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="tracebacks and TVM logs on errors"
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
+    )
     for add in (_add_tune, _add_build, _add_farm, _add_log):
         add(sub)
     for name, p in sub.choices.items():
-        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                       help="tracebacks and TVM logs on errors")
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="tracebacks and TVM logs on errors",
+        )
         p.prog = f"tvm-loihi {name}"
     return parser

@@ -1,11 +1,12 @@
-"""``tvm-loihi tune`` / ``tvm-loihi demo``: ONNX -> offloaded networks -> mapping search -> table, figures.
+"""``tvm-loihi tune`` / ``tvm-loihi demo``: ONNX -> offloaded networks -> mapping search -> table,
+figures.
 
-Every offloaded network is tuned (``--networks all``, the default; ``largest`` tunes only the one with the
-most neurons), each with the full ``--budget`` per strategy. Several strategies (``--strategy bilevel,ga``)
-share the tuning log, so a mapping one of them measured is a log hit for the next. The table compares the
-Lava default (evaluation 1 of every run) with the best mapping any run found, as measured by the runner;
-the figures re-simulate both mappings locally for their per-core and per-link breakdowns.
-"""
+Every offloaded network is tuned (``--networks all``, the default; ``largest`` tunes only the one
+with the most neurons), each with the full ``--budget`` per strategy. Several strategies
+(``--strategy bilevel,ga``) share the tuning log, so a mapping one of them measured is a log hit for
+the next. The table compares the Lava default (evaluation 1 of every run) with the best mapping any
+run found, as measured by the runner; the figures re-simulate both mappings locally for their
+per-core and per-link breakdowns."""
 
 from __future__ import annotations
 
@@ -47,11 +48,16 @@ def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in strategy_names()]
     if not strategies or unknown:
-        raise CliError(f"--strategy {args.strategy!r}: unknown {unknown or 'empty'}; known: "
-                       f"{', '.join(strategy_names())} (comma-separate several)")
+        raise CliError(
+            f"--strategy {args.strategy!r}: unknown {unknown or 'empty'}; known: "
+            f"{', '.join(strategy_names())} (comma-separate several)"
+        )
     objectives = tuple(o.strip() for o in args.objectives.split(","))
-    if not 1 <= len(objectives) <= 2 or any(o not in OBJECTIVES for o in objectives) or \
-            len(set(objectives)) != len(objectives):
+    if (
+        not 1 <= len(objectives) <= 2
+        or any(o not in OBJECTIVES for o in objectives)
+        or len(set(objectives)) != len(objectives)
+    ):
         raise CliError(f"--objectives {args.objectives!r}: use 'latency' or 'latency,energy'")
     if args.budget < 1:
         raise CliError(f"--budget {args.budget}: must be at least 1 evaluation")
@@ -59,7 +65,9 @@ def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
     return strategies, objectives
 
 
-def _tune_one(network, hardware, runner, strategies, objectives, args, calibration) -> NetworkOutcome:
+def _tune_one(
+    network, hardware, runner, strategies, objectives, args, calibration
+) -> NetworkOutcome:
     from ..sim import lower_bound
     from ..tune import tune
 
@@ -67,12 +75,24 @@ def _tune_one(network, hardware, runner, strategies, objectives, args, calibrati
     runs = []
     for strategy in strategies:
         bar = ProgressBar(f"{network.name} {strategy}")
-        res = tune(network, hardware, runner=runner, strategy=strategy, budget=args.budget, seed=args.seed,
-                   objectives=objectives, activity=activity, fidelity=args.fidelity, log=args.log,
-                   callback=bar)
+        res = tune(
+            network,
+            hardware,
+            runner=runner,
+            strategy=strategy,
+            budget=args.budget,
+            seed=args.seed,
+            objectives=objectives,
+            activity=activity,
+            fidelity=args.fidelity,
+            log=args.log,
+            callback=bar,
+        )
         bar.close(f"({res.stop_reason})")
         runs.append(res)
-    return NetworkOutcome(network, hardware, activity, lower_bound(network, hardware, activity), runs, [])
+    return NetworkOutcome(
+        network, hardware, activity, lower_bound(network, hardware, activity), runs, []
+    )
 
 
 def _figures(outcome: NetworkOutcome, outdir: str, log_path: str) -> list[str]:
@@ -84,92 +104,150 @@ def _figures(outcome: NetworkOutcome, outdir: str, log_path: str) -> list[str]:
     stem = os.path.join(outdir, "{}_" + net.name + ".png")
     names = [layer.name for layer in net.layers]
     fid = best.fidelity
-    panels = [(label, m, evaluate(net, m, hw, outcome.activity, fid)) for label, m in
-              (("Lava default", best.default_mapping), (f"best found ({best.strategy})", best.best_mapping))]
+    panels = [
+        (label, m, evaluate(net, m, hw, outcome.activity, fid))
+        for label, m in (
+            ("Lava default", best.default_mapping),
+            (f"best found ({best.strategy})", best.best_mapping),
+        )
+    ]
     where = f"{net.name} on {hw.name}"
     paths = [
-        plot_convergence([(r.strategy, r.history) for r in outcome.runs], stem.format("convergence"),
-                         default_s=best.default_result.latency_s, lower_bound_s=outcome.lower_bound_s,
-                         title=f"Convergence: {where} ({fid} simulator)"),
+        plot_convergence(
+            [(r.strategy, r.history) for r in outcome.runs],
+            stem.format("convergence"),
+            default_s=best.default_result.latency_s,
+            lower_bound_s=outcome.lower_bound_s,
+            title=f"Convergence: {where} ({fid} simulator)",
+        ),
         plot_placement(hw, panels, names, stem.format("placement"), title=f"Placement: {where}"),
-        plot_utilisation(panels, names, stem.format("utilisation"), title=f"Per-core utilisation: {where}"),
+        plot_utilisation(
+            panels, names, stem.format("utilisation"), title=f"Per-core utilisation: {where}"
+        ),
     ]
     if len(best.objectives) == 2:
         front = _pareto(outcome)
-        paths.append(plot_pareto([(p["latency_s"], p["energy_j"]) for p in front], stem.format("pareto"),
-                                 measured=_measured(log_path, net, hw),
-                                 default=(best.default_result.latency_s, best.default_result.energy_j),
-                                 best=(best.best_result.latency_s, best.best_result.energy_j),
-                                 title=f"Pareto front: {where}"))
+        paths.append(
+            plot_pareto(
+                [(p["latency_s"], p["energy_j"]) for p in front],
+                stem.format("pareto"),
+                measured=_measured(log_path, net, hw),
+                default=(best.default_result.latency_s, best.default_result.energy_j),
+                best=(best.best_result.latency_s, best.best_result.energy_j),
+                title=f"Pareto front: {where}",
+            )
+        )
     return paths
 
 
 def _pareto(outcome: NetworkOutcome) -> list[dict]:
     from ..search.selection import pareto_front
 
-    points = {json.dumps(m.to_json(), sort_keys=True): r for run in outcome.runs for m, r in run.pareto}
+    points = {
+        json.dumps(m.to_json(), sort_keys=True): r for run in outcome.runs for m, r in run.pareto
+    }
     results = list(points.values())
     if not results:
         return []
     F = np.array([[r.latency_s, r.energy_j] for r in results])
-    return [{"latency_s": float(F[i, 0]), "energy_j": float(F[i, 1]),
-             "cores_used": int(results[i].counters.get("cores_used", 0))}
-            for i in sorted(pareto_front(F), key=lambda i: tuple(F[i]))]
+    return [
+        {
+            "latency_s": float(F[i, 0]),
+            "energy_j": float(F[i, 1]),
+            "cores_used": int(results[i].counters.get("cores_used", 0)),
+        }
+        for i in sorted(pareto_front(F), key=lambda i: tuple(F[i]))
+    ]
 
 
 def _measured(log_path: str, network, hardware) -> list[tuple[float, float]]:
     from ..measure.log import TuningLog
 
     keys = (network.workload_key(), hardware.key())
-    return [(r.result.latency_s, r.result.energy_j) for r in TuningLog(log_path).records()
-            if r.result.ok and (r.input.workload_key, r.input.hardware_key) == keys]
+    return [
+        (r.result.latency_s, r.result.energy_j)
+        for r in TuningLog(log_path).records()
+        if r.result.ok and (r.input.workload_key, r.input.hardware_key) == keys
+    ]
 
 
 def _network_summary(outcome: NetworkOutcome) -> dict:
     best = outcome.best
     default_m, best_m = metrics_of(best.default_result), metrics_of(best.best_result)
     lb = outcome.lower_bound_s
-    return {"name": outcome.network.name, "workload_key": outcome.network.workload_key(),
-            "layer_sizes": list(outcome.network.layer_sizes), "n_samples": outcome.activity.n_samples,
-            "lower_bound_s": lb, "default": default_m, "best": best_m, "best_strategy": best.strategy,
-            "best_mapping": best.best_mapping.to_json(), "change": change_of(default_m, best_m),
-            "ratio_to_lower_bound": {"default": default_m["total_latency_s"] / lb,
-                                     "best": best_m["total_latency_s"] / lb},
-            "runs": [run_of(r) for r in outcome.runs],
-            "pareto": _pareto(outcome) if len(best.objectives) == 2 else []}
+    return {
+        "name": outcome.network.name,
+        "workload_key": outcome.network.workload_key(),
+        "layer_sizes": list(outcome.network.layer_sizes),
+        "n_samples": outcome.activity.n_samples,
+        "lower_bound_s": lb,
+        "default": default_m,
+        "best": best_m,
+        "best_strategy": best.strategy,
+        "best_mapping": best.best_mapping.to_json(),
+        "change": change_of(default_m, best_m),
+        "ratio_to_lower_bound": {
+            "default": default_m["total_latency_s"] / lb,
+            "best": best_m["total_latency_s"] / lb,
+        },
+        "runs": [run_of(r) for r in outcome.runs],
+        "pareto": _pareto(outcome) if len(best.objectives) == 2 else [],
+    }
 
 
 def _summary(args, model: str, hardware, strategies, objectives, outcomes, figures) -> dict:
-    return validate_summary({
-        "schema": SUMMARY_SCHEMA, "version": SUMMARY_VERSION, "model": os.path.abspath(model),
-        "hardware": {"name": hardware.name, "key": hardware.key(), "n_cores": hardware.n_cores,
-                     "n_chips": hardware.n_chips},
-        "fidelity": args.fidelity, "objectives": list(objectives), "strategies": strategies,
-        "budget": args.budget, "seed": args.seed, "runner": args.runner,
-        "log": os.path.abspath(args.log), "outdir": os.path.abspath(args.outdir),
-        "figures": [os.path.abspath(p) for p in figures], "networks": [_network_summary(o) for o in outcomes]})
+    return validate_summary(
+        {
+            "schema": SUMMARY_SCHEMA,
+            "version": SUMMARY_VERSION,
+            "model": os.path.abspath(model),
+            "hardware": {
+                "name": hardware.name,
+                "key": hardware.key(),
+                "n_cores": hardware.n_cores,
+                "n_chips": hardware.n_chips,
+            },
+            "fidelity": args.fidelity,
+            "objectives": list(objectives),
+            "strategies": strategies,
+            "budget": args.budget,
+            "seed": args.seed,
+            "runner": args.runner,
+            "log": os.path.abspath(args.log),
+            "outdir": os.path.abspath(args.outdir),
+            "figures": [os.path.abspath(p) for p in figures],
+            "networks": [_network_summary(o) for o in outcomes],
+        }
+    )
 
 
 def _title(outcome: NetworkOutcome) -> str:
     net, hw, best = outcome.network, outcome.hardware, outcome.best
     evals = sum(r.evaluations for r in outcome.runs)
     sizes = "-".join(map(str, net.layer_sizes))
-    return (f"{net.name} ({sizes}) on {hw.name} ({hw.n_cores} cores, {hw.n_chips} chip(s)), "
-            f"{best.fidelity} simulator: best of {', '.join(r.strategy for r in outcome.runs)} "
-            f"after {evals} evaluations (best by {best.strategy})")
+    return (
+        f"{net.name} ({sizes}) on {hw.name} ({hw.n_cores} cores, {hw.n_chips} chip(s)), "
+        f"{best.fidelity} simulator: best of {', '.join(r.strategy for r in outcome.runs)} "
+        f"after {evals} evaluations (best by {best.strategy})"
+    )
 
 
 def _select(pairs: list, which: str) -> list:
     if which == "largest" and len(pairs) > 1:
-        return [max(pairs, key=lambda p: (sum(p[0].layer_sizes[1:]), sum(x.nnz for x in p[0].layers)))]
+        return [
+            max(pairs, key=lambda p: (sum(p[0].layer_sizes[1:]), sum(x.nnz for x in p[0].layers)))
+        ]
     return pairs
 
 
 def _replay_command(args, model: str, default_hw: str) -> str:
     extra = f" --calibration {args.calibration}" if args.calibration else ""
     extra += f" --outputs {' '.join(args.outputs)}" if args.outputs else ""
-    return (f"tvm-loihi compile {model} --hardware {args.hardware or default_hw}{extra} --log {args.log} "
-            "-o model.so")
+    return (
+        f"tvm-loihi compile {model} --hardware {args.hardware or default_hw}{extra} "
+        f"--log {args.log} "
+        "-o model.so"
+    )
 
 
 def cmd_tune(args) -> int:
@@ -185,19 +263,35 @@ def cmd_tune(args) -> int:
     hardware = inputs.resolve_hardware(args.hardware, default_hw)
     model = inputs.model_path(args, args.outdir)
     calibration = inputs.load_calibration(args.calibration)
-    pairs = _select(inputs.offloaded_networks(inputs.load_model(model, args.outputs), hardware, calibration),
-                    args.networks)
-    print(f"model {model}: {len(pairs)} offloaded network(s) to tune on {hardware.name}", file=sys.stderr)
+    pairs = _select(
+        inputs.offloaded_networks(inputs.load_model(model, args.outputs), hardware, calibration),
+        args.networks,
+    )
+    print(
+        f"model {model}: {len(pairs)} offloaded network(s) to tune on {hardware.name}",
+        file=sys.stderr,
+    )
     runner = inputs.make_runner(args.runner)
     try:
-        outcomes = [_tune_one(net, hw, runner, strategies, objectives, args, calibration) for net, hw in pairs]
+        outcomes = [
+            _tune_one(net, hw, runner, strategies, objectives, args, calibration)
+            for net, hw in pairs
+        ]
     finally:
         runner.close()
     figures = []
     for outcome in outcomes:
         best = outcome.best
-        print(format_comparison(_title(outcome), metrics_of(best.default_result), metrics_of(best.best_result),
-                                outcome.lower_bound_s, outcome.activity.n_samples) + "\n")
+        print(
+            format_comparison(
+                _title(outcome),
+                metrics_of(best.default_result),
+                metrics_of(best.best_result),
+                outcome.lower_bound_s,
+                outcome.activity.n_samples,
+            )
+            + "\n"
+        )
         figures += _figures(outcome, args.outdir, args.log)
     summary = _summary(args, model, hardware, strategies, objectives, outcomes, figures)
     print("figures:\n" + "\n".join(f"  {p}" for p in summary["figures"]))

@@ -1,4 +1,5 @@
-"""matplotlib set-up shared by the figure modules: the headless ``Agg`` backend and a fixed pixel size."""
+"""matplotlib set-up shared by the figure modules: the headless ``Agg`` backend and a fixed pixel
+size."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def layer_colours(n_layers: int) -> list:
 
 
 def save(fig, path: str) -> str:
-    """Write ``fig`` as PNG at :data:`DPI` (size = figsize x DPI exactly), close it, return the path."""
+    """Write ``fig`` as PNG at :data:`DPI` (figsize x DPI pixels), close it, return the path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=DPI, format="png")
     pyplot().close(fig)

@@ -1,9 +1,9 @@
-"""Where the cores sit: the global router mesh with each core coloured by layer, link load, chips outlined.
+"""Where the cores sit: the global router mesh with each core coloured by layer, link load, chips
+outlined.
 
-Link load is the number of messages a link carried over the run (both directions of a router-to-router
-edge summed), drawn as line width and heat colour on a scale shared by every panel; the host port (input
-spikes enter at global router (0, 0) of chip 0) is marked.
-"""
+Link load is the number of messages a link carried over the run (both directions of a
+router-to-router edge summed), drawn as line width and heat colour on a scale shared by every panel;
+the host port (input spikes enter at global router (0, 0) of chip 0) is marked."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ def edge_loads(link_messages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     east, west, north, south = np.asarray(link_messages, dtype=float)
     gh, gw = east.shape
-    y, x = np.mgrid[0:gh, 0:gw - 1]
+    y, x = np.mgrid[0:gh, 0 : gw - 1]
     h_load = (east[:, :-1] + west[:, 1:]).ravel()
     h_seg = np.stack([np.stack([x, y], -1), np.stack([x + 1, y], -1)], axis=-2).reshape(-1, 2, 2)
-    y, x = np.mgrid[0:gh - 1, 0:gw]
+    y, x = np.mgrid[0 : gh - 1, 0:gw]
     v_load = (north[:-1, :] + south[1:, :]).ravel()
     v_seg = np.stack([np.stack([x, y], -1), np.stack([x, y + 1], -1)], axis=-2).reshape(-1, 2, 2)
     return np.concatenate([h_seg, v_seg]).astype(float), np.concatenate([h_load, v_load])
@@ -61,7 +61,9 @@ def _draw_cores(ax, hardware: HardwareSpec, mapping, colours) -> None:
     corner, size = _core_boxes(hardware)
     faces = [colours[k] if k >= 0 else (0.93, 0.93, 0.93, 1.0) for k in layer.tolist()]
     boxes = [Rectangle((cx, cy), size, size) for cx, cy in corner.tolist()]
-    ax.add_collection(PatchCollection(boxes, facecolors=faces, edgecolors="white", linewidths=0.3, zorder=2))
+    ax.add_collection(
+        PatchCollection(boxes, facecolors=faces, edgecolors="white", linewidths=0.3, zorder=2)
+    )
 
 
 def _draw_chips(ax, hardware: HardwareSpec) -> None:
@@ -70,10 +72,27 @@ def _draw_chips(ax, hardware: HardwareSpec) -> None:
     for chip in range(hardware.n_chips):
         cx, cy = chip % hardware.chips_x, chip // hardware.chips_x
         x0, y0 = cx * hardware.routers_x - 0.5, cy * hardware.routers_y - 0.5
-        ax.add_patch(Rectangle((x0, y0), hardware.routers_x, hardware.routers_y, fill=False,
-                               edgecolor="black", linewidth=2.0, zorder=4))
-        ax.text(x0 + 0.1, y0 + hardware.routers_y - 0.1, f"chip {chip}", va="top", ha="left", fontsize=8,
-                zorder=5, bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1})
+        ax.add_patch(
+            Rectangle(
+                (x0, y0),
+                hardware.routers_x,
+                hardware.routers_y,
+                fill=False,
+                edgecolor="black",
+                linewidth=2.0,
+                zorder=4,
+            )
+        )
+        ax.text(
+            x0 + 0.1,
+            y0 + hardware.routers_y - 0.1,
+            f"chip {chip}",
+            va="top",
+            ha="left",
+            fontsize=8,
+            zorder=5,
+            bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1},
+        )
 
 
 def _draw_links(ax, link_messages: np.ndarray, norm, cmap) -> None:
@@ -84,12 +103,25 @@ def _draw_links(ax, link_messages: np.ndarray, norm, cmap) -> None:
     if not used.any():
         return
     widths = 0.5 + 5.5 * load[used] / max(norm.vmax, 1.0)
-    ax.add_collection(LineCollection(segments[used], colors=cmap(norm(load[used])), linewidths=widths,
-                                     alpha=0.9, zorder=3, capstyle="round"))
+    ax.add_collection(
+        LineCollection(
+            segments[used],
+            colors=cmap(norm(load[used])),
+            linewidths=widths,
+            alpha=0.9,
+            zorder=3,
+            capstyle="round",
+        )
+    )
 
 
-def plot_placement(hardware: HardwareSpec, panels: Sequence[tuple[str, object, object]],
-                   layer_names: Sequence[str], path: str, title: str = "Placement on the mesh") -> str:
+def plot_placement(
+    hardware: HardwareSpec,
+    panels: Sequence[tuple[str, object, object]],
+    layer_names: Sequence[str],
+    path: str,
+    title: str = "Placement on the mesh",
+) -> str:
     """Draw each mapping on the mesh with the link load of its simulated run.
 
     Parameters
@@ -97,7 +129,8 @@ def plot_placement(hardware: HardwareSpec, panels: Sequence[tuple[str, object, o
     hardware : HardwareSpec
         The system (mesh, chips, cores per router).
     panels : sequence of (label, Mapping, Measurement)
-        One panel per mapping; the measurement must carry ``link_messages`` (:func:`tvm_loihi.sim.evaluate`).
+        One panel per mapping; the measurement must carry ``link_messages``
+        (:func:`tvm_loihi.sim.evaluate`).
     layer_names : sequence of str
         Legend labels of the layers.
     path : str
@@ -107,7 +140,13 @@ def plot_placement(hardware: HardwareSpec, panels: Sequence[tuple[str, object, o
     from matplotlib.patches import Patch
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=placement_size(hardware, len(panels)), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=placement_size(hardware, len(panels)),
+        layout="constrained",
+        squeeze=False,
+    )
     colours = layer_colours(len(layer_names))
     vmax = max(float(edge_loads(m.link_messages)[1].max(initial=0.0)) for _, _, m in panels)
     norm, cmap = Normalize(0.0, max(vmax, 1.0)), plt.get_cmap("inferno_r")
@@ -122,12 +161,20 @@ def plot_placement(hardware: HardwareSpec, panels: Sequence[tuple[str, object, o
         ax.set_aspect("equal")
         ax.set_xlabel("router x (global mesh)")
         ax.set_ylabel("router y (global mesh)")
-        ax.set_title(f"{label}: {measurement.cores_used} cores on {measurement.chips_used} chip(s)", fontsize=10)
+        ax.set_title(
+            f"{label}: {measurement.cores_used} cores on {measurement.chips_used} chip(s)",
+            fontsize=10,
+        )
     handles = [Patch(color=c, label=n) for c, n in zip(colours, layer_names)]
-    handles += [Patch(color=(0.93, 0.93, 0.93), label="unused core"),
-                plt.Line2D([], [], marker="v", color="tab:green", linestyle="none", label="host port")]
+    handles += [
+        Patch(color=(0.93, 0.93, 0.93), label="unused core"),
+        plt.Line2D([], [], marker="v", color="tab:green", linestyle="none", label="host port"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize=8)
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[0, -1],
-                 label="link load (messages over the run)")
+    fig.colorbar(
+        plt.cm.ScalarMappable(norm=norm, cmap=cmap),
+        ax=axes[0, -1],
+        label="link load (messages over the run)",
+    )
     fig.suptitle(title)
     return save(fig, path)

@@ -1,8 +1,8 @@
 """A progress bar for tuning runs: best-so-far, evaluations per second and ETA, on stderr.
 
-On a terminal the bar redraws one line in place (at most ``refresh_s`` apart); otherwise (a log file, CI)
-it prints a plain line every ``line_every`` evaluations and at the end, so logs stay readable.
-"""
+On a terminal the bar redraws one line in place (at most ``refresh_s`` apart); otherwise (a log
+file, CI) it prints a plain line every ``line_every`` evaluations and at the end, so logs stay
+readable."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _WIDTH = 24
 
 
 def _eta(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
@@ -40,8 +40,15 @@ class ProgressBar:
         Plain mode: print every this many evaluations (default: a tenth of the budget).
     """
 
-    def __init__(self, label: str, stream=None, fmt_best: Callable[[float], str] | None = None,
-                 tty: bool | None = None, refresh_s: float = 0.1, line_every: int | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        stream=None,
+        fmt_best: Callable[[float], str] | None = None,
+        tty: bool | None = None,
+        refresh_s: float = 0.1,
+        line_every: int | None = None,
+    ) -> None:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.fmt_best = fmt_best or (lambda v: format_quantity(v, "s"))
@@ -52,7 +59,7 @@ class ProgressBar:
         self._printed = 0  # evaluations at the last plain line
 
     def __call__(self, info: dict) -> None:
-        """Take one callback dict (``evaluations``, ``budget``, ``best``, ``elapsed_s``, ``evals_per_s``)."""
+        """Take one callback dict (``evaluations``, ``budget``, ``best``, ``evals_per_s``...)."""
         self._last_info = info
         done, total = int(info["evaluations"]), max(1, int(info["budget"]))
         if self.tty:
@@ -76,8 +83,10 @@ class ProgressBar:
         eta = _eta((total - done) / rate) if rate > 0 and done < total else "0:00"
         hits = int(info.get("cache_hits") or 0)
         cached = f" ({hits} from log)" if hits else ""
-        return (f"{self.label} [{'#' * filled}{'.' * (_WIDTH - filled)}] {done}/{total}{cached} "
-                f"best {self.fmt_best(info['best'])} | {rate:.1f} eval/s | ETA {eta}")
+        return (
+            f"{self.label} [{'#' * filled}{'.' * (_WIDTH - filled)}] {done}/{total}{cached} "
+            f"best {self.fmt_best(info['best'])} | {rate:.1f} eval/s | ETA {eta}"
+        )
 
     def close(self, note: str = "") -> None:
         """Finish the line (terminal) or print the final state (plain, if not printed yet)."""
@@ -85,7 +94,9 @@ class ProgressBar:
         if info is None:
             return
         if self.tty:
-            self.stream.write("\r" + self.render(info) + "\033[K" + (f" {note}" if note else "") + "\n")
+            self.stream.write(
+                "\r" + self.render(info) + "\033[K" + (f" {note}" if note else "") + "\n"
+            )
         else:
             self._printed = int(info["evaluations"])
             self.stream.write(self.render(info) + (f" {note}" if note else "") + "\n")

@@ -1,4 +1,5 @@
-"""Text tables: Lava default vs best found (``tvm-loihi tune``) and per-layer resources (``inspect``)."""
+"""Text tables: Lava default vs best found (``tvm-loihi tune``) and per-layer resources
+(``inspect``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ COMPARED: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> str:
-    """Plain monospace table; ``align`` has one ``l``/``r`` per column (first left, others right by default)."""
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None
+) -> str:
+    """Plain monospace table; ``align`` has one ``l``/``r`` per column (default: first left)."""
     align = align or "l" + "r" * (len(headers) - 1)
     cells = [list(map(str, headers)), *[list(map(str, r)) for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -34,36 +37,71 @@ def _fmt(value, unit: str) -> str:
     return format_quantity(value, unit) if unit else ("-" if value is None else str(int(value)))
 
 
-def comparison_rows(default: dict, best: dict, lower_bound_s: float | None, n_samples: int) -> list[list[str]]:
+def comparison_rows(
+    default: dict, best: dict, lower_bound_s: float | None, n_samples: int
+) -> list[list[str]]:
     """Rows ``[metric, Lava default, best found, change]`` for two metrics dicts (see
     :func:`tvm_loihi.report.summary.metrics_of`), plus the latency-to-lower-bound ratios."""
-    rows = [[label.format(n=n_samples), _fmt(default.get(key), unit), _fmt(best.get(key), unit),
-             format_change(best.get(key), default.get(key))] for key, label, unit in COMPARED]
+    rows = [
+        [
+            label.format(n=n_samples),
+            _fmt(default.get(key), unit),
+            _fmt(best.get(key), unit),
+            format_change(best.get(key), default.get(key)),
+        ]
+        for key, label, unit in COMPARED
+    ]
     if lower_bound_s:
-        rows.append(["total latency / lower bound", format_ratio(default["total_latency_s"] / lower_bound_s),
-                     format_ratio(best["total_latency_s"] / lower_bound_s), ""])
+        rows.append(
+            [
+                "total latency / lower bound",
+                format_ratio(default["total_latency_s"] / lower_bound_s),
+                format_ratio(best["total_latency_s"] / lower_bound_s),
+                "",
+            ]
+        )
         rows.append(["lower bound (total latency)", format_quantity(lower_bound_s, "s"), "", ""])
     return rows
 
 
-def format_comparison(title: str, default: dict, best: dict, lower_bound_s: float | None,
-                      n_samples: int) -> str:
+def format_comparison(
+    title: str, default: dict, best: dict, lower_bound_s: float | None, n_samples: int
+) -> str:
     """The end-of-run table of ``tvm-loihi tune`` under a one-line title."""
-    table = format_table(["metric", "Lava default", "best found", "change"],
-                         comparison_rows(default, best, lower_bound_s, n_samples))
+    table = format_table(
+        ["metric", "Lava default", "best found", "change"],
+        comparison_rows(default, best, lower_bound_s, n_samples),
+    )
     return f"{title}\n{table}"
 
 
 def format_resources(layers: Sequence[dict], limits: dict) -> str:
     """Per-layer resource table of ``tvm-loihi inspect``.
 
-    ``layers``: dicts with ``name``, ``neurons``, ``inputs``, ``synapses``, ``density``, ``min_cores`` and
-    ``max_use`` (``{limit: largest per-core use under the Lava default}``); ``limits``: ``{limit: cap}``.
+    ``layers``: dicts with ``name``, ``neurons``, ``inputs``, ``synapses``, ``density``,
+    ``min_cores`` and ``max_use`` (``{limit: largest per-core use under the Lava default}``);
+    ``limits``: ``{limit: cap}``.
     """
     keys = list(limits)
-    headers = ["layer", "neurons", "inputs", "synapses", "density", "min cores",
-               *(f"{k} (max/core of {limits[k]})" for k in keys)]
-    rows = [[d["name"], d["neurons"], d["inputs"], d["synapses"], f"{d['density'] * 100:.1f} %",
-             d["min_cores"], *(f"{d['max_use'][k]} ({d['max_use'][k] / limits[k] * 100:.0f} %)"
-                               for k in keys)] for d in layers]
+    headers = [
+        "layer",
+        "neurons",
+        "inputs",
+        "synapses",
+        "density",
+        "min cores",
+        *(f"{k} (max/core of {limits[k]})" for k in keys),
+    ]
+    rows = [
+        [
+            d["name"],
+            d["neurons"],
+            d["inputs"],
+            d["synapses"],
+            f"{d['density'] * 100:.1f} %",
+            d["min_cores"],
+            *(f"{d['max_use'][k]} ({d['max_use'][k] / limits[k] * 100:.0f} %)" for k in keys),
+        ]
+        for d in layers
+    ]
     return format_table(headers, rows)

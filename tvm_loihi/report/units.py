@@ -8,7 +8,7 @@ _PREFIXES = ((1e0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"))
 
 
 def scale_for(value: float) -> tuple[float, str]:
-    """The ``(factor, prefix)`` that puts ``|value|`` in ``[1, 1000)`` (down to pico; seconds stay seconds)."""
+    """``(factor, prefix)`` putting ``|value|`` in ``[1, 1000)`` (pico up to no prefix)."""
     v = abs(float(value))
     for factor, prefix in _PREFIXES:
         if v >= factor:
@@ -17,14 +17,14 @@ def scale_for(value: float) -> tuple[float, str]:
 
 
 def format_quantity(value: float | None, unit: str, digits: int = 4) -> str:
-    """``value`` in ``unit`` with an SI prefix and ``digits`` significant digits; ``-`` for None/nan/inf."""
+    """``value`` in ``unit``, SI prefix, ``digits`` significant digits (``-`` if not finite)."""
     if value is None or not math.isfinite(float(value)):
         return "-"
     if value == 0:
         return f"0 {unit}"
     factor, prefix = scale_for(value)
     scaled = value / factor
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(scaled)))))
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(scaled))))
     return f"{scaled:.{decimals}f} {prefix}{unit}"
 
 
