@@ -1,4 +1,5 @@
-"""TuningLog: durability, the cache policy, corrupt lines, concurrent appenders (real processes), queries."""
+"""TuningLog: durability, the cache policy, corrupt lines, concurrent appenders (real processes),
+queries."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from tvm_loihi.measure.records import MeasureError, MeasureInput, MeasureResult
 
 
 def _inp(i: int, workload: str = "w0", fidelity: str = "fast") -> MeasureInput:
-    return MeasureInput(workload, "h0", {"cores_per_layer": [i, 2], "core_ids": list(range(i + 2))}, fidelity)
+    mapping = {"cores_per_layer": [i, 2], "core_ids": list(range(i + 2))}
+    return MeasureInput(workload, "h0", mapping, fidelity)
 
 
 def _ok(latency: float, host: str = "local") -> MeasureResult:
@@ -36,14 +38,16 @@ def test_append_lookup_and_reopen(tmp_path):
 def test_equal_mappings_hash_equal_regardless_of_key_order(tmp_path):
     log = TuningLog(tmp_path / "t.jsonl")
     log.append(_inp(2), _ok(1e-6))
-    reordered = MeasureInput("w0", "h0", {"core_ids": [0, 1, 2, 3], "cores_per_layer": [2, 2]}, "fast")
+    reordered = MeasureInput("w0", "h0", {"core_ids": [0, 1, 2, 3], "cores_per_layer": [2, 2]},
+                             "fast")
     assert log.lookup(reordered) is not None
     assert log.lookup(_inp(2, fidelity="event")) is None  # fidelity is part of the key
 
 
 def test_cache_policy_invalid_cached_transport_errors_not(tmp_path):
     log = TuningLog(tmp_path / "t.jsonl")
-    log.append(_inp(1), MeasureResult.failure(MeasureError.INVALID_MAPPING, "core 3 over synapse limit"))
+    invalid = MeasureResult.failure(MeasureError.INVALID_MAPPING, "core 3 over synapse limit")
+    log.append(_inp(1), invalid)
     log.append(_inp(2), MeasureResult.failure(MeasureError.TIMEOUT, "slow"))
     log.append(_inp(3), MeasureResult.failure(MeasureError.HOST_LOST, "gone"))
     assert log.lookup(_inp(1)).error is MeasureError.INVALID_MAPPING
@@ -71,7 +75,8 @@ def test_corrupt_and_truncated_lines_skipped_with_warning(tmp_path):
         reread.append(_inp(2), _ok(2e-6))  # starts on a fresh line despite the fragment
     with pytest.warns(TuningLogWarning) as caught:
         final = TuningLog(path)
-    assert sorted(str(w.message).split("skipping ")[1][:6] for w in caught) == ["line 2", "line 3", "line 4"]
+    skipped = sorted(str(w.message).split("skipping ")[1][:6] for w in caught)
+    assert skipped == ["line 2", "line 3", "line 4"]
     assert {r.input.key() for r in final.records()} == {_inp(1).key(), _inp(2).key()}
     assert final.n_skipped == 3
 

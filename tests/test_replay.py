@@ -1,5 +1,6 @@
-"""Replay at build time: ``with tvm_loihi.apply_best(log): tvm.compile(mod, target="loihi2")`` embeds the best
-logged mapping of each offloaded network; without a matching record it warns and keeps Lava's default."""
+"""Replay at build time: ``with tvm_loihi.apply_best(log): tvm.compile(mod, target="loihi2")``
+embeds the best logged mapping of each offloaded network; without a matching record it warns and
+keeps Lava's default."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_keys_match_between_tuning_and_build():
 def test_apply_best_embeds_best_record_and_falls_back_with_warning(tmp_path):
     log_path = tmp_path / "tune.jsonl"
     (net, hw), = extract_networks(_module())
-    result = tune(net, hw, runner=LocalRunner(), strategy="random", budget=12, seed=0, log=str(log_path))
+    result = tune(net, hw, runner=LocalRunner(), strategy="random", budget=12, seed=0,
+                  log=str(log_path))
     log = TuningLog(log_path)
     best = log.best(net.workload_key(), hw.key())
     assert best is not None and best.result.latency_s == result.best_result.latency_s
@@ -45,12 +47,13 @@ def test_apply_best_embeds_best_record_and_falls_back_with_warning(tmp_path):
     (embedded,) = tvm_loihi.read_mappings(ex)
     assert embedded["workload_key"] == net.workload_key()
     assert embedded["mapping"] == best.input.mapping
-    assert Mapping.from_json(embedded["mapping"]).cores_per_layer == result.best_mapping.cores_per_layer
+    cores = Mapping.from_json(embedded["mapping"]).cores_per_layer
+    assert cores == result.best_mapping.cores_per_layer
     assert [a[1] for a in report.applied] == [net.workload_key()] and not report.fallbacks
     x = workloads.sample_inputs("mlp_tiny", 1).astype(np.float32)
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
     out = vm["main"](tvm.runtime.tensor(x)).numpy()
-    np.testing.assert_array_equal(out, net.run_float(x)[0])  # the replayed build still computes the net
+    np.testing.assert_array_equal(out, net.run_float(x)[0])  # the replayed build computes the net
 
     with pytest.warns(ReplayWarning, match="falling back to the Lava default"):
         with tvm_loihi.apply_best(log_path) as report:

@@ -1,9 +1,12 @@
-"""A real tracker and two real measurement hosts on 127.0.0.1: what a host answers to good and bad requests,
-crash hardening, and requests that must not block. Every process is stopped by the fixture, also on failure."""
+"""A real tracker and two real measurement hosts on 127.0.0.1: what a host answers to good and bad
+requests, crash hardening, and requests that must not block. Every process is stopped by the
+fixture, also on failure."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import numpy as np
@@ -17,7 +20,13 @@ from tvm_loihi.measure import backend
 from tvm_loihi.measure.payload import MAX_REQUEST_BYTES, MeasureRequest, UploadPayload
 from tvm_loihi.measure.records import MeasureError, MeasureInput, MeasureResult
 from tvm_loihi.measure.rpc_runner import NoHostForKey, RPCRunner, request_session
-from tvm_loihi.measure.tracker import LocalFarm, hosts_for_key, query_summary, wait_for_hosts
+from tvm_loihi.measure.tracker import (
+    LocalFarm,
+    hosts_for_key,
+    query_summary,
+    start_host,
+    wait_for_hosts,
+)
 
 HW = get_preset("loihi2_1chip")
 
@@ -31,7 +40,8 @@ def farm():
 @pytest.fixture
 def session(farm):
     sess = request_session(farm.tracker_addr, farm.key, session_timeout_s=60, timeout_s=30)
-    funcs = {n: sess.get_function(f"tvm_loihi.remote.{n}") for n in ("version", "upload", "has", "measure")}
+    funcs = {n: sess.get_function(f"tvm_loihi.remote.{n}")
+             for n in ("version", "upload", "has", "measure")}
     try:
         yield funcs
     finally:
@@ -80,11 +90,13 @@ def test_bad_payloads_are_error_results_and_host_keeps_serving(session):
     }
     for text, expected in cases.items():
         res = _measure(session, text)
-        assert res.error is MeasureError.BAD_PAYLOAD and expected in res.message, (text[:40], res.message)
+        assert res.error is MeasureError.BAD_PAYLOAD, (text[:40], res.message)
+        assert expected in res.message, (text[:40], res.message)
         _assert_serving(session)
     unknown = MeasureRequest("0" * 16, HW.key(), mapping, "fast", 5.0).to_text()
     assert _measure(session, unknown).error is MeasureError.UNKNOWN_WORKLOAD
-    for blob in (b"garbage", b"PK\x03\x04" + b"\x00" * 100, UploadPayload(net, HW, act).to_bytes()[:500]):
+    truncated = UploadPayload(net, HW, act).to_bytes()[:500]
+    for blob in (b"garbage", b"PK\x03\x04" + b"\x00" * 100, truncated):
         reply = json.loads(session["upload"](blob))
         assert not reply["ok"] and reply["error"] == "bad_payload", reply
     assert _measure(session, _request(net, HW, mapping)).ok  # the earlier upload is still there
@@ -92,15 +104,19 @@ def test_bad_payloads_are_error_results_and_host_keeps_serving(session):
 
 def test_over_limit_mapping_is_invalid_mapping_naming_the_limit(session):
     net, act = network("mlp_tiny"), activity("mlp_tiny")
-    small = HardwareSpec(name="small_cores", routers_x=4, routers_y=4, limits=CoreLimits(max_neurons=64))
+    small = HardwareSpec(name="small_cores", routers_x=4, routers_y=4,
+                         limits=CoreLimits(max_neurons=64))
     session["upload"](UploadPayload(net, small, act).to_bytes())
     one_core_per_layer = Mapping.from_assignment(net, (1, 1, 1), range(3)).to_json()
     res = _measure(session, _request(net, small, one_core_per_layer))
-    assert res.error is MeasureError.INVALID_MAPPING and "neuron" in res.message.lower(), res.message
+    assert res.error is MeasureError.INVALID_MAPPING, res.message
+    assert "neuron" in res.message.lower(), res.message
     missing_core = Mapping.from_assignment(net, (1, 1, 1), (0, 1, 999)).to_json()
-    assert _measure(session, _request(net, small, missing_core)).error is MeasureError.INVALID_MAPPING
+    res = _measure(session, _request(net, small, missing_core))
+    assert res.error is MeasureError.INVALID_MAPPING
     garbage_mapping = {"version": 1, "bounds": "nope"}
-    assert _measure(session, _request(net, small, garbage_mapping)).error is MeasureError.INVALID_MAPPING
+    res = _measure(session, _request(net, small, garbage_mapping))
+    assert res.error is MeasureError.INVALID_MAPPING
     _assert_serving(session)
 
 
@@ -132,7 +148,8 @@ def test_requests_never_block(farm):
         request_session(farm.tracker_addr, "loihi3", session_timeout_s=10, timeout_s=5)
     with pytest.raises(NoHostForKey):
         RPCRunner(*farm.tracker_addr, key="loihi3")
-    held = [request_session(farm.tracker_addr, farm.key, 60, 30) for _ in range(2)]  # both hosts busy
+    # hold both hosts: the next request must time out, not block
+    held = [request_session(farm.tracker_addr, farm.key, 60, 30) for _ in range(2)]
     try:
         t0 = time.monotonic()
         with pytest.raises(Exception, match="no free host"):
@@ -159,13 +176,36 @@ def test_measure_timeout_is_enforced_by_host(session):
 
 
 def test_inputs_round_trip_through_runner_keys(farm):
-    # MeasureInput's key is what the log caches on; the runner must return results in submission order.
+    # MeasureInput's key is what the log caches on; the runner must return results in submission
+    # order.
     net, act = network("mlp_tiny"), activity("mlp_tiny")
-    inputs = [MeasureInput(net.workload_key(), HW.key(),
-                           Mapping.from_assignment(net, (c, c, 1), np.arange(2 * c + 1)).to_json(), "fast")
-              for c in (1, 2, 3, 4)]
+    mappings = [Mapping.from_assignment(net, (c, c, 1), np.arange(2 * c + 1)).to_json()
+                for c in (1, 2, 3, 4)]
+    inputs = [MeasureInput(net.workload_key(), HW.key(), m, "fast") for m in mappings]
     with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=30, idle_release_s=1.0) as runner:
         runner.register(net, HW, act)
         results = [f.result(timeout=120) for f in runner.submit(inputs)]
     local = [backend.measure(net, HW, act, i.mapping, "fast") for i in inputs]
     assert [r.latency_s for r in results] == [r.latency_s for r in local]
+
+
+def test_host_launcher_killed_leaves_no_orphan(farm):
+    # SIGKILL to the launcher only (not its group): the listen process must not linger and serve on
+    proc = start_host(farm.tracker_addr, farm.key, log_dir=farm.log_dir)
+    try:
+        addr = f"127.0.0.1:{proc.port}"
+        deadline = time.monotonic() + 60
+        while addr not in hosts_for_key(query_summary(*farm.tracker_addr), farm.key):
+            assert time.monotonic() < deadline, "extra host never registered"
+            time.sleep(0.2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.popen.wait(10)
+        _, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, [p.cmdline() for p in alive]
+        while addr in hosts_for_key(query_summary(*farm.tracker_addr), farm.key):
+            assert time.monotonic() < deadline + 30, "tracker still lists the dead host"
+            time.sleep(0.2)
+    finally:
+        proc.kill()

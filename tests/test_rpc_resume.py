@@ -1,6 +1,6 @@
-"""A tuner measuring on a real RPC host is SIGKILLed mid-run and restarted on the same log: the restart
-re-measures nothing the log holds, and (one candidate in flight, a deterministic strategy) ends exactly where
-an uninterrupted run ends."""
+"""A tuner measuring on a real RPC host is SIGKILLed mid-run and restarted on the same log: the
+restart re-measures nothing the log holds, and (one candidate in flight, a deterministic strategy)
+ends exactly where an uninterrupted run ends."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class RecordingRPCRunner(RPCRunner):
         return super().submit(inputs)
 
 
-def _kill_when_logged(proc: subprocess.Popen, log: str, n_lines: int, timeout_s: float = 120) -> int:
+def _kill_when_logged(proc: subprocess.Popen, log: str, n_lines: int,
+                      timeout_s: float = 120) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         if os.path.exists(log) and open(log).read().count("\n") >= n_lines:
@@ -94,7 +95,8 @@ def test_sigkilled_tuner_resumes_with_zero_remeasurements(tmp_path):
 def test_resume_of_finished_run_measures_nothing(tmp_path):
     net, act = network(WORKLOAD), activity(WORKLOAD)
     log = str(tmp_path / "tune.jsonl")
-    first = tune(net, HW, runner=LocalRunner(), strategy=STRATEGY, budget=20, seed=SEED, activity=act, log=log)
-    again = tune(net, HW, runner=LocalRunner(), strategy=STRATEGY, budget=20, seed=SEED, activity=act, log=log)
+    kwargs = dict(strategy=STRATEGY, budget=20, seed=SEED, activity=act, log=log)
+    first = tune(net, HW, runner=LocalRunner(), **kwargs)
+    again = tune(net, HW, runner=LocalRunner(), **kwargs)
     assert again.cache_hits == again.evaluations == 20 and first.history == again.history
     assert len(TuningLog(log).records()) == 20

@@ -1,5 +1,6 @@
-"""Tuning runs in the loop on a real tracker with three real hosts: every host used, a host killed mid-run
-(the run finishes on the others; no measurement lost or duplicated in the log), and the local pool runner."""
+"""Tuning runs in the loop on a real tracker with three real hosts: every host used, a host killed
+mid-run (the run finishes on the others; no measurement lost or duplicated in the log), and the
+local pool runner."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _check_log(path, result) -> list:
     records = TuningLog(path).records()
     keys = [r.input.key() for r in records]
     assert len(keys) == len(set(keys)), "a candidate was measured (logged) twice"
-    assert len(records) == result.evaluations - result.cache_hits, "a measurement is missing from the log"
+    assert len(records) == result.evaluations - result.cache_hits, "a measurement is not logged"
     assert all(r.result.ok for r in records), [r.result.message for r in records if not r.result.ok]
     return records
 
@@ -73,8 +74,8 @@ def test_host_killed_mid_run(tmp_path):
                 killed_at.append(progress["evaluations"])
 
         with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60, max_attempts=3) as runner:
-            result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=4, activity=act,
-                          fidelity=FIDELITY, log=str(log), callback=kill_first_host)
+            result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=4,
+                          activity=act, fidelity=FIDELITY, log=str(log), callback=kill_first_host)
         assert killed_at and not victim.alive()
         assert victim_addr not in hosts_for_key(farm.summary(), farm.key)
     assert result.evaluations == 45 and result.stop_reason == "budget"
@@ -92,8 +93,8 @@ def test_pool_runner_matches_local_and_survives_worker_death(tmp_path):
     with PoolRunner(n_workers=2, timeout_s=30) as pool:
         pool.register(net, HW, act)
         first = pool.submit([inp, inp])
-        assert all(f.result(timeout=120).latency_s == backend.measure(net, HW, act, mapping).latency_s
-                   for f in first)
+        expected = backend.measure(net, HW, act, mapping).latency_s
+        assert all(f.result(timeout=120).latency_s == expected for f in first)
         workers = [c for c in psutil.Process().children(recursive=True)
                    if "popen_worker" in " ".join(c.cmdline())]
         assert workers

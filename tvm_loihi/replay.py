@@ -1,13 +1,15 @@
 """Replay a tuning log at build time: ``with tvm_loihi.apply_best("tune.jsonl"): tvm.compile(...)``.
 
 In the spirit of AutoTVM's ``ApplyHistoryBest``. Inside the context, the lowering's mapping seam
-(:func:`tvm_loihi.lower.set_mapping_provider`) answers, for each offloaded network, the mapping of the best
-successful record for that network's workload key on the build's hardware; the compiled artifact embeds it
-(read it back with :func:`tvm_loihi.read_mappings`). A network without a matching record gets no mapping --
-the runtime then uses Lava's default mapping -- and a :class:`ReplayWarning` says so.
+(:func:`tvm_loihi.lower.set_mapping_provider`) answers, for each offloaded network, the mapping of
+the best successful record for that network's workload key on the build's hardware; the compiled
+artifact embeds it (read it back with :func:`tvm_loihi.read_mappings`). A network without a matching
+record gets no mapping -- the runtime then uses Lava's default mapping -- and a
+:class:`ReplayWarning` says so.
 
-The workload key hashes the quantised network (structure, weights, shifts, scales), so a record matches when
-the build quantises exactly as the tuning run did: same ONNX/Relax model, same calibration inputs.
+The workload key hashes the quantised network (structure, weights, shifts, scales), so a record
+matches when the build quantises exactly as the tuning run did: same ONNX/Relax model, same
+calibration inputs.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def _default_hardware():
 
 
 @contextmanager
-def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency", fidelity: str | None = None):
+def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
+               fidelity: str | None = None):
     """Embed the best logged mapping of each offloaded network in what is built inside the context.
 
     Parameters
@@ -82,9 +85,10 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency", f
         record = tuning_log.best(workload_key, hardware_key, objective, fidelity)
         if record is None:
             warnings.warn(
-                f"apply_best: no successful record for network {network.name!r} (workload {workload_key}) on "
-                f"hardware {getattr(hardware, 'name', '?')!r} ({hardware_key}) in {tuning_log.path}; "
-                "falling back to the Lava default mapping", ReplayWarning, stacklevel=2)
+                f"apply_best: no successful record for network {network.name!r} (workload "
+                f"{workload_key}) on hardware {getattr(hardware, 'name', '?')!r} ({hardware_key}) "
+                f"in {tuning_log.path}; falling back to the Lava default mapping", ReplayWarning,
+                stacklevel=2)
             report.fallbacks.append((network.name, workload_key, hardware_key))
             return None
         report.applied.append((network.name, workload_key, record))
@@ -100,9 +104,9 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency", f
 def extract_networks(mod, target: str = "loihi2", config=None) -> list[tuple[object, object]]:
     """The ``(NetworkIR, HardwareSpec)`` pairs a ``loihi2`` build of ``mod`` offloads -- what to tune.
 
-    Runs the same partitioning, calibration and codegen as ``tvm.compile(mod, target=target)`` (with a
-    mapping provider that records what it is asked about), so the workload keys are exactly the ones
-    :func:`apply_best` will look up at build time.
+    Runs the same partitioning, calibration and codegen as ``tvm.compile(mod, target=target)`` (with
+    a mapping provider that records what it is asked about), so the workload keys are exactly the
+    ones :func:`apply_best` will look up at build time.
 
     Parameters
     ----------

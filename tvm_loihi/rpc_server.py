@@ -1,21 +1,26 @@
-"""Measurement host: ``python -m tvm_loihi.rpc_server --tracker HOST:PORT --key loihi2 [--backend sim]``.
+"""Measurement host: ``python -m tvm_loihi.rpc_server --tracker HOST:PORT --key loihi2``.
+
+Options: ``--backend sim|fast|event``, ``--host`` (default 127.0.0.1), ``--port``, ``--port-end``.
 
 TVM's own ``tvm.exec.rpc_server`` cannot load Python functions, so this entry point starts
-``tvm.rpc.Server`` with an init callback that (in the server's listen process, before it listens) hardens
-TVM's session handling and registers :mod:`tvm_loihi.measure.remote`'s functions; forked sessions inherit them.
+``tvm.rpc.Server`` with an init callback that (in the server's listen process, before it listens)
+hardens TVM's session handling and registers :mod:`tvm_loihi.measure.remote`'s functions; forked
+sessions inherit them.
 
 Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.md`` §5.4):
 
 * A session process that dies (crash, SIGKILL, a measurement calling ``os._exit``) makes
-  ``tvm.rpc.server._serving`` raise in the listen thread; the thread dies, the server silently leaves the
-  tracker and its process lingers. :func:`harden_server` wraps ``_serving`` to log the crash, ``chdir`` back
-  to the saved working directory (the per-session temp dir is gone) and close the socket, so the server
-  re-registers and keeps serving.
-* A server started long before its tracker gives up after 60 s of ``connect_with_retry``: the wrapped
-  listen loop restarts instead of dying.
+  ``tvm.rpc.server._serving`` raise in the listen thread; the thread dies, the server silently
+  leaves the tracker and its process lingers. :func:`harden_server` wraps ``_serving`` to log the
+  crash, ``chdir`` back to the saved working directory (the per-session temp dir is gone) and close
+  the socket, so the server re-registers and keeps serving.
+* A server started long before its tracker gives up after 60 s of ``connect_with_retry``: the
+  wrapped listen loop restarts instead of dying.
+* The listen process dies with the launcher (``PR_SET_PDEATHSIG``): a host killed with SIGKILL
+  leaves no orphan that still accepts sessions.
 
-The server binds 127.0.0.1 unless ``--host`` says otherwise (TVM RPC executes what it is sent: only serve
-trusted networks). On SIGTERM/SIGINT it kills its listen process and exits.
+The server binds 127.0.0.1 unless ``--host`` says otherwise (TVM RPC executes what it is sent: only
+serve trusted networks). On SIGTERM/SIGINT it kills its listen process and exits.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def harden_server() -> None:
         cwd = os.getcwd()
         try:
             original_serving(sock, addr, opts, load_library)
-        except RuntimeError as exc:  # "Child process ... exited unsuccessfully": the session crashed
+        except RuntimeError as exc:  # "Child process ... exited unsuccessfully": session crashed
             srv.logger.warning("session from %s ended abnormally (%s); still serving", addr, exc)
             os.chdir(cwd)
             try:
@@ -57,15 +62,28 @@ def harden_server() -> None:
             try:
                 return original_listen(*args)
             except Exception as exc:  # tracker unreachable for 60 s, tracker protocol error, ...
-                srv.logger.warning("listen loop failed (%s: %s); restarting in 1 s", type(exc).__name__, exc)
+                srv.logger.warning("listen loop failed (%s: %s); restarting in 1 s",
+                                   type(exc).__name__, exc)
                 time.sleep(1.0)
 
     _serving._tvm_loihi_hardened = True
     srv._serving, srv._listen_loop = _serving, _listen_loop
 
 
+def _die_with_parent() -> None:
+    # Linux: the listen process gets SIGKILL when the launcher dies, so a host killed with SIGKILL
+    # does not leave an orphan that still accepts sessions.
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def server_init(backend: str) -> None:
     """The ``server_init_callback``: runs in TVM's listen process before it accepts sessions."""
+    _die_with_parent()
     harden_server()
     from tvm_loihi.measure import remote
 
@@ -73,15 +91,17 @@ def server_init(backend: str) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tvm_loihi.rpc_server", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tvm_loihi.rpc_server",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--tracker", default=None, help="HOST:PORT of the RPC tracker to register with")
     p.add_argument("--key", default="loihi2", help="device key to register under (default loihi2)")
     p.add_argument("--backend", default="sim", choices=("sim", "fast", "event"),
-                   help="what to measure with: sim = simulator, both fidelities (default); fast or event "
-                        "= only that fidelity")
+                   help="what to measure with: sim = simulator, both fidelities (default); "
+                        "fast or event = only that fidelity")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9091, help="first port to try (default 9091)")
-    p.add_argument("--port-end", type=int, default=None, help="end of the port range (default port+100)")
+    p.add_argument("--port-end", type=int, default=None,
+                   help="end of the port range (default port+100)")
     p.add_argument("--custom-addr", default=None, help="address to report to the tracker")
     p.add_argument("--silent", action="store_true", help="only log warnings")
     return p.parse_args(argv)
@@ -103,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
     server = rpc.Server(args.host, args.port, args.port_end or args.port + 100, key=args.key,
                         tracker_addr=_tracker_addr(args.tracker), custom_addr=args.custom_addr,
-                        silent=args.silent, server_init_callback=functools.partial(server_init, args.backend))
+                        silent=args.silent,
+                        server_init_callback=functools.partial(server_init, args.backend))
 
     def _stop(signum, frame):
         server.terminate()

@@ -1,27 +1,31 @@
-"""The tuning log: versioned JSON lines, append-only -- the measurement cache and the record of a run.
+"""The tuning log: versioned JSON lines, append-only -- the measurement cache and the record of a
+run.
 
 One line per measurement::
 
-    {"v": 1, "key": "<MeasureInput.key()>", "input": {...MeasureInput...}, "result": {...MeasureResult...}}
+    {"v": 1, "key": "<MeasureInput.key()>", "input": {...MeasureInput...}, "result":
+    {...MeasureResult...}}
 
 Durability and concurrency
 --------------------------
-* Each record is one ``write()`` on a file opened with ``O_APPEND``, under an exclusive ``fcntl`` lock, then
-  flushed and ``fsync``-ed: a tuner killed with SIGKILL loses at most the measurement in flight, never a line
-  already appended, and two processes appending to one log never interleave lines.
-* Readers take the same lock and only consume complete lines; a line cut short (a crash mid-write on another
-  machine, a full disk) or otherwise corrupt is skipped with a warning naming the file and line number, and the
-  next append starts on a fresh line.
+* Each record is one ``write()`` on a file opened with ``O_APPEND``, under an exclusive ``fcntl``
+  lock, then flushed and ``fsync``-ed: a tuner killed with SIGKILL loses at most the measurement in
+  flight, never a line already appended, and two processes appending to one log never interleave
+  lines.
+* Readers take the same lock and only consume complete lines; a line cut short (a crash mid-write on
+  another machine, a full disk) or otherwise corrupt is skipped with a warning naming the file and
+  line number, and the next append starts on a fresh line.
 
 The cache
 ---------
-:meth:`TuningLog.lookup` answers from the log, re-reading whatever other processes appended since the last
-read. Which results are *cached* (returned by ``lookup`` and never re-measured) is decided by
-:data:`CACHEABLE_ERRORS`: successful measurements and ``INVALID_MAPPING`` (a property of the mapping and the
-hardware, so it repeats exactly). ``TIMEOUT``, ``HOST_LOST``, ``RUNTIME_ERROR``, ``BAD_PAYLOAD`` and
-``UNKNOWN_WORKLOAD`` describe the host or the transport, not the candidate: they are logged (the record of the
-run) but measured again when asked. :meth:`TuningLog.append` refuses to write a second cacheable record for a key
-that already has one, so the log holds each measured candidate once even when two tuners race on it.
+:meth:`TuningLog.lookup` answers from the log, re-reading whatever other processes appended since
+the last read. Which results are *cached* (returned by ``lookup`` and never re-measured) is decided
+by :data:`CACHEABLE_ERRORS`: successful measurements and ``INVALID_MAPPING`` (a property of the
+mapping and the hardware, so it repeats exactly). ``TIMEOUT``, ``HOST_LOST``, ``RUNTIME_ERROR``,
+``BAD_PAYLOAD`` and ``UNKNOWN_WORKLOAD`` describe the host or the transport, not the candidate: they
+are logged (the record of the run) but measured again when asked. :meth:`TuningLog.append` refuses
+to write a second cacheable record for a key that already has one, so the log holds each measured
+candidate once even when two tuners race on it.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ class LogRecord:
     @classmethod
     def from_json(cls, d: dict, line: int = 0) -> LogRecord:
         if not isinstance(d, dict) or d.get("v") != LOG_VERSION:
-            raise ValueError(f"unsupported record version {d.get('v') if isinstance(d, dict) else d!r}")
+            version = d.get("v") if isinstance(d, dict) else d
+            raise ValueError(f"unsupported record version {version!r}")
         inp = MeasureInput.from_json(d["input"])
         if d.get("key") not in (None, inp.key()):
             raise ValueError("record key does not match its input (edited or corrupt)")
@@ -112,7 +117,8 @@ class TuningLog:
         return self._refresh(lock=True)
 
     def _refresh(self, lock: bool) -> int:
-        # flock locks belong to open file descriptions: under append's exclusive lock, read unlocked.
+        # flock locks belong to open file descriptions: under append's exclusive lock, read
+        # unlocked.
         if not os.path.exists(self.path):
             return 0
         with open(self.path, "rb") as f:
@@ -120,7 +126,7 @@ class TuningLog:
                 fcntl.flock(f.fileno(), fcntl.LOCK_SH)
             f.seek(self._offset)
             data = f.read()
-        end = data.rfind(b"\n") + 1  # a trailing fragment without newline is not a complete line yet
+        end = data.rfind(b"\n") + 1  # a fragment without newline is not a complete line (yet)
         before = len(self._records)
         for raw in data[:end].split(b"\n")[:-1]:
             self._lines += 1
@@ -135,8 +141,9 @@ class TuningLog:
             rec = LogRecord.from_json(json.loads(raw.decode("utf-8")), self._lines)
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             self.n_skipped += 1
-            warnings.warn(f"tuning log {self.path}: skipping line {self._lines} ({type(exc).__name__}: "
-                          f"{exc}; starts {raw[:60]!r})", TuningLogWarning, stacklevel=3)
+            warnings.warn(f"tuning log {self.path}: skipping line {self._lines} "
+                          f"({type(exc).__name__}: {exc}; starts {raw[:60]!r})", TuningLogWarning,
+                          stacklevel=3)
             return
         self._records.append(rec)
         if rec.cacheable:
@@ -154,7 +161,8 @@ class TuningLog:
         return iter(self.records())
 
     def lookup(self, inp: MeasureInput) -> MeasureResult | None:
-        """The cached result for ``inp`` (from this or any earlier run), or None if it must be measured."""
+        """The cached result for ``inp`` (from this or any earlier run), or None if it must be
+        measured."""
         key = inp.key()
         if key not in self._cache:
             self.refresh()
@@ -167,8 +175,8 @@ class TuningLog:
         Returns
         -------
         bool
-            False when the log already held a cacheable result for ``inp`` (written by another process in
-            the meantime): nothing is written, so no candidate appears twice.
+            False when the log already held a cacheable result for ``inp`` (written by another
+            process in the meantime): nothing is written, so no candidate appears twice.
         """
         line = json.dumps(LogRecord(inp, res).to_json(), sort_keys=True, separators=(",", ":"))
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -202,7 +210,8 @@ class TuningLog:
         fidelity : str, optional
             Only records measured at this fidelity; by default any (ties go to the earliest record).
         """
-        candidates = [r for r in self.records() if r.result.ok and r.input.workload_key == workload_key
+        candidates = [r for r in self.records()
+                      if r.result.ok and r.input.workload_key == workload_key
                       and r.input.hardware_key == hardware_key
                       and (fidelity is None or r.input.fidelity == fidelity)]
         scored = [(r.result.objective(objective), r.line, r) for r in candidates]
@@ -210,11 +219,13 @@ class TuningLog:
         return min(scored, key=lambda s: s[:2])[2] if scored else None
 
     def summary(self) -> dict:
-        """Counts and best figures per (workload, hardware, fidelity): the ``tvm-loihi log summary`` data."""
+        """Counts and best figures per (workload, hardware, fidelity): the ``tvm-loihi log summary``
+        data."""
         records = self.records()
         groups: dict[tuple[str, str, str], list[LogRecord]] = {}
         for r in records:
-            groups.setdefault((r.input.workload_key, r.input.hardware_key, r.input.fidelity), []).append(r)
+            group = (r.input.workload_key, r.input.hardware_key, r.input.fidelity)
+            groups.setdefault(group, []).append(r)
         rows = []
         for (wk, hk, fid), recs in sorted(groups.items()):
             ok = [r.result for r in recs if r.result.ok]
@@ -275,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="tvm-loihi log", description="Inspect a tuning log.")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("summary", help="records, errors and best figures per workload").add_argument("log")
+    summary_p = sub.add_parser("summary", help="records, errors and best figures per workload")
+    summary_p.add_argument("log")
     best_p = sub.add_parser("best", help="the best record per workload and hardware, as JSON lines")
     best_p.add_argument("log")
     best_p.add_argument("--workload", help="only this workload key")

@@ -1,15 +1,17 @@
 """Wire formats between a tuner and a measurement host: schemas, validation and size limits.
 
-Two payloads cross the RPC link, both plain data (JSON and ``.npz`` loaded with ``allow_pickle=False``;
-never pickle, so a host cannot be made to execute code by what it is sent):
+Two payloads cross the RPC link, both plain data (JSON and ``.npz`` loaded with
+``allow_pickle=False``; never pickle, so a host cannot be made to execute code by what it is sent):
 
-* :class:`UploadPayload` -- sent once per session and workload: the network (``NetworkIR.to_bytes``), the
-  hardware spec (JSON) and the activity profile (bit-packed spike masks), in one ``.npz`` blob.
-* :class:`MeasureRequest` -- sent per measurement: the keys naming an uploaded workload, the mapping as JSON,
-  the fidelity and the host-side time limit.
+* :class:`UploadPayload` -- sent once per session and workload: the network
+  (``NetworkIR.to_bytes``), the hardware spec (JSON) and the activity profile (bit-packed spike
+  masks), in one ``.npz`` blob.
+* :class:`MeasureRequest` -- sent per measurement: the keys naming an uploaded workload, the mapping
+  as JSON, the fidelity and the host-side time limit.
 
-Every decoder checks the size before parsing and the schema after, and raises :class:`PayloadError` with what
-was wrong and by how much; the host turns that into a ``BAD_PAYLOAD`` result and keeps serving.
+Every decoder checks the size before parsing and the schema after, and raises :class:`PayloadError`
+with what was wrong and by how much; the host turns that into a ``BAD_PAYLOAD`` result and keeps
+serving.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from ..network import NetworkIR
 from .records import canonical_json
 
 PROTOCOL_VERSION = 1
-MAX_UPLOAD_BYTES = 256 << 20  # mlp_k (4 x 8192^2 at 5 % density) is ~70 MB; leave room, refuse the absurd
+# mlp_k (4 x 8192^2 synapses at 5 % density) uploads ~70 MB: leave room, refuse the absurd.
+MAX_UPLOAD_BYTES = 256 << 20
 MAX_HARDWARE_JSON_BYTES = 256 << 10
-MAX_REQUEST_BYTES = 1 << 20  # a mapping is O(cores) numbers; Kapoho Point's 1,024 cores fit in ~100 kB
+# A mapping is O(cores) numbers: Kapoho Point's 1,024 cores fit in ~100 kB.
+MAX_REQUEST_BYTES = 1 << 20
 MAX_TIMEOUT_S = 3600.0
 FIDELITIES = ("fast", "event")
 
@@ -56,13 +60,14 @@ def unpack_activity(arrays: dict[str, np.ndarray]) -> ActivityProfile:
     """Inverse of :func:`pack_activity`."""
     shapes = np.asarray(arrays["activity_shapes"], dtype=np.int64)
     if shapes.ndim != 2 or shapes.shape[1] != 2 or (shapes < 0).any():
-        raise PayloadError(f"activity shapes must be (populations, 2) non-negative, got {shapes.shape}")
+        raise PayloadError(f"activity shapes must be (populations, 2) non-negative, got "
+                           f"{shapes.shape}")
     spikes = []
     for k, (rows, cols) in enumerate(shapes.tolist()):
         packed = np.asarray(arrays[f"spikes{k}"], dtype=np.uint8)
         if packed.shape != (rows, (cols + 7) // 8):
-            raise PayloadError(f"activity population {k}: packed shape {packed.shape} does not match "
-                               f"({rows}, {cols}) spikes")
+            raise PayloadError(f"activity population {k}: packed shape {packed.shape} does not "
+                               f"match ({rows}, {cols}) spikes")
         spikes.append(np.unpackbits(packed, axis=1, count=cols).astype(bool))
     return ActivityProfile(tuple(spikes))
 
@@ -101,7 +106,8 @@ class UploadPayload:
         return self.hardware.key()
 
     def to_bytes(self) -> bytes:
-        """One ``.npz`` blob (no pickle): network bytes, hardware JSON, packed activity, declared keys."""
+        """One ``.npz`` blob (no pickle): network bytes, hardware JSON, packed activity, declared
+        keys."""
         header = {"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
                   "hardware_key": self.hardware_key}
         buf = io.BytesIO()
@@ -122,21 +128,25 @@ class UploadPayload:
                 arrays = {name: z[name] for name in z.files}
             header = json.loads(arrays["header"].tobytes().decode())
             if header.get("v") != PROTOCOL_VERSION:
-                raise PayloadError(f"upload protocol v{header.get('v')}, host speaks v{PROTOCOL_VERSION}")
+                raise PayloadError(f"upload protocol v{header.get('v')}, host speaks "
+                                   f"v{PROTOCOL_VERSION}")
             hw_text = arrays["hardware"].tobytes()
             _check_size("hardware JSON", len(hw_text), MAX_HARDWARE_JSON_BYTES)
             payload = cls(NetworkIR.from_bytes(arrays["network"].tobytes()),
-                          HardwareSpec.from_json(json.loads(hw_text.decode())), unpack_activity(arrays))
+                          HardwareSpec.from_json(json.loads(hw_text.decode())),
+                          unpack_activity(arrays))
         except PayloadError:
             raise
         except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile, UnicodeDecodeError,
                 AttributeError, IndexError) as exc:
             raise PayloadError(f"malformed upload: {type(exc).__name__}: {exc}") from None
-        for what, declared, actual in (("workload", header.get("workload_key"), payload.workload_key),
-                                       ("hardware", header.get("hardware_key"), payload.hardware_key)):
+        checks = (("workload", header.get("workload_key"), payload.workload_key),
+                  ("hardware", header.get("hardware_key"), payload.hardware_key))
+        for what, declared, actual in checks:
             if declared != actual:
-                raise PayloadError(f"upload declares {what} key {declared!r} but its content hashes to "
-                                   f"{actual!r} (client and host tvm_loihi versions differ?)")
+                raise PayloadError(f"upload declares {what} key {declared!r} but its content "
+                                   f"hashes to {actual!r} (client and host tvm_loihi versions "
+                                   "differ?)")
         return payload
 
 
@@ -147,7 +157,8 @@ def _text_array(text: str) -> np.ndarray:
 # -- measure ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MeasureRequest:
-    """One measurement request: which uploaded workload, which mapping, which fidelity, how long at most.
+    """One measurement request: which uploaded workload, which mapping, which fidelity, how long at
+    most.
 
     Parameters
     ----------
@@ -171,15 +182,16 @@ class MeasureRequest:
         for name in ("workload_key", "hardware_key", "fidelity"):
             value = getattr(self, name)
             if not isinstance(value, str) or not 0 < len(value) <= 128:
-                raise PayloadError(f"measure request: {name} must be a non-empty string of at most 128 "
-                                   f"characters, got {value!r:.80}")
+                raise PayloadError(f"measure request: {name} must be a non-empty string of at most "
+                                   f"128 characters, got {value!r:.80}")
         if not isinstance(self.mapping, dict):
             raise PayloadError(f"measure request: mapping must be a JSON object, got "
                                f"{type(self.mapping).__name__}")
         timeout = self.timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
                 or not 0 < timeout <= MAX_TIMEOUT_S:
-            raise PayloadError(f"measure request: timeout_s must be in (0, {MAX_TIMEOUT_S}], got {timeout!r}")
+            raise PayloadError(f"measure request: timeout_s must be in (0, {MAX_TIMEOUT_S}], got "
+                               f"{timeout!r}")
 
     def to_text(self) -> str:
         return canonical_json({"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
@@ -199,8 +211,10 @@ class MeasureRequest:
         if not isinstance(d, dict):
             raise PayloadError(f"measure request must be a JSON object, got {type(d).__name__}")
         if d.get("v") != PROTOCOL_VERSION:
-            raise PayloadError(f"measure request protocol v{d.get('v')!r}, host speaks v{PROTOCOL_VERSION}")
+            raise PayloadError(f"measure request protocol v{d.get('v')!r}, host speaks "
+                               f"v{PROTOCOL_VERSION}")
         expected = {"v", "workload_key", "hardware_key", "mapping", "fidelity", "timeout_s"}
         if set(d) != expected:
             raise PayloadError(f"measure request fields {sorted(d)}, expected {sorted(expected)}")
-        return cls(d["workload_key"], d["hardware_key"], d["mapping"], d["fidelity"], d["timeout_s"])
+        return cls(d["workload_key"], d["hardware_key"], d["mapping"], d["fidelity"],
+                   d["timeout_s"])

@@ -1,10 +1,12 @@
-"""``PoolRunner``: measure in a local pool of worker processes, through the same host code as RPC hosts.
+"""``PoolRunner``: measure in a local pool of worker processes, through the same host code as RPC
+hosts.
 
-Each worker is a TVM ``PopenPoolExecutor`` process (a fresh interpreter, no fork of a process holding TVM
-threads) that keeps a :class:`~tvm_loihi.measure.remote.HostState`, exactly as one RPC session does: a
-workload is read once per worker from the upload file :meth:`PoolRunner.register` wrote, and each task carries
-only the mapping JSON. The host code enforces the per-measurement limit (``TIMEOUT``); the pool's own time-out
-(``timeout_s`` + grace) kills a wedged worker, and a worker that dies is replaced and the candidate retried.
+Each worker is a TVM ``PopenPoolExecutor`` process (a fresh interpreter, no fork of a process
+holding TVM threads) that keeps a :class:`~tvm_loihi.measure.remote.HostState`, exactly as one RPC
+session does: a workload is read once per worker from the upload file :meth:`PoolRunner.register`
+wrote, and each task carries only the mapping JSON. The host code enforces the per-measurement limit
+(``TIMEOUT``); the pool's own time-out (``timeout_s`` + grace) kills a wedged worker, and a worker
+that dies is replaced and the candidate retried.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ _GRACE_S = 10.0
 _WORKER_STATE: list = []  # the HostState of this worker process (set on first use)
 
 
-def _pool_measure(backend: str, upload_path: str, workload: tuple[str, str], request_text: str) -> str:
+def _pool_measure(backend: str, upload_path: str, workload: tuple[str, str],
+                  request_text: str) -> str:
     """Runs in a pool worker: upload on first use of the workload, then measure (JSON text out)."""
     from .remote import HostState, make_backend
 
@@ -60,10 +63,12 @@ class PoolRunner(Runner):
         from tvm.support.popen_pool import PopenPoolExecutor
 
         self.n_parallel = int(n_workers or os.cpu_count() or 1)
-        self.backend, self.timeout_s, self.max_attempts = backend, float(timeout_s), int(max_attempts)
+        self.backend, self.timeout_s = backend, float(timeout_s)
+        self.max_attempts = int(max_attempts)
         self._dir = tempfile.mkdtemp(prefix="tvm_loihi_pool_")
         self._uploads: dict[tuple[str, str], str] = {}
-        self._pool = PopenPoolExecutor(max_workers=self.n_parallel, timeout=self.timeout_s + _GRACE_S)
+        self._pool = PopenPoolExecutor(max_workers=self.n_parallel,
+                                       timeout=self.timeout_s + _GRACE_S)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -78,7 +83,8 @@ class PoolRunner(Runner):
             self._uploads[key] = path
 
     def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
-        """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are values)."""
+        """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are
+        values)."""
         if self._closed:
             raise RuntimeError("PoolRunner is closed")
         futures = []
@@ -89,7 +95,8 @@ class PoolRunner(Runner):
             if key not in self._uploads:
                 fut.set_result(MeasureResult.failure(
                     MeasureError.UNKNOWN_WORKLOAD, f"workload {inp.workload_key} on hardware "
-                    f"{inp.hardware_key} was not registered with this runner (call register first)"))
+                    f"{inp.hardware_key} was not registered with this runner (call register "
+                    "first)"))
             else:
                 self._launch(inp, fut, attempt=1)
             futures.append(fut)
@@ -108,15 +115,15 @@ class PoolRunner(Runner):
             fut.set_result(MeasureResult.from_json(json.loads(inner.result())))
         except TimeoutError:
             fut.set_result(MeasureResult.failure(
-                MeasureError.TIMEOUT, f"pool worker did not answer within {self.timeout_s + _GRACE_S:g} s "
-                "and was killed", "local-pool"))
-        except Exception as exc:  # ChildProcessError: the worker died; anything else: the pool broke
+                MeasureError.TIMEOUT, f"pool worker did not answer within "
+                f"{self.timeout_s + _GRACE_S:g} s and was killed", "local-pool"))
+        except Exception as exc:  # ChildProcessError: the worker died; otherwise the pool broke
             if attempt < self.max_attempts and not self._closed:
                 self._launch(inp, fut, attempt + 1)
             else:
                 fut.set_result(MeasureResult.failure(
-                    MeasureError.HOST_LOST, f"{type(exc).__name__}: {str(exc)[-300:]} (after {attempt} "
-                    "attempt(s))", "local-pool"))
+                    MeasureError.HOST_LOST, f"{type(exc).__name__}: {str(exc)[-300:]} (after "
+                    f"{attempt} attempt(s))", "local-pool"))
 
     def close(self) -> None:
         """Stop the workers and delete the upload files."""

@@ -1,29 +1,31 @@
-"""Server side of measurement: the functions a measurement host registers, and the backend interface.
+"""Server side of measurement: the functions a measurement host registers, and the backend
+interface.
 
-A host is a TVM RPC server (:mod:`tvm_loihi.rpc_server`) whose init callback calls :func:`register`. Each tuner
-session is a forked process; it holds the workloads uploaded to it (keyed by workload and hardware key) and
-answers measurement requests that carry only the mapping JSON. Global functions (all plain str/bytes in and
-JSON text out, so no pickle crosses the link):
+A host is a TVM RPC server (:mod:`tvm_loihi.rpc_server`) whose init callback calls :func:`register`.
+Each tuner session is a forked process; it holds the workloads uploaded to it (keyed by workload and
+hardware key) and answers measurement requests that carry only the mapping JSON. Global functions
+(all plain str/bytes in and JSON text out, so no pickle crosses the link):
 
 ``tvm_loihi.remote.version()``
     ``{"package", "protocol", "backend", "fidelities", "host", "pid"}``.
 ``tvm_loihi.remote.ping(text)``
     Echoes ``text`` (liveness check).
 ``tvm_loihi.remote.upload(blob)``
-    An :class:`~tvm_loihi.measure.payload.UploadPayload`; answers ``{"ok", "workload_key", "hardware_key",
-    "error", "message"}``.
+    An :class:`~tvm_loihi.measure.payload.UploadPayload`; answers ``{"ok", "workload_key",
+    "hardware_key", "error", "message"}``.
 ``tvm_loihi.remote.has(workload_key, hardware_key)``
     ``"1"`` when this session holds that workload, else ``"0"``.
 ``tvm_loihi.remote.measure(request)``
-    A :class:`~tvm_loihi.measure.payload.MeasureRequest`; answers ``MeasureResult.to_json()``. Bad payloads,
-    unknown workloads, invalid mappings, backend exceptions and time-outs all come back as error results: the
-    host never dies of what it is sent.
+    A :class:`~tvm_loihi.measure.payload.MeasureRequest`; answers ``MeasureResult.to_json()``. Bad
+    payloads, unknown workloads, invalid mappings, backend exceptions and time-outs all come back as
+    error results: the host never dies of what it is sent.
 
 Backends
 --------
-:class:`MeasurementBackend` is what a host measures with. :class:`SimulatorBackend` serves the Loihi 2
-performance simulator (fidelities ``fast`` and ``event``). A real Loihi 2 host would subclass
-:class:`MeasurementBackend` (see its docstring for the contract); it cannot be tested here, so it is not faked.
+:class:`MeasurementBackend` is what a host measures with. :class:`SimulatorBackend` serves the Loihi
+2 performance simulator (fidelities ``fast`` and ``event``). A real Loihi 2 host would subclass
+:class:`MeasurementBackend` (see its docstring for the contract); it cannot be tested here, so it is
+not faked.
 """
 
 from __future__ import annotations
@@ -50,18 +52,20 @@ class MeasurementBackend(abc.ABC):
     A real Loihi 2 host implements this class and is started with the same RPC entry point
     (``tvm_loihi.rpc_server``), so the tuner, the tracker and the log do not change. The contract:
 
-    * :meth:`prepare` is called once per uploaded workload (network, hardware spec, activity profile). A Loihi
-      host would compile the network with Lava here (``lava.magma.compiler``) and keep the executable; the
-      mapping then only changes the core assignment.
-    * :meth:`measure` runs one mapping and returns a :class:`MeasureResult` with ``latency_s`` = total
-      latency of the whole input set (Lava's profiler: time steps x measured step time, plus I/O),
-      ``energy_j`` = energy per inference, and ``counters`` with at least ``per_sample_latency_s``,
-      ``throughput_sps``, ``cores_used``, ``chips_used``. An infeasible mapping is
-      ``MeasureError.INVALID_MAPPING`` (not an exception); any exception becomes ``RUNTIME_ERROR``.
-    * It must be interruptible: the host raises :class:`MeasureTimeout` (via SIGALRM) in the measuring
-      thread when the request's ``timeout_s`` passes; release the board in a ``finally``.
-    * :attr:`fidelities` names what it measures (a chip host would use e.g. ``("loihi2",)``); requests for
-      other fidelities are refused as ``BAD_PAYLOAD``, and the fidelity is part of every cache key.
+    * :meth:`prepare` is called once per uploaded workload (network, hardware spec, activity
+      profile). A Loihi host would compile the network with Lava here (``lava.magma.compiler``) and
+      keep the executable; the mapping then only changes the core assignment.
+    * :meth:`measure` runs one mapping and returns a :class:`MeasureResult` with ``latency_s`` =
+      total latency of the whole input set (Lava's profiler: time steps x measured step time, plus
+      I/O), ``energy_j`` = energy per inference, and ``counters`` with at least
+      ``per_sample_latency_s``, ``throughput_sps``, ``cores_used``, ``chips_used``. An infeasible
+      mapping is ``MeasureError.INVALID_MAPPING`` (not an exception); any exception becomes
+      ``RUNTIME_ERROR``.
+    * It must be interruptible: the host raises :class:`MeasureTimeout` (via SIGALRM) in the
+      measuring thread when the request's ``timeout_s`` passes; release the board in a ``finally``.
+    * :attr:`fidelities` names what it measures (a chip host would use e.g. ``("loihi2",)``);
+      requests for other fidelities are refused as ``BAD_PAYLOAD``, and the fidelity is part of
+      every cache key.
     """
 
     name: str = "abstract"
@@ -77,7 +81,8 @@ class MeasurementBackend(abc.ABC):
 
 
 class SimulatorBackend(MeasurementBackend):
-    """The Loihi 2 performance simulator, through :mod:`tvm_loihi.measure.backend` (same as LocalRunner).
+    """The Loihi 2 performance simulator, through :mod:`tvm_loihi.measure.backend` (same as
+    LocalRunner).
 
     Parameters
     ----------
@@ -109,13 +114,15 @@ def make_backend(name: str) -> MeasurementBackend:
     raise ValueError(f"unknown measurement backend {name!r}; use 'sim', 'fast' or 'event'")
 
 
-class MeasureTimeout(BaseException):  # noqa: N818 -- BaseException so backend `except Exception` cannot eat it
+# A BaseException, so that a backend's `except Exception` cannot swallow the time-out.
+class MeasureTimeout(BaseException):  # noqa: N818
     """Raised in the measuring thread when a request's time limit passes."""
 
 
 @contextmanager
 def time_limit(seconds: float):
-    """Raise :class:`MeasureTimeout` after ``seconds`` (SIGALRM; only in the main thread, else no limit)."""
+    """Raise :class:`MeasureTimeout` after ``seconds`` (SIGALRM; only in the main thread, else no
+    limit)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -151,7 +158,8 @@ class HostState:
             package = version("tvm_loihi")
         except PackageNotFoundError:
             package = "unknown"
-        return json.dumps({"package": package, "protocol": PROTOCOL_VERSION, "backend": self.backend.name,
+        return json.dumps({"package": package, "protocol": PROTOCOL_VERSION,
+                           "backend": self.backend.name,
                            "fidelities": list(self.backend.fidelities), "host": self.host_id,
                            "pid": os.getpid()})
 
@@ -164,7 +172,8 @@ class HostState:
             while len(self.workloads) > MAX_SESSION_WORKLOADS:
                 self.workloads.popitem(last=False)
         except PayloadError as exc:
-            return json.dumps({"ok": False, "error": MeasureError.BAD_PAYLOAD.value, "message": str(exc)})
+            return json.dumps({"ok": False, "error": MeasureError.BAD_PAYLOAD.value,
+                               "message": str(exc)})
         except Exception as exc:
             return json.dumps({"ok": False, "error": MeasureError.RUNTIME_ERROR.value,
                                "message": f"{type(exc).__name__}: {exc}"})
@@ -178,8 +187,8 @@ class HostState:
         """One measurement request -> ``MeasureResult`` JSON text (never raises)."""
         start = time.perf_counter()
         r = self._measure(text)
-        result = MeasureResult(r.latency_s, r.energy_j, r.counters, r.error, r.message, self.host_id,
-                               time.perf_counter() - start, r.timestamp)
+        result = MeasureResult(r.latency_s, r.energy_j, r.counters, r.error, r.message,
+                               self.host_id, time.perf_counter() - start, r.timestamp)
         return json.dumps(result.to_json())
 
     def _measure(self, text: str) -> MeasureResult:
@@ -192,8 +201,9 @@ class HostState:
                                          f"{list(self.backend.fidelities)}, not {req.fidelity!r}")
         prepared = self.workloads.get((req.workload_key, req.hardware_key))
         if prepared is None:
-            return MeasureResult.failure(MeasureError.UNKNOWN_WORKLOAD, f"workload {req.workload_key} on "
-                                         f"hardware {req.hardware_key} was not uploaded to this session")
+            return MeasureResult.failure(
+                MeasureError.UNKNOWN_WORKLOAD, f"workload {req.workload_key} on hardware "
+                f"{req.hardware_key} was not uploaded to this session")
         try:
             with time_limit(req.timeout_s):
                 return self.backend.measure(prepared, req.mapping, req.fidelity)
@@ -220,7 +230,8 @@ _STATE: HostState | None = None
 
 
 def register(backend: str | MeasurementBackend = "sim") -> HostState:
-    """Register the ``tvm_loihi.remote.*`` global functions in this process (an RPC server's init callback).
+    """Register the ``tvm_loihi.remote.*`` global functions in this process (an RPC server's init
+    callback).
 
     Parameters
     ----------
@@ -232,7 +243,8 @@ def register(backend: str | MeasurementBackend = "sim") -> HostState:
     global _STATE
     _STATE = HostState(make_backend(backend) if isinstance(backend, str) else backend)
     state = _STATE
-    for name, fn in (("version", state.version), ("ping", lambda text: text), ("upload", state.upload),
-                     ("has", state.has), ("measure", state.measure)):
+    functions = (("version", state.version), ("ping", lambda text: text),
+                 ("upload", state.upload), ("has", state.has), ("measure", state.measure))
+    for name, fn in functions:
         tvm_ffi.register_global_func(f"tvm_loihi.remote.{name}", fn, override=True)
     return state

@@ -1,22 +1,24 @@
 """``RPCRunner``: measure candidates on the hosts registered with a TVM RPC tracker.
 
-Pipeline per worker thread (one per host the tracker offers): *request* a session (with a time-out, after
-checking that some host serves the key), *upload* each workload once per session, *measure* many mappings
-(only the mapping JSON crosses the link), *release* the session when idle, near its lifetime, or broken.
+Pipeline per worker thread (one per host the tracker offers): *request* a session (with a time-out,
+after checking that some host serves the key), *upload* each workload once per session, *measure*
+many mappings (only the mapping JSON crosses the link), *release* the session when idle, near its
+lifetime, or broken.
 
-What TVM 0.27's RPC does under failure, and what this runner does about it (``../shared/notes/tvm-0.27.md``
-§5.4):
+What TVM 0.27's RPC does under failure, and what this runner does about it
+(``../shared/notes/tvm-0.27.md`` §5.4):
 
-* ``TrackerSession.request`` blocks forever when every host is busy or nobody serves the key. Requests here go
-  over our own socket with a time-out (closing it withdraws the request at the tracker), and the key is checked
-  in the tracker summary first.
-* ``session_timeout`` is the lifetime of the whole session, not a per-call limit: sessions are renewed before
-  they expire, and each measurement carries its own ``timeout_s`` that the *host* enforces (SIGALRM) and
-  answers as ``TIMEOUT``. A client-side deadline (``timeout_s + grace``) guards against a wedged host.
-* A session object that is never released keeps its host busy: sessions live in one place and are dropped
-  explicitly (:meth:`_Session.close`), also on error and on :meth:`RPCRunner.close`.
-* A host dying mid-call raises ``kShutdown``/broken-pipe errors: the session is dropped and the candidate
-  is retried on another session (up to ``max_attempts``), then reported as ``HOST_LOST``.
+* ``TrackerSession.request`` blocks forever when every host is busy or nobody serves the key.
+  Requests here go over our own socket with a time-out (closing it withdraws the request at the
+  tracker), and the key is checked in the tracker summary first.
+* ``session_timeout`` is the lifetime of the whole session, not a per-call limit: sessions are
+  renewed before they expire, and each measurement carries its own ``timeout_s`` that the *host*
+  enforces (SIGALRM) and answers as ``TIMEOUT``. A client-side deadline (``timeout_s + grace``)
+  guards against a wedged host.
+* A session object that is never released keeps its host busy: sessions live in one place and are
+  dropped explicitly (:meth:`_Session.close`), also on error and on :meth:`RPCRunner.close`.
+* A host dying mid-call raises ``kShutdown``/broken-pipe errors: the session is dropped and the
+  candidate is retried on another session (up to ``max_attempts``), then reported as ``HOST_LOST``.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ class NoHostForKey(HostUnavailable):
 
 
 def call_with_deadline(fn, timeout_s: float, *args):
-    """Run ``fn(*args)`` in a daemon thread; raise TimeoutError if it has not returned after ``timeout_s``.
+    """Run ``fn(*args)`` in a daemon thread; raise TimeoutError if it has not returned after
+    ``timeout_s``.
 
-    The thread is abandoned on time-out (it ends when the blocked call does; TVM's session time-out bounds
-    that on the host side), and whatever it returns is dropped, which releases a late RPC session.
+    The thread is abandoned on time-out (it ends when the blocked call does; TVM's session time-out
+    bounds that on the host side), and whatever it returns is dropped, which releases a late RPC
+    session.
     """
     box: dict = {}
     done = threading.Event()
@@ -66,7 +70,8 @@ def call_with_deadline(fn, timeout_s: float, *args):
 
     threading.Thread(target=_run, daemon=True, name="tvm_loihi-rpc-call").start()
     if not done.wait(timeout_s):
-        raise TimeoutError(f"{getattr(fn, '__name__', 'call')} did not return within {timeout_s:g} s")
+        name = getattr(fn, "__name__", "call")
+        raise TimeoutError(f"{name} did not return within {timeout_s:g} s")
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -76,8 +81,8 @@ def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float
                     priority: int = 1):
     """Ask the tracker for a host under ``key`` and connect to it, giving up after ``timeout_s``.
 
-    Unlike ``TrackerSession.request`` this never blocks forever: the request goes over a socket with a
-    time-out, and closing that socket withdraws it at the tracker.
+    Unlike ``TrackerSession.request`` this never blocks forever: the request goes over a socket with
+    a time-out, and closing that socket withdraws it at the tracker.
     """
     from tvm import rpc
     from tvm.rpc import base
@@ -92,7 +97,8 @@ def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float
             base.sendjson(sock, [base.TrackerCode.REQUEST, key, "", priority])
             value = base.recvjson(sock)
     except OSError as exc:  # socket.timeout included: every host stayed busy
-        raise HostUnavailable(f"no free host under key {key!r} within {timeout_s:g} s ({exc})") from None
+        raise HostUnavailable(f"no free host under key {key!r} within {timeout_s:g} s "
+                              f"({exc})") from None
     if value[0] != base.TrackerCode.SUCCESS:
         raise HostUnavailable(f"tracker refused the request: {value!r}")
     url, port, matchkey = value[1]
@@ -142,19 +148,23 @@ class RPCRunner(Runner):
     request_timeout_s : float
         How long to wait for a free host before a candidate fails with ``HOST_LOST``.
     max_attempts : int
-        Sessions a candidate may break (host died, connection lost) before it fails with ``HOST_LOST``.
+        Sessions a candidate may break (host died, connection lost) before it fails with
+        ``HOST_LOST``.
     idle_release_s : float
-        A worker with nothing to do releases its session after this long (frees the host for others).
+        A worker with nothing to do releases its session after this long (frees the host for
+        others).
     """
 
     def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
-                 n_parallel: int | None = None, timeout_s: float = 60.0, session_timeout_s: float = 600.0,
-                 request_timeout_s: float = 60.0, max_attempts: int = 3, idle_release_s: float = 5.0) -> None:
+                 n_parallel: int | None = None, timeout_s: float = 60.0,
+                 session_timeout_s: float = 600.0, request_timeout_s: float = 60.0,
+                 max_attempts: int = 3, idle_release_s: float = 5.0) -> None:
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
         summary = query_summary(*self.tracker)
         if not hosts_for_key(summary, key):
-            raise NoHostForKey(f"tracker {tracker_host}:{tracker_port} has no host under key {key!r} "
+            raise NoHostForKey(f"tracker {tracker_host}:{tracker_port} has no host under key "
+                               f"{key!r} "
                                   f"(keys: {sorted(summary.get('queue_info', {}))})")
         self.n_parallel = int(n_parallel or max(1, free_hosts(summary, key)))
         self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
@@ -165,8 +175,9 @@ class RPCRunner(Runner):
         self._cond = threading.Condition()
         self._closed = False
         self._no_host_since: float | None = None
-        self._workers = [threading.Thread(target=self._worker, daemon=True, name=f"tvm_loihi-rpc-{i}")
-                         for i in range(self.n_parallel)]
+        self._workers = [
+            threading.Thread(target=self._worker, daemon=True, name=f"tvm_loihi-rpc-{i}")
+            for i in range(self.n_parallel)]
         for w in self._workers:
             w.start()
 
@@ -177,7 +188,8 @@ class RPCRunner(Runner):
         self._uploads[(payload.workload_key, payload.hardware_key)] = payload.to_bytes()
 
     def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
-        """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are values)."""
+        """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are
+        values)."""
         futures = []
         with self._cond:
             if self._closed:
@@ -188,7 +200,8 @@ class RPCRunner(Runner):
                 if (inp.workload_key, inp.hardware_key) not in self._uploads:
                     fut.set_result(MeasureResult.failure(
                         MeasureError.UNKNOWN_WORKLOAD, f"workload {inp.workload_key} on hardware "
-                        f"{inp.hardware_key} was not registered with this runner (call register first)"))
+                        f"{inp.hardware_key} was not registered with this runner (call register "
+                        "first)"))
                 else:
                     self._queue.append(_Item(inp, fut))
                 futures.append(fut)
@@ -203,13 +216,17 @@ class RPCRunner(Runner):
             self._cond.notify_all()
         for item in pending:
             item.future.set_result(MeasureResult.failure(MeasureError.HOST_LOST, "runner closed"))
+        # Workers finish what they measure and drop their sessions on their own (daemon threads); a
+        # worker waiting at the tracker drops the session it may still get. Do not wait for those.
+        deadline = time.monotonic() + 5.0
         for w in self._workers:
-            w.join(timeout=self.timeout_s + 10.0)
+            w.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
     # -- workers ---------------------------------------------------------------------------------
     def _wait_for_work(self, timeout_s: float | None) -> bool:
-        """True when a candidate is queued; False when closed or after ``timeout_s`` with nothing to do."""
+        """True when a candidate is queued; False when closed or after ``timeout_s`` with nothing to
+        do."""
         with self._cond:
             deadline = None if timeout_s is None else time.monotonic() + timeout_s
             while not self._queue and not self._closed:
@@ -254,9 +271,11 @@ class RPCRunner(Runner):
         return time.monotonic() - session.started + self.timeout_s + 10.0 >= self.session_timeout_s
 
     def _acquire(self) -> _Session | None:
-        """A fresh session, or None (after failing the queue if no host has served the key for too long)."""
+        """A fresh session, or None (after failing the queue if no host has served the key for too
+        long)."""
         try:
-            sess = request_session(self.tracker, self.key, self.session_timeout_s, self.request_timeout_s)
+            sess = request_session(self.tracker, self.key, self.session_timeout_s,
+                                   self.request_timeout_s)
             session = call_with_deadline(_Session, self.request_timeout_s, sess, time.monotonic())
             self._no_host_since = None
             return session
@@ -267,8 +286,9 @@ class RPCRunner(Runner):
                 self._no_host_since = None
             else:
                 self._no_host_since = self._no_host_since or now
-            if self._no_host_since is not None and now - self._no_host_since >= self.request_timeout_s:
-                self._fail_queue(f"no host under key {self.key!r} for {now - self._no_host_since:.0f} s "
+            since = self._no_host_since
+            if since is not None and now - since >= self.request_timeout_s:
+                self._fail_queue(f"no host under key {self.key!r} for {now - since:.0f} s "
                                  f"(last error: {exc})")
             time.sleep(0.5)
             return None
@@ -298,10 +318,11 @@ class RPCRunner(Runner):
     def _measure_on(self, session: _Session, inp: MeasureInput) -> MeasureResult:
         wk = (inp.workload_key, inp.hardware_key)
         if wk not in session.uploaded:
-            reply = json.loads(call_with_deadline(session.funcs["upload"], self.request_timeout_s + 60.0,
-                                                  self._uploads[wk]))
+            reply = json.loads(call_with_deadline(session.funcs["upload"],
+                                                  self.request_timeout_s + 60.0, self._uploads[wk]))
             if not reply["ok"]:
-                return MeasureResult.failure(MeasureError(reply["error"]), reply["message"], session.host)
+                return MeasureResult.failure(MeasureError(reply["error"]), reply["message"],
+                                             session.host)
             session.uploaded.add(wk)
         text = MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
                               self.timeout_s).to_text()
@@ -312,9 +333,11 @@ class RPCRunner(Runner):
                        error: MeasureError = MeasureError.HOST_LOST) -> None:
         item.attempts += 1
         if item.attempts >= self.max_attempts or self._closed:
-            host = item.hosts_tried[-1] if item.hosts_tried else f"{self.tracker[0]}:{self.tracker[1]}"
+            tracker = f"{self.tracker[0]}:{self.tracker[1]}"
+            host = item.hosts_tried[-1] if item.hosts_tried else tracker
+            tried = item.hosts_tried or "no host"
             item.future.set_result(MeasureResult.failure(
-                error, f"{reason} (after {item.attempts} attempt(s) on {item.hosts_tried or 'no host'})", host))
+                error, f"{reason} (after {item.attempts} attempt(s) on {tried})", host))
             return
         logger.warning("measurement of %s failed on %s (%s); retrying", item.inp.key(),
                        item.hosts_tried[-1:] or "no host", reason)

@@ -1,8 +1,9 @@
 """Start and stop an RPC tracker and measurement hosts as subprocesses; query the tracker safely.
 
 Used by the tests, the CLI and the examples. Every process is started in its own process group
-(``start_new_session``) so that stopping it also stops what TVM forked under it (the listen process and the
-per-session processes); :class:`LocalFarm` stops everything it started on exit, also when the body raises.
+(``start_new_session``) so that stopping it also stops what TVM forked under it (the listen process
+and the per-session processes); :class:`LocalFarm` stops everything it started on exit, also when
+the body raises.
 
 Tracker queries go through :func:`query_summary`, which puts a time-out on the socket: TVM's own
 ``TrackerSession`` has none, and a wedged tracker must not hang a tuner.
@@ -102,7 +103,8 @@ class ManagedProcess:
             return f.read()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the whole process group (the process and everything TVM forked under it), then reap."""
+        """Signal the whole process group (the process and everything TVM forked under it), then
+        reap."""
         try:
             os.killpg(self.popen.pid, sig)
         except (ProcessLookupError, PermissionError):
@@ -117,8 +119,9 @@ class ManagedProcess:
 def _spawn(name: str, argv: list[str], log_dir: str) -> ManagedProcess:
     log_path = os.path.join(log_dir, f"{name}.log")
     with open(log_path, "wb") as log:
-        popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return ManagedProcess(name, popen, log_path)
 
 
@@ -139,25 +142,29 @@ def start_tracker(host: str = "127.0.0.1", log_dir: str | None = None,
         except OSError:
             if not proc.alive() or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"tracker on {host}:{port} did not start:\n{proc.output()[-2000:]}")
+                raise RuntimeError(f"tracker on {host}:{port} did not start:\n"
+                                   f"{proc.output()[-2000:]}")
             time.sleep(0.1)
 
 
 def start_host(tracker: tuple[str, int], key: str = DEFAULT_KEY, backend: str = "sim",
                host: str = "127.0.0.1", log_dir: str | None = None,
                timeout_s: float = 90.0) -> ManagedProcess:
-    """Start ``python -m tvm_loihi.rpc_server`` and wait for its ready line (it then registers itself)."""
-    proc = _spawn_host(tracker, key, backend, host, log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_"))
+    """Start ``python -m tvm_loihi.rpc_server`` and wait for its ready line (it then registers
+    itself)."""
+    log_dir = log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_")
+    proc = _spawn_host(tracker, key, backend, host, log_dir)
     _finish_host_start(proc, timeout_s)
     return proc
 
 
-def _spawn_host(tracker: tuple[str, int], key: str, backend: str, host: str, log_dir: str) -> ManagedProcess:
+def _spawn_host(tracker: tuple[str, int], key: str, backend: str, host: str,
+                log_dir: str) -> ManagedProcess:
     port = free_port(host)
-    proc = _spawn(f"host-{port}", [sys.executable, "-m", "tvm_loihi.rpc_server", "--tracker",
-                                   f"{tracker[0]}:{tracker[1]}", "--key", key, "--backend", backend,
-                                   "--host", host, "--port", str(port), "--port-end", str(port + 50),
-                                   "--silent"], log_dir)
+    argv = [sys.executable, "-m", "tvm_loihi.rpc_server", "--tracker", f"{tracker[0]}:{tracker[1]}",
+            "--key", key, "--backend", backend, "--host", host, "--port", str(port),
+            "--port-end", str(port + 50), "--silent"]
+    proc = _spawn(f"host-{port}", argv, log_dir)
     proc.port = port
     return proc
 
@@ -175,7 +182,8 @@ def _finish_host_start(proc: ManagedProcess, timeout_s: float = 90.0) -> None:
 
 @dataclass
 class LocalFarm:
-    """A tracker plus ``n_hosts`` measurement hosts on this machine; a context manager that cleans up.
+    """A tracker plus ``n_hosts`` measurement hosts on this machine; a context manager that cleans
+    up.
 
     Parameters
     ----------
@@ -253,5 +261,5 @@ class LocalFarm:
         self.stop()
 
     def describe(self) -> str:
-        return json.dumps({"tracker": list(self.tracker_addr), "hosts": [h.port for h in self.hosts],
-                           "logs": self.log_dir})
+        return json.dumps({"tracker": list(self.tracker_addr),
+                           "hosts": [h.port for h in self.hosts], "logs": self.log_dir})
