@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tvm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tvm import relax
 from tvm_models import (
     chain_model,
@@ -216,3 +218,30 @@ def test_dynamic_batch_runs_with_any_batch_size():
         (y,) = vm_run(ex, xs)
         assert y.shape == (batch, 8)
         _close(y, vm_run(ex_llvm, xs)[0])
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), depth=st.integers(1, 3), batch=st.integers(1, 3),
+       relu_last=st.booleans())
+def test_random_chains_compile_bit_exact(seed, depth, batch, relu_last):
+    from tvm_models import build, dense, rand_layer
+
+    rng = np.random.default_rng(seed)
+    widths = [int(w) for w in rng.integers(2, 40, size=depth + 1)]
+    layers = [rand_layer(rng, a, b, density=0.5) for a, b in zip(widths, widths[1:])]
+
+    def body(bb, x):
+        h = x
+        for k, (w, b) in enumerate(layers):
+            h = dense(bb, h, w, b, relu=relu_last or k < depth - 1)
+        return h
+
+    mod = build(body, {"x": (batch, widths[0])})
+    cal = rng.random((16, widths[0])).astype(np.float32)
+    with tvm_loihi.LoihiConfig(calibration=cal):
+        ex = tvm.compile(mod, target="loihi2")
+    x = rng.random((batch, widths[0])).astype(np.float32)
+    (y,) = vm_run(ex, x)
+    (net,) = _networks(ex)
+    assert net.layer_sizes == tuple(widths)
+    np.testing.assert_array_equal(y, integer_reference(net, x))
