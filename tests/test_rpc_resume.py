@@ -4,6 +4,7 @@ ends exactly where an uninterrupted run ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -100,3 +101,39 @@ def test_resume_of_finished_run_measures_nothing(tmp_path):
     again = tune(net, HW, runner=LocalRunner(), **kwargs)
     assert again.cache_hits == again.evaluations == 20 and first.history == again.history
     assert len(TuningLog(log).records()) == 20
+
+
+_RACER = textwrap.dedent(f"""
+    import json, sys
+    sys.path.insert(0, {os.path.dirname(__file__)!r})
+    from _sim_workloads import activity, network
+    from tvm_loihi.hardware import get_preset
+    from tvm_loihi.measure.runner import LocalRunner
+    from tvm_loihi.tune import tune
+    net, act = network({WORKLOAD!r}), activity({WORKLOAD!r})
+    res = tune(net, get_preset("loihi2_1chip"), runner=LocalRunner(), strategy="random", budget=30,
+               seed=int(sys.argv[2]), activity=act, log=sys.argv[1])
+    print(json.dumps({{"evaluations": res.evaluations, "cache_hits": res.cache_hits}}))
+""")
+
+
+def test_two_tuner_processes_share_one_log(tmp_path):
+    # same seed: both propose the same candidates at the same time, so they race on every append
+    log = str(tmp_path / "shared.jsonl")
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, log, "7"], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True) for _ in range(2)]
+    try:
+        outs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+    assert [p.returncode for p in procs] == [0, 0]
+    stats = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+    assert all(s["evaluations"] == 30 for s in stats)
+    records = TuningLog(log).records()
+    keys = [r.input.key() for r in records]
+    assert len(keys) == len(set(keys)) == 30, "a candidate was logged twice (or lost)"
+    with open(log) as f:
+        assert all(json.loads(line)["v"] == 1 for line in f)  # every line whole
