@@ -250,33 +250,38 @@ def _replay_command(args, model: str, default_hw: str) -> str:
     )
 
 
-def cmd_tune(args) -> int:
-    """Run ``tvm-loihi tune`` (see the module docstring)."""
-    strategies, objectives = _check_args(args)
-    os.makedirs(args.outdir, exist_ok=True)
-    args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
-    default_hw = "loihi2_1chip"
-    if getattr(args, "workload", None):
-        from ..workloads import WORKLOADS
+def _default_hardware(args) -> str:
+    from ..workloads import WORKLOADS
 
-        default_hw = WORKLOADS[args.workload].hardware if args.workload in WORKLOADS else default_hw
-    hardware = inputs.resolve_hardware(args.hardware, default_hw)
+    spec = WORKLOADS.get(getattr(args, "workload", None) or "")
+    return spec.hardware if spec else "loihi2_1chip"
+
+
+def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]:
     model = inputs.model_path(args, args.outdir)
     calibration = inputs.load_calibration(args.calibration)
-    pairs = _select(
-        inputs.offloaded_networks(inputs.load_model(model, args.outputs), hardware, calibration),
-        args.networks,
-    )
+    mod = inputs.load_model(model, args.outputs)
+    pairs = _select(inputs.offloaded_networks(mod, hardware, calibration), args.networks)
     print(
         f"model {model}: {len(pairs)} offloaded network(s) to tune on {hardware.name}",
         file=sys.stderr,
     )
-    runner = inputs.make_runner(args.runner)
+    outcomes = [
+        _tune_one(net, hw, runner, strategies, objectives, args, calibration) for net, hw in pairs
+    ]
+    return model, outcomes
+
+
+def cmd_tune(args) -> int:
+    """Run ``tvm-loihi tune`` (see the module docstring)."""
+    strategies, objectives = _check_args(args)
+    default_hw = _default_hardware(args)
+    hardware = inputs.resolve_hardware(args.hardware, default_hw)
+    runner = inputs.make_runner(args.runner)  # an unreachable farm fails before any work
     try:
-        outcomes = [
-            _tune_one(net, hw, runner, strategies, objectives, args, calibration)
-            for net, hw in pairs
-        ]
+        os.makedirs(args.outdir, exist_ok=True)
+        args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
+        model, outcomes = _run_all(args, runner, hardware, strategies, objectives)
     finally:
         runner.close()
     figures = []
