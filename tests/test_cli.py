@@ -1,6 +1,7 @@
-"""The ``tvm-loihi`` console script end to end on mlp_tiny: tune -> compile -> run through subprocesses,
-outputs equal to the Python API, the ``--json`` summary schema, inspect, log, and every error path as one
-line with a non-zero exit code (in-process ``main`` for most of them, the console script for a few)."""
+"""The ``tvm-loihi`` console script end to end on mlp_tiny: tune -> compile -> run through
+subprocesses, outputs equal to the Python API, the ``--json`` summary schema, inspect, log, and
+every error path as one line with a non-zero exit code (in-process ``main`` for most of them, the
+console script for a few)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,26 @@ def tuned(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     model = workloads.write_onnx("mlp_tiny", str(d / "mlp_tiny.onnx"))
     out, summary, log = d / "out", d / "summary.json", d / "tune.jsonl"
-    tune = _cli("tune", model, "--hardware", "loihi2_1chip", "--strategy", "ga,random", "--budget",
-                str(BUDGET), "--objectives", "latency,energy", "--seed", "3", "--log", str(log),
-                "--outdir", str(out), "--json", str(summary))
+    tune = _cli(
+        "tune",
+        model,
+        "--hardware",
+        "loihi2_1chip",
+        "--strategy",
+        "ga,random",
+        "--budget",
+        str(BUDGET),
+        "--objectives",
+        "latency,energy",
+        "--seed",
+        "3",
+        "--log",
+        str(log),
+        "--outdir",
+        str(out),
+        "--json",
+        str(summary),
+    )
     assert tune.returncode == 0, tune.stderr
     lib = d / "model.so"
     comp = _cli("compile", model, "--hardware", "loihi2_1chip", "--log", str(log), "-o", str(lib))
@@ -50,34 +68,58 @@ def tuned(tmp_path_factory):
     np.save(d / "x.npy", x)
     run = _cli("run", str(lib), "--input", str(d / "x.npy"), "-o", str(d / "y.npy"))
     assert run.returncode == 0, run.stderr
-    return {"dir": d, "model": model, "log": str(log), "summary": summary, "lib": str(lib), "x": x,
-            "tune": tune, "compile": comp, "run": run}
+    return {
+        "dir": d,
+        "model": model,
+        "log": str(log),
+        "summary": summary,
+        "lib": str(lib),
+        "x": x,
+        "tune": tune,
+        "compile": comp,
+        "run": run,
+    }
 
 
 def test_tune_prints_table_progress_and_figures(tuned):
     stdout, stderr = tuned["tune"].stdout, tuned["tune"].stderr
-    for row in ("Lava default", "best found", "total latency (64 samples)", "per-sample latency",
-                "energy per inference", "cores used", "chips used", "total latency / lower bound"):
+    for row in (
+        "Lava default",
+        "best found",
+        "total latency (64 samples)",
+        "per-sample latency",
+        "energy per inference",
+        "cores used",
+        "chips used",
+        "total latency / lower bound",
+    ):
         assert row in stdout
-    # not a terminal: plain progress lines with best-so-far, rate and ETA, ending with the stop reason
+    # not a terminal: plain progress lines (best-so-far, rate, ETA), ending with the stop reason
     progress = [ln for ln in stderr.splitlines() if "eval/s" in ln]
     assert progress and all("best" in ln and "ETA" in ln for ln in progress)
     assert any(ln.endswith("(budget)") and f"{BUDGET}/{BUDGET}" in ln for ln in progress)
     assert "\r" not in stderr
     paths = [ln.strip() for ln in stdout.splitlines() if ln.strip().endswith(".png")]
     names = sorted(os.path.basename(p) for p in paths)
-    assert names == ["convergence_loihi0.png", "pareto_loihi0.png", "placement_loihi0.png",
-                     "utilisation_loihi0.png"]
+    assert names == [
+        "convergence_loihi0.png",
+        "pareto_loihi0.png",
+        "placement_loihi0.png",
+        "utilisation_loihi0.png",
+    ]
     assert all(os.path.getsize(p) > 10_000 for p in paths)
 
 
 def test_json_summary_schema_and_values_match_the_log(tuned):
     summary = validate_summary(json.loads(tuned["summary"].read_text()))
     (net,) = summary["networks"]
-    assert summary["objectives"] == ["latency", "energy"] and summary["strategies"] == ["ga", "random"]
+    assert summary["objectives"] == ["latency", "energy"] and summary["strategies"] == [
+        "ga",
+        "random",
+    ]
     assert [r["strategy"] for r in net["runs"]] == ["ga", "random"]
     assert all(r["evaluations"] == BUDGET and len(r["history"]) == BUDGET for r in net["runs"])
-    (nw, hw), = extract_networks(load_onnx(tuned["model"]))
+    ((nw, hw),) = extract_networks(load_onnx(tuned["model"]))
     assert net["workload_key"] == nw.workload_key() and summary["hardware"]["key"] == hw.key()
     best = TuningLog(tuned["log"]).best(nw.workload_key(), hw.key())
     assert net["best"]["total_latency_s"] == best.result.latency_s
@@ -86,9 +128,12 @@ def test_json_summary_schema_and_values_match_the_log(tuned):
     assert net["ratio_to_lower_bound"]["best"] >= 1.0  # the bound is a bound
     change = net["best"]["total_latency_s"] / net["default"]["total_latency_s"] - 1
     assert net["change"]["total_latency_s"] == pytest.approx(change)
-    assert net["pareto"] and all(p["latency_s"] >= net["best"]["total_latency_s"] for p in net["pareto"])
+    assert net["pareto"] and all(
+        p["latency_s"] >= net["best"]["total_latency_s"] for p in net["pareto"]
+    )
     assert sorted(summary["figures"]) == sorted(
-        os.path.abspath(p) for p in tuned["tune"].stdout.split() if p.endswith(".png"))
+        os.path.abspath(p) for p in tuned["tune"].stdout.split() if p.endswith(".png")
+    )
     bad = json.loads(tuned["summary"].read_text())
     del bad["networks"][0]["best"]["cores_used"]
     with pytest.raises(ValueError, match=r"networks\[0\]\.best: missing keys \['cores_used'\]"):
@@ -100,8 +145,12 @@ def test_compile_and_run_match_the_python_api(tuned):
     with tvm_loihi.apply_best(tuned["log"]):
         ex = tvm.compile(load_onnx(tuned["model"]), target="loihi2")
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
-    expected = np.concatenate([vm["main"](tvm.runtime.tensor(tuned["x"][i:i + 1])).numpy()
-                               for i in range(len(tuned["x"]))])
+    expected = np.concatenate(
+        [
+            vm["main"](tvm.runtime.tensor(tuned["x"][i : i + 1])).numpy()
+            for i in range(len(tuned["x"]))
+        ]
+    )
     got = np.load(tuned["dir"] / "y.npy")
     np.testing.assert_array_equal(got, expected)
     (embedded,) = tvm_loihi.read_mappings(tuned["lib"])
@@ -119,10 +168,13 @@ def test_inspect_reports_offload_and_min_cores(tuned):
     assert res.returncode == 0, res.stderr
     report = json.loads(report_path.read_text())
     assert report["operators"] and all(op["on_loihi"] for op in report["operators"])
-    (nw, hw), = extract_networks(load_onnx(tuned["model"]))
+    ((nw, hw),) = extract_networks(load_onnx(tuned["model"]))
     (net,) = report["networks"]
     assert [layer["min_cores"] for layer in net["layers"]] == list(min_cores_per_layer(nw, hw))
-    assert "8 of 8 offloaded to Loihi" in res.stdout and "Lava default mapping: 3 of 128 cores" in res.stdout
+    assert (
+        "8 of 8 offloaded to Loihi" in res.stdout
+        and "Lava default mapping: 3 of 128 cores" in res.stdout
+    )
 
 
 def test_inspect_cut_graph_and_host_reason(tmp_path, capsys):
@@ -141,7 +193,7 @@ def test_inspect_cut_graph_and_host_reason(tmp_path, capsys):
 def test_log_summary_and_best(tuned, capsys):
     assert main(["log", "best", tuned["log"], "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    (nw, hw), = extract_networks(load_onnx(tuned["model"]))
+    ((nw, hw),) = extract_networks(load_onnx(tuned["model"]))
     best = TuningLog(tuned["log"]).best(nw.workload_key(), hw.key())
     assert row["latency_s"] == best.result.latency_s and row["mapping"] == best.input.mapping
     assert main(["log", "summary", tuned["log"]]) == 0
@@ -157,7 +209,7 @@ def _tiny_hardware(tmp_path) -> str:
 
 def _error_cases(tmp_path, tuned) -> list[tuple[list[str], str]]:
     """(argv, a fragment the one-line message must contain)."""
-    model, log = tuned["model"], tuned["log"]
+    model = tuned["model"]
     (tmp_path / "bad.onnx").write_bytes(open(model, "rb").read()[:300])
     (tmp_path / "typo.json").write_text(json.dumps({"chips_x": 1, "routerz_x": 2}))
     (tmp_path / "not_a_lib.so").write_text("nope")
@@ -177,7 +229,10 @@ def _error_cases(tmp_path, tuned) -> list[tuple[list[str], str]]:
         (["tune", f"{t}/bad.onnx"], "bad.onnx"),
         (["tune", "--workload", "mlp_zzz"], "unknown; known"),
         (["tune", model, "--calibration", f"{t}/none.npy"], "--calibration"),
-        (["compile", model, "--log", f"{t}/none.jsonl", "-o", f"{t}/m.so"], "run `tvm-loihi tune` first"),
+        (
+            ["compile", model, "--log", f"{t}/none.jsonl", "-o", f"{t}/m.so"],
+            "run `tvm-loihi tune` first",
+        ),
         (["compile", model, "-o", f"{t}/no/such/dir/m.so"], "does not exist"),
         (["run", f"{t}/missing.so", "--input", f"{t}/wrong.npy"], "tvm-loihi compile"),
         (["run", f"{t}/not_a_lib.so", "--input", f"{t}/wrong.npy"], "not a library"),

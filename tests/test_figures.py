@@ -1,6 +1,6 @@
-"""Report output on a real tuning run (mlp_tiny, in-process simulator): the PNG figures exist, have the
-size their figsize promises, are not blank and show each layer's colour; link loads, the progress bar and
-the comparison table are checked against direct computations."""
+"""Report output on a real tuning run (mlp_tiny, in-process simulator): the PNG figures exist, have
+the size their figsize promises, are not blank and show each layer's colour; link loads, the
+progress bar and the comparison table are checked against direct computations."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ from tvm_loihi.quantize import quantize_network
 from tvm_loihi.report import ProgressBar, format_comparison
 from tvm_loihi.report._mpl import DPI, layer_colours
 from tvm_loihi.report.figures import (
-    CONVERGENCE_SIZE, PARETO_SIZE, UTILISATION_SIZE, plot_convergence, plot_pareto, plot_utilisation)
+    CONVERGENCE_SIZE,
+    PARETO_SIZE,
+    UTILISATION_SIZE,
+    plot_convergence,
+    plot_pareto,
+    plot_utilisation,
+)
 from tvm_loihi.report.placement import edge_loads, placement_size, plot_placement
 from tvm_loihi.report.summary import metrics_of
 from tvm_loihi.sim import evaluate, lower_bound
@@ -26,14 +32,24 @@ from tvm_loihi.tune import default_activity, tune
 
 @pytest.fixture(scope="module")
 def run():
-    net = quantize_network(workloads.float_layers("mlp_tiny"), workloads.sample_inputs("mlp_tiny", 32))
+    net = quantize_network(
+        workloads.float_layers("mlp_tiny"), workloads.sample_inputs("mlp_tiny", 32)
+    )
     hw = get_preset("loihi2_1chip")
     res = tune(net, hw, strategy="ga", budget=24, seed=1, objectives=("latency", "energy"))
     act = default_activity(net, hw)
-    panels = [(label, m, evaluate(net, m, hw, act)) for label, m in
-              (("Lava default", res.default_mapping), ("best found", res.best_mapping))]
-    return {"net": net, "hw": hw, "res": res, "act": act, "panels": panels,
-            "names": [layer.name for layer in net.layers]}
+    panels = [
+        (label, m, evaluate(net, m, hw, act))
+        for label, m in (("Lava default", res.default_mapping), ("best found", res.best_mapping))
+    ]
+    return {
+        "net": net,
+        "hw": hw,
+        "res": res,
+        "act": act,
+        "panels": panels,
+        "names": [layer.name for layer in net.layers],
+    }
 
 
 def _check_png(path, size_in) -> np.ndarray:
@@ -52,8 +68,12 @@ def _has_colour(rgb: np.ndarray, colour, tol: float = 0.02) -> bool:
 def test_convergence_figure(run, tmp_path):
     res = run["res"]
     lb = lower_bound(run["net"], run["hw"], run["act"])
-    path = plot_convergence([("ga", res.history), ("ga again", res.history[:10])], str(tmp_path / "c.png"),
-                            default_s=res.default_result.latency_s, lower_bound_s=lb)
+    path = plot_convergence(
+        [("ga", res.history), ("ga again", res.history[:10])],
+        str(tmp_path / "c.png"),
+        default_s=res.default_result.latency_s,
+        lower_bound_s=lb,
+    )
     rgb = _check_png(path, CONVERGENCE_SIZE)
     assert _has_colour(rgb, (0.122, 0.467, 0.706)) and _has_colour(rgb, (1.0, 0.498, 0.055))
 
@@ -66,14 +86,20 @@ def test_placement_figure_shows_every_layer_and_link_heat(run, tmp_path):
 
 
 def test_placement_on_two_chips_outlines_both(tmp_path):
-    net = quantize_network(workloads.float_layers("mlp_tiny"), workloads.sample_inputs("mlp_tiny", 8))
+    net = quantize_network(
+        workloads.float_layers("mlp_tiny"), workloads.sample_inputs("mlp_tiny", 8)
+    )
     hw = get_preset("loihi2_2chip")
     act = default_activity(net, hw, n_samples=8)
     spread = Mapping.from_assignment(net, (2, 2, 1), [0, 130, 5, 250, 127])  # both chips
-    panels = [(label, m, evaluate(net, m, hw, act))
-              for label, m in (("default", lava_default_mapping(net, hw)), ("spread", spread))]
+    panels = [
+        (label, m, evaluate(net, m, hw, act))
+        for label, m in (("default", lava_default_mapping(net, hw)), ("spread", spread))
+    ]
     assert panels[1][2].chips_used == 2
-    path = plot_placement(hw, panels, [layer.name for layer in net.layers], str(tmp_path / "p2.png"))
+    path = plot_placement(
+        hw, panels, [layer.name for layer in net.layers], str(tmp_path / "p2.png")
+    )
     _check_png(path, placement_size(hw, 2))
 
 
@@ -103,9 +129,13 @@ def test_pareto_figure(run, tmp_path):
     res = run["res"]
     assert len(res.pareto) >= 1
     front = [(r.latency_s, r.energy_j) for _, r in res.pareto]
-    path = plot_pareto(front, str(tmp_path / "f.png"), measured=front + [(front[0][0] * 1.2, front[0][1] * 1.2)],
-                       default=(res.default_result.latency_s, res.default_result.energy_j),
-                       best=(res.best_result.latency_s, res.best_result.energy_j))
+    path = plot_pareto(
+        front,
+        str(tmp_path / "f.png"),
+        measured=[*front, (front[0][0] * 1.2, front[0][1] * 1.2)],
+        default=(res.default_result.latency_s, res.default_result.energy_j),
+        best=(res.best_result.latency_s, res.best_result.energy_j),
+    )
     rgb = _check_png(path, PARETO_SIZE)
     assert _has_colour(rgb, (0.839, 0.153, 0.157))  # the front in tab:red
 
@@ -117,7 +147,10 @@ def test_comparison_table_numbers(run):
     text = format_comparison("t", default, best, lb, run["act"].n_samples)
     change = (best["total_latency_s"] / default["total_latency_s"] - 1) * 100
     assert f"{change:+.1f} %" in text
-    assert f"{default['total_latency_s'] / lb:.2f}x" in text and f"{best['total_latency_s'] / lb:.2f}x" in text
+    assert (
+        f"{default['total_latency_s'] / lb:.2f}x" in text
+        and f"{best['total_latency_s'] / lb:.2f}x" in text
+    )
     assert f"total latency ({run['act'].n_samples} samples)" in text
 
 
@@ -127,8 +160,17 @@ class _Tty(io.StringIO):
 
 
 def test_progress_bar_terminal_and_plain():
-    infos = [{"evaluations": i, "budget": 20, "best": 1e-3 / i, "cache_hits": 0, "elapsed_s": i / 4,
-              "evals_per_s": 4.0} for i in range(1, 21)]
+    infos = [
+        {
+            "evaluations": i,
+            "budget": 20,
+            "best": 1e-3 / i,
+            "cache_hits": 0,
+            "elapsed_s": i / 4,
+            "evals_per_s": 4.0,
+        }
+        for i in range(1, 21)
+    ]
     tty = _Tty()
     bar = ProgressBar("net ga", stream=tty, refresh_s=0.0)
     for info in infos:
