@@ -71,7 +71,10 @@ def cmd_tracker(args) -> int:
         )
 
     def _stop(signum, frame):
-        tracker.terminate()
+        try:
+            tracker.terminate()
+        except OSError:  # the tracker process is already gone (e.g. the signal reached it too)
+            pass
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, _stop)
