@@ -262,3 +262,51 @@ def test_console_script_error_is_one_line_and_verbose_adds_the_traceback(tmp_pat
     res = _cli("--verbose", "tune", str(tmp_path / "missing.onnx"))
     assert res.returncode == 1 and "Traceback" in res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("tvm-loihi tune: error:")
+
+
+def _two_chain_model(path: str) -> str:
+    """mlp_tiny with a Sigmoid (a host op) after layer 1: two offloaded functions."""
+    model = workloads.make_onnx("mlp_tiny", spelling="gemm")
+    nodes = list(model.graph.node)
+    relu1 = next(i for i, n in enumerate(nodes) if n.op_type == "Relu")
+    out = nodes[relu1].output[0]
+    sigmoid = helper.make_node("Sigmoid", [out], [out + "_sig"], name="host_sigmoid")
+    for n in nodes[relu1 + 1 :]:
+        n.input[:] = [out + "_sig" if i == out else i for i in n.input]
+    del model.graph.node[:]
+    model.graph.node.extend([*nodes[: relu1 + 1], sigmoid, *nodes[relu1 + 1 :]])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def test_several_offloaded_networks_are_all_tuned_and_replayed(tmp_path, capsys):
+    model = _two_chain_model(str(tmp_path / "two.onnx"))
+    log, summary = str(tmp_path / "t.jsonl"), tmp_path / "s.json"
+    argv = [
+        "tune",
+        model,
+        "--strategy",
+        "random",
+        "--budget",
+        "4",
+        "--log",
+        log,
+        "--outdir",
+        str(tmp_path / "out"),
+        "--json",
+        str(summary),
+    ]
+    assert main(argv) == 0
+    nets = json.loads(summary.read_text())["networks"]
+    assert [n["layer_sizes"] for n in nets] == [[64, 96], [96, 96, 10]]
+    assert len(list((tmp_path / "out").glob("placement_*.png"))) == 2
+    assert main(["compile", model, "--log", log, "-o", str(tmp_path / "m.so")]) == 0
+    assert capsys.readouterr().out.count("tuned mapping from") == 2
+    mappings = tvm_loihi.read_mappings(str(tmp_path / "m.so"))
+    assert [m["workload_key"] for m in mappings] == [n["workload_key"] for n in nets]
+    assert all(m["mapping"] is not None for m in mappings)
+    assert main([*argv[:-1], str(tmp_path / "s2.json"), "--networks", "largest"]) == 0
+    (largest,) = json.loads((tmp_path / "s2.json").read_text())["networks"]
+    assert largest["layer_sizes"] == [96, 96, 10]
+    assert largest["runs"][0]["cache_hits"] == 4  # every candidate came from the shared log
