@@ -113,11 +113,14 @@ def offloaded_networks(mod, hardware, calibration) -> list:
     return pairs
 
 
-def activity_for(network, hardware, calibration: np.ndarray | None, n_samples: int, seed: int):
+def activity_for(network, hardware, calibration: np.ndarray | None):
     """Spike activity for the simulator.
 
-    The calibration samples when they feed this network directly (same input width), else
-    ``n_samples`` seeded sample inputs (:func:`tvm_loihi.tune.default_activity`).
+    The calibration samples when they feed this network directly (same input width), else the
+    64 fixed seeded sample inputs of :func:`tvm_loihi.tune.default_activity`. Never the search
+    seed or a user-chosen sample count: the tuning log's cache key (workload, hardware, mapping,
+    fidelity) does not include the activity, so the activity must follow from the workload alone.
+    (Calibration samples change the quantisation, hence the workload key.)
     """
     from ..activity import activity_from_float
     from ..tune import default_activity
@@ -126,7 +129,7 @@ def activity_for(network, hardware, calibration: np.ndarray | None, n_samples: i
         x = calibration.reshape(len(calibration), -1)
         if x.shape[1] == network.n_inputs:
             return activity_from_float(network, x)
-    return default_activity(network, hardware, n_samples=n_samples, seed=seed)
+    return default_activity(network, hardware)
 
 
 def parse_runner(spec: str) -> tuple[str, int, str] | None:

@@ -76,13 +76,6 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
     p.add_argument(
-        "--samples",
-        type=int,
-        default=64,
-        help="seeded sample inputs for the activity when no "
-        "--calibration feeds the network (default 64)",
-    )
-    p.add_argument(
         "--networks",
         default="all",
         choices=("all", "largest"),

@@ -71,7 +71,7 @@ def _tune_one(
     from ..sim import lower_bound
     from ..tune import tune
 
-    activity = inputs.activity_for(network, hardware, calibration, args.samples, args.seed)
+    activity = inputs.activity_for(network, hardware, calibration)
     runs = []
     for strategy in strategies:
         bar = ProgressBar(f"{network.name} {strategy}")
