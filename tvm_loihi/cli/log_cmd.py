@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 
 from ..report.table import format_table
@@ -25,7 +26,8 @@ def _open(path: str):
     if caught:
         print(
             f"tvm-loihi log: warning: {log.n_skipped} unreadable line(s) skipped in {path} "
-            f"(first: {str(caught[0].message)[:120]})"
+            f"(first: {str(caught[0].message)[:120]})",
+            file=sys.stderr,
         )
     return log
 
