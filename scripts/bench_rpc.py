@@ -102,29 +102,37 @@ _TUNER = textwrap.dedent("""
     from tvm_loihi.tune import tune
     from tvm_loihi.workloads import WORKLOADS, sample_inputs
     from tvm_loihi.activity import activity_from_float
-    host, port, log, net_path, hw_name, workload, fidelity, budget = sys.argv[1:9]
+    host, port, log, net_path, hw_name, workload, fidelity, budget, n_parallel = sys.argv[1:10]
     net = NetworkIR.load(net_path)
     act = activity_from_float(net, sample_inputs(WORKLOADS[workload]))
-    with RPCRunner(host, int(port)) as runner:
+    with RPCRunner(host, int(port), n_parallel=int(n_parallel)) as runner:
         tune(net, get_preset(hw_name), runner=runner, strategy="ga", budget=int(budget), seed=0,
              activity=act, fidelity=fidelity, log=log)
 """)
 
 
-def bench_resume(net, hw, act, workload: str, fidelity: str, budget: int, n_hosts: int) -> dict:
-    """Tune in a subprocess, SIGKILL it half-way, resume on the same log; report the cache hit
-    rate."""
+def bench_resume(net, hw, act, workload: str, fidelity: str, budget: int, n_hosts: int,
+                 n_parallel: int) -> dict:
+    """Tune in a subprocess, SIGKILL it half-way, resume on the same log; report the cache hit rate
+    and how many logged candidates the resumed run sent to a host again (should be 0)."""
     from tvm_loihi.measure.log import TuningLog
     from tvm_loihi.measure.rpc_runner import RPCRunner
     from tvm_loihi.measure.tracker import LocalFarm
     from tvm_loihi.tune import tune
+
+    class RecordingRPCRunner(RPCRunner):
+        submitted: list
+
+        def submit(self, inputs):
+            self.submitted = [*getattr(self, "submitted", []), *(i.key() for i in inputs)]
+            return super().submit(inputs)
 
     tmp = tempfile.mkdtemp(prefix="bench_rpc_")
     log, net_path = os.path.join(tmp, "tune.jsonl"), os.path.join(tmp, "net.npz")
     net.save(net_path)
     with LocalFarm(n_hosts=n_hosts) as farm:
         argv = [sys.executable, "-c", _TUNER, *map(str, farm.tracker_addr), log, net_path, hw.name,
-                workload, fidelity, str(budget)]
+                workload, fidelity, str(budget), str(n_parallel)]
         proc = subprocess.Popen(argv, start_new_session=True)
         try:
             while proc.poll() is None and (not os.path.exists(log) or
@@ -134,17 +142,15 @@ def bench_resume(net, hw, act, workload: str, fidelity: str, budget: int, n_host
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        logged = len(TuningLog(log).records())
-        with RPCRunner(*farm.tracker_addr) as runner:
-            start = time.perf_counter()
+        logged = {r.input.key() for r in TuningLog(log).records()}
+        with RecordingRPCRunner(*farm.tracker_addr, n_parallel=n_parallel) as runner:
             resumed = tune(net, hw, runner=runner, strategy="ga", budget=budget, seed=0,
                            activity=act, fidelity=fidelity, log=log)
-            wall = time.perf_counter() - start
-    records = TuningLog(log).records()
-    return {"budget": budget, "logged_before_kill": logged, "evaluations": resumed.evaluations,
-            "cache_hits": resumed.cache_hits, "hit_rate": resumed.cache_hits / resumed.evaluations,
-            "re_measured": len(records) - len({r.input.key() for r in records}),
-            "log_records": len(records), "resume_wall_s": wall}
+    return {"budget": budget, "in_flight": n_parallel, "logged_before_kill": len(logged),
+            "evaluations": resumed.evaluations, "cache_hits": resumed.cache_hits,
+            "hit_rate": resumed.cache_hits / resumed.evaluations,
+            "reused_of_logged": resumed.cache_hits / max(1, len(logged)),
+            "re_measured": len(logged & set(getattr(runner, "submitted", [])))}
 
 
 def bench_overhead(n: int = 200) -> dict:
@@ -168,12 +174,65 @@ def bench_overhead(n: int = 200) -> dict:
             "overhead_ms": (rpc["per_measurement_s"] - local["per_measurement_s"]) * 1e3}
 
 
+def run_configs(net, hw, act, inputs, hosts: list[int], repeats: int) -> list[dict]:
+    """Every configuration ``repeats`` times, interleaved; keep each one's fastest run."""
+    configs = [("local", 1), *(("rpc", n) for n in hosts), *(("pool", n) for n in hosts)]
+    bench = {"local": lambda n: bench_local(net, hw, act, inputs),
+             "rpc": lambda n: bench_rpc(net, hw, act, inputs, n),
+             "pool": lambda n: bench_pool(net, hw, act, inputs, n)}
+    best: dict = {}
+    for rep in range(repeats):
+        for runner, n in configs:
+            row = bench[runner](n)
+            print(f"  round {rep + 1}: {runner} x{n}: {row['rate']:.2f} meas/s", flush=True)
+            if (runner, n) not in best or row["wall_s"] < best[(runner, n)]["wall_s"]:
+                best[(runner, n)] = row
+    return [best[c] for c in configs]
+
+
+def summarise(rows: list[dict]) -> None:
+    """Add efficiency (vs the same runner with one worker), speed-up vs local, figure mismatches."""
+    local = rows[0]
+    reference = local["results"]
+    base = {r["runner"]: r["rate"] for r in rows if r["workers"] == 1}
+    for row in rows:
+        row["efficiency"] = row["rate"] / (row["workers"] * base[row["runner"]])
+        row["speedup_vs_local"] = row["rate"] / local["rate"]
+    for row in rows:  # every path should give the same figures for the same candidates
+        got = row.pop("results")
+        row["mismatches"] = [[i, a, b] for i, (a, b) in enumerate(zip(got, reference)) if a != b]
+        if row["mismatches"]:
+            print(f"WARNING: {row['runner']} x{row['workers']} figures differ from in-process ones "
+                  f"for {len(row['mismatches'])} candidates: {row['mismatches'][:3]}")
+
+
+def print_report(rows: list[dict], overhead_s: float, tiny: dict, resumes: list[dict]) -> None:
+    print(f"\n{'runner':8s} {'workers':>7s} {'meas/s':>8s} {'ms/meas':>8s} {'efficiency':>10s} "
+          f"{'vs local':>8s}")
+    for r in rows:
+        ms = r["per_measurement_s"] * 1e3
+        print(f"{r['runner']:8s} {r['workers']:7d} {r['rate']:8.2f} {ms:8.1f} "
+              f"{r['efficiency']:10.0%} {r['speedup_vs_local']:8.2f}x")
+    local_s = rows[0]["per_measurement_s"]
+    print(f"\nRPC overhead per measurement (1 host vs in-process): {overhead_s * 1e3:.2f} ms "
+          f"({overhead_s / local_s:.1%} of a local measurement)")
+    print(f"RPC overhead with a near-free measurement (mlp_tiny, fast, {tiny['n']} candidates): "
+          f"{tiny['rpc_ms']:.2f} ms via RPC vs {tiny['local_ms']:.2f} ms in-process "
+          f"= {tiny['overhead_ms']:.2f} ms per measurement")
+    for r in resumes:
+        print(f"resumed run ({r['in_flight']} in flight): {r['cache_hits']}/{r['evaluations']} "
+              f"evaluations from the log (hit rate {r['hit_rate']:.0%}; "
+              f"{r['reused_of_logged']:.0%} of the {r['logged_before_kill']} logged before SIGKILL reused), "
+              f"{r['re_measured']} logged candidates re-measured")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workload", default="mlp_b")
     p.add_argument("--fidelity", default="event")
-    p.add_argument("--n", type=int, default=48, help="measurements per configuration")
+    p.add_argument("--n", type=int, default=24, help="measurements per configuration")
     p.add_argument("--hosts", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the fastest counts")
     p.add_argument("--resume-budget", type=int, default=40)
     p.add_argument("--out", default="results/bench_rpc.json")
     args = p.parse_args()
@@ -191,62 +250,24 @@ def main() -> None:
     inputs = [MeasureInput(net.workload_key(), hw.key(), m, args.fidelity)
               for m in candidates(net, hw, act, args.n)]
     cores = os.cpu_count()
-    print(f"machine: {cores} CPU cores; workload {spec.name} {net.layer_sizes} on {hw.name}, "
-          f"fidelity {args.fidelity}, {args.n} measurements per configuration", flush=True)
-
-    local = bench_local(net, hw, act, inputs)
-    reference = local["results"]
-    print(f"  local: {local['rate']:.2f} meas/s", flush=True)
-    rows = [local]
-    for n in args.hosts:
-        rows.append(bench_rpc(net, hw, act, inputs, n))
-        print(f"  rpc x{n}: {rows[-1]['rate']:.2f} meas/s", flush=True)
-    for n in args.hosts:
-        rows.append(bench_pool(net, hw, act, inputs, n))
-        print(f"  pool x{n}: {rows[-1]['rate']:.2f} meas/s", flush=True)
-    # The machine is shared: measure the in-process reference again at the end and keep the faster run.
-    again = bench_local(net, hw, act, inputs)
-    if again["wall_s"] < local["wall_s"]:
-        local.update({k: again[k] for k in ("wall_s", "rate", "per_measurement_s")})
-    for row in rows:  # every path should give the same figures for the same candidates
-        got = row.pop("results")
-        row["mismatches"] = [[i, a, b] for i, (a, b) in enumerate(zip(got, reference)) if a != b]
-        if row["mismatches"]:
-            print(f"WARNING: {row['runner']} x{row['workers']} figures differ from in-process ones "
-                  f"for {len(row['mismatches'])} candidates: {row['mismatches'][:3]}")
-    base = {r["runner"]: r["rate"] for r in rows if r["workers"] == 1}
-    for row in rows:
-        one = base.get(row["runner"], row["rate"])
-        row["efficiency"] = row["rate"] / (row["workers"] * one)
-        row["speedup_vs_local"] = row["rate"] / local["rate"]
-    rpc1 = next(r for r in rows if r["runner"] == "rpc" and r["workers"] == 1)
-    overhead_s = rpc1["per_measurement_s"] - local["per_measurement_s"]
+    print(f"machine: {cores} CPU cores, load average {os.getloadavg()[0]:.1f}; workload "
+          f"{spec.name} {net.layer_sizes} on {hw.name}, fidelity {args.fidelity}, {args.n} measurements per "
+          "configuration", flush=True)
+    rows = run_configs(net, hw, act, inputs, args.hosts, args.repeats)
+    summarise(rows)
+    overhead_s = rows[1]["per_measurement_s"] - rows[0]["per_measurement_s"]
     tiny = bench_overhead()
-    resume = bench_resume(net, hw, act, args.workload, args.fidelity, args.resume_budget,
-                          max(1, min(2, cores)))
-
-    print(f"\n{'runner':8s} {'workers':>7s} {'meas/s':>8s} {'ms/meas':>8s} {'efficiency':>10s} "
-          f"{'vs local':>8s}")
-    for r in rows:
-        ms = r["per_measurement_s"] * 1e3
-        print(f"{r['runner']:8s} {r['workers']:7d} {r['rate']:8.2f} {ms:8.1f} "
-              f"{r['efficiency']:10.0%} {r['speedup_vs_local']:8.2f}x")
-    print(f"\nRPC overhead per measurement (1 host vs in-process): {overhead_s * 1e3:.2f} ms "
-          f"({overhead_s / local['per_measurement_s']:.1%} of a local measurement)")
-    print(f"RPC overhead with a near-free measurement (mlp_tiny, fast, {tiny['n']} candidates): "
-          f"{tiny['rpc_ms']:.2f} ms via RPC vs {tiny['local_ms']:.2f} ms in-process "
-          f"= {tiny['overhead_ms']:.2f} ms per measurement")
-    print(f"resumed run: {resume['cache_hits']}/{resume['evaluations']} evaluations from the log "
-          f"(hit rate {resume['hit_rate']:.0%}), {resume['re_measured']} re-measured, "
-          f"{resume['logged_before_kill']} logged before SIGKILL")
+    n_hosts = max(1, min(2, cores))
+    resumes = [bench_resume(net, hw, act, args.workload, args.fidelity, args.resume_budget, n_hosts,
+                            n_parallel) for n_parallel in (1, n_hosts)]
+    print_report(rows, overhead_s, tiny, resumes)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"cpu_count": cores, "workload": spec.name, "hardware": hw.name,
-                   "fidelity": args.fidelity, "n_measurements": args.n, "rows": rows,
-                   "rpc_overhead_s": overhead_s,
-                   "rpc_overhead_ratio": overhead_s / local["per_measurement_s"],
-                   "rpc_overhead_near_free": tiny, "resume": resume}, f,
-                  indent=2)
+        json.dump({"cpu_count": cores, "load_average_end": os.getloadavg(), "workload": spec.name,
+                   "hardware": hw.name, "fidelity": args.fidelity, "n_measurements": args.n,
+                   "repeats": args.repeats, "rows": rows, "rpc_overhead_s": overhead_s,
+                   "rpc_overhead_ratio": overhead_s / rows[0]["per_measurement_s"],
+                   "rpc_overhead_near_free": tiny, "resume": resumes}, f, indent=2)
     print(f"wrote {args.out}")
 
 
