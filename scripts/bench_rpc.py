@@ -222,7 +222,8 @@ def print_report(rows: list[dict], overhead_s: float, tiny: dict, resumes: list[
     for r in resumes:
         print(f"resumed run ({r['in_flight']} in flight): {r['cache_hits']}/{r['evaluations']} "
               f"evaluations from the log (hit rate {r['hit_rate']:.0%}; "
-              f"{r['reused_of_logged']:.0%} of the {r['logged_before_kill']} logged before SIGKILL reused), "
+              f"{r['reused_of_logged']:.0%} of the {r['logged_before_kill']} logged before SIGKILL "
+              "reused), "
               f"{r['re_measured']} logged candidates re-measured")
 
 
@@ -251,8 +252,8 @@ def main() -> None:
               for m in candidates(net, hw, act, args.n)]
     cores = os.cpu_count()
     print(f"machine: {cores} CPU cores, load average {os.getloadavg()[0]:.1f}; workload "
-          f"{spec.name} {net.layer_sizes} on {hw.name}, fidelity {args.fidelity}, {args.n} measurements per "
-          "configuration", flush=True)
+          f"{spec.name} {net.layer_sizes} on {hw.name}, fidelity {args.fidelity}, {args.n} "
+          "measurements per configuration", flush=True)
     rows = run_configs(net, hw, act, inputs, args.hosts, args.repeats)
     summarise(rows)
     overhead_s = rows[1]["per_measurement_s"] - rows[0]["per_measurement_s"]
