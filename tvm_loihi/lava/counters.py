@@ -32,7 +32,7 @@ def aggregate_counters(logs: dict, n_samples: int, depth: int) -> dict:
     tiles = [np.sum([log[k: k + n].sum(axis=0) for log in logs["tile_log"][k]], axis=0) for k in range(depth)]
     return {
         "samples": n,
-        "timesteps": n + depth,
+        "timesteps": n + depth if n else 0,
         "spikes": spikes,
         "messages": [int(t[0]) for t in tiles],
         "synaptic_ops": [int(t[1]) for t in tiles],
@@ -55,7 +55,7 @@ def reference_counters(graph: LavaGraph, x_int: np.ndarray) -> dict:
         messages.append(total)
     return {
         "samples": profile.n_samples,
-        "timesteps": profile.n_samples + net.depth,
+        "timesteps": profile.n_samples + net.depth if profile.n_samples else 0,
         "spikes": [int(s) for s in profile.spike_counts()],
         "messages": messages,
         "synaptic_ops": [int(s) for s in profile.synaptic_ops(net)],

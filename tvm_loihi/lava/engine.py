@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,10 +28,7 @@ from .emit import HostBuffers, build
 from .graph import LavaGraph
 
 DEFAULT_ROWS = 256  # timesteps per host ring buffer = steps per Lava run() call
-
-
-def _scratch_dir() -> str | None:
-    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+WATCH_PERIOD_S = 0.1  # how often a running batch checks for dead actors and its deadline
 
 
 class LavaEngine:
@@ -40,13 +40,22 @@ class LavaEngine:
         The graph description.
     rows : int
         Timesteps per host ring buffer (and per ``run()`` call).
+    workdir : str, optional
+        Directory for the host buffers (a fresh sub-directory is made in it).
+    on_abort : callable, optional
+        Called from the watchdog thread with ``(reason, tracebacks, timed_out)`` after a running batch was
+        aborted (an actor died, or the deadline passed). Lava itself never returns in that case: the
+        remaining actors wait forever for the dead one's messages, so the caller must end the process.
     """
 
-    def __init__(self, graph: LavaGraph, rows: int = DEFAULT_ROWS):
+    def __init__(self, graph: LavaGraph, rows: int = DEFAULT_ROWS,
+                 on_abort: Callable[[str, list[str], bool], None] | None = None,
+                 workdir: str | None = None):
         from lava.magma.core.run_configs import Loihi2SimCfg
 
         self.graph, self.rows, self.steps_done = graph, int(rows), 0
-        self.directory = tempfile.mkdtemp(prefix="tvm_loihi_lava_", dir=_scratch_dir())
+        self.on_abort = on_abort
+        self.directory = tempfile.mkdtemp(prefix="graph_", dir=workdir)
         self.emitted = None
         try:
             t0 = time.perf_counter()
@@ -62,14 +71,38 @@ class LavaEngine:
             raise
         self.timings = {"build_s": t1 - t0, "compile_s": t2 - t1, "create_runtime_s": t3 - t2}
 
-    def run(self, x_int: np.ndarray) -> tuple[list[np.ndarray], dict, dict]:
+    def run(self, x_int: np.ndarray, timeout_s: float | None = None) -> tuple[list[np.ndarray], dict, dict]:
         """Run a batch ``(N, n_in)`` (already clipped to the input range); returns per-layer outputs
-        ``(N, n_k)`` int64, the activity counters and timings of this call."""
+        ``(N, n_k)`` int64, the activity counters and timings of this call. A watchdog aborts the batch
+        (see ``on_abort``) when an actor dies or ``timeout_s`` passes."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        done = threading.Event()
+        watchdog = threading.Thread(target=self._watch, args=(done, deadline, timeout_s), daemon=True)
+        watchdog.start()
+        try:
+            return self._run(x_int)
+        finally:
+            done.set()
+            watchdog.join()  # an abort never returns here: on_abort ends the process
+
+    def _watch(self, done: threading.Event, deadline: float | None, timeout_s: float | None) -> None:
+        while not done.wait(WATCH_PERIOD_S):
+            errors = self.actor_errors()
+            timed_out = deadline is not None and time.monotonic() > deadline
+            if errors or timed_out:
+                self.abort()
+                reason = (f"time-out after {timeout_s:.1f} s" if timed_out and not errors
+                          else "a Lava actor process raised")
+                if self.on_abort is not None:
+                    self.on_abort(reason, errors, timed_out and not errors)
+                return
+
+    def _run(self, x_int: np.ndarray) -> tuple[list[np.ndarray], dict, dict]:
         from lava.magma.core.run_conditions import RunSteps
 
         x = np.asarray(x_int)
         n, depth = x.shape[0], self.graph.network.depth
-        total = n + depth
+        total = n + depth if n else 0  # an empty batch runs no step
         feed = np.zeros((total, self.graph.network.n_inputs), dtype=np.int32)
         feed[:n] = x
         logs = _empty_logs(self.buffers, total)
@@ -100,6 +133,23 @@ class LavaEngine:
             if exc:
                 out.append(f"{actor.name}: {exc[1] if isinstance(exc, tuple) else exc}")
         return out
+
+    def abort(self) -> None:
+        """Hard stop: ``SIGKILL`` every actor, shut the shared-memory manager down (it unlinks the channels'
+        segments) and remove the host buffers. For dead or hung runtimes, where ``stop()`` would block."""
+        runtime = None if self.emitted is None else self.emitted.source.runtime
+        infra = getattr(runtime, "_messaging_infrastructure", None)
+        for actor in getattr(infra, "actors", []) or []:
+            try:
+                os.kill(actor.pid, signal.SIGKILL)
+            except (ProcessLookupError, TypeError):
+                pass
+        try:
+            if infra is not None and infra.smm is not None:
+                infra.smm.shutdown()
+        finally:
+            self.emitted = None
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def stop(self) -> None:
         """Stop the Lava runtime (always call, also after errors) and remove the host buffers."""

@@ -82,6 +82,7 @@ class LavaSession:
             raise
         self.start_timings = {**reply["timings"], "start_s": time.perf_counter() - t0,
                               "n_processes": reply["n_processes"]}
+        self.host_buffer_dir = reply["directory"]  # the worker's memory-mapped host I/O files
         self._fresh = True
 
     @property

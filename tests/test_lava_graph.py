@@ -1,0 +1,138 @@
+"""Lava graph description, planning, wire format and reference counters (no Lava run here)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+
+from tvm_loihi.lava import (
+    AccumulatorOverflowError,
+    LavaGraph,
+    Tile,
+    check_accumulators,
+    describe,
+    reference_counters,
+)
+from tvm_loihi.lava.protocol import decode, encode, frame, read_frame
+from tvm_loihi.mapping import Mapping
+from tvm_loihi.network import ACCUMULATOR_LIMIT, Layer, NetworkIR
+
+
+def _net(rng, sizes=(12, 9, 7, 3), density=0.5, shift=3) -> NetworkIR:
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        w = rng.integers(-128, 128, (n_out, n_in))
+        w[rng.random(w.shape) >= density] = 0
+        relu = k < len(sizes) - 2
+        layers.append(Layer(f"fc{k}", sps.csr_matrix(w), shift, rng.integers(-20, 20, n_out), relu,
+                            0 if relu else -5000, 255 if relu else 5000))
+    return NetworkIR(tuple(layers), input_lo=0, input_hi=255, name="small")
+
+
+def test_lava_package_import_does_not_import_lava():
+    # Lava forces the fork start method process-wide; the TVM process must never import it.
+    assert not any(m == "lava" or m.startswith("lava.") for m in sys.modules)
+
+
+def test_untiled_graph_shifts_in_the_synapse_and_picks_sparse_by_density():
+    net = _net(np.random.default_rng(0), density=0.2)
+    g = describe(net)
+    assert g.bounds == ((0, 9), (0, 7), (0, 3)) and g.cores == ((-1,), (-1,), (-1,))
+    for k, tiles in enumerate(g.tiles):
+        (tile,) = tiles
+        assert tile.weight_exp == -(net.layers[k].shift + 1) and g.neuron_shifts[k] == (0,)
+    assert {t.kind for ts in describe(net, synapse="dense").tiles for t in ts} == {"dense"}
+    dense_net = _net(np.random.default_rng(0), density=1.0)
+    assert {t.kind for ts in describe(dense_net).tiles for t in ts} == {"dense"}
+    assert {t.kind for ts in describe(dense_net, synapse="sparse").tiles for t in ts} == {"sparse"}
+    assert g.n_processes == 1 + 3 + 3
+
+
+def test_mapping_tiles_shift_in_the_neuron_and_record_cores():
+    net = _net(np.random.default_rng(1), density=1.0)
+    m = Mapping.from_assignment(net, (3, 2, 1), [7, 3, 11, 5, 9, 0])
+    g = describe(net, m)
+    assert g.cores == ((7, 3, 11), (5, 9), (0,)) and g.mapping == m.to_json()
+    assert len(g.tiles[0]) == 3  # one input slice
+    assert len(g.tiles[1]) == 2 * 3 and len(g.tiles[2]) == 2
+    assert all(t.weight_exp == -1 for ts in g.tiles[1:] for t in ts)
+    assert g.neuron_shifts[1] == (3, 3) and g.neuron_shifts[0] == (0, 0, 0)
+    # Tile blocks reassemble the layer's weights.
+    for k in range(net.depth):
+        full = np.zeros(net.layers[k].weights.shape, np.int64)
+        for t in g.tiles[k]:
+            r, c = g.bounds[k], g.source_bounds(k)
+            full[r[t.dst]: r[t.dst + 1], c[t.src]: c[t.src + 1]] = g.tile_weights(k, t).toarray()
+        np.testing.assert_array_equal(full, net.layers[k].weights.toarray())
+
+
+def test_empty_blocks_are_skipped_but_every_slice_keeps_an_input():
+    w = np.zeros((4, 4), np.int64)
+    w[0, 0] = 5  # slice 0 <- source slice 0 only; slice 1 has no synapse at all
+    l0 = Layer("a", sps.identity(4, dtype=np.int8, format="csr"), 0, np.zeros(4), True, 0, 100)
+    l1 = Layer("b", sps.csr_matrix(w), 2, np.arange(4), True, 0, 100)
+    net = NetworkIR((l0, l1), input_lo=0, input_hi=100)
+    g = describe(net, Mapping.from_assignment(net, (2, 2), range(4)))
+    assert g.tiles[1] == (Tile(0, 0, "sparse", -3), Tile(1, 0, "dense", -3))
+    assert g.neuron_shifts[1] == (0, 0)
+
+
+def test_graph_bytes_round_trip_without_pickle():
+    net = _net(np.random.default_rng(2))
+    g = describe(net, Mapping.from_assignment(net, (2, 2, 1), [4, 1, 2, 3, 0]), synapse="dense")
+    g2 = LavaGraph.from_bytes(g.to_bytes())
+    assert g2.to_json() == g.to_json() and g2.key() == g.key()
+    assert g2.network.workload_key() == net.workload_key()
+    assert describe(net).key() != g.key()
+
+
+def test_inconsistent_shift_placement_is_rejected():
+    net = _net(np.random.default_rng(3))
+    g = describe(net)
+    d = g.to_json()
+    with pytest.raises(ValueError, match=r"do not implement '>> 3' exactly"):
+        LavaGraph(net, g.bounds, g.cores, ((Tile(0, 0, "dense", -1),), *g.tiles[1:]), g.neuron_shifts)
+    assert d["tiles"][0] == [[0, 0, g.tiles[0][0].kind, -4]]
+
+
+def test_accumulator_wrap_is_refused_with_layer_neuron_and_excess():
+    layer = Layer("wide", sps.csr_matrix(np.full((64, 2), -128)), 0, np.zeros(64), True, 0, 1 << 20)
+    nxt = Layer("next", sps.csr_matrix(np.full((2, 64), -128)), 0, np.zeros(2), False)
+    check_accumulators(NetworkIR((layer,), input_lo=-127, input_hi=127))
+    bad = NetworkIR((layer, nxt), input_lo=-127, input_hi=127)
+    worst = 2 * 64 * 128 * (1 << 20)
+    with pytest.raises(AccumulatorOverflowError,
+                       match=f"layer 1 \\('next'\\) neuron 0: .* = {worst} .* by {worst - ACCUMULATOR_LIMIT}"):
+        describe(bad)
+
+
+def test_protocol_frames_round_trip():
+    import io
+
+    x = np.arange(12, dtype=np.int32).reshape(3, 4)
+    stream = io.BytesIO(frame(encode({"op": "run", "id": 3}, {"x": x})) + frame(encode({"op": "close"})))
+    h, a = decode(read_frame(stream))
+    assert h == {"op": "run", "id": 3} and np.array_equal(a["x"], x) and a["x"].dtype == np.int32
+    assert decode(read_frame(stream)) == ({"op": "close"}, {})
+    assert read_frame(stream) is None
+
+
+def test_reference_counters_match_the_activity_profile_and_count_messages_per_tile():
+    from tvm_loihi.activity import activity_profile
+
+    rng = np.random.default_rng(4)
+    net = _net(rng, density=0.6)
+    x = rng.integers(0, 256, (10, 12))
+    x[rng.random(x.shape) < 0.5] = 0
+    prof = activity_profile(net, x)
+    c1 = reference_counters(describe(net), x)
+    assert c1["spikes"] == prof.spike_counts().tolist()
+    assert c1["synaptic_ops"] == prof.synaptic_ops(net).tolist()
+    # Untiled: one message per spiking source neuron that has any synapse in the layer.
+    reach = [np.diff(layer.weights.tocsc().indptr) > 0 for layer in net.layers]
+    assert c1["messages"] == [int(prof.spikes[k].sum(axis=0) @ reach[k]) for k in range(net.depth)]
+    c2 = reference_counters(describe(net, Mapping.from_assignment(net, (3, 2, 1), range(6))), x)
+    assert c2["messages"][0] >= c1["messages"][0] and c2["synaptic_ops"] == c1["synaptic_ops"]
