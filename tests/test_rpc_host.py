@@ -19,9 +19,15 @@ from tvm_loihi.mapping import Mapping, lava_default_mapping
 from tvm_loihi.measure import backend
 from tvm_loihi.measure.payload import MAX_REQUEST_BYTES, MeasureRequest, UploadPayload
 from tvm_loihi.measure.records import MeasureError, MeasureInput, MeasureResult
-from tvm_loihi.measure.rpc_runner import NoHostForKey, RPCRunner, request_session
+from tvm_loihi.measure.rpc_runner import (
+    HostUnavailable,
+    NoHostForKey,
+    RPCRunner,
+    request_session,
+)
 from tvm_loihi.measure.tracker import (
     LocalFarm,
+    free_port,
     hosts_for_key,
     query_summary,
     start_host,
@@ -148,6 +154,8 @@ def test_requests_never_block(farm):
         request_session(farm.tracker_addr, "loihi3", session_timeout_s=10, timeout_s=5)
     with pytest.raises(NoHostForKey):
         RPCRunner(*farm.tracker_addr, key="loihi3")
+    with pytest.raises(HostUnavailable, match="unreachable"):
+        RPCRunner("127.0.0.1", free_port())  # nobody listens there
     # hold both hosts: the next request must time out, not block
     held = [request_session(farm.tracker_addr, farm.key, 60, 30) for _ in range(2)]
     try:

@@ -33,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .payload import MeasureRequest, UploadPayload
+from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload
 from .records import MeasureError, MeasureInput, MeasureResult
 from .runner import Runner
 from .tracker import free_hosts, hosts_for_key, query_summary
@@ -123,6 +123,9 @@ class _Session:
                       for name in ("version", "upload", "measure")}
         self.info = json.loads(self.funcs["version"]())
         self.host = str(self.info["host"])
+        if self.info.get("protocol") != PROTOCOL_VERSION:
+            raise HostUnavailable(f"host {self.host} speaks measurement protocol "
+                                  f"v{self.info.get('protocol')}, this client v{PROTOCOL_VERSION}")
         self.uploaded: set[tuple[str, str]] = set()
 
     def close(self) -> None:
@@ -161,7 +164,11 @@ class RPCRunner(Runner):
                  max_attempts: int = 3, idle_release_s: float = 5.0) -> None:
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
-        summary = query_summary(*self.tracker)
+        try:
+            summary = query_summary(*self.tracker)
+        except OSError as exc:
+            raise HostUnavailable(f"RPC tracker {tracker_host}:{tracker_port} is unreachable: "
+                                  f"{exc}") from None
         if not hosts_for_key(summary, key):
             raise NoHostForKey(f"tracker {tracker_host}:{tracker_port} has no host under key "
                                f"{key!r} "
