@@ -66,45 +66,45 @@ class CoreLimits:
 class Timing:
     """Time per event (seconds)."""
 
-    # L2 peak: Hala Point 380e12 synops/s over 140,544 cores (LOIHI2.md §1.4).
+    # Per-event times must come from ONE consistent calibration: their ratios decide which term binds, so
+    # mixing an L2 peak synop rate with L1 per-message overheads (12.7x slower hardware) would make the
+    # per-message receive cost look 43x a synop where the L1 silicon fit says 3.4x. We take the RATIOS of the
+    # L1 silicon fit (SANA-FE loihi.yaml: synop sparse 4.7 ns, message in 16 ns, axon out 5.1 ns, neuron
+    # access + update 6.0 + 3.7 ns; LOIHI2.md §1.4) and scale them to Loihi 2 by the one L2 rate that is
+    # public: Hala Point's peak 380e12 synops/s over 140,544 cores = 0.37 ns per synop (LOIHI2.md §1.4),
+    # i.e. L2 = L1 / 12.7. Cross-check: the scaled neuron update (0.76 ns) is within 30 % of Hala Point's
+    # independent 240e12 neuron-ops/s figure (0.59 ns). Assumed scaling: all are sensitivity-tested.
     syn_op_s: float = 0.37e-9
-    # L2 peak: Hala Point 240e12 neuron ops/s over 140,544 cores (LOIHI2.md §1.4); flagged as
-    # optimistic there.
-    neuron_update_s: float = 0.59e-9
-    # L1 silicon fit, axon out per message (SANA-FE loihi.yaml, LOIHI2.md §1.4).
-    msg_send_s: float = 5.1e-9
-    # L1 silicon fit, message in (SANA-FE loihi.yaml, LOIHI2.md §1.4).
-    msg_recv_s: float = 16e-9
-    # L1 router hop east-west / north-south (Davies 2018 Table 2, LOIHI2.md §1.4).
+    # L1 neuron access + update 9.7 ns / 12.7 (see above); Hala Point peak gives 0.59 ns.
+    neuron_update_s: float = 0.76e-9
+    # L1 axon out per message 5.1 ns / 12.7 (see above).
+    msg_send_s: float = 0.40e-9
+    # L1 message in 16 ns / 12.7 (see above).
+    msg_recv_s: float = 1.26e-9
+    # L1 router hop east-west / north-south (Davies 2018 Table 2, LOIHI2.md §1.4): a latency, not a rate,
+    # so it is not scaled (no L2 figure is public).
     hop_ew_s: float = 4.1e-9
     hop_ns_s: float = 6.5e-9
     # L1 spike within a tile, i.e. between cores of one router (Davies 2018 Table 2).
     hop_local_s: float = 2.1e-9
-    # 0.29 ns per 32-bit message per link (L1 3.44 Gspike/s per tile, Davies 2018 Table 2) x 2
-    # slots, because
-    # a graded-spike message (header + 24-bit payload) is assumed to take 64 bits (LOIHI2.md §6).
+    # 0.29 ns per 32-bit message per link (L1 3.44 Gspike/s per tile, Davies 2018 Table 2) x 2 slots,
+    # because a graded-spike message (header + 24-bit payload) is assumed to take 64 bits (LOIHI2.md §6).
     link_msg_s: float = 0.58e-9
-    # Assumed, because no L2 inter-chip figure is public: 8 ns per message per chip-boundary link;
-    # with the 8-16
-    # parallel boundary links of an 8 x 16 chip edge this is 1-2 G msgs/s per edge, above Hala
-    # Point's average
-    # 4.3 GB/s per chip (LOIHI2.md §1.6) and well below the on-chip link rate.
+    # Assumed, because no L2 inter-chip figure is public: 8 ns per message per chip-boundary link; with the
+    # 8-16 parallel boundary links of an 8 x 16 chip edge this is 1-2 G msgs/s per edge, above Hala Point's
+    # average 4.3 GB/s per chip (LOIHI2.md §1.6) and well below the on-chip link rate.
     chip_link_msg_s: float = 8e-9
     # Assumed 200 ns per chip crossing (LOIHI2.md §6, no public number; test 100-500 ns).
     chip_crossing_s: float = 200e-9
-    # Input spikes enter through one host port into chip 0 router (0, 0). Its rate is not public;
-    # assumed equal
-    # to an on-chip link, because a mapping cannot change the host's rate: a pessimistic value would
-    # only hide
-    # the mapping-dependent terms (PilotNet SDNN was host-I/O bound, LOIHI2.md §3).
+    # Input spikes enter through one host port into chip 0 router (0, 0). Its rate is not public; assumed
+    # equal to an on-chip link, because a mapping cannot change the host's rate: a pessimistic value would
+    # only hide the mapping-dependent terms (PilotNet SDNN was host-I/O bound, LOIHI2.md §3).
     host_link_msg_s: float = 0.58e-9
-    # Barrier vs active routers: SANA-FE L1 silicon fit 0.6/1.0/1.4/1.8 us at 1/2/4/29 (LOIHI2.md
-    # §1.3, §6),
+    # Barrier vs active routers: SANA-FE L1 silicon fit 0.6/1.0/1.4/1.8 us at 1/2/4/29 (LOIHI2.md §1.3, §6),
     # interpolated linearly in log2(routers), flat beyond 29.
     barrier_routers: tuple[float, ...] = (1.0, 2.0, 4.0, 29.0)
     barrier_s: tuple[float, ...] = (0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6)
-    # Assumed 0.5 us per chip-boundary crossing on the longest path between active chips (LOIHI2.md
-    # §6).
+    # Assumed 0.5 us per chip-boundary crossing on the longest path between active chips (LOIHI2.md §6).
     barrier_per_chip_hop_s: float = 0.5e-6
 
     def __post_init__(self) -> None:
@@ -160,6 +160,7 @@ class Energy:
 ASSUMED_CONSTANTS: tuple[str, ...] = (
     "timing.link_msg_s", "timing.chip_link_msg_s", "timing.chip_crossing_s", "timing.host_link_msg_s",
     "timing.barrier_per_chip_hop_s", "timing.neuron_update_s", "timing.syn_op_s",
+    "timing.msg_send_s", "timing.msg_recv_s",
     "energy.chip_crossing_j", "energy.static_w_per_chip",
 )
 
