@@ -1,6 +1,8 @@
-"""Real Lava runs (Loihi2SimCfg, fixed point) in worker processes: bit-exact outputs, counters, isolation.
+"""Real Lava runs (Loihi2SimCfg, fixed point) in worker processes: bit-exact outputs, counters,
+isolation.
 
-Many small networks share one worker call (:func:`tvm_loihi.lava.run_graphs`) to keep the suite fast.
+Many small networks share one worker call (:func:`tvm_loihi.lava.run_graphs`) to keep the suite
+fast.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def _assert_exact(network, x, result, graph=None):
 
 @st.composite
 def random_case(draw):
-    """A random network (widths 1-64, 1-4 layers, density 0-100 %, all-zero rows, saturating bounds),
-    a graph choice (synapse kind, optional tiling) and an input batch with all-zero and out-of-range rows."""
+    """A random network (widths 1-64, 1-4 layers, density 0-100 %, all-zero rows, saturating
+    bounds), a graph choice (synapse kind, optional tiling) and an input batch with all-zero and
+    out-of-range rows."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     depth = draw(st.integers(1, 4))
     widths = draw(st.lists(st.integers(1, 64), min_size=depth + 1, max_size=depth + 1))
@@ -71,8 +74,9 @@ def random_case(draw):
         hi = min(cap, draw(st.sampled_from([1, 3, 255, 4095]) | st.integers(1, 1 << 23)))
         relu = draw(st.booleans())
         lo = 0 if relu else -min(cap, draw(st.integers(0, 1 << 23)))
-        bias = rng.integers(-(1 << draw(st.integers(0, 20))), 1 << 20, w.shape[0]).clip(-(1 << 23), (1 << 23) - 1)
-        layers.append(Layer(f"fc{k}", sps.csr_matrix(w), draw(st.integers(0, 14)), bias, relu, lo, hi))
+        bias = rng.integers(-(1 << draw(st.integers(0, 20))), 1 << 20, w.shape[0])
+        shift = draw(st.integers(0, 14))
+        layers.append(Layer(f"fc{k}", sps.csr_matrix(w), shift, bias, relu, lo, hi))
     net = NetworkIR(tuple(layers), input_lo=input_lo, input_hi=input_hi, name=f"rand{depth}")
     mapping = None
     if draw(st.booleans()):
@@ -80,7 +84,8 @@ def random_case(draw):
         mapping = Mapping.from_assignment(net, cores, rng.permutation(sum(cores)))
     graph = describe(net, mapping, synapse=draw(st.sampled_from(["auto", "sparse", "dense"])))
     batch = draw(st.integers(1, 12))
-    x = rng.integers(2 * input_lo - 5, 2 * input_hi + 5, (batch, widths[0]))  # some clip at the input
+    # Some entries lie outside the input range and are clipped, as by the reference.
+    x = rng.integers(2 * input_lo - 5, 2 * input_hi + 5, (batch, widths[0]))
     x[rng.random(x.shape) < 0.4] = 0
     x[0] = 0  # an all-zero sample
     return graph, x
@@ -115,7 +120,8 @@ def test_mlp_a_sparse_and_dense_processes_match_reference_and_activity(mlp_a):
 
 
 def test_run_network_contract_and_mapping_tiles(mlp_a):
-    net = quantize_network(workloads.float_layers("mlp_tiny"), workloads.sample_inputs("mlp_tiny", 32))
+    cal = workloads.sample_inputs("mlp_tiny", 32)
+    net = quantize_network(workloads.float_layers("mlp_tiny"), cal)
     x = net.quantize_input(workloads.sample_inputs("mlp_tiny", 20, seed=4))
     result = run_network(net, x, timeout_s=300)
     _assert_exact(net, x, result)
@@ -153,11 +159,13 @@ def test_lava_actor_failure_surfaces_its_traceback_and_kills_nothing_else():
     net = quantize_network(workloads.float_layers("mlp_tiny", seed=5), None)
     x = np.ones((3, 64), np.int64)
     with LavaSession(net, timeout_s=300) as session:
-        os.remove(os.path.join(session.host_buffer_dir, "L1.n0.out"))  # the layer-2 neuron's host buffer
+        # Remove the layer-2 neuron's host buffer: its actor fails when it opens it.
+        os.remove(os.path.join(session.host_buffer_dir, "L1.n0.out"))
         with pytest.raises(LavaError) as info:
             session.run(x)
     text = str(info.value)
-    assert "Lava actor process tracebacks" in text and "FileNotFoundError" in text and "L1.n0.out" in text
+    assert "Lava actor process tracebacks" in text
+    assert "FileNotFoundError" in text and "L1.n0.out" in text
 
 
 def test_timeout_kills_the_whole_process_group(mlp_a):

@@ -1,4 +1,5 @@
-"""A tvm.compile'd ONNX model run end to end through the Lava backend, selected without rebuilding."""
+"""A tvm.compile'd ONNX model run end to end through the Lava backend, selected without
+rebuilding."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def test_onnx_mlp_runs_bit_exactly_on_lava_through_the_compiled_artifact(monkeyp
     calls = []
     real = tvm_loihi.lava.run_network
 
-    def counted(*args, **kwargs):  # the real Lava run, counted to prove the backend switch took effect
+    def counted(*args, **kwargs):  # the real Lava run, counted: proves the backend switch works
         result = real(*args, **kwargs)
         calls.append(result.counters["samples"])
         return result

@@ -94,7 +94,8 @@ def test_inconsistent_shift_placement_is_rejected():
     g = describe(net)
     d = g.to_json()
     with pytest.raises(ValueError, match=r"do not implement '>> 3' exactly"):
-        LavaGraph(net, g.bounds, g.cores, ((Tile(0, 0, "dense", -1),), *g.tiles[1:]), g.neuron_shifts)
+        tiles = ((Tile(0, 0, "dense", -1),), *g.tiles[1:])
+        LavaGraph(net, g.bounds, g.cores, tiles, g.neuron_shifts)
     assert d["tiles"][0] == [[0, 0, g.tiles[0][0].kind, -4]]
 
 
@@ -104,8 +105,9 @@ def test_accumulator_wrap_is_refused_with_layer_neuron_and_excess():
     check_accumulators(NetworkIR((layer,), input_lo=-127, input_hi=127))
     bad = NetworkIR((layer, nxt), input_lo=-127, input_hi=127)
     worst = 2 * 64 * 128 * (1 << 20)
+    excess = worst - ACCUMULATOR_LIMIT
     with pytest.raises(AccumulatorOverflowError,
-                       match=f"layer 1 \\('next'\\) neuron 0: .* = {worst} .* by {worst - ACCUMULATOR_LIMIT}"):
+                       match=f"layer 1 \\('next'\\) neuron 0: .* = {worst} .* by {excess}"):
         describe(bad)
 
 
@@ -113,7 +115,8 @@ def test_protocol_frames_round_trip():
     import io
 
     x = np.arange(12, dtype=np.int32).reshape(3, 4)
-    stream = io.BytesIO(frame(encode({"op": "run", "id": 3}, {"x": x})) + frame(encode({"op": "close"})))
+    blob = frame(encode({"op": "run", "id": 3}, {"x": x})) + frame(encode({"op": "close"}))
+    stream = io.BytesIO(blob)
     h, a = decode(read_frame(stream))
     assert h == {"op": "run", "id": 3} and np.array_equal(a["x"], x) and a["x"].dtype == np.int32
     assert decode(read_frame(stream)) == ({"op": "close"}, {})

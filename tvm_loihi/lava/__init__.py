@@ -1,10 +1,11 @@
-"""Lava backend: NetworkIR -> Lava process graph -> Lava's Loihi 2 simulator, bit-exact, in a worker process.
+"""Lava backend: NetworkIR -> Lava process graph -> Lava's Loihi 2 simulator, bit-exact, in a worker
+process.
 
-Importing this package does not import Lava (Lava forces the ``fork`` start method process-wide); Lava is only
-imported inside the worker (``python -m tvm_loihi.lava.worker``). Modules: :mod:`.graph` (serialisable
-description), :mod:`.emit` (description -> Lava processes), :mod:`.engine` (a live runtime), :mod:`.worker` /
-:mod:`.client` / :mod:`.protocol` (process isolation), :mod:`.counters`, :mod:`.runner` (public API).
-See docs/lava.md.
+Importing this package does not import Lava (Lava forces the ``fork`` start method process-wide);
+Lava is only imported inside the worker (``python -m tvm_loihi.lava.worker``). Modules:
+:mod:`.graph` (serialisable description), :mod:`.emit` (description -> Lava processes),
+:mod:`.engine` (a live runtime), :mod:`.worker` / :mod:`.client` / :mod:`.protocol` (process
+isolation), :mod:`.counters`, :mod:`.runner` (public API). See docs/lava.md.
 """
 
 from __future__ import annotations

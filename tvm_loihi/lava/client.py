@@ -1,10 +1,12 @@
-"""Parent side of the Lava worker: start it in its own process group, talk to it, kill the whole group.
+"""Parent side of the Lava worker: start it in its own process group, talk to it, kill the whole
+group.
 
-Lava must not run in the TVM process: importing it forces ``multiprocessing``'s ``fork`` start method for the
-whole interpreter (unsafe next to TVM's thread pool and RPC server), each Lava process is a forked OS process
-that hangs the interpreter at exit unless stopped, and a killed parent leaves them orphaned. So Lava runs in a
-fresh interpreter started with ``start_new_session=True``; on a time-out, an error or :meth:`close` the whole
-process group (worker, Lava actors, shared-memory manager, resource tracker) is killed with ``SIGKILL``.
+Lava must not run in the TVM process: importing it forces ``multiprocessing``'s ``fork`` start
+method for the whole interpreter (unsafe next to TVM's thread pool and RPC server), each Lava
+process is a forked OS process that hangs the interpreter at exit unless stopped, and a killed
+parent leaves them orphaned. So Lava runs in a fresh interpreter started with
+``start_new_session=True``; on a time-out, an error or :meth:`close` the whole process group
+(worker, Lava actors, shared-memory manager, resource tracker) is killed with ``SIGKILL``.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
 _STDERR_TAIL = 4000  # characters of worker stderr quoted in errors
 TRACKER_WAIT_S = 2.0  # time the resource tracker gets to unlink a killed run's shared memory
 POLL_S = 0.5  # how often a waiting parent checks that the worker is still alive
-GRACE_S = 10.0  # the worker enforces run time-outs itself; the parent kills the group this much later
+GRACE_S = 10.0  # the worker enforces run time-outs itself; the parent kills the group this later
 
-# Start the worker without running tvm_loihi/__init__.py: that imports TVM (about 1 s, and TVM's thread pool
-# has no business in the process that forks Lava's actors). A bare package object stands in for it; the
-# worker only needs tvm_loihi.network, tvm_loihi.lava and tvm_loihi.lava_procs, none of which import TVM.
-# ``python -m tvm_loihi.lava.worker`` runs the same worker, with the package imported in full.
+# Start the worker without running tvm_loihi/__init__.py: that imports TVM (about 1 s, and TVM's
+# thread pool has no business in the process that forks Lava's actors). A bare package object stands
+# in for it; the worker only needs tvm_loihi.network, tvm_loihi.lava and tvm_loihi.lava_procs, none
+# of which import TVM. ``python -m tvm_loihi.lava.worker`` runs the same worker, with the package
+# imported in full.
 _BOOTSTRAP = (
     "import sys, types\n"
     "root = sys.argv[1]\n"
@@ -64,7 +67,8 @@ class LavaWorker:
 
     def __init__(self, python: str = sys.executable):
         self._stderr = tempfile.TemporaryFile()
-        # The parent owns the host-buffer directory, so it is removed even when the worker is killed.
+        # The parent owns the host-buffer directory, so it is removed even when the worker is
+        # killed.
         self.workdir = tempfile.mkdtemp(prefix="tvm_loihi_lava_", dir=scratch_dir())
         self.proc = subprocess.Popen(
             [python, "-c", _BOOTSTRAP, _PACKAGE_ROOT, self.workdir], stdin=subprocess.PIPE,
@@ -73,7 +77,8 @@ class LavaWorker:
 
     @property
     def alive(self) -> bool:
-        return self.proc.returncode is None and self.proc.stdin is not None and not self.proc.stdin.closed
+        stdin = self.proc.stdin
+        return self.proc.returncode is None and stdin is not None and not stdin.closed
 
     def request(self, header: dict, arrays: dict | None, timeout_s: float) -> tuple[dict, dict]:
         """Send one request and wait for its reply.
@@ -95,9 +100,11 @@ class LavaWorker:
             reply, out = decode(self._read(deadline))
         except TimeoutError:
             self.kill()
-            raise LavaTimeoutError(f"Lava worker did not answer {header['op']!r} within {timeout_s:.1f} s "
+            raise LavaTimeoutError(f"Lava worker did not answer {header['op']!r} within "
+                                   f"{timeout_s:.1f} s "
                                    f"(+{GRACE_S:.0f} s grace); "
-                                   f"process group {self.pid} killed.{self._stderr_tail()}") from None
+                                   f"process group {self.pid} killed.{self._stderr_tail()}"
+                                   ) from None
         except (OSError, EOFError, ValueError) as exc:
             self.kill()
             raise LavaError(f"Lava worker failed during {header['op']!r} ({exc}); exit code "
@@ -145,10 +152,12 @@ class LavaWorker:
         return f"\n--- worker stderr (tail) ---\n{text[-_STDERR_TAIL:]}" if text.strip() else ""
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Ask the worker to stop its runtimes and exit; then kill whatever is left of its process group."""
+        """Ask the worker to stop its runtimes and exit; then kill whatever is left of its process
+        group."""
         try:
             if self.alive:
-                self.request({"op": "close"}, None, timeout_s)  # answered once every runtime stopped
+                # Answered once every runtime stopped.
+                self.request({"op": "close"}, None, timeout_s)
         except LavaError:
             pass  # killed below either way
         finally:
@@ -157,10 +166,11 @@ class LavaWorker:
     def kill(self) -> None:
         """``SIGKILL`` the worker's whole process group (idempotent) and reap the worker.
 
-        Python's resource tracker is spared until the others are gone: when the last holder of Lava's
-        shared-memory channels dies it unlinks the segments a killed run would otherwise leak in /dev/shm;
-        then it exits by itself (or is killed after a short wait). Members are signalled before the worker
-        is reaped: a process group id is not reused while any member exists."""
+        Python's resource tracker is spared until the others are gone: when the last holder of
+        Lava's shared-memory channels dies it unlinks the segments a killed run would otherwise leak
+        in /dev/shm; then it exits by itself (or is killed after a short wait). Members are
+        signalled before the worker is reaped: a process group id is not reused while any member
+        exists."""
         members = _group_members(self.pid)
         trackers = [p for p in members if _is_resource_tracker(p)]
         for p in members:
@@ -217,8 +227,9 @@ def _sigkill(p: psutil.Process) -> None:
 def _wait(fd: int, until: float, write: bool) -> bool:
     """Wait until ``fd`` is ready (True) or the monotonic time ``until`` passed (False)."""
     remaining = max(0.0, until - time.monotonic())
-    ready = select.select([], [fd], [], remaining) if write else select.select([fd], [], [], remaining)
-    return bool(ready[1] if write else ready[0])
+    if write:
+        return bool(select.select([], [fd], [], remaining)[1])
+    return bool(select.select([fd], [], [], remaining)[0])
 
 
 def graph_arrays(blob: bytes) -> dict[str, np.ndarray]:

@@ -1,13 +1,14 @@
 """Activity counters of a Lava run, and the same counters from the reference executor.
 
-Counted inside the Lava processes, per timestep (the models in :mod:`tvm_loihi.lava_procs.models`), then summed
-here over the timesteps that carry real samples (pipeline fill and drain steps are excluded):
+Counted inside the Lava processes, per timestep (the models in :mod:`tvm_loihi.lava_procs.models`),
+then summed here over the timesteps that carry real samples (pipeline fill and drain steps are
+excluded):
 
-* ``spikes[k]`` (``k = 0..L``): non-zero graded spikes of population ``k`` (0 = the quantised input) -- equal to
-  :meth:`tvm_loihi.activity.ActivityProfile.spike_counts`;
-* ``messages[k]`` (``k = 0..L-1``, into layer ``k``): one per (spiking source neuron, synapse process holding at
-  least one of its non-zero synapses) -- with a mapping, one per (source neuron, destination core), the
-  message count of WORKLOADS.md;
+* ``spikes[k]`` (``k = 0..L``): non-zero graded spikes of population ``k`` (0 = the quantised input)
+  -- equal to :meth:`tvm_loihi.activity.ActivityProfile.spike_counts`;
+* ``messages[k]`` (``k = 0..L-1``, into layer ``k``): one per (spiking source neuron, synapse
+  process holding at least one of its non-zero synapses) -- with a mapping, one per (source neuron,
+  destination core), the message count of WORKLOADS.md;
 * ``synaptic_ops[k]``: one per non-zero synapse of every spiking source neuron -- equal to
   :meth:`~tvm_loihi.activity.ActivityProfile.synaptic_ops`.
 """
@@ -21,15 +22,18 @@ from .graph import LavaGraph
 
 
 def aggregate_counters(logs: dict, n_samples: int, depth: int) -> dict:
-    """Sum the per-timestep logs of one batch (relative step index ``0..N+L-1``) over its sample steps.
+    """Sum the per-timestep logs of one batch (relative step index ``0..N+L-1``) over its sample
+    steps.
 
-    The source sends sample ``i`` at index ``i``, layer ``k``'s synapses receive it at ``i + k`` and its
-    neurons emit it at ``i + k + 1``.
+    The source sends sample ``i`` at index ``i``, layer ``k``'s synapses receive it at ``i + k`` and
+    its neurons emit it at ``i + k + 1``.
     """
     n = n_samples
     spikes = [int(logs["source"][:n].sum())]
-    spikes += [int(sum(log[k + 1: k + 1 + n].sum() for log in logs["neuron_log"][k])) for k in range(depth)]
-    tiles = [np.sum([log[k: k + n].sum(axis=0) for log in logs["tile_log"][k]], axis=0) for k in range(depth)]
+    spikes += [int(sum(log[k + 1: k + 1 + n].sum() for log in logs["neuron_log"][k]))
+               for k in range(depth)]
+    tiles = [np.sum([log[k: k + n].sum(axis=0) for log in logs["tile_log"][k]], axis=0)
+             for k in range(depth)]
     return {
         "samples": n,
         "timesteps": n + depth if n else 0,
@@ -40,7 +44,8 @@ def aggregate_counters(logs: dict, n_samples: int, depth: int) -> dict:
 
 
 def reference_counters(graph: LavaGraph, x_int: np.ndarray) -> dict:
-    """The counters :func:`aggregate_counters` must produce, from the bit-exact reference executor."""
+    """The counters :func:`aggregate_counters` must produce, from the bit-exact reference
+    executor."""
     net = graph.network
     profile = activity_profile(net, x_int)
     messages = []
@@ -50,7 +55,8 @@ def reference_counters(graph: LavaGraph, x_int: np.ndarray) -> dict:
         for tile in graph.tiles[k]:
             block = graph.tile_weights(k, tile)
             lo = graph.source_bounds(k)[tile.src]
-            reached = np.diff(block.tocsc().indptr) > 0  # source neurons with a synapse in this tile
+            # Source neurons with at least one synapse in this tile.
+            reached = np.diff(block.tocsc().indptr) > 0
             total += int(per_source[lo: lo + block.shape[1]] @ reached)
         messages.append(total)
     return {

@@ -1,28 +1,30 @@
 """Graph description -> Lava processes (runs inside the Lava worker process only; imports Lava).
 
-Per layer ``k`` and neuron slice ``j``: one :class:`~tvm_loihi.lava_procs.process.QNeuron`, fed by one
-``Sparse``/``Dense`` synapse process per tile, with Lava's exact int8 recipe (../shared/notes/lava-0.10.md
-§3.1, §4): ``weights = 2*W`` (int32, so that ``2 * -128`` does not wrap int8), ``weight_exp = -(shift + 1)``
-or ``-1`` (see :mod:`tvm_loihi.lava.graph`), ``num_weight_bits = 8``, ``sign_mode = SignMode.MIXED`` (never
-auto-detected: an all-negative matrix holding -128 would be clipped as INHIBITORY) and
-``num_message_bits = 24`` (graded spikes; 0 would binarise them). One ``HostSource`` feeds the batch.
+Per layer ``k`` and neuron slice ``j``: one :class:`~tvm_loihi.lava_procs.process.QNeuron`, fed by
+one ``Sparse``/``Dense`` synapse process per tile, with Lava's exact int8 recipe
+(../shared/notes/lava-0.10.md §3.1, §4): ``weights = 2*W`` (int32, so that ``2 * -128`` does not
+wrap int8), ``weight_exp = -(shift + 1)`` or ``-1`` (see :mod:`tvm_loihi.lava.graph`),
+``num_weight_bits = 8``, ``sign_mode = SignMode.MIXED`` (never auto-detected: an all-negative matrix
+holding -128 would be clipped as INHIBITORY) and ``num_message_bits = 24`` (graded spikes; 0 would
+binarise them). One ``HostSource`` feeds the batch.
 
 Applying the placement on a real Loihi 2 host
 ---------------------------------------------
 Every process is named ``<network>.L<k>.n<j>`` / ``<network>.L<k>.t<dst>_<src>`` and
-:func:`placement` returns ``{process name: global core id}`` from the graph. The public lava-nc 0.10 has no
-way to act on it (partitioning and core allocation live in the closed ``lava-loihi``). On an INRC host
-with ``lava-loihi`` the two entry points are (neither can run here, so neither is attempted):
+:func:`placement` returns ``{process name: global core id}`` from the graph. The public lava-nc 0.10
+has no way to act on it (partitioning and core allocation live in the closed ``lava-loihi``). On an
+INRC host with ``lava-loihi`` the two entry points are (neither can run here, so neither is
+attempted):
 
 1. ``proc.run(..., run_cfg=Loihi2HwCfg(), compile_config={"partitioning": {...}})`` -- the official
-   manual-mapping dictionary passed through to the NC compiler (schema only known to lava-loihi; presumably
-   keyed by process name, as :func:`placement` is);
-2. a subclass of ``lava.magma.compiler.compiler.Compiler`` that, after the NC subcompiler ran, rewrites
-   each ``NcProcessBuilder``'s logical core ids from :func:`placement` (replacing ``Mapper``'s sequential
-   numbering), then ``proc.create_runtime(executable=...)``.
+   manual-mapping dictionary passed through to the NC compiler (schema only known to lava-loihi;
+   presumably keyed by process name, as :func:`placement` is);
+2. a subclass of ``lava.magma.compiler.compiler.Compiler`` that, after the NC subcompiler ran,
+   rewrites each ``NcProcessBuilder``'s logical core ids from :func:`placement` (replacing
+   ``Mapper``'s sequential numbering), then ``proc.create_runtime(executable=...)``.
 
-Graph-level tiling (one process per slice) already works everywhere: the closed partitioner gives every
-process at least one core, so the slices bound what shares a core.
+Graph-level tiling (one process per slice) already works everywhere: the closed partitioner gives
+every process at least one core, so the slices bound what shares a core.
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ class EmittedGraph:
     synapses: tuple
 
     def all_processes(self) -> list:
-        return [self.source, *(p for ps in self.neurons for p in ps), *(p for ps in self.synapses for p in ps)]
+        return [self.source, *(p for ps in self.neurons for p in ps),
+                *(p for ps in self.synapses for p in ps)]
 
 
 def process_name(graph: LavaGraph, k: int, kind: str, idx: int | Tile) -> str:
@@ -97,7 +100,8 @@ def process_name(graph: LavaGraph, k: int, kind: str, idx: int | Tile) -> str:
 def placement(graph: LavaGraph) -> dict[str, int]:
     """``{process name: global core id}`` of every neuron and synapse process (empty when unplaced).
 
-    A synapse tile sits on the core of its destination slice: Loihi stores synapses at the receiving core.
+    A synapse tile sits on the core of its destination slice: Loihi stores synapses at the receiving
+    core.
     """
     if graph.mapping is None:
         return {}
@@ -127,12 +131,14 @@ def build(graph: LavaGraph, buffers: HostBuffers) -> EmittedGraph:
     Raises
     ------
     AccumulatorOverflowError
-        If a layer could wrap Lava's int32 accumulator (checked again here: descriptions arrive over RPC).
+        If a layer could wrap Lava's int32 accumulator (checked again here: descriptions arrive over
+        RPC).
     """
     check_accumulators(graph.network)
     d, rows = buffers.directory, buffers.rows
     source = HostSource(n=graph.network.n_inputs, in_path=os.path.join(d, "inputs"),
-                        log_path=os.path.join(d, "source.log"), rows=rows, name=f"{graph.network.name}.in")
+                        log_path=os.path.join(d, "source.log"), rows=rows,
+                        name=f"{graph.network.name}.in")
     prev_outs = [source.s_out]
     neurons, synapses = [], []
     for k, layer in enumerate(graph.network.layers):
@@ -147,7 +153,8 @@ def build(graph: LavaGraph, buffers: HostBuffers) -> EmittedGraph:
         for t, tile in enumerate(graph.tiles[k]):
             syn = _synapse(graph, k, tile, os.path.join(d, f"L{k}.t{t}.log"), rows)
             prev_outs[tile.src].connect(syn.s_in)
-            syn.a_out.connect(layer_neurons[tile.dst].a_in)  # tiles into one slice add at the InPort
+            # Tiles into one slice add at its InPort.
+            syn.a_out.connect(layer_neurons[tile.dst].a_in)
             layer_synapses.append(syn)
         neurons.append(tuple(layer_neurons))
         synapses.append(tuple(layer_synapses))

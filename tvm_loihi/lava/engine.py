@@ -1,14 +1,17 @@
-"""A live Lava runtime for one graph: feeds batches one sample per timestep and collects outputs and counters.
+"""A live Lava runtime for one graph: feeds batches one sample per timestep and collects outputs and
+counters.
 
-Runs inside the worker process (:mod:`tvm_loihi.lava.worker`), never in the TVM process: importing Lava forces
-the ``fork`` start method process-wide and its actors hang the interpreter at exit unless stopped.
+Runs inside the worker process (:mod:`tvm_loihi.lava.worker`), never in the TVM process: importing
+Lava forces the ``fork`` start method process-wide and its actors hang the interpreter at exit
+unless stopped.
 
-Timestep alignment (../shared/notes/lava-0.10.md §4.5): the source sends sample ``i`` at step ``g + i + 1``
-(``g`` = steps already run by this runtime), every synapse adds one step, neurons add none, so layer ``k``
-(0-based) outputs sample ``i`` at step ``g + i + k + 2`` and a batch of ``N`` samples through ``L`` layers
-takes ``N + L`` steps. The first ``L`` steps of each layer's window are pipeline fill (zeros + bias) and are
-never read. Between calls the pipeline is drained (the last ``L`` inputs are zeros), and no model keeps
-state across steps, so a runtime can serve any number of batches.
+Timestep alignment (../shared/notes/lava-0.10.md §4.5): the source sends sample ``i`` at step ``g +
+i + 1`` (``g`` = steps already run by this runtime), every synapse adds one step, neurons add none,
+so layer ``k`` (0-based) outputs sample ``i`` at step ``g + i + k + 2`` and a batch of ``N`` samples
+through ``L`` layers takes ``N + L`` steps. The first ``L`` steps of each layer's window are
+pipeline fill (zeros + bias) and are never read. Between calls the pipeline is drained (the last
+``L`` inputs are zeros), and no model keeps state across steps, so a runtime can serve any number of
+batches.
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ class LavaEngine:
     workdir : str, optional
         Directory for the host buffers (a fresh sub-directory is made in it).
     on_abort : callable, optional
-        Called from the watchdog thread with ``(reason, tracebacks, timed_out)`` after a running batch was
-        aborted (an actor died, or the deadline passed). Lava itself never returns in that case: the
-        remaining actors wait forever for the dead one's messages, so the caller must end the process.
+        Called from the watchdog thread with ``(reason, tracebacks, timed_out)`` after a running
+        batch was aborted (an actor died, or the deadline passed). Lava itself never returns in that
+        case: the remaining actors wait forever for the dead one's messages, so the caller must end
+        the process.
     """
 
     def __init__(self, graph: LavaGraph, rows: int = DEFAULT_ROWS,
@@ -71,13 +75,15 @@ class LavaEngine:
             raise
         self.timings = {"build_s": t1 - t0, "compile_s": t2 - t1, "create_runtime_s": t3 - t2}
 
-    def run(self, x_int: np.ndarray, timeout_s: float | None = None) -> tuple[list[np.ndarray], dict, dict]:
+    def run(self, x_int: np.ndarray,
+            timeout_s: float | None = None) -> tuple[list[np.ndarray], dict, dict]:
         """Run a batch ``(N, n_in)`` (already clipped to the input range); returns per-layer outputs
-        ``(N, n_k)`` int64, the activity counters and timings of this call. A watchdog aborts the batch
-        (see ``on_abort``) when an actor dies or ``timeout_s`` passes."""
+        ``(N, n_k)`` int64, the activity counters and timings of this call. A watchdog aborts the
+        batch (see ``on_abort``) when an actor dies or ``timeout_s`` passes."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         done = threading.Event()
-        watchdog = threading.Thread(target=self._watch, args=(done, deadline, timeout_s), daemon=True)
+        watchdog = threading.Thread(target=self._watch, args=(done, deadline, timeout_s),
+                                    daemon=True)
         watchdog.start()
         try:
             return self._run(x_int)
@@ -85,7 +91,8 @@ class LavaEngine:
             done.set()
             watchdog.join()  # an abort never returns here: on_abort ends the process
 
-    def _watch(self, done: threading.Event, deadline: float | None, timeout_s: float | None) -> None:
+    def _watch(self, done: threading.Event, deadline: float | None,
+               timeout_s: float | None) -> None:
         while not done.wait(WATCH_PERIOD_S):
             errors = self.actor_errors()
             timed_out = deadline is not None and time.monotonic() > deadline
@@ -135,8 +142,9 @@ class LavaEngine:
         return out
 
     def abort(self) -> None:
-        """Hard stop: ``SIGKILL`` every actor, shut the shared-memory manager down (it unlinks the channels'
-        segments) and remove the host buffers. For dead or hung runtimes, where ``stop()`` would block."""
+        """Hard stop: ``SIGKILL`` every actor, shut the shared-memory manager down (it unlinks the
+        channels' segments) and remove the host buffers. For dead or hung runtimes, where ``stop()``
+        would block."""
         runtime = None if self.emitted is None else self.emitted.source.runtime
         infra = getattr(runtime, "_messaging_infrastructure", None)
         for actor in getattr(infra, "actors", []) or []:
@@ -164,7 +172,8 @@ class LavaEngine:
 def _empty_logs(buffers: HostBuffers, total: int) -> dict:
     return {
         "source": np.zeros(total, np.int64),
-        "neuron_out": [[np.zeros((total, o.shape[1]), np.int32) for o in outs] for outs in buffers.neuron_out],
+        "neuron_out": [[np.zeros((total, o.shape[1]), np.int32) for o in outs]
+                       for outs in buffers.neuron_out],
         "neuron_log": [[np.zeros(total, np.int64) for _ in logs] for logs in buffers.neuron_log],
         "tile_log": [[np.zeros((total, 2), np.int64) for _ in logs] for logs in buffers.tile_log],
     }

@@ -1,26 +1,29 @@
 """Serialisable description of the Lava process graph of a :class:`~tvm_loihi.network.NetworkIR`.
 
-The description is what gets saved with a compiled artifact, shipped to a remote Loihi host over RPC and
-rebuilt there by :func:`tvm_loihi.lava.emit.build` -- plain JSON plus the network's integer arrays, no pickle
-and no Lava objects, so it is independent of the Lava version and safe to load.
+The description is what gets saved with a compiled artifact, shipped to a remote Loihi host over RPC
+and rebuilt there by :func:`tvm_loihi.lava.emit.build` -- plain JSON plus the network's integer
+arrays, no pickle and no Lava objects, so it is independent of the Lava version and safe to load.
 
 Graph shape
 -----------
-Population ``0`` is the host input (one process); populations ``1..L`` are the layers' neurons, split into
-*slices* (one ``QNeuron`` process each). Without a mapping every layer is one slice; with a
-:class:`~tvm_loihi.mapping.Mapping` every neuron slice becomes its own process and records the global core id
-it is placed on. Layer ``k``'s synapses become *tiles*: one ``Sparse``/``Dense`` process per (destination
-slice of population ``k``, source slice of population ``k-1``) block, because Lava 0.10 cannot concatenate
-ports; the tiles' partial sums add at the destination neuron's ``InPort``. On Loihi synapses live on the core of
-their destination neuron, so a tile is placed with its destination slice.
+Population ``0`` is the host input (one process); populations ``1..L`` are the layers' neurons,
+split into *slices* (one ``QNeuron`` process each). Without a mapping every layer is one slice; with
+a :class:`~tvm_loihi.mapping.Mapping` every neuron slice becomes its own process and records the
+global core id it is placed on. Layer ``k``'s synapses become *tiles*: one ``Sparse``/``Dense``
+process per (destination slice of population ``k``, source slice of population ``k-1``) block,
+because Lava 0.10 cannot concatenate ports; the tiles' partial sums add at the destination neuron's
+``InPort``. On Loihi synapses live on the core of their destination neuron, so a tile is placed with
+its destination slice.
 
 Where the shift happens (exactness)
 -----------------------------------
-Synapse weights are ``2*W`` with ``SignMode.MIXED`` (Lava drops the lowest bit of mixed-sign weights).
+Synapse weights are ``2*W`` with ``SignMode.MIXED`` (Lava drops the lowest bit of mixed-sign
+weights).
 
 * one tile into a slice: the synapse shifts, ``weight_exp = -(shift + 1)``, the neuron does not;
-* several tiles: each synapse uses ``weight_exp = -1`` (exact, ``2*W*x`` is even) and the neuron shifts the
-  *sum* by ``shift``, because ``floor(a / 2**s) + floor(b / 2**s) != floor((a + b) / 2**s)``.
+* several tiles: each synapse uses ``weight_exp = -1`` (exact, ``2*W*x`` is even) and the neuron
+  shifts the *sum* by ``shift``, because ``floor(a / 2**s) + floor(b / 2**s) != floor((a + b) /
+  2**s)``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import scipy.sparse as sps
 
 from ..network import ACCUMULATOR_LIMIT, NetworkIR
 
-SPARSE_DENSITY_LIMIT = 0.3  # above this Dense is as fast as Sparse in Lava's simulator (lava-0.10.md §5)
+# Above this density Dense is as fast as Sparse in Lava's simulator (lava-0.10.md §5).
+SPARSE_DENSITY_LIMIT = 0.3
 SYNAPSE_MODES = ("auto", "sparse", "dense")
 UNPLACED = -1  # core id of a slice when no mapping was given
 
@@ -46,7 +50,8 @@ class AccumulatorOverflowError(ValueError):
 
 @dataclass(frozen=True)
 class Tile:
-    """Synapses from source slice ``src`` of population ``k-1`` onto destination slice ``dst`` of layer ``k``.
+    """Synapses from source slice ``src`` of population ``k-1`` onto destination slice ``dst`` of
+    layer ``k``.
 
     Parameters
     ----------
@@ -108,14 +113,17 @@ class LavaGraph:
     def _check_layer(self, k: int, n_out: int, shift: int) -> None:
         b, name = self.bounds[k], self.network.layers[k].name
         if b[0] != 0 or b[-1] != n_out or any(x >= y for x, y in zip(b, b[1:])):
-            raise ValueError(f"layer {k} ({name!r}): slice bounds {list(b)} do not split 0..{n_out}")
+            raise ValueError(f"layer {k} ({name!r}): slice bounds {list(b)} do not split "
+                             f"0..{n_out}")
         n_slices, n_src = len(b) - 1, len(self.source_bounds(k)) - 1
         if len(self.cores[k]) != n_slices or len(self.neuron_shifts[k]) != n_slices:
-            raise ValueError(f"layer {k} ({name!r}): {n_slices} slices but {len(self.cores[k])} cores")
+            raise ValueError(f"layer {k} ({name!r}): {n_slices} slices but "
+                             f"{len(self.cores[k])} cores")
         fan_in = np.zeros(n_slices, dtype=np.int64)
         for t in self.tiles[k]:
             if not (0 <= t.dst < n_slices and 0 <= t.src < n_src):
-                raise ValueError(f"layer {k} ({name!r}): tile {t} outside {n_slices}x{n_src} slices")
+                raise ValueError(f"layer {k} ({name!r}): tile {t} outside "
+                                 f"{n_slices}x{n_src} slices")
             fan_in[t.dst] += 1
         for j in range(n_slices):
             exps = {t.weight_exp for t in self.tiles[k] if t.dst == j}
@@ -123,24 +131,28 @@ class LavaGraph:
             ok = (exps == single and self.neuron_shifts[k][j] == 0) or (
                 exps == {-1} and self.neuron_shifts[k][j] == shift)
             if not ok:
-                raise ValueError(f"layer {k} ({name!r}) slice {j}: {fan_in[j]} tiles with weight_exp "
-                                 f"{sorted(exps)} and neuron shift {self.neuron_shifts[k][j]} do not "
+                raise ValueError(f"layer {k} ({name!r}) slice {j}: {fan_in[j]} tiles with "
+                                 f"weight_exp {sorted(exps)} and neuron shift "
+                                 f"{self.neuron_shifts[k][j]} do not "
                                  f"implement '>> {shift}' exactly")
 
     # -- structure ---------------------------------------------------------------------------------
     def source_bounds(self, k: int) -> tuple[int, ...]:
-        """Slice boundaries of population ``k`` (layer ``k``'s input): the host input is one slice."""
+        """Slice boundaries of population ``k`` (layer ``k``'s input): the host input is one
+        slice."""
         return (0, self.network.n_inputs) if k == 0 else self.bounds[k - 1]
 
     def tile_weights(self, k: int, tile: Tile) -> sps.csr_matrix:
-        """Layer ``k``'s int8 weight block of ``tile`` (rows: destination slice, columns: source slice)."""
+        """Layer ``k``'s int8 weight block of ``tile`` (rows: destination slice, columns: source
+        slice)."""
         rows, cols = self.bounds[k], self.source_bounds(k)
         w = self.network.layers[k].weights
         return w[rows[tile.dst]: rows[tile.dst + 1], cols[tile.src]: cols[tile.src + 1]].tocsr()
 
     @property
     def n_processes(self) -> int:
-        """Lava processes the emitter creates: source, one neuron per slice, one synapse per tile."""
+        """Lava processes the emitter creates: source, one neuron per slice, one synapse per
+        tile."""
         return 1 + sum(len(b) - 1 for b in self.bounds) + sum(len(t) for t in self.tiles)
 
     # -- identity and serialisation ----------------------------------------------------------------
@@ -164,7 +176,8 @@ class LavaGraph:
         return h.hexdigest()[:16]
 
     def to_bytes(self) -> bytes:
-        """Self-contained ``.npz`` bytes (JSON description + network arrays); loads without pickle."""
+        """Self-contained ``.npz`` bytes (JSON description + network arrays); loads without
+        pickle."""
         buf = io.BytesIO()
         arrays = {f"a{i}": a for i, a in enumerate(self.network.arrays())}
         meta = np.frombuffer(json.dumps(self.to_json()).encode(), dtype=np.uint8)
@@ -189,10 +202,10 @@ class LavaGraph:
 
 
 def check_accumulators(network: NetworkIR) -> None:
-    """Raise :class:`AccumulatorOverflowError` if some layer's worst-case ``sum_j |2 W_ij| * max|x_j|`` does
-    not fit Lava's int32 accumulator (the compiler picks ``lo``/``hi`` so it always does; a hand-built
-    network may not). ``x`` ranges over the previous layer's ``[lo, hi]`` or the input's
-    ``[input_lo, input_hi]``."""
+    """Raise :class:`AccumulatorOverflowError` if some layer's worst-case ``sum_j |2 W_ij| *
+    max|x_j|`` does not fit Lava's int32 accumulator (the compiler picks ``lo``/``hi`` so it always
+    does; a hand-built network may not). ``x`` ranges over the previous layer's ``[lo, hi]`` or the
+    input's ``[input_lo, input_hi]``."""
     peak = max(abs(network.input_lo), abs(network.input_hi))
     for k, layer in enumerate(network.layers):
         w = abs(layer.weights.astype(np.int64))
@@ -202,7 +215,8 @@ def check_accumulators(network: NetworkIR) -> None:
             raise AccumulatorOverflowError(
                 f"layer {k} ({layer.name!r}) neuron {i}: worst-case accumulator sum|2W|*{peak} = "
                 f"{int(worst[i])} exceeds Lava's int32 limit {ACCUMULATOR_LIMIT} by "
-                f"{int(worst[i]) - ACCUMULATOR_LIMIT}; lower the saturation bound of the layer's input")
+                f"{int(worst[i]) - ACCUMULATOR_LIMIT}; lower the saturation bound of the layer's "
+                f"input")
         peak = max(abs(layer.lo), abs(layer.hi))
 
 
@@ -214,8 +228,8 @@ def describe(network: NetworkIR, mapping=None, synapse: str = "auto") -> LavaGra
     network : NetworkIR
         The quantised network.
     mapping : tvm_loihi.mapping.Mapping or dict, optional
-        Neuron slices and their global core ids (a ``Mapping`` or its ``to_json()``); without it every
-        layer is one slice, unplaced.
+        Neuron slices and their global core ids (a ``Mapping`` or its ``to_json()``); without it
+        every layer is one slice, unplaced.
     synapse : {"auto", "sparse", "dense"}
         Synapse process per tile: ``"auto"`` picks ``Sparse`` up to 30 % density, else ``Dense``.
 
@@ -261,13 +275,13 @@ def _slices(network: NetworkIR, mapping) -> tuple[tuple, tuple]:
 
 
 def _plan_layer(w: sps.csr_matrix, shift: int, rows: tuple, cols: tuple, synapse: str):
-    """Tiles of one layer: every non-empty block, and block 0 of a slice whose blocks are all empty (so every
-    neuron has an input and the pipeline latency stays one step per layer)."""
+    """Tiles of one layer: every non-empty block, and block 0 of a slice whose blocks are all empty
+    (so every neuron has an input and the pipeline latency stays one step per layer)."""
     tiles, shifts = [], []
     for j in range(len(rows) - 1):
         band = w[rows[j]: rows[j + 1]].tocsc()
         nnz = np.diff(band.indptr)
-        block_nnz = np.add.reduceat(nnz, np.asarray(cols[:-1])) if nnz.size else np.zeros(1, np.int64)
+        block_nnz = np.add.reduceat(nnz, np.asarray(cols[:-1]))
         srcs = [i for i in range(len(cols) - 1) if block_nnz[i] > 0] or [0]
         exp = -(shift + 1) if len(srcs) == 1 else -1
         for i in srcs:

@@ -1,4 +1,5 @@
-"""Wire format between the TVM process and the Lava worker: length-prefixed ``.npz`` frames, no pickle.
+"""Wire format between the TVM process and the Lava worker: length-prefixed ``.npz`` frames, no
+pickle.
 
 A message is a JSON header plus named numpy arrays, packed with :func:`numpy.savez` (loaded with
 ``allow_pickle=False``) and framed by an 8-byte big-endian length.

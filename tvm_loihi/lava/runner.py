@@ -1,4 +1,5 @@
-"""Public entry points of the Lava backend: :func:`run_network`, :class:`LavaSession`, :func:`run_graphs`."""
+"""Public entry points of the Lava backend: :func:`run_network`, :class:`LavaSession`,
+:func:`run_graphs`."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ class LavaResult:
     Attributes
     ----------
     outputs : list of numpy.ndarray
-        Per layer the integer outputs ``(batch, n_k)`` int64 (the same as ``NetworkIR.run_integer``).
+        Per layer the integer outputs ``(batch, n_k)`` int64 (the same as
+        ``NetworkIR.run_integer``).
     counters : dict
-        Activity counted inside the Lava processes: ``spikes`` (``L + 1`` populations), ``messages`` and
-        ``synaptic_ops`` (``L`` layers), ``samples``, ``timesteps`` (see :mod:`tvm_loihi.lava.counters`).
+        Activity counted inside the Lava processes: ``spikes`` (``L + 1`` populations), ``messages``
+        and ``synaptic_ops`` (``L`` layers), ``samples``, ``timesteps`` (see
+        :mod:`tvm_loihi.lava.counters`).
     timings : dict
-        Wall-clock seconds: ``start_s`` (worker start + emit + compile + runtime start; 0 when reused),
-        ``run_s`` (the Lava steps), ``total_s``; plus ``steps`` and Lava's ``compile_s`` etc.
+        Wall-clock seconds: ``start_s`` (worker start + emit + compile + runtime start; 0 when
+        reused), ``run_s`` (the Lava steps), ``total_s``; plus ``steps`` and Lava's ``compile_s``
+        etc.
     """
 
     outputs: list[np.ndarray]
@@ -43,13 +47,23 @@ class LavaResult:
 def _prepare_input(network: NetworkIR, x_int: np.ndarray) -> np.ndarray:
     x = np.asarray(x_int)
     if x.ndim != 2 or x.shape[1] != network.n_inputs:
-        raise ValueError(f"network {network.name!r} expects a (batch, {network.n_inputs}) input, got {x.shape}")
+        raise ValueError(f"network {network.name!r} expects a (batch, {network.n_inputs}) input, "
+                         f"got {x.shape}")
     # Same clipping as the reference executor; the quantised input range fits the int32 host buffer.
     return np.clip(x.astype(np.int64), network.input_lo, network.input_hi).astype(np.int32)
 
 
+def _empty_result(network: NetworkIR) -> LavaResult:
+    depth = network.depth
+    counters = {"samples": 0, "timesteps": 0, "spikes": [0] * (depth + 1), "messages": [0] * depth,
+                "synaptic_ops": [0] * depth}
+    outputs = [np.zeros((0, n), np.int64) for n in network.layer_sizes[1:]]
+    return LavaResult(outputs, counters, {"run_s": 0.0, "steps": 0})
+
+
 class LavaSession:
-    """A Lava worker holding one live runtime for ``network``: batches stream into it without re-compiling.
+    """A Lava worker holding one live runtime for ``network``: batches stream into it without
+    re-compiling.
 
     Parameters
     ----------
@@ -90,13 +104,11 @@ class LavaSession:
         return self.graph.network
 
     def run(self, x_int: np.ndarray, timeout_s: float | None = None) -> LavaResult:
-        """Run a batch ``(batch, n_in)`` of quantised inputs (clipped to ``[input_lo, input_hi]``)."""
+        """Run a batch ``(batch, n_in)`` of quantised inputs (clipped to ``[input_lo,
+        input_hi]``)."""
         x = _prepare_input(self.network, x_int)
         if x.shape[0] == 0:
-            return LavaResult([np.zeros((0, n), np.int64) for n in self.network.layer_sizes[1:]],
-                              {"samples": 0, "timesteps": 0, "spikes": [0] * (self.network.depth + 1),
-                               "messages": [0] * self.network.depth,
-                               "synaptic_ops": [0] * self.network.depth}, {"run_s": 0.0, "steps": 0})
+            return _empty_result(self.network)
         t0 = time.perf_counter()
         reply, arrays = self._worker.request({"op": "run", "id": 0}, {"x": x},
                                              self.timeout_s if timeout_s is None else timeout_s)
@@ -132,29 +144,34 @@ def close_sessions() -> None:
 atexit.register(close_sessions)
 
 
-def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                *, synapse: str = "auto", keep_alive: bool = False, rows: int = DEFAULT_ROWS) -> LavaResult:
-    """Run ``network`` on Lava's Loihi 2 simulator (``Loihi2SimCfg``, fixed point) in a worker process.
+def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None,
+                timeout_s: float = DEFAULT_TIMEOUT_S, *, synapse: str = "auto",
+                keep_alive: bool = False, rows: int = DEFAULT_ROWS) -> LavaResult:
+    """Run ``network`` on Lava's Loihi 2 simulator (``Loihi2SimCfg``, fixed point) in a worker
+    process.
 
-    Bit-exact with :meth:`tvm_loihi.network.NetworkIR.run_integer`: samples are fed back to back, one per
-    timestep, and each layer's output is collected ``k + 1`` steps later.
+    Bit-exact with :meth:`tvm_loihi.network.NetworkIR.run_integer`: samples are fed back to back,
+    one per timestep, and each layer's output is collected ``k + 1`` steps later.
 
     Parameters
     ----------
     network : NetworkIR
         The quantised network.
     x_int : numpy.ndarray
-        ``(batch, n_inputs)`` integer inputs (clipped to ``[input_lo, input_hi]`` like the reference).
+        ``(batch, n_inputs)`` integer inputs (clipped to ``[input_lo, input_hi]`` like the
+        reference).
     mapping : tvm_loihi.mapping.Mapping or dict, optional
-        Placement: one Lava process per neuron slice (and per synapse tile), each recording its core.
+        Placement: one Lava process per neuron slice (and per synapse tile), each recording its
+        core.
     timeout_s : float
         Wall-clock budget for the whole call; on expiry the worker's process group is killed and
         :class:`~tvm_loihi.lava.client.LavaTimeoutError` raised.
     synapse : {"auto", "sparse", "dense"}
         Lava ``Sparse`` or ``Dense`` synapse processes (auto: by density).
     keep_alive : bool
-        Keep the worker and its runtime for later calls with the same graph (up to two are kept; closed
-        by :func:`close_sessions` or at exit). Default: one worker per call, nothing left running.
+        Keep the worker and its runtime for later calls with the same graph (up to two are kept;
+        closed by :func:`close_sessions` or at exit). Default: one worker per call, nothing left
+        running.
     rows : int
         Timesteps per Lava ``run()`` call.
 
@@ -169,29 +186,35 @@ def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None, timeout_s: 
     """
     deadline = time.monotonic() + timeout_s
     if not keep_alive:
-        with LavaSession(network, mapping, synapse=synapse, timeout_s=timeout_s, rows=rows) as session:
+        with LavaSession(network, mapping, synapse=synapse, timeout_s=timeout_s,
+                         rows=rows) as session:
             return session.run(x_int, timeout_s=max(0.0, deadline - time.monotonic()))
-    graph = describe(network, mapping, synapse)
+    return _run_kept(describe(network, mapping, synapse), x_int, deadline, rows)
+
+
+def _run_kept(graph: LavaGraph, x_int: np.ndarray, deadline: float, rows: int) -> LavaResult:
     key = f"{graph.key()}:{rows}"
     session = _kept.pop(key, None)
     if session is None:
-        session = LavaSession(graph=graph, timeout_s=timeout_s, rows=rows)
+        session = LavaSession(graph=graph, timeout_s=deadline - time.monotonic(), rows=rows)
     try:
         result = session.run(x_int, timeout_s=max(0.0, deadline - time.monotonic()))
     except BaseException:
         session.close()
         raise
     _kept[key] = session
-    while len(_kept) > _MAX_KEPT_SESSIONS:
+    while len(_kept) > _MAX_KEPT_SESSIONS:  # least recently used first
         _kept.popitem(last=False)[1].close()
     return result
 
 
 def run_graphs(items: Sequence[tuple[LavaGraph, np.ndarray]], timeout_s: float = DEFAULT_TIMEOUT_S,
                rows: int = DEFAULT_ROWS) -> list[LavaResult]:
-    """Run several graphs, one batch each, one after another in a single worker (amortises its start-up).
+    """Run several graphs, one batch each, one after another in a single worker (amortises its
+    start-up).
 
-    Each graph gets its own Lava runtime, started, run and stopped in turn. ``timeout_s`` bounds the whole call.
+    Each graph gets its own Lava runtime, started, run and stopped in turn. ``timeout_s`` bounds the
+    whole call.
     """
     deadline = time.monotonic() + timeout_s
     worker = LavaWorker()
@@ -202,7 +225,8 @@ def run_graphs(items: Sequence[tuple[LavaGraph, np.ndarray]], timeout_s: float =
             t0 = time.perf_counter()
             load, _ = worker.request({"op": "load", "id": i, "rows": int(rows)},
                                      graph_arrays(graph.to_bytes()), deadline - time.monotonic())
-            reply, arrays = worker.request({"op": "run", "id": i}, {"x": x}, deadline - time.monotonic())
+            reply, arrays = worker.request({"op": "run", "id": i}, {"x": x},
+                                           deadline - time.monotonic())
             worker.request({"op": "unload", "id": i}, None, deadline - time.monotonic())
             outputs = [arrays[f"out{k}"].astype(np.int64) for k in range(graph.network.depth)]
             results.append(LavaResult(outputs, reply["counters"],

@@ -1,16 +1,19 @@
-"""The Lava worker process: ``python -m tvm_loihi.lava.worker`` (started by :mod:`tvm_loihi.lava.client`).
+"""The Lava worker process: ``python -m tvm_loihi.lava.worker`` (started by
+:mod:`tvm_loihi.lava.client`).
 
-Reads request frames (:mod:`tvm_loihi.lava.protocol`) on stdin and answers on the original stdout; anything
-Lava or numpy prints goes to stderr (fd 1 is re-pointed there), so it cannot corrupt the protocol. Requests:
+Reads request frames (:mod:`tvm_loihi.lava.protocol`) on stdin and answers on the original stdout;
+anything Lava or numpy prints goes to stderr (fd 1 is re-pointed there), so it cannot corrupt the
+protocol. Requests:
 
-* ``{"op": "load", "id": i, "rows": r}`` + ``graph`` (``LavaGraph.to_bytes()`` as uint8): emit, compile and
-  start a runtime; replies with its timings;
-* ``{"op": "run", "id": i}`` + ``x``: run a batch; replies with ``out<k>`` arrays, counters and timings;
+* ``{"op": "load", "id": i, "rows": r}`` + ``graph`` (``LavaGraph.to_bytes()`` as uint8): emit,
+  compile and start a runtime; replies with its timings;
+* ``{"op": "run", "id": i}`` + ``x``: run a batch; replies with ``out<k>`` arrays, counters and
+  timings;
 * ``{"op": "unload", "id": i}``: stop that runtime; ``{"op": "close"}``: stop everything and exit.
 
-Errors are replies ``{"ok": false, "error": ...}`` carrying the Python traceback and the tracebacks of Lava's
-actor processes; a runtime that failed is stopped and dropped. Every runtime is stopped in ``finally``, also
-when stdin closes because the parent died.
+Errors are replies ``{"ok": false, "error": ...}`` carrying the Python traceback and the tracebacks
+of Lava's actor processes; a runtime that failed is stopped and dropped. Every runtime is stopped in
+``finally``, also when stdin closes because the parent died.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from .protocol import decode, encode, frame, read_frame
 
 
 class _Replies:
-    """Serialises replies: the watchdog thread may answer (fatally) while the main thread is stuck in Lava."""
+    """Serialises replies: the watchdog thread may answer (fatally) while the main thread is stuck
+    in Lava."""
 
     def __init__(self, stream):
         self.stream, self.lock = stream, threading.Lock()
@@ -37,7 +41,8 @@ class _Replies:
             self.stream.flush()
 
     def abort(self, reason: str, tracebacks: list[str], timed_out: bool) -> None:
-        """Reply that the running batch was aborted, then end the worker (its Lava runtime cannot recover)."""
+        """Reply that the running batch was aborted, then end the worker (its Lava runtime cannot
+        recover)."""
         text = "Lava actor process tracebacks:\n" + "\n".join(tracebacks) if tracebacks else ""
         try:
             self.send({"ok": False, "fatal": True, "timeout": timed_out,
@@ -54,7 +59,8 @@ def _handle(header: dict, arrays: dict, engines: dict, replies: _Replies,
     op, key = header["op"], header.get("id")
     if op == "load":
         graph = LavaGraph.from_bytes(arrays["graph"].tobytes())
-        engines[key] = LavaEngine(graph, rows=header["rows"], on_abort=replies.abort, workdir=workdir)
+        engines[key] = LavaEngine(graph, rows=header["rows"], on_abort=replies.abort,
+                                  workdir=workdir)
         return {"ok": True, "timings": engines[key].timings, "n_processes": graph.n_processes,
                 "directory": engines[key].directory}, {}
     if op == "run":
@@ -105,12 +111,13 @@ def serve(proto_in, proto_out, workdir: str | None = None) -> None:
 
 
 def main(workdir: str | None = None) -> None:
-    """Serve on stdin/stdout; host buffers go under ``workdir`` (default: the system temp directory)."""
+    """Serve on stdin/stdout; host buffers go under ``workdir`` (default: the system temp
+    directory)."""
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # prints from Lava and its actors land on stderr, not in the protocol stream
     sys.stdout = sys.stderr
-    # Lava forks one actor per process; they must not inherit the protocol pipes, or a killed worker's
-    # orphans would keep them open and the parent would never see end-of-file.
+    # Lava forks one actor per process; they must not inherit the protocol pipes, or a killed
+    # worker's orphans would keep them open and the parent would never see end-of-file.
     out_fd = proto_out.fileno()
     os.register_at_fork(after_in_child=lambda: _drop_protocol_fds(out_fd))
     np.seterr(all="ignore")

@@ -1,7 +1,8 @@
 """Fixed-point ProcessModels (tag ``fixed_pt``, CPU) of the processes in :mod:`.process`.
 
-Every model is stateless across timesteps except for the host logs, so samples can be fed back to back, one
-per timestep, without resets. Host buffers are opened lazily on the first step, inside the actor process.
+Every model is stateless across timesteps except for the host logs, so samples can be fed back to
+back, one per timestep, without resets. Host buffers are opened lazily on the first step, inside the
+actor process.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class PyQNeuronModel(PyLoihiProcessModel):
         if self.out_log is None:
             self.out_log = _host_buffer(p["out_path"], p["rows"], p["n"], np.int32)
             self.spike_log = _host_buffer(p["log_path"], p["rows"], None, np.int64)
-        # int64 so that the shift and the bias add cannot wrap; the floor shift comes after the tile sum.
+        # int64 so that the shift and the bias add cannot wrap; the floor shift comes after the tile
+        # sum.
         v = (self.a_in.recv().astype(np.int64) >> p["shift"]) + self.bias
         if p["relu"]:
             np.maximum(v, 0, out=v)
@@ -97,7 +99,8 @@ class _ActivityCounter:
         port, tap = self.s_in, _RecvTap(self.s_in)
         self.s_in = tap
         try:
-            super().run_spk()  # Lava's own arithmetic: clip/truncate weights, W.dot(s), weight_exp shift
+            # Lava's own arithmetic: clip/truncate weights, W.dot(s), weight_exp shift.
+            super().run_spk()
         finally:
             self.s_in = port
         p = self.proc_params

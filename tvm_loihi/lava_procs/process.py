@@ -2,20 +2,22 @@
 
 Why custom processes (lava-nc 0.10, read from its sources, see ../shared/notes/lava-0.10.md §3):
 
-* ``QNeuron``: no stock neuron gives ``y = clip(act((a >> s) + b), lo, hi)`` statelessly. ``GradedReluVec`` /
-  ``GradedVec`` have no bias and no saturation; ``SigmaDelta`` has a bias but is delta-coded and stateful, and
-  drifts (floor of a sum != sum of floors) as soon as a layer right-shifts its accumulator.
-* ``CountingSparse`` / ``CountingDense``: *are* the stock ``Sparse`` / ``Dense`` processes (same constructor,
-  same Vars, same bit-accurate arithmetic, which their models inherit unchanged) plus per-timestep activity
-  counters, the software stand-in for the Loihi 2 activity probe that lives in the closed lava-loihi.
-* ``HostSource``: feeds one sample per timestep from a host buffer. Lava's ``RingBuffer`` would do, but its
-  data can only be changed with ``Var.set``, which Lava 0.10 transfers one element per channel message
-  (``PyLoihiProcessModel._set_var``), i.e. seconds per chunk for a 784-wide batch.
+* ``QNeuron``: no stock neuron gives ``y = clip(act((a >> s) + b), lo, hi)`` statelessly.
+  ``GradedReluVec`` / ``GradedVec`` have no bias and no saturation; ``SigmaDelta`` has a bias but is
+  delta-coded and stateful, and drifts (floor of a sum != sum of floors) as soon as a layer
+  right-shifts its accumulator.
+* ``CountingSparse`` / ``CountingDense``: *are* the stock ``Sparse`` / ``Dense`` processes (same
+  constructor, same Vars, same bit-accurate arithmetic, which their models inherit unchanged) plus
+  per-timestep activity counters, the software stand-in for the Loihi 2 activity probe that lives in
+  the closed lava-loihi.
+* ``HostSource``: feeds one sample per timestep from a host buffer. Lava's ``RingBuffer`` would do,
+  but its data can only be changed with ``Var.set``, which Lava 0.10 transfers one element per
+  channel message (``PyLoihiProcessModel._set_var``), i.e. seconds per chunk for a 784-wide batch.
 
-Host I/O: every process that exchanges bulk data with the host (inputs, per-layer outputs, counters) does so
-through a small memory-mapped ``int32``/``int64`` file of ``rows`` timesteps (a ring indexed by
-``(time_step - 1) % rows``), written by the process during ``run_spk`` and read by the host between
-``run`` calls, when Lava guarantees that every process has finished the requested steps.
+Host I/O: every process that exchanges bulk data with the host (inputs, per-layer outputs, counters)
+does so through a small memory-mapped ``int32``/``int64`` file of ``rows`` timesteps (a ring indexed
+by ``(time_step - 1) % rows``), written by the process during ``run_spk`` and read by the host
+between ``run`` calls, when Lava guarantees that every process has finished the requested steps.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from lava.proc.sparse.process import Sparse
 
 
 class HostSource(AbstractProcess):
-    """Sends row ``(t - 1) % rows`` of the host buffer ``in_path`` (``int32 (rows, n)``) at timestep ``t``
-    and logs the number of non-zero entries sent (input spikes) to ``log_path`` (``int64 (rows,)``)."""
+    """Sends row ``(t - 1) % rows`` of the host buffer ``in_path`` (``int32 (rows, n)``) at timestep
+    ``t`` and logs the number of non-zero entries sent (input spikes) to ``log_path`` (``int64
+    (rows,)``)."""
 
     def __init__(self, *, n: int, in_path: str, log_path: str, rows: int, name: str | None = None):
         super().__init__(n=n, in_path=in_path, log_path=log_path, rows=rows, name=name)
@@ -40,9 +43,9 @@ class HostSource(AbstractProcess):
 class QNeuron(AbstractProcess):
     """Stateless graded neuron: ``s_out = clip(act((a_in >> shift) + bias), lo, hi)``.
 
-    ``a_in`` sums every synapse tile connected to it (Lava adds the messages at an ``InPort``). Each step
-    it logs its output to ``out_path`` (``int32 (rows, n)``) and the number of non-zero outputs (graded
-    spikes) to ``log_path`` (``int64 (rows,)``).
+    ``a_in`` sums every synapse tile connected to it (Lava adds the messages at an ``InPort``). Each
+    step it logs its output to ``out_path`` (``int32 (rows, n)``) and the number of non-zero outputs
+    (graded spikes) to ``log_path`` (``int64 (rows,)``).
     """
 
     def __init__(self, *, bias: np.ndarray, relu: bool, lo: int, hi: int, shift: int, out_path: str,
@@ -57,8 +60,8 @@ class QNeuron(AbstractProcess):
 
 
 class CountingSparse(Sparse):
-    """Lava's ``Sparse`` plus a per-timestep log ``log_path`` (``int64 (rows, 2)``): messages received
-    (spiking inputs with at least one synapse in this process) and synaptic operations."""
+    """Lava's ``Sparse`` plus a per-timestep log ``log_path`` (``int64 (rows, 2)``): messages
+    received (spiking inputs with at least one synapse in this process) and synaptic operations."""
 
     def __init__(self, *, log_path: str, rows: int, **kwargs):
         super().__init__(log_path=log_path, rows=rows, **kwargs)
