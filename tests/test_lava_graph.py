@@ -11,7 +11,6 @@ import scipy.sparse as sps
 from tvm_loihi.lava import (
     AccumulatorOverflowError,
     LavaGraph,
-    Tile,
     check_accumulators,
     describe,
     reference_counters,
@@ -37,47 +36,43 @@ def test_lava_package_import_does_not_import_lava():
     assert not any(m == "lava" or m.startswith("lava.") for m in sys.modules)
 
 
-def test_untiled_graph_shifts_in_the_synapse_and_picks_sparse_by_density():
+def test_untiled_graph_picks_sparse_by_density_and_shifts_in_the_synapse():
     net = _net(np.random.default_rng(0), density=0.2)
     g = describe(net)
     assert g.bounds == ((0, 9), (0, 7), (0, 3)) and g.cores == ((-1,), (-1,), (-1,))
-    for k, tiles in enumerate(g.tiles):
-        (tile,) = tiles
-        assert tile.weight_exp == -(net.layers[k].shift + 1) and g.neuron_shifts[k] == (0,)
-    assert {t.kind for ts in describe(net, synapse="dense").tiles for t in ts} == {"dense"}
+    assert g.kinds == (("sparse",),) * 3 and g.to_json()["weight_exp"] == [-4, -4, -4]
+    assert describe(net, synapse="dense").kinds == (("dense",),) * 3
     dense_net = _net(np.random.default_rng(0), density=1.0)
-    assert {t.kind for ts in describe(dense_net).tiles for t in ts} == {"dense"}
-    assert {t.kind for ts in describe(dense_net, synapse="sparse").tiles for t in ts} == {"sparse"}
+    assert describe(dense_net).kinds == (("dense",),) * 3
+    assert describe(dense_net, synapse="sparse").kinds == (("sparse",),) * 3
     assert g.n_processes == 1 + 3 + 3
 
 
-def test_mapping_tiles_shift_in_the_neuron_and_record_cores():
+def test_mapping_gives_one_neuron_and_one_synapse_process_per_slice_on_its_core():
+    from tvm_loihi.lava.emit import placement, process_name
+
     net = _net(np.random.default_rng(1), density=1.0)
     m = Mapping.from_assignment(net, (3, 2, 1), [7, 3, 11, 5, 9, 0])
     g = describe(net, m)
     assert g.cores == ((7, 3, 11), (5, 9), (0,)) and g.mapping == m.to_json()
-    assert len(g.tiles[0]) == 3  # one input slice
-    assert len(g.tiles[1]) == 2 * 3 and len(g.tiles[2]) == 2
-    assert all(t.weight_exp == -1 for ts in g.tiles[1:] for t in ts)
-    assert g.neuron_shifts[1] == (3, 3) and g.neuron_shifts[0] == (0, 0, 0)
-    # Tile blocks reassemble the layer's weights.
+    assert g.n_processes == 1 + 2 * 6
+    # The slices' rows reassemble each layer's weights.
     for k in range(net.depth):
-        full = np.zeros(net.layers[k].weights.shape, np.int64)
-        for t in g.tiles[k]:
-            r, c = g.bounds[k], g.source_bounds(k)
-            full[r[t.dst]: r[t.dst + 1], c[t.src]: c[t.src + 1]] = g.tile_weights(k, t).toarray()
-        np.testing.assert_array_equal(full, net.layers[k].weights.toarray())
+        rows = [g.slice_weights(k, j).toarray() for j in range(len(g.bounds[k]) - 1)]
+        np.testing.assert_array_equal(np.vstack(rows), net.layers[k].weights.toarray())
+    where = placement(g)
+    assert len(where) == 12 and where[process_name(g, 1, "synapse", 1)] == 9
+    assert placement(describe(net)) == {}
 
 
-def test_empty_blocks_are_skipped_but_every_slice_keeps_an_input():
+def test_all_zero_slices_keep_a_dense_synapse():
     w = np.zeros((4, 4), np.int64)
-    w[0, 0] = 5  # slice 0 <- source slice 0 only; slice 1 has no synapse at all
+    w[0, 0] = 5  # slice 0 has one synapse, slice 1 none
     l0 = Layer("a", sps.identity(4, dtype=np.int8, format="csr"), 0, np.zeros(4), True, 0, 100)
     l1 = Layer("b", sps.csr_matrix(w), 2, np.arange(4), True, 0, 100)
     net = NetworkIR((l0, l1), input_lo=0, input_hi=100)
-    g = describe(net, Mapping.from_assignment(net, (2, 2), range(4)))
-    assert g.tiles[1] == (Tile(0, 0, "sparse", -3), Tile(1, 0, "dense", -3))
-    assert g.neuron_shifts[1] == (0, 0)
+    g = describe(net, Mapping.from_assignment(net, (2, 2), range(4)), synapse="sparse")
+    assert g.kinds[1] == ("sparse", "dense")
 
 
 def test_graph_bytes_round_trip_without_pickle():
@@ -89,14 +84,13 @@ def test_graph_bytes_round_trip_without_pickle():
     assert describe(net).key() != g.key()
 
 
-def test_inconsistent_shift_placement_is_rejected():
+def test_inconsistent_descriptions_are_rejected():
     net = _net(np.random.default_rng(3))
     g = describe(net)
-    d = g.to_json()
-    with pytest.raises(ValueError, match=r"do not implement '>> 3' exactly"):
-        tiles = ((Tile(0, 0, "dense", -1),), *g.tiles[1:])
-        LavaGraph(net, g.bounds, g.cores, tiles, g.neuron_shifts)
-    assert d["tiles"][0] == [[0, 0, g.tiles[0][0].kind, -4]]
+    with pytest.raises(ValueError, match="unknown synapse kinds"):
+        LavaGraph(net, g.bounds, g.cores, (("csr",), *g.kinds[1:]))
+    with pytest.raises(ValueError, match=r"slice bounds \[0, 4\] do not split 0..9"):
+        LavaGraph(net, ((0, 4), *g.bounds[1:]), g.cores, g.kinds)
 
 
 def test_accumulator_wrap_is_refused_with_layer_neuron_and_excess():
@@ -138,4 +132,5 @@ def test_reference_counters_match_the_activity_profile_and_count_messages_per_ti
     reach = [np.diff(layer.weights.tocsc().indptr) > 0 for layer in net.layers]
     assert c1["messages"] == [int(prof.spikes[k].sum(axis=0) @ reach[k]) for k in range(net.depth)]
     c2 = reference_counters(describe(net, Mapping.from_assignment(net, (3, 2, 1), range(6))), x)
+    # One message per (spiking source neuron, destination slice with a synapse from it).
     assert c2["messages"][0] >= c1["messages"][0] and c2["synaptic_ops"] == c1["synaptic_ops"]

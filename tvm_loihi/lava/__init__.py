@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .client import LavaError, LavaTimeoutError
 from .counters import reference_counters
-from .graph import AccumulatorOverflowError, LavaGraph, Tile, check_accumulators, describe
+from .graph import AccumulatorOverflowError, LavaGraph, check_accumulators, describe
 from .runner import LavaResult, LavaSession, close_sessions, run_graphs, run_network
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "LavaResult",
     "LavaSession",
     "LavaTimeoutError",
-    "Tile",
     "check_accumulators",
     "close_sessions",
     "describe",

@@ -32,14 +32,14 @@ def aggregate_counters(logs: dict, n_samples: int, depth: int) -> dict:
     spikes = [int(logs["source"][:n].sum())]
     spikes += [int(sum(log[k + 1: k + 1 + n].sum() for log in logs["neuron_log"][k]))
                for k in range(depth)]
-    tiles = [np.sum([log[k: k + n].sum(axis=0) for log in logs["tile_log"][k]], axis=0)
-             for k in range(depth)]
+    syn = [np.sum([log[k: k + n].sum(axis=0) for log in logs["synapse_log"][k]], axis=0)
+           for k in range(depth)]
     return {
         "samples": n,
         "timesteps": n + depth if n else 0,
         "spikes": spikes,
-        "messages": [int(t[0]) for t in tiles],
-        "synaptic_ops": [int(t[1]) for t in tiles],
+        "messages": [int(t[0]) for t in syn],
+        "synaptic_ops": [int(t[1]) for t in syn],
     }
 
 
@@ -52,12 +52,10 @@ def reference_counters(graph: LavaGraph, x_int: np.ndarray) -> dict:
     for k in range(net.depth):
         per_source = profile.spikes[k].sum(axis=0)  # spikes of every source neuron over the batch
         total = 0
-        for tile in graph.tiles[k]:
-            block = graph.tile_weights(k, tile)
-            lo = graph.source_bounds(k)[tile.src]
-            # Source neurons with at least one synapse in this tile.
-            reached = np.diff(block.tocsc().indptr) > 0
-            total += int(per_source[lo: lo + block.shape[1]] @ reached)
+        for j in range(len(graph.bounds[k]) - 1):
+            # Source neurons with at least one synapse onto slice j (its core).
+            reached = np.diff(graph.slice_weights(k, j).tocsc().indptr) > 0
+            total += int(per_source @ reached)
         messages.append(total)
     return {
         "samples": profile.n_samples,

@@ -1,16 +1,16 @@
 """Graph description -> Lava processes (runs inside the Lava worker process only; imports Lava).
 
 Per layer ``k`` and neuron slice ``j``: one :class:`~tvm_loihi.lava_procs.process.QNeuron`, fed by
-one ``Sparse``/``Dense`` synapse process per tile, with Lava's exact int8 recipe
+one ``Sparse``/``Dense`` synapse process holding the slice's rows, with Lava's exact int8 recipe
 (../shared/notes/lava-0.10.md §3.1, §4): ``weights = 2*W`` (int32, so that ``2 * -128`` does not
-wrap int8), ``weight_exp = -(shift + 1)`` or ``-1`` (see :mod:`tvm_loihi.lava.graph`),
+wrap int8), ``weight_exp = -(shift + 1)`` (see :mod:`tvm_loihi.lava.graph`),
 ``num_weight_bits = 8``, ``sign_mode = SignMode.MIXED`` (never auto-detected: an all-negative matrix
 holding -128 would be clipped as INHIBITORY) and ``num_message_bits = 24`` (graded spikes; 0 would
 binarise them). One ``HostSource`` feeds the batch.
 
 Applying the placement on a real Loihi 2 host
 ---------------------------------------------
-Every process is named ``<network>.L<k>.n<j>`` / ``<network>.L<k>.t<dst>_<src>`` and
+Every process is named ``<network>.L<k>.n<j>`` (neurons) / ``<network>.L<k>.s<j>`` (synapses) and
 :func:`placement` returns ``{process name: global core id}`` from the graph. The public lava-nc 0.10
 has no way to act on it (partitioning and core allocation live in the closed ``lava-loihi``). On an
 INRC host with ``lava-loihi`` the two entry points are (neither can run here, so neither is
@@ -36,7 +36,7 @@ import numpy as np
 from lava.utils.weightutils import SignMode
 
 from ..lava_procs.process import CountingDense, CountingSparse, HostSource, QNeuron
-from .graph import LavaGraph, Tile, check_accumulators
+from .graph import LavaGraph, check_accumulators
 
 MESSAGE_BITS = 24  # graded-spike payload (num_message_bits=0 would binarise the input)
 WEIGHT_BITS = 8
@@ -48,7 +48,7 @@ class HostBuffers:
 
     Attributes hold ``np.memmap`` arrays: ``inputs (rows, n_in) int32``, ``source_log (rows,)``,
     ``neuron_out[k][j] (rows, n_slice) int32``, ``neuron_log[k][j] (rows,)``,
-    ``tile_log[k][t] (rows, 2)`` (messages, synaptic ops); logs are int64.
+    ``synapse_log[k][j] (rows, 2)`` (messages, synaptic ops); logs are int64.
     """
 
     directory: str
@@ -57,7 +57,7 @@ class HostBuffers:
     source_log: np.memmap
     neuron_out: tuple
     neuron_log: tuple
-    tile_log: tuple
+    synapse_log: tuple
 
     @classmethod
     def create(cls, graph: LavaGraph, directory: str, rows: int) -> HostBuffers:
@@ -74,13 +74,13 @@ class HostBuffers:
                         for j in range(len(b) - 1)) for k, b in enumerate(graph.bounds)),
             tuple(tuple(buf(f"L{k}.n{j}.log", (rows,), np.int64) for j in range(len(b) - 1))
                   for k, b in enumerate(graph.bounds)),
-            tuple(tuple(buf(f"L{k}.t{t}.log", (rows, 2), np.int64) for t in range(len(ts)))
-                  for k, ts in enumerate(graph.tiles)))
+            tuple(tuple(buf(f"L{k}.s{j}.log", (rows, 2), np.int64) for j in range(len(b) - 1))
+                  for k, b in enumerate(graph.bounds)))
 
 
 @dataclass(frozen=True)
 class EmittedGraph:
-    """The Lava processes of a graph: ``source``, ``neurons[k][j]``, ``synapses[k][t]``."""
+    """The Lava processes of a graph: ``source``, ``neurons[k][j]``, ``synapses[k][j]``."""
 
     source: HostSource
     neurons: tuple
@@ -91,36 +91,31 @@ class EmittedGraph:
                 *(p for ps in self.synapses for p in ps)]
 
 
-def process_name(graph: LavaGraph, k: int, kind: str, idx: int | Tile) -> str:
-    """Unique, stable name of a process (the key a manual partitioning would use)."""
-    base = f"{graph.network.name}.L{k}"
-    return f"{base}.n{idx}" if kind == "neuron" else f"{base}.t{idx.dst}_{idx.src}"
+def process_name(graph: LavaGraph, k: int, kind: str, j: int) -> str:
+    """Unique, stable name of slice ``j``'s neuron or synapse process in layer ``k`` (the key a
+    manual partitioning would use)."""
+    return f"{graph.network.name}.L{k}.{'n' if kind == 'neuron' else 's'}{j}"
 
 
 def placement(graph: LavaGraph) -> dict[str, int]:
     """``{process name: global core id}`` of every neuron and synapse process (empty when unplaced).
 
-    A synapse tile sits on the core of its destination slice: Loihi stores synapses at the receiving
-    core.
+    A slice's synapse process sits on the slice's core: Loihi stores synapses at the receiving core.
     """
     if graph.mapping is None:
         return {}
-    out: dict[str, int] = {}
-    for k, tiles in enumerate(graph.tiles):
-        for j, core in enumerate(graph.cores[k]):
-            out[process_name(graph, k, "neuron", j)] = core
-        for t in tiles:
-            out[process_name(graph, k, "tile", t)] = graph.cores[k][t.dst]
-    return out
+    return {process_name(graph, k, kind, j): core
+            for k, cores in enumerate(graph.cores) for j, core in enumerate(cores)
+            for kind in ("neuron", "synapse")}
 
 
-def _synapse(graph: LavaGraph, k: int, tile: Tile, log_path: str, rows: int):
-    w = graph.tile_weights(k, tile).astype(np.int32)
+def _synapse(graph: LavaGraph, k: int, j: int, log_path: str, rows: int):
+    w = graph.slice_weights(k, j).astype(np.int32)
     w.data *= 2  # Lava keeps 8 magnitude bits + sign in steps of 2 for MIXED weights: 2W is exact
-    kw = dict(weight_exp=tile.weight_exp, num_weight_bits=WEIGHT_BITS, sign_mode=SignMode.MIXED,
-              num_message_bits=MESSAGE_BITS, log_path=log_path, rows=rows,
-              name=process_name(graph, k, "tile", tile))
-    if tile.kind == "sparse":
+    kw = dict(weight_exp=graph.weight_exp(k), num_weight_bits=WEIGHT_BITS,
+              sign_mode=SignMode.MIXED, num_message_bits=MESSAGE_BITS, log_path=log_path,
+              rows=rows, name=process_name(graph, k, "synapse", j))
+    if graph.kinds[k][j] == "sparse":
         return CountingSparse(weights=w, **kw)
     return CountingDense(weights=w.toarray(), **kw)
 
@@ -143,18 +138,22 @@ def build(graph: LavaGraph, buffers: HostBuffers) -> EmittedGraph:
     neurons, synapses = [], []
     for k, layer in enumerate(graph.network.layers):
         b = graph.bounds[k]
+        # A slice sends a vector as wide as its population (zero outside its neurons) when the next
+        # layer consumes it: the next synapses' InPort sums the slices, i.e. concatenates them.
+        width = graph.source_width(k + 1) if k + 1 < graph.network.depth else None
         layer_neurons = [
             QNeuron(bias=layer.bias[b[j]: b[j + 1]], relu=layer.relu, lo=layer.lo, hi=layer.hi,
-                    shift=graph.neuron_shifts[k][j], out_path=os.path.join(d, f"L{k}.n{j}.out"),
+                    out_width=width or b[j + 1] - b[j], out_offset=b[j] if width else 0,
+                    out_path=os.path.join(d, f"L{k}.n{j}.out"),
                     log_path=os.path.join(d, f"L{k}.n{j}.log"), rows=rows,
                     name=process_name(graph, k, "neuron", j))
             for j in range(len(b) - 1)]
         layer_synapses = []
-        for t, tile in enumerate(graph.tiles[k]):
-            syn = _synapse(graph, k, tile, os.path.join(d, f"L{k}.t{t}.log"), rows)
-            prev_outs[tile.src].connect(syn.s_in)
-            # Tiles into one slice add at its InPort.
-            syn.a_out.connect(layer_neurons[tile.dst].a_in)
+        for j, neuron in enumerate(layer_neurons):
+            syn = _synapse(graph, k, j, os.path.join(d, f"L{k}.s{j}.log"), rows)
+            for out in prev_outs:
+                out.connect(syn.s_in)
+            syn.a_out.connect(neuron.a_in)
             layer_synapses.append(syn)
         neurons.append(tuple(layer_neurons))
         synapses.append(tuple(layer_synapses))

@@ -175,14 +175,14 @@ def _empty_logs(buffers: HostBuffers, total: int) -> dict:
         "neuron_out": [[np.zeros((total, o.shape[1]), np.int32) for o in outs]
                        for outs in buffers.neuron_out],
         "neuron_log": [[np.zeros(total, np.int64) for _ in logs] for logs in buffers.neuron_log],
-        "tile_log": [[np.zeros((total, 2), np.int64) for _ in logs] for logs in buffers.tile_log],
+        "synapse_log": [[np.zeros((total, 2), np.int64) for _ in logs] for logs in buffers.synapse_log],
     }
 
 
 def _collect(buffers: HostBuffers, logs: dict, ring: np.ndarray, dst: slice) -> None:
     logs["source"][dst] = buffers.source_log[ring]
     for name, bufs in (("neuron_out", buffers.neuron_out), ("neuron_log", buffers.neuron_log),
-                       ("tile_log", buffers.tile_log)):
+                       ("synapse_log", buffers.synapse_log)):
         for layer_logs, layer_bufs in zip(logs[name], bufs):
             for log, buf in zip(layer_logs, layer_bufs):
                 log[dst] = buf[ring]

@@ -9,21 +9,17 @@ Graph shape
 Population ``0`` is the host input (one process); populations ``1..L`` are the layers' neurons,
 split into *slices* (one ``QNeuron`` process each). Without a mapping every layer is one slice; with
 a :class:`~tvm_loihi.mapping.Mapping` every neuron slice becomes its own process and records the
-global core id it is placed on. Layer ``k``'s synapses become *tiles*: one ``Sparse``/``Dense``
-process per (destination slice of population ``k``, source slice of population ``k-1``) block,
-because Lava 0.10 cannot concatenate ports; the tiles' partial sums add at the destination neuron's
-``InPort``. On Loihi synapses live on the core of their destination neuron, so a tile is placed with
-its destination slice.
+global core id it is placed on. Every slice gets exactly one ``Sparse``/``Dense`` synapse process
+holding its rows of ``W`` (all input columns); on Loihi the synapses live on the core of their
+destination neuron, so it is placed with its slice.
 
-Where the shift happens (exactness)
------------------------------------
-Synapse weights are ``2*W`` with ``SignMode.MIXED`` (Lava drops the lowest bit of mixed-sign
-weights).
-
-* one tile into a slice: the synapse shifts, ``weight_exp = -(shift + 1)``, the neuron does not;
-* several tiles: each synapse uses ``weight_exp = -1`` (exact, ``2*W*x`` is even) and the neuron
-  shifts the *sum* by ``shift``, because ``floor(a / 2**s) + floor(b / 2**s) != floor((a + b) /
-  2**s)``.
+Lava 0.10 cannot concatenate ports, so a source slice sends a vector as wide as its whole population,
+zero outside its own neurons, and the synapse process's ``InPort`` sums the slices' vectors -- which,
+with disjoint supports, *is* their concatenation. Each synapse therefore sees the full input and
+shifts the complete sum once: ``weights = 2*W`` with ``SignMode.MIXED`` (Lava drops the lowest bit of
+mixed-sign weights) and ``weight_exp = -(shift + 1)``, exact because the floor shift comes after the
+sum. (Splitting the columns too would need the shift after adding the partial sums, since
+``floor(a / 2**s) + floor(b / 2**s) != floor((a + b) / 2**s)``, and one process per block.)
 """
 
 from __future__ import annotations
@@ -48,31 +44,6 @@ class AccumulatorOverflowError(ValueError):
     """A layer whose worst-case ``sum |2 W x|`` would wrap Lava's int32 synapse accumulator."""
 
 
-@dataclass(frozen=True)
-class Tile:
-    """Synapses from source slice ``src`` of population ``k-1`` onto destination slice ``dst`` of
-    layer ``k``.
-
-    Parameters
-    ----------
-    dst, src : int
-        Slice indices in the destination layer and in the source population.
-    kind : str
-        ``"sparse"`` (Lava ``Sparse``) or ``"dense"`` (Lava ``Dense``).
-    weight_exp : int
-        Lava ``weight_exp`` of the process (``-(shift + 1)`` or ``-1``, see the module docstring).
-    """
-
-    dst: int
-    src: int
-    kind: str
-    weight_exp: int
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("sparse", "dense"):
-            raise ValueError(f"tile kind must be 'sparse' or 'dense', got {self.kind!r}")
-
-
 @dataclass(frozen=True, eq=False)
 class LavaGraph:
     """The process graph of one network, ready to be emitted into Lava processes.
@@ -85,10 +56,8 @@ class LavaGraph:
         Per layer the slice boundaries ``(0, ..., n_k)``.
     cores : tuple of tuple of int
         Per layer the global core id of every slice (``-1`` when unplaced).
-    tiles : tuple of tuple of Tile
-        Per layer the synapse tiles.
-    neuron_shifts : tuple of tuple of int
-        Per layer and slice the shift the neuron applies (0 when its single tile shifts).
+    kinds : tuple of tuple of str
+        Per layer and slice the synapse process: ``"sparse"`` (Lava ``Sparse``) or ``"dense"``.
     mapping : dict or None
         ``Mapping.to_json()`` of the placement this graph was built from.
     """
@@ -96,64 +65,45 @@ class LavaGraph:
     network: NetworkIR
     bounds: tuple[tuple[int, ...], ...]
     cores: tuple[tuple[int, ...], ...]
-    tiles: tuple[tuple[Tile, ...], ...]
-    neuron_shifts: tuple[tuple[int, ...], ...]
+    kinds: tuple[tuple[str, ...], ...]
     mapping: dict | None = None
 
     def __post_init__(self) -> None:
         net = self.network
-        if not (len(self.bounds) == len(self.cores) == len(self.tiles) == len(self.neuron_shifts)
-                == net.depth):
-            raise ValueError(f"graph of {net.name!r}: need per-layer bounds/cores/tiles/shifts for "
+        if not len(self.bounds) == len(self.cores) == len(self.kinds) == net.depth:
+            raise ValueError(f"graph of {net.name!r}: need per-layer bounds, cores and kinds for "
                              f"{net.depth} layers")
         for k, layer in enumerate(net.layers):
-            self._check_layer(k, layer.n_out, layer.shift)
+            b = self.bounds[k]
+            if b[0] != 0 or b[-1] != layer.n_out or any(x >= y for x, y in zip(b, b[1:])):
+                raise ValueError(f"layer {k} ({layer.name!r}): slice bounds {list(b)} do not split "
+                                 f"0..{layer.n_out}")
+            if not len(self.cores[k]) == len(self.kinds[k]) == len(b) - 1:
+                raise ValueError(f"layer {k} ({layer.name!r}): {len(b) - 1} slices but "
+                                 f"{len(self.cores[k])} cores and {len(self.kinds[k])} synapse kinds")
+            bad = set(self.kinds[k]) - {"sparse", "dense"}
+            if bad:
+                raise ValueError(f"layer {k} ({layer.name!r}): unknown synapse kinds {sorted(bad)}")
         check_accumulators(net)
 
-    def _check_layer(self, k: int, n_out: int, shift: int) -> None:
-        b, name = self.bounds[k], self.network.layers[k].name
-        if b[0] != 0 or b[-1] != n_out or any(x >= y for x, y in zip(b, b[1:])):
-            raise ValueError(f"layer {k} ({name!r}): slice bounds {list(b)} do not split "
-                             f"0..{n_out}")
-        n_slices, n_src = len(b) - 1, len(self.source_bounds(k)) - 1
-        if len(self.cores[k]) != n_slices or len(self.neuron_shifts[k]) != n_slices:
-            raise ValueError(f"layer {k} ({name!r}): {n_slices} slices but "
-                             f"{len(self.cores[k])} cores")
-        fan_in = np.zeros(n_slices, dtype=np.int64)
-        for t in self.tiles[k]:
-            if not (0 <= t.dst < n_slices and 0 <= t.src < n_src):
-                raise ValueError(f"layer {k} ({name!r}): tile {t} outside "
-                                 f"{n_slices}x{n_src} slices")
-            fan_in[t.dst] += 1
-        for j in range(n_slices):
-            exps = {t.weight_exp for t in self.tiles[k] if t.dst == j}
-            single = {-(shift + 1)} if fan_in[j] == 1 else set()
-            ok = (exps == single and self.neuron_shifts[k][j] == 0) or (
-                exps == {-1} and self.neuron_shifts[k][j] == shift)
-            if not ok:
-                raise ValueError(f"layer {k} ({name!r}) slice {j}: {fan_in[j]} tiles with "
-                                 f"weight_exp {sorted(exps)} and neuron shift "
-                                 f"{self.neuron_shifts[k][j]} do not "
-                                 f"implement '>> {shift}' exactly")
-
     # -- structure ---------------------------------------------------------------------------------
-    def source_bounds(self, k: int) -> tuple[int, ...]:
-        """Slice boundaries of population ``k`` (layer ``k``'s input): the host input is one
-        slice."""
-        return (0, self.network.n_inputs) if k == 0 else self.bounds[k - 1]
+    def weight_exp(self, k: int) -> int:
+        """Lava ``weight_exp`` of layer ``k``'s synapses: ``2*W`` shifted by ``shift + 1``."""
+        return -(self.network.layers[k].shift + 1)
 
-    def tile_weights(self, k: int, tile: Tile) -> sps.csr_matrix:
-        """Layer ``k``'s int8 weight block of ``tile`` (rows: destination slice, columns: source
-        slice)."""
-        rows, cols = self.bounds[k], self.source_bounds(k)
-        w = self.network.layers[k].weights
-        return w[rows[tile.dst]: rows[tile.dst + 1], cols[tile.src]: cols[tile.src + 1]].tocsr()
+    def slice_weights(self, k: int, j: int) -> sps.csr_matrix:
+        """Layer ``k``'s int8 weight rows of slice ``j`` (all input columns)."""
+        b = self.bounds[k]
+        return self.network.layers[k].weights[b[j]: b[j + 1]].tocsr()
+
+    def source_width(self, k: int) -> int:
+        """Width of the vectors population ``k`` sends (``layer_sizes[k]``)."""
+        return self.network.layer_sizes[k]
 
     @property
     def n_processes(self) -> int:
-        """Lava processes the emitter creates: source, one neuron per slice, one synapse per
-        tile."""
-        return 1 + sum(len(b) - 1 for b in self.bounds) + sum(len(t) for t in self.tiles)
+        """Lava processes the emitter creates: the source, a neuron and a synapse per slice."""
+        return 1 + 2 * sum(len(b) - 1 for b in self.bounds)
 
     # -- identity and serialisation ----------------------------------------------------------------
     def to_json(self) -> dict:
@@ -163,8 +113,8 @@ class LavaGraph:
             "network": self.network.meta_json(),
             "bounds": [list(b) for b in self.bounds],
             "cores": [list(c) for c in self.cores],
-            "tiles": [[[t.dst, t.src, t.kind, t.weight_exp] for t in ts] for ts in self.tiles],
-            "neuron_shifts": [list(s) for s in self.neuron_shifts],
+            "kinds": [list(c) for c in self.kinds],
+            "weight_exp": [self.weight_exp(k) for k in range(self.network.depth)],
             "mapping": self.mapping,
         }
 
@@ -192,13 +142,15 @@ class LavaGraph:
             arrays = [z[f"a{i}"] for i in range(4 * len(d["network"]["layers"]))]
         if d.get("version") != 1:
             raise ValueError(f"unsupported Lava graph version {d.get('version')!r}")
-        return cls(NetworkIR.from_parts(d["network"], arrays),
-                   tuple(tuple(int(x) for x in b) for b in d["bounds"]),
-                   tuple(tuple(int(x) for x in c) for c in d["cores"]),
-                   tuple(tuple(Tile(int(a), int(b), str(c), int(e)) for a, b, c, e in ts)
-                         for ts in d["tiles"]),
-                   tuple(tuple(int(x) for x in s) for s in d["neuron_shifts"]),
-                   d.get("mapping"))
+        graph = cls(NetworkIR.from_parts(d["network"], arrays),
+                    tuple(tuple(int(x) for x in b) for b in d["bounds"]),
+                    tuple(tuple(int(x) for x in c) for c in d["cores"]),
+                    tuple(tuple(str(x) for x in c) for c in d["kinds"]),
+                    d.get("mapping"))
+        if d["weight_exp"] != graph.to_json()["weight_exp"]:
+            raise ValueError(f"graph of {graph.network.name!r}: weight_exp {d['weight_exp']} does not "
+                             f"match the layers' shifts")
+        return graph
 
 
 def check_accumulators(network: NetworkIR) -> None:
@@ -231,7 +183,7 @@ def describe(network: NetworkIR, mapping=None, synapse: str = "auto") -> LavaGra
         Neuron slices and their global core ids (a ``Mapping`` or its ``to_json()``); without it
         every layer is one slice, unplaced.
     synapse : {"auto", "sparse", "dense"}
-        Synapse process per tile: ``"auto"`` picks ``Sparse`` up to 30 % density, else ``Dense``.
+        Synapse process per slice: ``"auto"`` picks ``Sparse`` up to 30 % density, else ``Dense``.
 
     Returns
     -------
@@ -246,14 +198,9 @@ def describe(network: NetworkIR, mapping=None, synapse: str = "auto") -> LavaGra
         raise ValueError(f"synapse must be one of {SYNAPSE_MODES}, got {synapse!r}")
     check_accumulators(network)
     bounds, cores = _slices(network, mapping)
-    tiles, shifts = [], []
-    for k, layer in enumerate(network.layers):
-        src = (0, network.n_inputs) if k == 0 else bounds[k - 1]
-        layer_tiles, layer_shifts = _plan_layer(layer.weights, layer.shift, bounds[k], src, synapse)
-        tiles.append(layer_tiles)
-        shifts.append(layer_shifts)
+    kinds = tuple(_layer_kinds(layer.weights, b, synapse) for layer, b in zip(network.layers, bounds))
     mapping_json = None if mapping is None else _mapping_json(mapping)
-    return LavaGraph(network, bounds, cores, tuple(tiles), tuple(shifts), mapping_json)
+    return LavaGraph(network, bounds, cores, kinds, mapping_json)
 
 
 def _mapping_json(mapping) -> dict:
@@ -274,26 +221,15 @@ def _slices(network: NetworkIR, mapping) -> tuple[tuple, tuple]:
     return bounds, tuple(tuple(ids[offsets[k]: offsets[k + 1]]) for k in range(len(bounds)))
 
 
-def _plan_layer(w: sps.csr_matrix, shift: int, rows: tuple, cols: tuple, synapse: str):
-    """Tiles of one layer: every non-empty block, and block 0 of a slice whose blocks are all empty
-    (so every neuron has an input and the pipeline latency stays one step per layer)."""
-    tiles, shifts = [], []
-    for j in range(len(rows) - 1):
-        band = w[rows[j]: rows[j + 1]].tocsc()
-        nnz = np.diff(band.indptr)
-        block_nnz = np.add.reduceat(nnz, np.asarray(cols[:-1]))
-        srcs = [i for i in range(len(cols) - 1) if block_nnz[i] > 0] or [0]
-        exp = -(shift + 1) if len(srcs) == 1 else -1
-        for i in srcs:
-            size = (rows[j + 1] - rows[j]) * (cols[i + 1] - cols[i])
-            tiles.append(Tile(j, i, _kind(synapse, int(block_nnz[i]), size), exp))
-        shifts.append(0 if len(srcs) == 1 else shift)
-    return tuple(tiles), tuple(shifts)
+def _layer_kinds(w: sps.csr_matrix, bounds: tuple[int, ...], synapse: str) -> tuple[str, ...]:
+    nnz = np.diff(w.indptr)
+    return tuple(_kind(synapse, int(nnz[lo:hi].sum()), (hi - lo) * w.shape[1])
+                 for lo, hi in zip(bounds, bounds[1:]))
 
 
 def _kind(synapse: str, nnz: int, size: int) -> str:
     if nnz == 0:
-        return "dense"  # an all-zero block: Lava's Sparse cannot hold an empty matrix meaningfully
+        return "dense"  # all-zero rows: keep a (zero) Dense so the slice still has its input port
     if synapse != "auto":
         return synapse
     return "sparse" if nnz <= SPARSE_DENSITY_LIMIT * size else "dense"

@@ -161,7 +161,7 @@ def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None,
         ``(batch, n_inputs)`` integer inputs (clipped to ``[input_lo, input_hi]`` like the
         reference).
     mapping : tvm_loihi.mapping.Mapping or dict, optional
-        Placement: one Lava process per neuron slice (and per synapse tile), each recording its
+        Placement: one neuron and one synapse Lava process per neuron slice, each recording its
         core.
     timeout_s : float
         Wall-clock budget for the whole call; on expiry the worker's process group is killed and

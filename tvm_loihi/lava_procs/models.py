@@ -58,19 +58,20 @@ class PyQNeuronModel(PyLoihiProcessModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.out_log = self.spike_log = None
+        self.frame = np.zeros(proc_params["out_width"], dtype=np.int32)  # zero outside this slice
 
     def run_spk(self):
         p = self.proc_params
         if self.out_log is None:
             self.out_log = _host_buffer(p["out_path"], p["rows"], p["n"], np.int32)
             self.spike_log = _host_buffer(p["log_path"], p["rows"], None, np.int64)
-        # int64 so that the shift and the bias add cannot wrap; the floor shift comes after the tile
-        # sum.
-        v = (self.a_in.recv().astype(np.int64) >> p["shift"]) + self.bias
+        # int64: the bias add cannot wrap before the saturation.
+        v = self.a_in.recv().astype(np.int64) + self.bias
         if p["relu"]:
             np.maximum(v, 0, out=v)
         out = np.clip(v, p["lo"], p["hi"]).astype(np.int32)
-        self.s_out.send(out)
+        self.frame[p["out_offset"]: p["out_offset"] + p["n"]] = out
+        self.s_out.send(self.frame)
         row = (self.time_step - 1) % p["rows"]
         self.out_log[row] = out
         self.spike_log[row] = np.count_nonzero(out)

@@ -2,7 +2,7 @@
 
 Why custom processes (lava-nc 0.10, read from its sources, see ../shared/notes/lava-0.10.md §3):
 
-* ``QNeuron``: no stock neuron gives ``y = clip(act((a >> s) + b), lo, hi)`` statelessly.
+* ``QNeuron``: no stock neuron gives ``y = clip(act(a + b), lo, hi)`` statelessly.
   ``GradedReluVec`` / ``GradedVec`` have no bias and no saturation; ``SigmaDelta`` has a bias but is
   delta-coded and stateful, and drifts (floor of a sum != sum of floors) as soon as a layer
   right-shifts its accumulator.
@@ -41,21 +41,27 @@ class HostSource(AbstractProcess):
 
 
 class QNeuron(AbstractProcess):
-    """Stateless graded neuron: ``s_out = clip(act((a_in >> shift) + bias), lo, hi)``.
+    """Stateless graded neuron: ``clip(act(a_in + bias), lo, hi)`` (the synapse already shifted).
 
-    ``a_in`` sums every synapse tile connected to it (Lava adds the messages at an ``InPort``). Each
-    step it logs its output to ``out_path`` (``int32 (rows, n)``) and the number of non-zero outputs
-    (graded spikes) to ``log_path`` (``int64 (rows,)``).
+    ``s_out`` is ``out_width`` wide with this slice's ``n`` values at ``out_offset`` and zeros
+    elsewhere, so that the slices of one population, summed at the next synapse's ``InPort``, form
+    the whole population's vector (Lava 0.10 cannot concatenate ports). Each step it logs its ``n``
+    outputs to ``out_path`` (``int32 (rows, n)``) and the number of non-zero outputs (graded spikes) to
+    ``log_path`` (``int64 (rows,)``).
     """
 
-    def __init__(self, *, bias: np.ndarray, relu: bool, lo: int, hi: int, shift: int, out_path: str,
-                 log_path: str, rows: int, name: str | None = None):
+    def __init__(self, *, bias: np.ndarray, relu: bool, lo: int, hi: int, out_width: int,
+                 out_offset: int, out_path: str, log_path: str, rows: int, name: str | None = None):
         bias = np.asarray(bias, dtype=np.int32).reshape(-1)
         n = int(bias.shape[0])
-        super().__init__(n=n, relu=bool(relu), lo=int(lo), hi=int(hi), shift=int(shift),
-                         out_path=out_path, log_path=log_path, rows=rows, name=name)
+        if not 0 <= out_offset <= out_width - n:
+            raise ValueError(f"neuron slice {name!r}: {n} neurons at offset {out_offset} do not fit "
+                             f"an output of width {out_width}")
+        super().__init__(n=n, relu=bool(relu), lo=int(lo), hi=int(hi), out_width=int(out_width),
+                         out_offset=int(out_offset), out_path=out_path, log_path=log_path, rows=rows,
+                         name=name)
         self.a_in = InPort(shape=(n,))
-        self.s_out = OutPort(shape=(n,))
+        self.s_out = OutPort(shape=(int(out_width),))
         self.bias = Var(shape=(n,), init=bias)
 
 
