@@ -25,7 +25,8 @@ from tvm_loihi.activity import activity_from_float
 from tvm_loihi.hardware import get_preset
 from tvm_loihi.quantize import quantize_network
 from tvm_loihi.search import BASELINES, EVOLUTIONARY
-from tvm_loihi.sim import lower_bound
+from tvm_loihi.mapping import Mapping
+from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.tune import tune
 from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
 
@@ -59,7 +60,17 @@ def run_one(net, hw, act, strategy: str, budget: int, seed: int, fidelity: str) 
             "chips_used": int(res.best_result.counters.get("chips_used", -1)),
             "cores_per_layer": list(res.best_mapping.cores_per_layer),
             "evals_to_90": evals_to_90(list(res.history)), "evaluations": res.evaluations,
-            "history": list(res.history), "wall_s": time.perf_counter() - start}
+            "history": list(res.history), "wall_s": time.perf_counter() - start,
+            **event_check(net, hw, act, res.best_mapping, res.default_mapping)}
+
+
+def event_check(net, hw, act, best: Mapping, default: Mapping) -> dict:
+    """The final best and the Lava default re-evaluated with the event-level NoC model."""
+    b = evaluate(net, best, hw, act, fidelity="event")
+    d = evaluate(net, default, hw, act, fidelity="event")
+    return {"event_best_latency_s": b.total_latency_s, "event_default_latency_s": d.total_latency_s,
+            "event_latency_change": b.total_latency_s / d.total_latency_s - 1.0,
+            "event_energy_change": b.energy_per_inference_j / d.energy_per_inference_j - 1.0}
 
 
 def summarise(runs: list[dict], bound: float) -> dict:
@@ -70,6 +81,10 @@ def summarise(runs: list[dict], bound: float) -> dict:
             "cores_used_mean": float(np.mean([r["cores_used"] for r in runs])),
             "evals_to_90_mean": float(np.mean([r["evals_to_90"] for r in runs])),
             "ratio_to_lower_bound": float(np.mean([r["best_latency_s"] for r in runs]) / bound),
+            "event_latency_change_mean": float(np.mean([r["event_latency_change"] for r in runs])),
+            "event_latency_change_sd": float(np.std([r["event_latency_change"] for r in runs],
+                                                    ddof=1 if len(runs) > 1 else 0)),
+            "event_energy_change_mean": float(np.mean([r["event_energy_change"] for r in runs])),
             "n_seeds": len(runs), "fidelity": runs[0]["fidelity"]}
 
 
@@ -78,7 +93,8 @@ def print_row(name: str, budget: int, strategy: str, s: dict, default_cores: int
           f"{100 * s['latency_change_mean']:+7.1f} ± {100 * s['latency_change_sd']:4.1f} % "
           f"{100 * s['energy_change_mean']:+7.1f} ± {100 * s['energy_change_sd']:4.1f} % "
           f"{s['cores_used_mean']:7.1f} ({default_cores:4d}) {s['evals_to_90_mean']:7.1f} "
-          f"{s['ratio_to_lower_bound']:6.2f}", flush=True)
+          f"{s['ratio_to_lower_bound']:6.2f} | event {100 * s['event_latency_change_mean']:+6.1f} ± "
+          f"{100 * s['event_latency_change_sd']:4.1f} %", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

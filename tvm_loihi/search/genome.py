@@ -94,6 +94,10 @@ class SearchSpace:
     check_counts : callable, optional
         ``counts -> layer index`` of a layer that needs more cores than it has for the hardware to accept
         the mapping, or None when the counts are acceptable. Results are cached per counts.
+    count_model : object, optional
+        A placement-free model of the partitioning with ``allocate(total) -> counts`` and
+        ``rebalance(counts, n_moves) -> counts`` (e.g. :class:`~tvm_loihi.search.pipeline.PipelineModel`);
+        the model-guided count moves fall back to random ones without it.
     """
 
     n_cores: int
@@ -102,6 +106,7 @@ class SearchSpace:
     hops: np.ndarray
     layer_work: tuple[float, ...] = ()
     check_counts: CountsCheck | None = None
+    count_model: object | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -77,13 +77,18 @@ def interleaved_genome(space: SearchSpace, counts: Sequence[int], order: np.ndar
 
 
 def seed_genomes(space: SearchSpace, order: np.ndarray, default: Genome | None = None,
-                 fractions: Sequence[float] = (0.3, 0.55, 0.8, 1.0)) -> list[Genome]:
-    """The heuristic starting points: work-balanced counts at several sizes, contiguous and interleaved."""
+                 fractions: Sequence[float] = (0.3, 0.55, 0.8, 1.0),
+                 model_fractions: Sequence[float] = (0.5, 0.65, 0.8, 1.0)) -> list[Genome]:
+    """The heuristic starting points: counts from the space's count model (when it has one) and
+    work-balanced counts at several sizes, each laid out contiguously and interleaved."""
     out: list[Genome] = []
     if default is not None:
         out.append(contiguous_genome(space, default.counts, order))
-    for f in fractions:
-        counts = balanced_counts(space, int(round(f * space.n_cores)))
+    sets = []
+    if space.count_model is not None:
+        sets += [space.count_model.allocate(int(round(f * space.n_cores))) for f in model_fractions]
+    sets += [balanced_counts(space, int(round(f * space.n_cores))) for f in fractions]
+    for counts in sets:
         out += [contiguous_genome(space, counts, order), interleaved_genome(space, counts, order)]
     unique: dict[str, Genome] = {}
     for g in out:

@@ -101,8 +101,31 @@ def transfer_cores(g: Genome, space: SearchSpace, rng: np.random.Generator, max_
     return with_counts(g, counts, space)
 
 
+def rebalance_counts(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
+    """Move ``1..max_step`` cores towards the bottleneck layer by the space's count model (the transfer
+    that lowers the model latency most, one core at a time); a random transfer without a model or when
+    the model sees no gain."""
+    model = space.count_model
+    if model is None:
+        return transfer_cores(g, space, rng, max_step)
+    counts = model.rebalance(g.counts, int(rng.integers(1, max(1, max_step) + 1)))
+    if tuple(counts) == g.counts:
+        return transfer_cores(g, space, rng, max_step)
+    return with_counts(g, counts, space)
+
+
+def reallocate_counts(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
+    """Counts the space's count model allocates to a total ``0..max_step`` cores above or below the
+    genome's, placement carried over by the locality-preserving reorder (a random change without a model)."""
+    model = space.count_model
+    if model is None:
+        return change_count(g, space, rng, max_step)
+    total = g.n_used + int(rng.integers(-max(1, max_step), max(1, max_step) + 1))
+    return with_counts(g, model.allocate(int(np.clip(total, 1, space.n_cores))), space)
+
+
 PLACEMENT_MOVES = (swap_cores, swap_adjacent_layers, move_block, scramble_block)
-COUNT_MOVES = (change_count, transfer_cores)
+COUNT_MOVES = (change_count, transfer_cores, rebalance_counts)
 
 
 def _changed(g: Genome, make, tries: int = 8) -> Genome:

@@ -19,6 +19,7 @@ from ..network import NetworkIR
 from ..sim.slices import even_bounds, slice_stats
 from .genome import Genome, SearchSpace, repair
 from .heuristics import seed_genomes, snake_order
+from .pipeline import PipelineModel
 
 
 def hop_matrix(hardware: HardwareSpec) -> np.ndarray:
@@ -90,8 +91,10 @@ class MappingProblem:
 
     def __post_init__(self) -> None:
         hw, net = self.hardware, self.network
-        space = SearchSpace(hw.n_cores, min_cores_per_layer(net, hw), net.layer_sizes[1:], hop_matrix(hw),
-                            tuple(layer_work(net, hw, self.activity)), counts_checker(net, hw))
+        lo, hi = min_cores_per_layer(net, hw), net.layer_sizes[1:]
+        model = PipelineModel(net, hw, self.activity, lo, [min(h, hw.n_cores) for h in hi])
+        space = SearchSpace(hw.n_cores, lo, hi, hop_matrix(hw), tuple(layer_work(net, hw, self.activity)),
+                            counts_checker(net, hw), model)
         lava = lava_default_mapping(net, hw)
         ids = lava.core_ids.tolist()
         taken = set(ids)
@@ -105,7 +108,8 @@ class MappingProblem:
         return Mapping.from_assignment(self.network, genome.counts, genome.core_ids())
 
     def seeds(self) -> list[Genome]:
-        """Heuristic starting points (work-balanced counts, snake-contiguous and interleaved layouts)."""
+        """Heuristic starting points (model-allocated and work-balanced counts, snake-contiguous and
+        interleaved layouts)."""
         return seed_genomes(self.space, self.order, self.default)
 
     def traffic(self, counts: tuple[int, ...]) -> np.ndarray:

@@ -1,0 +1,81 @@
+"""The placement-free pipeline model of the partitioning and the model-guided count moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+
+from tvm_loihi.hardware import HardwareSpec
+from tvm_loihi.network import Layer, NetworkIR
+from tvm_loihi.search import operators as op
+from tvm_loihi.search.genome import is_feasible
+from tvm_loihi.search.problem import MappingProblem
+from tvm_loihi.sim import evaluate
+from tvm_loihi.tune import default_activity
+
+
+def _net() -> NetworkIR:
+    rng = np.random.default_rng(11)
+    sizes = (48, 64, 40, 24, 8)
+    layers = []
+    for k in range(len(sizes) - 1):
+        shape = (sizes[k + 1], sizes[k])
+        w = rng.integers(-60, 60, shape) * (rng.random(shape) < 0.3)
+        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]),
+                            relu=k < len(sizes) - 2))
+    return NetworkIR(tuple(layers), name="pipeline_test")
+
+
+NET = _net()
+HW = HardwareSpec("mesh4x6", routers_x=4, routers_y=6)
+PROBLEM = MappingProblem(NET, HW, default_activity(NET, HW, n_samples=24))
+MODEL = PROBLEM.space.count_model
+
+
+def test_model_is_a_placement_free_lower_estimate_of_the_fast_simulator():
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        g = op.random_genome(PROBLEM.space, rng)
+        fast = evaluate(NET, PROBLEM.decode(g), HW, PROBLEM.activity).total_latency_s
+        assert MODEL.latency(g.counts) <= fast * (1 + 1e-12)
+    # the Lava default is compute-bound on this mesh: the model is exact there up to the NoC terms
+    default = evaluate(NET, PROBLEM.decode(PROBLEM.default), HW, PROBLEM.activity).total_latency_s
+    assert MODEL.latency(PROBLEM.default.counts) == pytest.approx(default, rel=0.5)
+
+
+def test_allocate_respects_bounds_and_improves_on_the_minimum():
+    lo = PROBLEM.space.min_counts
+    for total in (sum(lo), 12, HW.n_cores):
+        counts = MODEL.allocate(total)
+        assert all(c >= m for c, m in zip(counts, lo)) and sum(counts) <= max(total, sum(lo))
+        assert MODEL.latency(counts) <= MODEL.latency(lo)
+    assert MODEL.latency(MODEL.allocate(HW.n_cores)) < MODEL.latency(lo)
+
+
+def test_rebalance_never_worsens_the_model_and_keeps_the_total():
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        g = op.random_genome(PROBLEM.space, rng)
+        moved = MODEL.rebalance(g.counts, 3)
+        assert sum(moved) == sum(g.counts)
+        assert all(c >= m for c, m in zip(moved, PROBLEM.space.min_counts))
+        assert MODEL.latency(moved) <= MODEL.latency(g.counts)
+
+
+def test_model_guided_count_moves_keep_genomes_feasible_and_deterministic():
+    space = PROBLEM.space
+    for move in (op.rebalance_counts, op.reallocate_counts):
+        a = [move(op.random_genome(space, np.random.default_rng(s)), space, np.random.default_rng(s))
+             for s in range(8)]
+        b = [move(op.random_genome(space, np.random.default_rng(s)), space, np.random.default_rng(s))
+             for s in range(8)]
+        assert a == b
+        assert all(is_feasible(g, space) for g in a), move.__name__
+
+
+def test_model_seeds_come_first_after_the_default_and_are_feasible():
+    seeds = PROBLEM.seeds()
+    assert all(is_feasible(g, PROBLEM.space) for g in seeds)
+    model_counts = {MODEL.allocate(int(round(f * HW.n_cores))) for f in (0.5, 0.65, 0.8, 1.0)}
+    assert model_counts <= {g.counts for g in seeds}
