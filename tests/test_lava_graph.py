@@ -134,3 +134,16 @@ def test_reference_counters_match_the_activity_profile_and_count_messages_per_ti
     c2 = reference_counters(describe(net, Mapping.from_assignment(net, (3, 2, 1), range(6))), x)
     # One message per (spiking source neuron, destination slice with a synapse from it).
     assert c2["messages"][0] >= c1["messages"][0] and c2["synaptic_ops"] == c1["synaptic_ops"]
+
+
+def test_too_many_processes_are_refused_before_any_worker_starts(monkeypatch):
+    import psutil
+
+    from tvm_loihi.lava import LavaSession, runner
+
+    net = _net(np.random.default_rng(5))
+    m = Mapping.from_assignment(net, (9, 7, 3), range(19))
+    monkeypatch.setattr(runner, "MAX_PROCESSES", 20)
+    with pytest.raises(ValueError, match=r"39 Lava processes, over the limit of 20 \(by 19\)"):
+        LavaSession(net, m)
+    assert psutil.Process().children() == []

@@ -175,7 +175,8 @@ def _empty_logs(buffers: HostBuffers, total: int) -> dict:
         "neuron_out": [[np.zeros((total, o.shape[1]), np.int32) for o in outs]
                        for outs in buffers.neuron_out],
         "neuron_log": [[np.zeros(total, np.int64) for _ in logs] for logs in buffers.neuron_log],
-        "synapse_log": [[np.zeros((total, 2), np.int64) for _ in logs] for logs in buffers.synapse_log],
+        "synapse_log": [[np.zeros((total, 2), np.int64) for _ in logs]
+                        for logs in buffers.synapse_log],
     }
 
 

@@ -13,13 +13,14 @@ global core id it is placed on. Every slice gets exactly one ``Sparse``/``Dense`
 holding its rows of ``W`` (all input columns); on Loihi the synapses live on the core of their
 destination neuron, so it is placed with its slice.
 
-Lava 0.10 cannot concatenate ports, so a source slice sends a vector as wide as its whole population,
-zero outside its own neurons, and the synapse process's ``InPort`` sums the slices' vectors -- which,
-with disjoint supports, *is* their concatenation. Each synapse therefore sees the full input and
-shifts the complete sum once: ``weights = 2*W`` with ``SignMode.MIXED`` (Lava drops the lowest bit of
-mixed-sign weights) and ``weight_exp = -(shift + 1)``, exact because the floor shift comes after the
-sum. (Splitting the columns too would need the shift after adding the partial sums, since
-``floor(a / 2**s) + floor(b / 2**s) != floor((a + b) / 2**s)``, and one process per block.)
+Lava 0.10 cannot concatenate ports, so a source slice sends a vector as wide as its whole
+population, zero outside its own neurons, and the synapse process's ``InPort`` sums the slices'
+vectors -- which, with disjoint supports, *is* their concatenation. Each synapse therefore sees the
+full input and shifts the complete sum once: ``weights = 2*W`` with ``SignMode.MIXED`` (Lava drops
+the lowest bit of mixed-sign weights) and ``weight_exp = -(shift + 1)``, exact because the floor
+shift comes after the sum. (Splitting the columns too would need the shift after adding the partial
+sums, since ``floor(a / 2**s) + floor(b / 2**s) != floor((a + b) / 2**s)``, and one process per
+block.)
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class LavaGraph:
                                  f"0..{layer.n_out}")
             if not len(self.cores[k]) == len(self.kinds[k]) == len(b) - 1:
                 raise ValueError(f"layer {k} ({layer.name!r}): {len(b) - 1} slices but "
-                                 f"{len(self.cores[k])} cores and {len(self.kinds[k])} synapse kinds")
+                                 f"{len(self.cores[k])} cores and {len(self.kinds[k])} synapse "
+                                 f"kinds")
             bad = set(self.kinds[k]) - {"sparse", "dense"}
             if bad:
                 raise ValueError(f"layer {k} ({layer.name!r}): unknown synapse kinds {sorted(bad)}")
@@ -148,8 +150,8 @@ class LavaGraph:
                     tuple(tuple(str(x) for x in c) for c in d["kinds"]),
                     d.get("mapping"))
         if d["weight_exp"] != graph.to_json()["weight_exp"]:
-            raise ValueError(f"graph of {graph.network.name!r}: weight_exp {d['weight_exp']} does not "
-                             f"match the layers' shifts")
+            raise ValueError(f"graph of {graph.network.name!r}: weight_exp {d['weight_exp']} does "
+                             f"not match the layers' shifts")
         return graph
 
 
@@ -198,7 +200,8 @@ def describe(network: NetworkIR, mapping=None, synapse: str = "auto") -> LavaGra
         raise ValueError(f"synapse must be one of {SYNAPSE_MODES}, got {synapse!r}")
     check_accumulators(network)
     bounds, cores = _slices(network, mapping)
-    kinds = tuple(_layer_kinds(layer.weights, b, synapse) for layer, b in zip(network.layers, bounds))
+    kinds = tuple(_layer_kinds(layer.weights, b, synapse)
+                  for layer, b in zip(network.layers, bounds))
     mapping_json = None if mapping is None else _mapping_json(mapping)
     return LavaGraph(network, bounds, cores, kinds, mapping_json)
 

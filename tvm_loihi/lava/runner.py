@@ -18,6 +18,9 @@ from .graph import LavaGraph, describe
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_ROWS = 256  # timesteps per host ring buffer and per Lava run() call (tvm_loihi.lava.engine)
 _MAX_KEPT_SESSIONS = 2
+# Every Lava process is a forked OS process on the simulator, synchronised every timestep (about
+# 0.15-0.3 ms each, lava-0.10.md §5); mlp_a under its 1-chip default mapping needs 99.
+MAX_PROCESSES = 512
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +89,13 @@ class LavaSession:
                  graph: LavaGraph | None = None):
         t0 = time.perf_counter()
         self.graph = graph if graph is not None else describe(network, mapping, synapse)
+        if self.graph.n_processes > MAX_PROCESSES:
+            raise ValueError(
+                f"network {self.graph.network.name!r}: the mapping splits it into "
+                f"{self.graph.n_processes} Lava processes, over the limit of {MAX_PROCESSES} (by "
+                f"{self.graph.n_processes - MAX_PROCESSES}); every one is an OS process on the "
+                f"simulator. Run without the mapping (the results are identical: placement does "
+                f"not change the arithmetic) or raise tvm_loihi.lava.runner.MAX_PROCESSES")
         self.timeout_s = float(timeout_s)
         self._worker = LavaWorker()
         try:

@@ -12,8 +12,10 @@ protocol. Requests:
 * ``{"op": "unload", "id": i}``: stop that runtime; ``{"op": "close"}``: stop everything and exit.
 
 Errors are replies ``{"ok": false, "error": ...}`` carrying the Python traceback and the tracebacks
-of Lava's actor processes; a runtime that failed is stopped and dropped. Every runtime is stopped in
-``finally``, also when stdin closes because the parent died.
+of Lava's actor processes. A runtime that failed is torn down by force and the reply is marked
+``fatal`` (the parent then kills this worker's process group); a batch whose actor died or whose
+time-out passed is aborted by the engine's watchdog. Every runtime is stopped in ``finally``, also
+when stdin closes because the parent died.
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ def _error_reply(exc: BaseException, header: dict, engines: dict) -> dict:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if actors:
         text += "\nLava actor process tracebacks:\n" + "\n".join(actors)
-    return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": text}
+    # A failed runtime was torn down by force; the parent retires this worker with it.
+    return {"ok": False, "fatal": engine is not None, "error": f"{type(exc).__name__}: {exc}",
+            "traceback": text}
 
 
 def serve(proto_in, proto_out, workdir: str | None = None) -> None:

@@ -46,8 +46,8 @@ class QNeuron(AbstractProcess):
     ``s_out`` is ``out_width`` wide with this slice's ``n`` values at ``out_offset`` and zeros
     elsewhere, so that the slices of one population, summed at the next synapse's ``InPort``, form
     the whole population's vector (Lava 0.10 cannot concatenate ports). Each step it logs its ``n``
-    outputs to ``out_path`` (``int32 (rows, n)``) and the number of non-zero outputs (graded spikes) to
-    ``log_path`` (``int64 (rows,)``).
+    outputs to ``out_path`` (``int32 (rows, n)``) and the number of non-zero outputs (graded spikes)
+    to ``log_path`` (``int64 (rows,)``).
     """
 
     def __init__(self, *, bias: np.ndarray, relu: bool, lo: int, hi: int, out_width: int,
@@ -55,11 +55,11 @@ class QNeuron(AbstractProcess):
         bias = np.asarray(bias, dtype=np.int32).reshape(-1)
         n = int(bias.shape[0])
         if not 0 <= out_offset <= out_width - n:
-            raise ValueError(f"neuron slice {name!r}: {n} neurons at offset {out_offset} do not fit "
-                             f"an output of width {out_width}")
+            raise ValueError(f"neuron slice {name!r}: {n} neurons at offset {out_offset} do not "
+                             f"fit an output of width {out_width}")
         super().__init__(n=n, relu=bool(relu), lo=int(lo), hi=int(hi), out_width=int(out_width),
-                         out_offset=int(out_offset), out_path=out_path, log_path=log_path, rows=rows,
-                         name=name)
+                         out_offset=int(out_offset), out_path=out_path, log_path=log_path,
+                         rows=rows, name=name)
         self.a_in = InPort(shape=(n,))
         self.s_out = OutPort(shape=(int(out_width),))
         self.bias = Var(shape=(n,), init=bias)
