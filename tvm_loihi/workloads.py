@@ -38,7 +38,8 @@ class WorkloadSpec:
 WORKLOADS: dict[str, WorkloadSpec] = {
     spec.name: spec
     for spec in (
-        # Widths sized so the Lava default uses 25-90 % of the cores (docs/workloads.md, tests/test_mapping.py).
+        # Widths sized so the Lava default uses 25-90 % of the cores (docs/workloads.md,
+        # tests/test_mapping.py).
         WorkloadSpec("mlp_a", (784, 2048, 2048, 2048, 10), 0.90, "loihi2_1chip"),
         WorkloadSpec("mlp_b", (1024, 2048, 2048, 2048, 2048, 1024, 256), 0.95, "loihi2_1chip"),
         WorkloadSpec("mlp_b2", (1024, 4096, 4096, 4096, 4096, 2048, 256), 0.95, "loihi2_2chip"),
@@ -97,7 +98,8 @@ def make_onnx(spec: WorkloadSpec | str, seed: int = 0, *, batch: int = 1, spelli
     batch : int
         Static batch size of the input.
     spelling : {"gemm", "matmul", "mixed"}
-        ``Gemm(transB=1)`` per layer, ``MatMul`` + ``Add``, or alternating (layer 1 Gemm, layer 2 MatMul+Add...).
+        ``Gemm(transB=1)`` per layer, ``MatMul`` + ``Add``, or alternating (layer 1 Gemm, layer 2
+        MatMul+Add...).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
