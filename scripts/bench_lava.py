@@ -32,7 +32,9 @@ import time
 import numpy as np
 
 from tvm_loihi import workloads
+from tvm_loihi.hardware import get_preset
 from tvm_loihi.lava import LavaSession, describe, run_network
+from tvm_loihi.mapping import lava_default_mapping
 from tvm_loihi.quantize import quantize_network
 from tvm_loihi.workloads import WorkloadSpec
 
@@ -62,15 +64,17 @@ def _check(net, x, result) -> None:
             raise AssertionError(f"{net.name}: Lava output differs from the reference executor")
 
 
-def measure(name: str, synapse: str, samples: int, repeats: int) -> dict:
-    """One row: start-up, steady-state per step / per sample, reference per sample."""
+def measure(name: str, synapse: str, samples: int, repeats: int, mapped: bool = False) -> dict:
+    """One row: start-up, steady-state per step / per sample, reference per sample. ``mapped``: one
+    neuron + one synapse process per slice of the Lava default mapping (graph-level tiling)."""
     net, spec = _network(name)
+    mapping = lava_default_mapping(net, get_preset(spec.hardware)) if mapped else None
     x = net.quantize_input(workloads.sample_inputs(spec, samples, seed=3))
     t0 = time.perf_counter()
-    cold = run_network(net, x[:1], synapse=synapse, timeout_s=600)
+    cold = run_network(net, x[:1], mapping=mapping, synapse=synapse, timeout_s=600)
     cold_s = time.perf_counter() - t0
     _check(net, x[:1], cold)
-    with LavaSession(net, synapse=synapse, timeout_s=600) as session:
+    with LavaSession(net, mapping, synapse=synapse, timeout_s=600) as session:
         warm = session.run(x[: min(8, samples)])  # first steps preprocess the weights
         runs = [session.run(x) for _ in range(repeats)]
     for r in runs:
@@ -81,8 +85,8 @@ def measure(name: str, synapse: str, samples: int, repeats: int) -> dict:
     lava_per_sample = best.timings["run_s"] / samples
     return {
         "network": name, "widths": list(net.layer_sizes), "sparsity": spec.sparsity,
-        "synapse": synapse,
-        "lava_processes": describe(net, synapse=synapse).n_processes, "samples": samples,
+        "synapse": synapse, "slices": "mapped" if mapped else "layer",
+        "lava_processes": describe(net, mapping, synapse=synapse).n_processes, "samples": samples,
         "start_s": warm.timings["start_s"], "compile_s": warm.timings["compile_s"],
         "create_runtime_s": warm.timings["create_runtime_s"], "cold_one_sample_s": cold_s,
         "ms_per_step": 1e3 * best.timings["run_s"] / steps, "ms_per_sample": 1e3 * lava_per_sample,
@@ -91,17 +95,18 @@ def measure(name: str, synapse: str, samples: int, repeats: int) -> dict:
 
 
 def _table(rows: list[dict]) -> str:
-    head = (f"{'network':<9} {'synapse':<7} {'procs':>5} {'start s':>8} {'cold 1 s':>8} "
-            f"{'ms/step':>8} "
+    head = (f"{'network':<9} {'synapse':<7} {'slices':<6} {'procs':>5} {'start s':>8} "
+            f"{'cold 1 s':>8} {'ms/step':>8} "
             f"{'ms/sample':>9} {'ref ms/sample':>13} {'lava/ref':>9} {'dense/sparse':>12}")
     lines = [head, "-" * len(head)]
-    by_key = {(r["network"], r["synapse"]): r for r in rows}
+    by_key = {(r["network"], r["synapse"], r["slices"]): r for r in rows}
     for r in rows:
-        other = by_key.get((r["network"], "sparse"))
+        other = by_key.get((r["network"], "sparse", r["slices"]))
         dense = other is not None and r["synapse"] == "dense"
         ratio = r["ms_per_step"] / other["ms_per_step"] if dense else None
         lines.append(
-            f"{r['network']:<9} {r['synapse']:<7} {r['lava_processes']:>5} {r['start_s']:>8.2f} "
+            f"{r['network']:<9} {r['synapse']:<7} {r['slices']:<6} {r['lava_processes']:>5} "
+            f"{r['start_s']:>8.2f} "
             f"{r['cold_one_sample_s']:>8.2f} {r['ms_per_step']:>8.2f} {r['ms_per_sample']:>9.2f} "
             f"{r['reference_ms_per_sample']:>13.4f} {r['lava_over_reference']:>9.0f} "
             f"{'' if ratio is None else f'{ratio:.2f}':>12}")
@@ -122,6 +127,11 @@ def main() -> None:
         for synapse in ("sparse", "dense"):
             rows.append(measure(name, synapse, samples, args.repeats))
             print(f"  measured {name} / {synapse}", flush=True)
+    if not args.quick:  # graph-level tiling: mlp_a on its 1-chip Lava default mapping
+        rows.append(measure("mlp_a", "sparse", samples, args.repeats, mapped=True))
+        print("  measured mlp_a / sparse / default mapping", flush=True)
+    print("slices: 'layer' = one neuron + one synapse process per layer; 'mapped' = per slice of "
+          "the Lava default mapping")
     print(_table(rows))
     load = os.getloadavg()
     print(f"load average during the run (1/5/15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
