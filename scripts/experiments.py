@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fidelity", default="fast", choices=("fast", "event"))
     ap.add_argument("--quick", action="store_true", help="mlp_a and mlp_b, budget 300 only")
     ap.add_argument("--out", default="results/experiments.json")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="merge finished result files into --out and write --md instead of running")
+    ap.add_argument("--md", default="docs/results.md")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out, args.md)
     if args.quick:
         args.workloads, args.budgets = ["mlp_a", "mlp_b"], [300]
     table, convergence = [], []
@@ -121,13 +126,52 @@ def main(argv: list[str] | None = None) -> int:
                 s = summarise(runs, bound)
                 print_row(name, budget, strategy, s, runs[0]["default_cores"])
                 table.append({"workload": name, "hardware": hw.name, "budget": budget, "strategy": strategy,
-                              "lower_bound_s": bound, "default_latency_s": runs[0]["default_latency_s"], **s})
+                              "lower_bound_s": bound, "default_latency_s": runs[0]["default_latency_s"],
+                              "default_cores": runs[0]["default_cores"], **s})
                 convergence += [{"workload": name, **{k: v for k, v in r.items()}} for r in runs]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"argv": sys.argv[1:], "table": table, "runs": convergence}, f)
+                write(args.out, table, convergence)  # after every row: a long run killed keeps its rows
     print(f"wrote {args.out}")
     return 0
+
+
+def markdown(table: list[dict]) -> str:
+    """The table as markdown: one row per (workload, budget, strategy), fast and event columns."""
+    head = ("| workload | budget | strategy | seeds | latency vs Lava (fast) | energy vs Lava (fast) | cores "
+            "(Lava) | evals to 90 % | ÷ lower bound | latency vs Lava (event re-eval) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for r in table:
+        rows.append(
+            f"| {r['workload']} | {r['budget']} | {r['strategy']} | {r['n_seeds']} | "
+            f"{100 * r['latency_change_mean']:+.1f} ± {100 * r['latency_change_sd']:.1f} % | "
+            f"{100 * r['energy_change_mean']:+.1f} ± {100 * r['energy_change_sd']:.1f} % | "
+            f"{r['cores_used_mean']:.1f} ({r.get('default_cores', '?')}) | {r['evals_to_90_mean']:.0f} | "
+            f"{r['ratio_to_lower_bound']:.2f} | {100 * r['event_latency_change_mean']:+.1f} ± "
+            f"{100 * r['event_latency_change_sd']:.1f} % |")
+    return head + "\n".join(rows) + "\n"
+
+
+def merge(paths: list[str], out: str, md: str) -> int:
+    table, runs = [], []
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        table += d["table"]
+        runs += d["runs"]
+    order = {w: i for i, w in enumerate(ALL_WORKLOADS)}
+    rank = {s: i for i, s in enumerate(STRATEGIES)}
+    table.sort(key=lambda r: (order[r["workload"]], r["budget"], rank.get(r["strategy"], 99)))
+    write(out, table, runs)
+    with open(md + ".table", "w") as f:
+        f.write(markdown(table))
+    print(markdown(table))
+    return 0
+
+
+def write(path: str, table: list[dict], runs: list[dict]) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"argv": sys.argv[1:], "table": table, "runs": runs}, f)
 
 
 if __name__ == "__main__":
