@@ -156,11 +156,16 @@ def make_runner(spec: str):
     target = parse_runner(spec)
     if target is None:
         return LocalRunner()
-    from ..measure.rpc_runner import HostUnavailable, RPCRunner
+    from ..measure.rpc_runner import HostUnavailable, RPCRunner, TrackerUnreachable
 
     host, port, key = target
     try:
         return RPCRunner(host, port, key)
+    except TrackerUnreachable as err:
+        raise CliError(
+            f"--runner {spec}: cannot reach an RPC tracker at {host}:{port} ({err}); start one "
+            f"with `tvm-loihi tracker --port {port}`"
+        ) from None
     except HostUnavailable as err:
         raise CliError(
             f"--runner {spec}: {err}; start hosts with `tvm-loihi serve --tracker {host}:{port} "

@@ -49,6 +49,10 @@ class NoHostForKey(HostUnavailable):
     """The tracker lists no host under the key at all."""
 
 
+class TrackerUnreachable(HostUnavailable):
+    """No RPC tracker answers at the given address."""
+
+
 def call_with_deadline(fn, timeout_s: float, *args):
     """Run ``fn(*args)`` in a daemon thread; raise TimeoutError if it has not returned after
     ``timeout_s``.
@@ -167,7 +171,7 @@ class RPCRunner(Runner):
         try:
             summary = query_summary(*self.tracker)
         except OSError as exc:
-            raise HostUnavailable(f"RPC tracker {tracker_host}:{tracker_port} is unreachable: "
+            raise TrackerUnreachable(f"RPC tracker {tracker_host}:{tracker_port} is unreachable: "
                                   f"{exc}") from None
         if not hosts_for_key(summary, key):
             raise NoHostForKey(f"tracker {tracker_host}:{tracker_port} has no host under key "
