@@ -13,8 +13,9 @@ from tvm_loihi.mapping import Mapping, MappingError, lava_default_mapping, min_c
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.workloads import WORKLOADS
 
-# Samples of activity per workload in these tests (the benchmark uses all 64): keeps the suite fast.
-TEST_SAMPLES = {"mlp_a": 3, "mlp_b": 3, "mlp_b2": 2, "mlp_k": 1}
+# Samples of activity per workload in these tests (the benchmark uses all 64): keeps the suite fast. The
+# Spearman threshold of the issue (0.9) is checked on exactly this configuration.
+TEST_SAMPLES = {"mlp_a": 16, "mlp_b": 16, "mlp_b2": 2, "mlp_k": 1}
 
 
 def _short(name: str) -> ActivityProfile:
@@ -61,15 +62,28 @@ def test_event_never_below_fast_and_ranks_agree(name, count):
         assert rho >= 0.9, f"{name}: Spearman {rho:.3f} between fast and event over {count} mappings"
 
 
+def _spread(cores) -> np.ndarray:
+    """Core ids interleaving the layers over the chip (layer k's j-th slice at fraction (j + 0.5) / c_k of the
+    id range), so that no row of the mesh carries one layer's whole traffic."""
+    key = np.concatenate([(np.arange(c) + 0.5) / c for c in cores])
+    ids = np.empty(len(key), dtype=np.int64)
+    ids[np.argsort(key, kind="stable")] = np.arange(len(key))
+    return ids
+
+
 def _better_mappings(net, hw):
-    """Hand-made alternatives to the Lava default: every layer but the last on 1.5x and 2x its minimum core
-    count (less synaptic work per core; output-axon limits need the sending layer widened too)."""
+    """Hand-made alternatives to the Lava default: the last hidden layer on 1.25x and 1.5x its fewest cores,
+    layers interleaved over the mesh. Why that layer: a core's receive work is messages x t_recv + syn ops x
+    t_syn, and widening a layer cuts only its syn ops per core (every core still gets about one message per
+    active source) while adding messages on the sending side; widening the first layer adds host-port messages,
+    and widening a middle layer breaks the sending layer's output-axon limit (4096), so the last hidden layer
+    (whose only receiver is the one-core output layer) is where extra cores pay off under every calibration."""
     base = np.array(min_cores_per_layer(net, hw))
     out = []
-    for factor in (1.5, 2.0):
+    for factor in (1.25, 1.5):
         cores = base.copy()
-        cores[:-1] = np.minimum(np.ceil(base[:-1] * factor), np.array(net.layer_sizes[1:-1]))
-        m = Mapping.from_assignment(net, cores, np.arange(cores.sum()))
+        cores[-2] = min(int(np.ceil(base[-2] * factor)), net.layer_sizes[-2])
+        m = Mapping.from_assignment(net, cores, _spread(cores))
         m.validate(net, hw)
         out.append(m)
     return out

@@ -17,6 +17,8 @@ so layers are sized from the last to the first.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -121,6 +123,15 @@ class Mapping:
         """Index of layer ``k``'s first slice in :attr:`core_ids`."""
         return int(self._offsets[k])
 
+    def partition_key(self) -> bytes:
+        """Bytes identifying the partition (every layer's bounds), whatever the placement."""
+        return self._partition_key
+
+    @functools.cached_property
+    def _partition_key(self) -> bytes:
+        # cached_property writes the instance __dict__ directly, so it works on a frozen dataclass
+        return b"|".join(b.tobytes() for b in self.bounds)
+
     # -- serialisation -----------------------------------------------------------------------------
     def to_json(self) -> dict:
         """Canonical plain data (equal mappings give equal JSON)."""
@@ -148,11 +159,32 @@ class Mapping:
         if self.core_ids.size and self.core_ids.max() >= hardware.n_cores:
             raise MappingError(f"core id {int(self.core_ids.max())} does not exist on {hardware.name!r} "
                                f"({hardware.n_cores} cores)")
+        # the per-core limits depend on the partition only: a search revisits partitions constantly
+        cache = _validity.setdefault(network, {})
+        key = (hardware.limits, self.partition_key())
+        if key not in cache:
+            if len(cache) > _VALIDITY_ENTRIES:
+                cache.clear()
+            cache[key] = self._first_violation(network, hardware)
+        found = cache[key]
+        if found is not None:
+            k, limit, j, used, cap = found
+            raise MappingError(f"layer {k} ({network.layers[k].name!r}) slice {j} on core "
+                               f"{int(self.layer_core_ids(k)[j])}: {limit} {used} > {cap} "
+                               f"(over by {used - cap})")
+
+    def _first_violation(self, network: NetworkIR, hardware: HardwareSpec):
         stats = [self.layer_stats(network, hardware, k) for k in range(self.n_layers)]
         for k in range(self.n_layers):
             nxt = stats[k + 1] if k + 1 < self.n_layers else None
-            usage = layer_usage(stats[k], nxt, self.bounds[k])
-            _raise_first_violation(network.layers[k].name, k, self.layer_core_ids(k), usage, hardware)
+            v = _violation(layer_usage(stats[k], nxt, self.bounds[k]), hardware)
+            if v is not None:
+                return (k, *v)
+        return None
+
+
+_VALIDITY_ENTRIES = 65536
+_validity: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def layer_usage(stats: SliceStats, next_stats: SliceStats | None, bounds: np.ndarray) -> dict:
@@ -173,14 +205,6 @@ def _violation(usage: dict, hardware: HardwareSpec) -> tuple[str, int, int, int]
             j = int(bad[0])
             return limit, j, int(used[j]), cap
     return None
-
-
-def _raise_first_violation(name: str, k: int, ids: np.ndarray, usage: dict, hardware: HardwareSpec) -> None:
-    v = _violation(usage, hardware)
-    if v is not None:
-        limit, j, used, cap = v
-        raise MappingError(f"layer {k} ({name!r}) slice {j} on core {int(ids[j])}: {limit} {used} > {cap} "
-                           f"(over by {used - cap})")
 
 
 def _fits(network: NetworkIR, hardware: HardwareSpec, k: int, c: int,

@@ -57,13 +57,13 @@ def _measurement(fidelity: str, mt: MappedTraffic, tl: Timeline) -> Measurement:
     counts = event_counts(mt)
     counts["timesteps"] = mt.n_timesteps
     energy = energy_breakdown(mt, counts, total)
-    e_total = float(sum(energy.values()))
+    e_total = sum(energy.values())
     geo = mt.geo
     return Measurement(
         fidelity=fidelity, total_latency_s=total, per_sample_latency_s=per_sample,
         throughput_sps=n / total, energy_j=e_total, energy_per_inference_j=e_total / n,
         cores_used=len(mt.slice_core), chips_used=mt.chips_used, n_samples=n,
-        counters={k: int(round(v)) for k, v in counts.items()}, energy_breakdown_j=energy,
+        counters={k: round(v) for k, v in counts.items()}, energy_breakdown_j=energy,
         timesteps={"step_s": tl.step_s, "compute_s": tl.compute_s, "link_s": tl.link_s,
                    "flight_s": tl.flight_s},
         barrier_s=tl.barrier_s, core_ids=mt.slice_core, core_utilisation=tl.core_busy_s / total,

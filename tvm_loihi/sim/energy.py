@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .mapped import MappedTraffic
 
 
 def event_counts(mt: MappedTraffic) -> dict[str, float]:
     """Whole-run event counts, named like Lava's Loihi 2 profilers where one exists."""
-    r = mt.routes
-    msgs = np.concatenate([p.messages.sum(axis=0, dtype=np.float64) for p in mt.pairs])
-    neurons = sum(float(lc.neurons.sum()) for lc in mt.layers)
-    return {
-        "syn_ops": sum(float(lc.syn_ops.sum()) for lc in mt.layers),
-        "dendrite_updates": neurons * mt.n_timesteps,  # every neuron is updated every timestep
-        "spikes": sum(float(lc.spikes.sum()) for lc in mt.layers),
-        "spikes_in": sum(float(lc.msgs_in.sum()) for lc in mt.layers),
-        "axon_out": float(msgs.sum()),
-        "host_messages": float(msgs[mt.pair_layer == 0].sum()),
+    r, part = mt.routes, mt.part
+    msgs = part.pair_messages
+    counts = dict(part.counts)
+    counts.update({
         "hops_ew": float(msgs @ r.hops_ew),
         "hops_ns": float(msgs @ r.hops_ns),
         "hops_local": float(msgs @ r.local),
         # host -> chip 0 counts as one crossing per input message
-        "chip_crossings": float(msgs @ r.crossings) + float(msgs[mt.pair_layer == 0].sum()),
-    }
+        "chip_crossings": float(msgs @ r.crossings) + counts["host_messages"],
+    })
+    return counts
 
 
 def energy_breakdown(mt: MappedTraffic, counts: dict[str, float], latency_s: float) -> dict[str, float]:

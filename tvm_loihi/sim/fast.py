@@ -2,14 +2,20 @@
 
 Per timestep ``t``::
 
-    step(t) = max( max over cores of max(send pipeline, receive pipeline),
-                   max over links of messages x service time (chip-to-chip and host links included),
-                   max over active pairs of sender's send-window end + uncontended flight + one receive )
+    step(t) = max( slowest core: max(send window, receive work)             [cached per partition]
+                   host port: input messages x host_link_msg_s               [cached per partition]
+                   busiest link: messages x service time (chip links slower)
+                   last message: max over trains of its emission (end of the sender's window) + uncontended
+                                 flight + one message's receive work
+                   receive start: max over cores of the earliest head arrival of its trains + all its
+                                  receive work )
               + barrier(active routers, chip span)
 
 with send = neurons x t_neuron + messages out x t_send and receive = messages in x t_recv + syn ops x t_syn
-(the two pipelines of a core run concurrently). Every term is a lower bound on what the event model
-simulates, so ``fast <= event`` holds timestep by timestep.
+(the two pipelines of a core run concurrently), and train emission times as in
+:mod:`tvm_loihi.sim.partition`. Every term is a lower bound on what the event model simulates, so
+``fast <= event`` holds timestep by timestep. The per-mapping cost is O((pairs + links) x timesteps) numpy work
+on top of the cached partition arrays.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels import fast_terms
 from .mapped import MappedTraffic
-from .routing import link_load_operator, link_loads
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,53 +34,29 @@ class Timeline:
 
     step_s: np.ndarray  # (T,) duration of every timestep, barrier included
     compute_s: np.ndarray  # (T,) slowest core
-    link_s: np.ndarray  # (T,) busiest link
-    flight_s: np.ndarray  # (T,) longest message flight (fast) / NoC drain (event)
+    link_s: np.ndarray  # (T,) busiest link (fast) / last link departure (event)
+    flight_s: np.ndarray  # (T,) latest train arrival + receive (fast) / NoC drain (event)
     barrier_s: float
     core_busy_s: np.ndarray  # (S,) busy time of each used core over the run
     link_messages: np.ndarray  # (n_links,) messages over each link over the run
-    host_messages: float
 
 
-def core_work(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray]:
-    """``(T, S)`` send-pipeline and receive-pipeline busy time of every used core at every timestep."""
-    t = mt.hardware.timing
-    n, steps, off = mt.n_samples, mt.n_timesteps, mt.layer_offsets
-    neurons = np.concatenate([lc.neurons for lc in mt.layers])
-    send = np.repeat((neurons * t.neuron_update_s)[None, :], steps, axis=0)
-    recv = np.zeros_like(send)
-    for k, lc in enumerate(mt.layers):
-        cols = slice(off[k], off[k + 1])
-        recv[k: k + n, cols] = lc.msgs_in * t.msg_recv_s + lc.syn_ops * t.syn_op_s
-        if k + 1 < mt.n_layers:
-            send[k + 1: k + 1 + n, cols] += lc.msgs_out * t.msg_send_s
-    return send, recv
+def _terms(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    part, r, geo = mt.part, mt.routes, mt.geo
+    return fast_terms(part.messages_pt, part.tailw_pt, part.head_pt, part.recv_st, part.pair_dst, mt.arrive_s,
+                      r.x0, r.y0, r.x1, r.y1, geo.gw, geo.gh, geo.service_s)
 
 
-def network_terms(mt: MappedTraffic, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(T,)`` busiest-link time, ``(T, n_links)`` link messages, and total host-port messages."""
-    geo, t = mt.geo, mt.hardware.timing
-    op = link_load_operator(geo, mt.routes)
-    loads = link_loads(geo, np.asarray((op @ weights.T).T))
-    busiest = (loads * geo.service_s).max(axis=1)
-    host = weights[:, mt.pair_layer == 0].sum(axis=1)
-    return np.maximum(busiest, host * t.host_link_msg_s), loads, float(host.sum())
+def run_link_messages(mt: MappedTraffic) -> np.ndarray:
+    """``(4*gh*gw,)`` messages over every directed link over the whole run."""
+    return _terms(mt)[2]
 
 
 def fast_timeline(mt: MappedTraffic) -> Timeline:
     """The fast model's :class:`Timeline`."""
-    t = mt.hardware.timing
-    send, recv = core_work(mt)
-    compute = np.maximum(send, recv)
-    weights = mt.timestep_weights()
-    link, loads, host = network_terms(mt, weights)
-    # a pair's last message leaves when its sender's send window ends (host trains: after their own slots
-    # at the host port, then the crossing into chip 0), then flies and is received
-    src = np.maximum(mt.pair_src, 0)
-    ready = np.where(mt.pair_src < 0, weights * t.host_link_msg_s + t.chip_crossing_s, send[:, src])
-    last = ready + (mt.routes.latency_s + t.msg_recv_s)[None, :]
-    flight = np.where(weights > 0, last, 0.0).max(axis=1, initial=0.0)
+    part, t = mt.part, mt.hardware.timing
+    busiest, flight, totals = _terms(mt)
+    link = np.maximum(busiest, part.host_s)
     barrier = t.barrier(mt.active_routers, mt.chip_span)
-    step = np.maximum(np.maximum(compute.max(axis=1), link), flight) + barrier
-    return Timeline(step, compute.max(axis=1), link, flight, barrier, compute.sum(axis=0),
-                    loads.sum(axis=0), host)
+    step = np.maximum(np.maximum(part.compute_s, link), flight) + barrier
+    return Timeline(step, part.compute_s, link, flight, barrier, part.core_busy_s, totals)

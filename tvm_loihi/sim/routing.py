@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sps
 
 from ..hardware import HardwareSpec
 
@@ -74,37 +73,6 @@ def pair_routes(hw: HardwareSpec, src_xy: np.ndarray, dst_xy: np.ndarray) -> Pai
     t = hw.timing
     lat = (hx - cx) * t.hop_ew_s + (hy - cy) * t.hop_ns_s + (cx + cy) * t.chip_crossing_s + local * t.hop_local_s
     return PairRoutes(x0, y0, x1, y1, hx - cx, hy - cy, cx + cy, local, lat)
-
-
-def link_load_operator(geo: Geometry, r: PairRoutes) -> sps.csr_matrix:
-    """Sparse ``(4*gh*gw, P)`` difference operator: ``prefix_sums(op @ w)`` gives per-link loads of pair
-    weights ``w`` (see :func:`link_loads`), with O(P) entries instead of O(P x hops)."""
-    cells = geo.gh * geo.gw
-    east, west = r.x1 > r.x0, r.x1 < r.x0
-    north, south = r.y1 > r.y0, r.y1 < r.y0
-    p = np.arange(len(r.x0))
-    rows, cols, vals = [], [], []
-    for d, m, (ya, xa), (yb, xb) in (
-        (0, east, (r.y0, r.x0), (r.y0, r.x1)), (1, west, (r.y0, r.x0), (r.y0, r.x1)),
-        (2, north, (r.y0, r.x1), (r.y1, r.x1)), (3, south, (r.y0, r.x1), (r.y1, r.x1)),
-    ):
-        rows += [d * cells + ya[m] * geo.gw + xa[m], d * cells + yb[m] * geo.gw + xb[m]]
-        cols += [p[m], p[m]]
-        vals += [np.ones(m.sum()), -np.ones(m.sum())]
-    return sps.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(N_DIRECTIONS * cells, len(p)))
-
-
-def link_loads(geo: Geometry, diff: np.ndarray) -> np.ndarray:
-    """Turn ``(..., 4*gh*gw)`` difference values into per-link loads (same shape)."""
-    shape = diff.shape
-    d = diff.reshape(-1, N_DIRECTIONS, geo.gh, geo.gw)
-    out = np.empty_like(d)
-    out[:, 0] = np.cumsum(d[:, 0], axis=2)
-    out[:, 1] = np.cumsum(d[:, 1, :, ::-1], axis=2)[:, :, ::-1]
-    out[:, 2] = np.cumsum(d[:, 2], axis=1)
-    out[:, 3] = np.cumsum(d[:, 3, ::-1], axis=1)[:, ::-1]
-    return out.reshape(shape)
 
 
 def explicit_routes(geo: Geometry, r: PairRoutes) -> tuple[np.ndarray, np.ndarray]:

@@ -74,6 +74,7 @@ class _ActivityCache:
     def __init__(self, activity: ActivityProfile) -> None:
         self.csr = [sps.csr_matrix(s.astype(np.float64)) for s in activity.spikes]
         self.dense = [s.astype(np.float64) for s in activity.spikes]
+        self.dense_t = [np.ascontiguousarray(d.T) for d in self.dense]  # (n, N): sparse.T @ dense_t
         self.layers: OrderedDict = OrderedDict()
         self.pairs: OrderedDict = OrderedDict()
 
@@ -108,7 +109,7 @@ def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: S
            else next_stats.neurons.tobytes())
 
     def make() -> LayerCounts:
-        a_in = ac.csr[k]
+        a_t = ac.dense_t[k]  # sparse x dense: one pass over the synapses per sample, no sparse product
         starts = bounds[:-1]
         spikes = np.add.reduceat(ac.dense[k + 1], starts, axis=1)
         if next_stats is None:
@@ -116,8 +117,8 @@ def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: S
         else:
             out = np.add.reduceat(ac.dense[k + 1] * next_stats.fanout, starts, axis=1)
         return LayerCounts(
-            syn_ops=(a_in @ stats.counts).toarray(),
-            msgs_in=(a_in @ stats.incidence).toarray(),
+            syn_ops=np.ascontiguousarray((stats.counts.T @ a_t).T),
+            msgs_in=np.ascontiguousarray((stats.incidence.T @ a_t).T),
             spikes=spikes,
             msgs_out=out,
             neurons=stats.neurons.astype(np.float64),
@@ -135,19 +136,22 @@ def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | No
     key = (k, np.asarray(bounds, dtype=np.int64).tobytes(), pkey)
 
     def make() -> PairTraffic:
-        a = ac.csr[k]
-        n, c = a.shape[0], stats.counts.shape[1]
+        a_t = ac.dense_t[k]
+        n_in, c = stats.counts.shape
         if prev_bounds is None:
-            src_of = np.zeros(a.shape[1], dtype=np.int64)
+            src_of = np.zeros(n_in, dtype=np.int64)
             n_src = 1
         else:
             n_src = len(prev_bounds) - 1
             src_of = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(prev_bounds))
-        coo = a.tocoo()
-        rows = coo.row.astype(np.int64) * n_src + src_of[coo.col]
-        e = sps.csr_matrix((coo.data, (rows, coo.col)), shape=(n * n_src, a.shape[1]))
-        msgs = (e @ stats.incidence).toarray().reshape(n, n_src * c)
-        ops = (e @ stats.counts).toarray().reshape(n, n_src * c)
+        # column (source slice, destination slice) of every synapse block: one dense x sparse product
+        shift = np.repeat(src_of * c, np.diff(stats.incidence.indptr))
+        cols = stats.incidence.indices + shift
+
+        def spread(m: sps.csr_matrix) -> np.ndarray:
+            return (sps.csr_matrix((m.data, cols, m.indptr), shape=(n_in, n_src * c)).T @ a_t).T
+
+        msgs, ops = spread(stats.incidence), spread(stats.counts)
         used = np.flatnonzero(msgs.any(axis=0))
         src, dst = np.divmod(used, c)
         return PairTraffic(src, dst, msgs[:, used].astype(np.float32), ops[:, used].astype(np.float32))

@@ -1,0 +1,242 @@
+"""Compiled (numba) inner loops of the two timing models.
+
+The fast model's per-mapping terms are a handful of passes over ``(P, T)`` arrays and the mesh; numpy would
+spend most of its time in call overhead and strided prefix sums, so they are fused here. The event model's
+link queues and receive queues are sequential by nature (a FIFO's departure depends on the previous one), so
+they are loops over message *trains* (never over messages). Arrays are ``(pairs, timesteps)`` so every inner
+loop runs over contiguous timesteps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _order(keys, m, out):
+    """Indices sorting ``keys[:m]`` ascending into ``out[:m]`` (insertion sort: queues are short)."""
+    if m > 48:
+        out[:m] = np.argsort(keys[:m])
+        return
+    for i in range(m):
+        k = keys[i]
+        j = i
+        while j > 0 and keys[out[j - 1]] > k:
+            out[j] = out[j - 1]
+            j -= 1
+        out[j] = i
+
+
+@njit(cache=True)
+def _route_diff(diff, m, x0, y0, x1, y1, gw, cells):
+    """Add pair weights ``m`` (T,) to the difference array at the two ends of its X and Y segments."""
+    if x1 != x0:
+        d = 0 if x1 > x0 else 1
+        r0, r1 = d * cells + y0 * gw + x0, d * cells + y0 * gw + x1
+        for t in range(m.shape[0]):
+            diff[r0, t] += m[t]
+            diff[r1, t] -= m[t]
+    if y1 != y0:
+        d = 2 if y1 > y0 else 3
+        r0, r1 = d * cells + y0 * gw + x1, d * cells + y1 * gw + x1
+        for t in range(m.shape[0]):
+            diff[r0, t] += m[t]
+            diff[r1, t] -= m[t]
+
+
+@njit(cache=True)
+def _scan_links(diff, gw, gh, service, busiest, totals):
+    """Prefix-sum the difference array along each link's direction; busiest link time per timestep."""
+    cells = gw * gh
+    T = diff.shape[1]
+    run = np.zeros(T)
+    for d in range(4):
+        outer = gh if d < 2 else gw
+        inner = gw if d < 2 else gh
+        for o in range(outer):
+            run[:] = 0.0
+            for i0 in range(inner):
+                i = i0 if d % 2 == 0 else inner - 1 - i0
+                cell = d * cells + (o * gw + i if d < 2 else i * gw + o)
+                s = service[cell]
+                acc = 0.0
+                for t in range(T):
+                    run[t] += diff[cell, t]
+                    acc += run[t]
+                    if run[t] * s > busiest[t]:
+                        busiest[t] = run[t] * s
+                totals[cell] = acc
+
+
+@njit(cache=True)
+def fast_terms(msgs_pt, tailw_pt, head_pt, recv_st, dst, arrive, x0, y0, x1, y1, gw, gh, service):
+    """Busiest link (T,), latest train completion / receive start (T,), and run link loads (n_links,)."""
+    P, T = msgs_pt.shape
+    cells = gw * gh
+    diff = np.zeros((4 * cells, T))
+    flight = np.zeros(T)
+    first = np.full((recv_st.shape[0], T), np.inf)
+    for p in range(P):
+        a, j = arrive[p], dst[p]
+        for t in range(T):
+            v = tailw_pt[p, t] + a
+            if v > flight[t]:
+                flight[t] = v
+            h = head_pt[p, t] + a
+            if h < first[j, t]:
+                first[j, t] = h
+        _route_diff(diff, msgs_pt[p], x0[p], y0[p], x1[p], y1[p], gw, cells)
+    for j in range(recv_st.shape[0]):
+        for t in range(T):
+            if first[j, t] < np.inf and first[j, t] + recv_st[j, t] > flight[t]:
+                flight[t] = first[j, t] + recv_st[j, t]
+    busiest = np.zeros(T)
+    totals = np.zeros(4 * cells)
+    _scan_links(diff, gw, gh, service, busiest, totals)
+    return busiest, flight, totals
+
+
+@njit(cache=True)
+def link_queues(msgs_pt, head, tail, item_pair, item_link, group_starts, service, latency, link_done):
+    """Push every train through its links in acyclic XY order (``item_*`` sorted by wave, grouped by link).
+
+    Each link is a FIFO over *messages* of all trains crossing it in that timestep. A train's first and last
+    messages arrive at ``a`` and ``b`` and the ``n - 2`` between them evenly (a fluid), so the link's
+    cumulative arrived work ``A`` is piecewise linear and a message arriving at ``tau`` leaves at
+    ``A(tau) + max over sigma <= tau of (sigma - A(sigma-))`` (Reich's formula), evaluated in one sweep
+    over the sorted first/last arrivals. A train's first message moves on one hop latency after it starts
+    service, and likewise its last (cut-through). ``head``/``tail`` are updated in place.
+    """
+    T = msgs_pt.shape[1]
+    widest = 1
+    for g in range(group_starts.shape[0] - 1):
+        widest = max(widest, group_starts[g + 1] - group_starts[g])
+    pairs = np.empty(widest, dtype=np.int64)
+    keys = np.empty(2 * widest)
+    idx = np.empty(2 * widest, dtype=np.int64)
+    depart = np.empty(2 * widest)
+    for g in range(group_starts.shape[0] - 1):
+        lo, hi = group_starts[g], group_starts[g + 1]
+        link = item_link[lo]
+        s, lat = service[link], latency[link]
+        for t in range(T):
+            m = 0
+            for i in range(lo, hi):
+                p = item_pair[i]
+                if msgs_pt[p, t] > 0:
+                    pairs[m] = p
+                    keys[m] = head[p, t]
+                    m += 1
+            if m == 0:
+                continue
+            for i in range(m):
+                keys[m + i] = tail[pairs[i], t]
+            _order(keys, 2 * m, idx)
+            last = _reich(keys, idx, m, pairs, msgs_pt, t, s, depart)
+            for i in range(m):
+                p = pairs[i]
+                head[p, t] = depart[i] - s + lat
+                tail[p, t] = depart[m + i] - s + lat
+            if last > link_done[t]:
+                link_done[t] = last
+
+
+@njit(cache=True)
+def _reich(keys, idx, m, pairs, msgs_pt, t, s, depart):
+    """Departure of every train's first (``depart[i]``) and last (``depart[m + i]``) message; returns the
+    last departure. ``keys[:m]`` / ``keys[m:2m]`` are first / last arrivals, ``idx`` sorts them."""
+    arrived, rate, prev, best_gap = 0.0, 0.0, 0.0, -np.inf
+    i = 0
+    while i < 2 * m:
+        tau = keys[idx[i]]
+        before = arrived + rate * (tau - prev) if i else 0.0
+        best_gap = max(best_gap, tau - before)
+        jump = 0.0
+        j = i
+        while j < 2 * m and keys[idx[j]] == tau:
+            e = idx[j]
+            k = e % m
+            n = msgs_pt[pairs[k], t]
+            a, b = keys[k], keys[m + k]
+            if b <= a:  # all messages at once
+                jump += n * s if e < m else 0.0
+            else:
+                slope = max(n - 2.0, 0.0) * s / (b - a)
+                jump += s if n >= 2 or e < m else 0.0
+                rate += slope if e < m else -slope
+            j += 1
+        arrived = before + jump
+        prev = tau
+        d = arrived + best_gap
+        for q in range(i, j):
+            depart[idx[q]] = d
+        i = j
+    return arrived + best_gap
+
+
+@njit(cache=True)
+def receive_queues(head, tail, work_pt, msgs_pt, dst_order, dst_starts, dst_slices, recv_done):
+    """Per core and timestep, when its receive pipeline has processed every arriving message.
+
+    Messages of a train arrive evenly over ``[head, tail]``; the core serves them in arrival order whatever
+    their source (work conserving), so it finishes at ``max over tau of (tau + work arriving at or after
+    tau)``; the maximum is at a train's first or last arrival, found by one sweep over the sorted arrivals.
+    """
+    T = head.shape[1]
+    n = dst_order.shape[0]
+    buf = np.empty((4, n))
+    oa = np.empty(n, dtype=np.int64)
+    ob = np.empty(n, dtype=np.int64)
+    for g in range(dst_starts.shape[0]):
+        lo = dst_starts[g]
+        hi = dst_starts[g + 1] if g + 1 < dst_starts.shape[0] else n
+        j = dst_slices[g]
+        for t in range(T):
+            recv_done[t, j] = _sweep(head, tail, work_pt, msgs_pt, dst_order[lo:hi], t, buf, oa, ob)
+
+
+@njit(cache=True)
+def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob):
+    a, b, w, total = buf[0], buf[1], buf[2], buf[3]
+    i = 0
+    best = 0.0
+    for p in pairs:
+        if msgs_pt[p, t] > 0:
+            a[i], b[i], w[i] = head[p, t], tail[p, t], work_pt[p, t]
+            total[i] = w[i] * msgs_pt[p, t]
+            best = max(best, b[i] + w[i])  # the sweep's value at b, free of rounding in c0 - c1 tau
+            i += 1
+    m = i
+    if m == 0:
+        return 0.0
+    _order(a, m, oa)
+    _order(b, m, ob)
+    pending = 0.0
+    for k in range(m):
+        pending += total[k]  # work of trains whose first message arrives at or after tau
+    best = max(best, a[oa[0]] + pending)
+    c0 = 0.0  # trains in flight (a < tau <= b) remain w + (W - w)(b - tau)/(b - a) = c0 - c1 tau
+    c1 = 0.0
+    ia, ib = 0, 0
+    while ia < m or ib < m:
+        tau = a[oa[ia]] if ia < m and (ib >= m or a[oa[ia]] <= b[ob[ib]]) else b[ob[ib]]
+        rest = pending + c0 - c1 * tau  # trains that start at tau are still pending
+        best = max(best, tau + rest)
+        while ia < m and a[oa[ia]] <= tau:  # start: pending -> in flight
+            k = oa[ia]
+            pending -= total[k]
+            if b[k] > a[k]:
+                slope = (total[k] - w[k]) / (b[k] - a[k])
+                c0 += w[k] + slope * b[k]
+                c1 += slope
+            ia += 1
+        while ib < m and b[ob[ib]] <= tau:  # finish: leaves after its last message at b
+            k = ob[ib]
+            if b[k] > a[k]:
+                slope = (total[k] - w[k]) / (b[k] - a[k])
+                c0 -= w[k] + slope * b[k]
+                c1 -= slope
+            ib += 1
+        # trains with a == b == tau: all their work arrives at tau (counted in rest above as pending)
+    return best
