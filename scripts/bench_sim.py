@@ -60,27 +60,34 @@ def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
     bound = lower_bound(net, hw, act)
     row = {
         "workload": name, "hardware": hw.name, "cores": lava.n_cores_used, "chips": fast.chips_used,
+        "cores_per_layer": list(lava.cores_per_layer),
         "fast_evals_per_s": _rate(lambda: evaluate(net, lava, hw, act, validate=False), budget_s),
         "event_evals_per_s": _rate(lambda: evaluate(net, lava, hw, act, "event", validate=False),
                                    budget_s, 50),
         "fast_latency_s": fast.total_latency_s, "event_latency_s": event.total_latency_s,
         "energy_per_inference_j": fast.energy_per_inference_j, "lower_bound_s": bound,
-        "fast_over_bound": fast.total_latency_s / bound, "event_over_fast": event.total_latency_s
-        / fast.total_latency_s,
+        "event_energy_per_inference_j": event.energy_per_inference_j,
+        "fast_over_bound": fast.total_latency_s / bound, "event_over_bound": event.total_latency_s / bound,
+        "event_over_fast": event.total_latency_s / fast.total_latency_s,
     }
     if n_rank:
         rng = np.random.default_rng(0)
         ms = _random_mappings(net, hw, n_rank, rng)
+        t0 = time.perf_counter()
         f = [evaluate(net, m, hw, act, validate=False).total_latency_s for m in ms]
+        t1 = time.perf_counter()
         e = [evaluate(net, m, hw, act, "event", validate=False).total_latency_s for m in ms]
         row["rank_mappings"] = len(ms)
+        row["rank_distinct_partitions"] = len({m.partition_key() for m in ms})
+        row["fast_new_partition_evals_per_s"] = len(ms) / (t1 - t0)  # every mapping a new partition
         row["spearman_fast_event"] = float(spearmanr(f, e).correlation)
+        row["event_over_fast_random_min_max"] = [float(np.min(np.divide(e, f))), float(np.max(np.divide(e, f)))]
     return row
 
 
 def growth_rows(budget_s: float) -> list[dict]:
     rows = []
-    for width in (256, 512, 1024, 2048, 4096):
+    for width in (256, 512, 1024, 2048, 4096):  # five sizes
         spec = WorkloadSpec(f"mlp_w{width}", (784, width, width, width, 10), 0.90, "loihi2_2chip")
         hw = get_preset(spec.hardware)
         net, act = _build(spec)
@@ -97,17 +104,20 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short timing budgets, no rank study")
     ap.add_argument("--workloads", default="mlp_a,mlp_b,mlp_b2,mlp_k")
     ap.add_argument("--rank", type=int, default=200, help="random mappings for the rank study")
+    ap.add_argument("--rank-k", type=int, default=20,
+                    help="random mappings for mlp_k (its event model takes seconds per evaluation)")
     args = ap.parse_args()
     budget = 1.0 if args.quick else 5.0
     rows = []
+    os.makedirs("results", exist_ok=True)
     for name in args.workloads.split(","):
-        n_rank = 0 if args.quick else (args.rank if name in ("mlp_a", "mlp_b") else min(args.rank, 40))
+        n_rank = 0 if args.quick else (args.rank_k if name == "mlp_k" else args.rank)
         rows.append(workload_row(name, budget, n_rank))
         r = rows[-1]
         print(f"{r['workload']:7s} {r['hardware']:13s} cores {r['cores']:4d} chips {r['chips']} | fast "
               f"{r['fast_evals_per_s']:8.1f}/s event {r['event_evals_per_s']:7.2f}/s | latency fast "
               f"{r['fast_latency_s'] * 1e3:.3f} ms event/fast {r['event_over_fast']:.3f} fast/bound "
-              f"{r['fast_over_bound']:.2f} | E/inf {r['energy_per_inference_j'] * 1e6:.2f} uJ | spearman "
+              f"{r['fast_over_bound']:.2f} event/bound {r['event_over_bound']:.2f} | E/inf {r['energy_per_inference_j'] * 1e6:.2f} uJ | spearman "
               f"{r.get('spearman_fast_event', float('nan')):.3f} ({r.get('rank_mappings', 0)})", flush=True)
     growth = growth_rows(0.5 if args.quick else 2.0)
     print("\nwidth  cores  synapses   fast ms  event ms  (784-w-w-w-10, 90 % sparse, 2 chips)")
