@@ -122,3 +122,12 @@ def test_tile4_variant_maps():
     net = network("mlp_a")
     hw = get_preset("loihi2_1chip_tile4")
     lava_default_mapping(net, hw).validate(net, hw)
+
+
+def test_validation_cached_per_partition_names_this_mappings_core():
+    net = network("mlp_tiny")
+    hw = get_preset("loihi2_1chip").replace_constant("limits.synmem_words", 100)
+    for ids in ([4, 5, 6], [9, 5, 6]):  # same partition, the second check hits the cache
+        with pytest.raises(MappingError, match=rf"core {ids[0]}: synmem_words"):
+            Mapping.from_assignment(net, (1, 1, 1), ids).validate(net, hw)
+    Mapping.from_assignment(net, (1, 1, 1), [4, 5, 6]).validate(net, get_preset("loihi2_1chip"))
