@@ -146,7 +146,9 @@ def bench_resume(net, hw, act, workload: str, fidelity: str, budget: int, n_host
         with RecordingRPCRunner(*farm.tracker_addr, n_parallel=n_parallel) as runner:
             resumed = tune(net, hw, runner=runner, strategy="ga", budget=budget, seed=0,
                            activity=act, fidelity=fidelity, log=log)
+    errors = sorted({r.result.message[:120] for r in TuningLog(log).records() if not r.result.ok})
     return {"budget": budget, "in_flight": n_parallel, "logged_before_kill": len(logged),
+            "error_results": errors,
             "evaluations": resumed.evaluations, "cache_hits": resumed.cache_hits,
             "hit_rate": resumed.cache_hits / resumed.evaluations,
             "reused_of_logged": resumed.cache_hits / max(1, len(logged)),
@@ -236,6 +238,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the fastest counts")
     p.add_argument("--resume-budget", type=int, default=40)
     p.add_argument("--out", default="results/bench_rpc.json")
+    p.add_argument("--resume-only", action="store_true",
+                   help="only redo the resume measurement and update it in --out")
     args = p.parse_args()
 
     from tvm_loihi.activity import activity_from_float
@@ -251,6 +255,17 @@ def main() -> None:
     inputs = [MeasureInput(net.workload_key(), hw.key(), m, args.fidelity)
               for m in candidates(net, hw, act, args.n)]
     cores = os.cpu_count()
+    n_hosts = max(1, min(2, cores))
+    if args.resume_only:
+        resumes = [bench_resume(net, hw, act, args.workload, args.fidelity, args.resume_budget,
+                                n_hosts, n_parallel) for n_parallel in (1, n_hosts)]
+        with open(args.out) as f:
+            saved = json.load(f)
+        saved["resume"] = resumes
+        with open(args.out, "w") as f:
+            json.dump(saved, f, indent=2)
+        print(json.dumps(resumes, indent=2))
+        return
     print(f"machine: {cores} CPU cores, load average {os.getloadavg()[0]:.1f}; workload "
           f"{spec.name} {net.layer_sizes} on {hw.name}, fidelity {args.fidelity}, {args.n} "
           "measurements per configuration", flush=True)
@@ -258,7 +273,6 @@ def main() -> None:
     summarise(rows)
     overhead_s = rows[1]["per_measurement_s"] - rows[0]["per_measurement_s"]
     tiny = bench_overhead()
-    n_hosts = max(1, min(2, cores))
     resumes = [bench_resume(net, hw, act, args.workload, args.fidelity, args.resume_budget, n_hosts,
                             n_parallel) for n_parallel in (1, n_hosts)]
     print_report(rows, overhead_s, tiny, resumes)
