@@ -1,16 +1,18 @@
 """Event model: a per-timestep discrete-event simulation of the NoC over message trains.
 
 Unit of simulation: a *train* -- the ``n`` messages one source core (or the host port) sends to one
-destination core in one timestep, emitted evenly over the sender's window (:mod:`tvm_loihi.sim.partition`), so
-a train is described by the arrival times of its first and last message and its size. Each directed link is a
-FIFO server (``service`` per message, chip-to-chip links slower) over the trains crossing it in that timestep,
-taken in order of their last message; trains cut through routers (the head moves on one hop latency after it
-starts service). XY routing makes the link graph acyclic (X links in order of x, then Y links in order of y),
-so links are processed in that order and every queue sees its exact arrival times -- contention and
-head-of-line waits included. At the destination the core's receive pipeline serves arriving messages in
-arrival order whatever their source (``t_recv + syn ops / n x t_syn`` each). A timestep ends when every core's
-send window and receive queue are done; then the barrier. Buffers are unbounded (no back-pressure): not
-modelled. The loops are compiled (:mod:`tvm_loihi.sim.kernels`) and run over trains, never messages.
+destination core in one timestep, emitted evenly over the sender's window
+(:mod:`tvm_loihi.sim.partition`): a train is the arrival times of its first and last message and
+its size, the messages between arriving evenly. Each directed link is a FIFO over the *messages* of
+all trains crossing it in that timestep (``service`` per message, chip-to-chip links slower), solved
+exactly for such piecewise-linear arrivals by Reich's formula; messages cut through routers (a
+message moves on one hop latency after it starts service). XY routing makes the link graph acyclic
+(X links in order of x, then Y links in order of y), so links are processed in that order and every
+queue sees its exact arrival times -- contention and head-of-line waits included. At the
+destination the core's receive pipeline serves messages in arrival order whatever their source
+(``t_recv + syn ops / n x t_syn`` each). A timestep ends when every core's send window and receive
+queue are done; then the barrier. Buffers are unbounded (no back-pressure): not modelled. The loops
+are compiled (:mod:`tvm_loihi.sim.kernels`) and run over trains, never over messages.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def _items(mt: MappedTraffic, wave: np.ndarray):
     pair = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     order = np.lexsort((links, wave[links]))
     pair, links = pair[order], links[order]
-    starts = np.flatnonzero(np.diff(links, prepend=-1)) if len(links) else np.zeros(0, dtype=np.int64)
+    if not len(links):
+        return pair, links, np.zeros(1, dtype=np.int64)
+    starts = np.flatnonzero(np.diff(links, prepend=-1))
     return pair, links, np.append(starts, len(links))
 
 
@@ -62,13 +66,15 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     tail = np.where(moved, tail + s_last, tail + t.hop_local_s)
     recv_done = np.zeros_like(part.send)
     work = np.ascontiguousarray(part.msg_work.T)
-    receive_queues(head, tail, work, msgs, part.dst_order, part.dst_starts, part.dst_slices, recv_done)
+    receive_queues(head, tail, work, msgs, part.dst_order, part.dst_starts, part.dst_slices,
+                   recv_done)
     compute = np.maximum(part.send, recv_done)
     drain = np.where(msgs > 0, tail, 0.0).max(axis=0, initial=0.0)
     barrier = t.barrier(mt.active_routers, mt.chip_span)
     step = compute.max(axis=1) + barrier
     busy = np.maximum(part.send, part.recv).sum(axis=0)
-    return Timeline(step, compute.max(axis=1), link_done, drain, barrier, busy, run_link_messages(mt))
+    return Timeline(step, compute.max(axis=1), link_done, drain, barrier, busy,
+                    run_link_messages(mt))
 
 
 def _last_link_service(mt: MappedTraffic) -> np.ndarray:

@@ -1,21 +1,21 @@
-"""Fast model: a max-affine runtime per timestep (in the spirit of Timcheck et al. 2026, LOIHI2.md §1.3).
+"""Fast model: a max-affine runtime per timestep (Timcheck et al. 2026 spirit, LOIHI2.md §1.3).
 
 Per timestep ``t``::
 
-    step(t) = max( slowest core: max(send window, receive work)             [cached per partition]
-                   host port: input messages x host_link_msg_s               [cached per partition]
-                   busiest link: messages x service time (chip links slower)
-                   last message: max over trains of its emission (end of the sender's window) + uncontended
-                                 flight + one message's receive work
-                   receive start: max over cores of the earliest head arrival of its trains + all its
-                                  receive work )
+    step(t) = max( slowest core: max(send window, receive work)        [cached per partition]
+                   host port: input messages x host_link_msg_s          [cached per partition]
+                   busiest link: messages x service (chip links slower)
+                   last message: max over trains of its emission (end of the sender's window)
+                                 + uncontended flight + one message's receive work
+                   receive start: max over cores of the earliest head arrival of its trains
+                                  + all its receive work )
               + barrier(active routers, chip span)
 
-with send = neurons x t_neuron + messages out x t_send and receive = messages in x t_recv + syn ops x t_syn
-(the two pipelines of a core run concurrently), and train emission times as in
+with send = neurons x t_neuron + messages out x t_send and receive = messages in x t_recv + syn ops
+x t_syn (the two pipelines of a core run concurrently), and train emission times as in
 :mod:`tvm_loihi.sim.partition`. Every term is a lower bound on what the event model simulates, so
-``fast <= event`` holds timestep by timestep. The per-mapping cost is O((pairs + links) x timesteps) numpy work
-on top of the cached partition arrays.
+``fast <= event`` holds timestep by timestep. The per-mapping cost is one compiled pass,
+O((pairs + links) x timesteps), on top of the cached partition arrays.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ class Timeline:
 
 def _terms(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     part, r, geo = mt.part, mt.routes, mt.geo
-    return fast_terms(part.messages_pt, part.tailw_pt, part.head_pt, part.recv_st, part.pair_dst, mt.arrive_s,
-                      r.x0, r.y0, r.x1, r.y1, geo.gw, geo.gh, geo.service_s)
+    return fast_terms(part.messages_pt, part.tailw_pt, part.head_pt, part.recv_st, part.pair_dst,
+                      mt.arrive_s, r.x0, r.y0, r.x1, r.y1, geo.gw, geo.gh, geo.service_s)
 
 
 def run_link_messages(mt: MappedTraffic) -> np.ndarray:

@@ -1,10 +1,10 @@
 """Compiled (numba) inner loops of the two timing models.
 
-The fast model's per-mapping terms are a handful of passes over ``(P, T)`` arrays and the mesh; numpy would
-spend most of its time in call overhead and strided prefix sums, so they are fused here. The event model's
-link queues and receive queues are sequential by nature (a FIFO's departure depends on the previous one), so
-they are loops over message *trains* (never over messages). Arrays are ``(pairs, timesteps)`` so every inner
-loop runs over contiguous timesteps.
+The fast model's per-mapping terms are a handful of passes over ``(P, T)`` arrays and the mesh;
+numpy would spend most of its time in call overhead and strided prefix sums, so they are fused here.
+The event model's link queues and receive queues are sequential by nature (a FIFO's departure
+depends on the previous one), so they are loops over message *trains* (never over messages). Arrays
+are ``(pairs, timesteps)`` so every inner loop runs over contiguous timesteps.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from numba import njit
 
 @njit(cache=True)
 def _order(keys, m, out):
-    """Indices sorting ``keys[:m]`` ascending into ``out[:m]`` (insertion sort: queues are short)."""
+    """Indices sorting ``keys[:m]`` ascending into ``out[:m]`` (insertion sort: short queues)."""
     if m > 48:
         out[:m] = np.argsort(keys[:m])
         return
@@ -30,7 +30,7 @@ def _order(keys, m, out):
 
 @njit(cache=True)
 def _route_diff(diff, m, x0, y0, x1, y1, gw, cells):
-    """Add pair weights ``m`` (T,) to the difference array at the two ends of its X and Y segments."""
+    """Add pair weights ``m`` (T,) to the difference array at both ends of its X and Y segments."""
     if x1 != x0:
         d = 0 if x1 > x0 else 1
         r0, r1 = d * cells + y0 * gw + x0, d * cells + y0 * gw + x1
@@ -47,7 +47,7 @@ def _route_diff(diff, m, x0, y0, x1, y1, gw, cells):
 
 @njit(cache=True)
 def _scan_links(diff, gw, gh, service, busiest, totals):
-    """Prefix-sum the difference array along each link's direction; busiest link time per timestep."""
+    """Prefix-sum the difference array along each link's direction; busiest link per timestep."""
     cells = gw * gh
     T = diff.shape[1]
     run = np.zeros(T)
@@ -71,7 +71,7 @@ def _scan_links(diff, gw, gh, service, busiest, totals):
 
 @njit(cache=True)
 def fast_terms(msgs_pt, tailw_pt, head_pt, recv_st, dst, arrive, x0, y0, x1, y1, gw, gh, service):
-    """Busiest link (T,), latest train completion / receive start (T,), and run link loads (n_links,)."""
+    """Busiest link (T,), latest train completion / receive start (T,), run link loads (links,)."""
     P, T = msgs_pt.shape
     cells = gw * gh
     diff = np.zeros((4 * cells, T))
@@ -98,15 +98,18 @@ def fast_terms(msgs_pt, tailw_pt, head_pt, recv_st, dst, arrive, x0, y0, x1, y1,
 
 
 @njit(cache=True)
-def link_queues(msgs_pt, head, tail, item_pair, item_link, group_starts, service, latency, link_done):
-    """Push every train through its links in acyclic XY order (``item_*`` sorted by wave, grouped by link).
+def link_queues(msgs_pt, head, tail, item_pair, item_link, group_starts, service, latency,
+                link_done):
+    """Push every train through its links in acyclic XY order (``item_*`` sorted by wave, grouped by
+    link).
 
-    Each link is a FIFO over *messages* of all trains crossing it in that timestep. A train's first and last
-    messages arrive at ``a`` and ``b`` and the ``n - 2`` between them evenly (a fluid), so the link's
-    cumulative arrived work ``A`` is piecewise linear and a message arriving at ``tau`` leaves at
-    ``A(tau) + max over sigma <= tau of (sigma - A(sigma-))`` (Reich's formula), evaluated in one sweep
-    over the sorted first/last arrivals. A train's first message moves on one hop latency after it starts
-    service, and likewise its last (cut-through). ``head``/``tail`` are updated in place.
+    Each link is a FIFO over *messages* of all trains crossing it in that timestep. A train's first
+    and last messages arrive at ``a`` and ``b`` and the ``n - 2`` between them evenly (a fluid), so
+    the link's cumulative arrived work ``A`` is piecewise linear and a message arriving at ``tau``
+    leaves at ``A(tau) + max over sigma <= tau of (sigma - A(sigma-))`` (Reich's formula), evaluated
+    in one sweep over the sorted first/last arrivals. A train's first message moves on one hop
+    latency after it starts service, and likewise its last (cut-through). ``head``/``tail`` are
+    updated in place.
     """
     T = msgs_pt.shape[1]
     widest = 1
@@ -144,8 +147,9 @@ def link_queues(msgs_pt, head, tail, item_pair, item_link, group_starts, service
 
 @njit(cache=True)
 def _reich(keys, idx, m, pairs, msgs_pt, t, s, depart):
-    """Departure of every train's first (``depart[i]``) and last (``depart[m + i]``) message; returns the
-    last departure. ``keys[:m]`` / ``keys[m:2m]`` are first / last arrivals, ``idx`` sorts them."""
+    """Departure of every train's first (``depart[i]``) and last (``depart[m + i]``) message;
+    returns the last departure. ``keys[:m]`` / ``keys[m:2m]`` are first / last arrivals, ``idx``
+    sorts them."""
     arrived, rate, prev, best_gap = 0.0, 0.0, 0.0, -np.inf
     i = 0
     while i < 2 * m:
@@ -179,9 +183,10 @@ def _reich(keys, idx, m, pairs, msgs_pt, t, s, depart):
 def receive_queues(head, tail, work_pt, msgs_pt, dst_order, dst_starts, dst_slices, recv_done):
     """Per core and timestep, when its receive pipeline has processed every arriving message.
 
-    Messages of a train arrive evenly over ``[head, tail]``; the core serves them in arrival order whatever
-    their source (work conserving), so it finishes at ``max over tau of (tau + work arriving at or after
-    tau)``; the maximum is at a train's first or last arrival, found by one sweep over the sorted arrivals.
+    Messages of a train arrive evenly over ``[head, tail]``; the core serves them in arrival order
+    whatever their source (work conserving), so it finishes at ``max over tau of (tau + work
+    arriving at or after tau)``; the maximum is at a train's first or last arrival, found by one
+    sweep over the sorted arrivals.
     """
     T = head.shape[1]
     n = dst_order.shape[0]
@@ -238,5 +243,4 @@ def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob):
                 c0 -= w[k] + slope * b[k]
                 c1 -= slope
             ib += 1
-        # trains with a == b == tau: all their work arrives at tau (counted in rest above as pending)
     return best

@@ -1,5 +1,5 @@
-"""Traffic of one (network, mapping, hardware, activity): the cached partition traffic joined with the placement
-(routes of every pair, active routers, chips)."""
+"""Traffic of one (network, mapping, hardware, activity): the cached partition traffic joined with
+the placement (routes of every pair, active routers, chips)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ class MappedTraffic:
     routes : PairRoutes
         XY routes of all pairs (host pairs start at global router (0, 0)).
     arrive_s : numpy.ndarray
-        ``(P,)`` uncontended time from a message's emission until it has fully arrived at its destination
-        core: hop latencies plus one link service (or the same-router hop).
+        ``(P,)`` uncontended time from a message's emission until it has fully arrived at its
+        destination core: hop latencies plus one link service (or the same-router hop).
     slice_core : numpy.ndarray
         ``(S,)`` global core id of every slice (the mapping's ``core_ids``).
     """
@@ -87,7 +87,7 @@ def map_traffic(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     routes = pair_routes(hardware, src_xy, slice_xy[part.pair_dst])
     t = hardware.timing
     moves = routes.local == 0
-    # the last message of a train is whole at its destination one link service after its head arrives
+    # a train's last message is whole at its destination one link service after its head arrives
     arrive = routes.latency_s + moves * min(t.link_msg_s, t.chip_link_msg_s)
     routers = np.unique(mapping.core_ids // hardware.cores_per_router)
     chips = np.unique(mapping.core_ids // hardware.cores_per_chip)

@@ -1,17 +1,19 @@
-"""Everything about one run that depends on the *partition* (every layer's slice bounds) but not on where the
-slices sit: per-timestep core work, message trains and their emission times, placement-free event counts.
+"""Everything about one run that depends on the *partition* (every layer's slice bounds) but not on
+where the slices sit: per-timestep core work, message trains and their emission times, placement-
+free event counts.
 
-A search evaluates thousands of mappings with the same (network, activity) objects, and many of them share a
-partition (placement moves, revisited core counts), so this is computed once per (network, activity, hardware,
-partition) and kept in an LRU cache; only routes, links and the barrier are redone per placement
-(:mod:`tvm_loihi.sim.mapped`).
+A search evaluates thousands of mappings with the same (network, activity) objects, and many of them
+share a partition (placement moves, revisited core counts), so this is computed once per (network,
+activity, hardware, partition) and kept in an LRU cache; only routes, links and the barrier are
+redone per placement (:mod:`tvm_loihi.sim.mapped`).
 
 Emission model (shared by both fidelities): a core's send pipeline updates its neurons and emits its
-messages over one *send window* ``neurons x t_neuron + messages out x t_send``; the ``n`` messages of a train
-(one source core -> one destination core in one timestep) are spread evenly over the window, so the train's
-first message leaves at ``window / n`` and its last at ``window``. The host port emits all input messages of a
-timestep one after another (``host_link_msg_s`` each) in source-neuron order, so every host train likewise
-spans the whole host window, followed by the crossing into chip 0.
+messages over one *send window* ``neurons x t_neuron + messages out x t_send``; the ``n`` messages
+of a train (one source core -> one destination core in one timestep) are spread evenly over the
+window, so the train's first message leaves at ``window / n`` and its last at ``window``. The host
+port emits all input messages of a timestep one after another (``host_link_msg_s`` each) in source-
+neuron order, so every host train likewise spans the whole host window, followed by the crossing
+into chip 0.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 @dataclass(frozen=True, eq=False)
 class PartitionTraffic:
-    """Placement-free traffic and work of one partition (arrays over timesteps ``T``, slices ``S``, pairs
-    ``P``; pairs are grouped by destination layer, host pairs first).
+    """Placement-free traffic and work of one partition (arrays over timesteps ``T``, slices ``S``,
+    pairs ``P``; pairs are grouped by destination layer, host pairs first).
 
     Attributes
     ----------
@@ -65,8 +67,8 @@ class PartitionTraffic:
     pair_messages : numpy.ndarray
         ``(P,)`` messages of each pair over the run.
     head_pt, tailw_pt, recv_st : numpy.ndarray
-        C-contiguous ``(P, T)`` / ``(S, T)`` copies for the compiled kernels: head emission, tail emission
-        plus one message's receive work, receive work.
+        C-contiguous ``(P, T)`` / ``(S, T)`` copies for the compiled kernels: head emission, tail
+        emission plus one message's receive work, receive work.
     """
 
     n_samples: int
@@ -106,10 +108,11 @@ class PartitionTraffic:
 
 def _pairs(network, mapping, hardware, activity, stats):
     n, layers = activity.n_samples, mapping.n_layers
-    pairs = [pair_traffic(activity, k, mapping.bounds[k - 1] if k else None, mapping.bounds[k], stats[k])
-             for k in range(layers)]
+    pairs = [pair_traffic(activity, k, mapping.bounds[k - 1] if k else None, mapping.bounds[k],
+                          stats[k]) for k in range(layers)]
     offsets = np.asarray([mapping.layer_offset(k) for k in range(layers + 1)])
-    src = np.concatenate([p.src + offsets[k - 1] if k else np.full(len(p.src), -1) for k, p in enumerate(pairs)])
+    src = np.concatenate([p.src + offsets[k - 1] if k else np.full(len(p.src), -1)
+                          for k, p in enumerate(pairs)])
     dst = np.concatenate([p.dst + offsets[k] for k, p in enumerate(pairs)])
     player = np.concatenate([np.full(len(p.src), k) for k, p in enumerate(pairs)])
     steps = n + layers - 1
@@ -123,7 +126,8 @@ def _pairs(network, mapping, hardware, activity, stats):
     return offsets, src, dst, player, msgs, ops
 
 
-def _work(layers: list[LayerCounts], offsets, n: int, hw: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
+def _work(layers: list[LayerCounts], offsets, n: int,
+          hw: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
     t = hw.timing
     steps = n + len(layers) - 1
     neurons = np.concatenate([lc.neurons for lc in layers])
@@ -138,7 +142,7 @@ def _work(layers: list[LayerCounts], offsets, n: int, hw: HardwareSpec) -> tuple
 
 
 def _emission(src, msgs, ops, send, hw: HardwareSpec):
-    """Head / tail emission times, per-message receive work and the host window (see module docstring)."""
+    """Head / tail emission times, per-message receive work, host window (module docstring)."""
     t = hw.timing
     active = msgs > 0
     safe = np.where(active, msgs, 1.0)
@@ -180,10 +184,12 @@ def _build(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     starts = np.flatnonzero(np.diff(dst[order], prepend=-1))
     pair_messages = msgs.sum(axis=0)
     return PartitionTraffic(
-        n, offsets, layers, player, src, dst, msgs, ops, np.ascontiguousarray(msgs.T), send, recv, head,
-        tail, work, pipelines.max(axis=1), host_s, pipelines.sum(axis=0), order, starts, dst[order][starts],
+        n, offsets, layers, player, src, dst, msgs, ops, np.ascontiguousarray(msgs.T), send, recv,
+        head, tail, work, pipelines.max(axis=1), host_s, pipelines.sum(axis=0), order, starts,
+        dst[order][starts],
         _counts(layers, pair_messages, player, n + layers_n - 1), pair_messages,
-        np.ascontiguousarray(head.T), np.ascontiguousarray((tail + work).T), np.ascontiguousarray(recv.T))
+        np.ascontiguousarray(head.T), np.ascontiguousarray((tail + work).T),
+        np.ascontiguousarray(recv.T))
 
 
 def partition_traffic(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
