@@ -22,7 +22,7 @@ from tvm_loihi.tune import tune
 
 HW = get_preset("loihi2_1chip")
 WORKLOAD = "mlp_a"  # big enough that measurements overlap in flight on three hosts
-FIDELITY = "fast"
+FIDELITY = "event"  # measurements long enough that all three hosts overlap
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +66,16 @@ def test_host_killed_mid_run(tmp_path):
         killed_at = []
 
         def kill_first_host(progress: dict) -> None:
-            # kill host 0 while the runner keeps all three busy (SIGKILL to its process group)
-            if progress["evaluations"] == 12 and not killed_at:
+            # once host 0 has measured, kill it while the runner keeps all three busy (SIGKILL to
+            # its process group)
+            if killed_at or progress["evaluations"] < 10:
+                return
+            logged_hosts = [r.result.host for r in TuningLog(log).records()]
+            if victim_addr in logged_hosts:
                 assert any("popen_worker" in " ".join(c.cmdline())
                            for c in psutil.Process(victim.pid).children(recursive=True))
                 victim.kill()
-                killed_at.append(progress["evaluations"])
+                killed_at.append(len(logged_hosts))
 
         with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60, max_attempts=3) as runner:
             result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=4,
