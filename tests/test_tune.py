@@ -145,3 +145,32 @@ def test_default_activity_is_seeded():
     assert all(np.array_equal(x, y) for x, y in zip(a.spikes, b.spikes))
     with pytest.raises(ValueError, match="budget"):
         tune(NET, HW, budget=0, activity=ACT)
+
+
+def test_log_cache_is_keyed_on_the_activity_too(tmp_path):
+    # The same mapping driven by other inputs measures differently: no cache hit across activities.
+    other = default_activity(NET, HW, n_samples=16, seed=99)
+    assert other.key() != ACT.key()
+    log = tmp_path / "tune.jsonl"
+    first = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1, activity=ACT,
+                 log=str(log))
+    runner = CountingRunner()
+    second = tune(NET, HW, runner=runner, strategy="random", budget=12, seed=1, activity=other,
+                  log=str(log))
+    assert first.evaluations == second.evaluations == 12
+    assert second.cache_hits == 0 and len(runner.measured) == 12
+    again = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1, activity=ACT,
+                 log=str(log))
+    assert again.cache_hits == 12
+
+
+def test_runner_refuses_an_input_for_another_activity():
+    runner = LocalRunner()
+    runner.register(NET, HW, ACT)
+    other = default_activity(NET, HW, n_samples=16, seed=99)
+    mapping = lava_default_mapping(NET, HW).to_json()
+    inp = MeasureInput(NET.workload_key(), HW.key(), mapping, "fast", other.key())
+    res = runner.submit([inp])[0].result()
+    assert res.error is MeasureError.UNKNOWN_WORKLOAD and other.key() in res.message
+    ok = runner.submit([MeasureInput(NET.workload_key(), HW.key(), mapping, "fast", ACT.key())])[0]
+    assert ok.result().ok

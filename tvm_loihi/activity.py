@@ -8,7 +8,8 @@ non-zero outgoing synapses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,12 +28,22 @@ class ActivityProfile:
     """
 
     spikes: tuple[np.ndarray, ...]
+    _key: list = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         spikes = tuple(np.ascontiguousarray(s, dtype=bool) for s in self.spikes)
         if not spikes or any(s.ndim != 2 or s.shape[0] != spikes[0].shape[0] for s in spikes):
             raise ValueError("activity: every population needs a (n_samples, n_neurons) mask, same n_samples")
         object.__setattr__(self, "spikes", spikes)
+
+    def key(self) -> str:
+        """Hash of every spike mask: measurements driven by different activity never share a cache entry."""
+        if not self._key:
+            h = hashlib.sha256(repr(self.layer_sizes).encode())
+            for s in self.spikes:
+                h.update(np.packbits(s, axis=None).tobytes())
+            self._key.append(h.hexdigest()[:16])
+        return self._key[0]
 
     @property
     def n_samples(self) -> int:

@@ -119,6 +119,7 @@ class _Tuner:
         self.objectives, self.fidelity, self.log, self.budget = objectives, fidelity, log, budget
         self.callback = callback
         self.keys = (problem.network.workload_key(), problem.hardware.key())
+        self.activity_key = problem.activity.key()
         self.results: dict[str, tuple[MeasureInput, MeasureResult]] = {}
         self.order: list[str] = []  # input key of every evaluation, in order
         self.history: list[float] = []
@@ -132,7 +133,8 @@ class _Tuner:
         return tuple(res.objective(o) for o in self.objectives)
 
     def make_input(self, genome: Genome) -> MeasureInput:
-        return MeasureInput(*self.keys, self.problem.decode(genome).to_json(), self.fidelity)
+        return MeasureInput(*self.keys, self.problem.decode(genome).to_json(), self.fidelity,
+                            self.activity_key)
 
     def complete(self, genome: Genome, inp: MeasureInput, res: MeasureResult, cached: bool) -> None:
         key = inp.key()

@@ -75,6 +75,7 @@ class PoolRunner(Runner):
     def register(self, network, hardware, activity) -> None:
         """Make a workload measurable (written once to a file every worker reads on first use)."""
         payload = UploadPayload(network, hardware, activity)
+        self._remember_activity(network, hardware, activity)
         key = (payload.workload_key, payload.hardware_key)
         if key not in self._uploads:
             path = os.path.join(self._dir, f"{key[0]}_{key[1]}.npz")
@@ -92,7 +93,10 @@ class PoolRunner(Runner):
             fut: concurrent.futures.Future = concurrent.futures.Future()
             fut.set_running_or_notify_cancel()
             key = (inp.workload_key, inp.hardware_key)
-            if key not in self._uploads:
+            mismatch = self._activity_mismatch(inp)
+            if mismatch is not None:
+                fut.set_result(mismatch)
+            elif key not in self._uploads:
                 fut.set_result(MeasureResult.failure(
                     MeasureError.UNKNOWN_WORKLOAD, f"workload {inp.workload_key} on hardware "
                     f"{inp.hardware_key} was not registered with this runner (call register "

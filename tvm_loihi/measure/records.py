@@ -45,25 +45,31 @@ class MeasureInput:
         The mapping in canonical JSON form (``Mapping.to_json()``).
     fidelity : str
         Simulator fidelity (``"fast"`` or ``"event"``) or the name of a hardware backend.
+    activity_key : str
+        :meth:`tvm_loihi.activity.ActivityProfile.key` of the activity (the input set) that drives the
+        measurement; part of the cache key, since the same mapping measures differently on other inputs.
     """
 
     workload_key: str
     hardware_key: str
     mapping: dict
     fidelity: str = "fast"
+    activity_key: str = ""
 
     def key(self) -> str:
-        """Cache key: equal (workload, hardware, mapping, fidelity) give equal keys."""
-        text = canonical_json([self.workload_key, self.hardware_key, self.mapping, self.fidelity])
+        """Cache key: equal (workload, hardware, mapping, fidelity, activity) give equal keys."""
+        text = canonical_json([self.workload_key, self.hardware_key, self.mapping, self.fidelity,
+                               self.activity_key])
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def to_json(self) -> dict:
         return {"workload_key": self.workload_key, "hardware_key": self.hardware_key,
-                "mapping": self.mapping, "fidelity": self.fidelity}
+                "mapping": self.mapping, "fidelity": self.fidelity, "activity_key": self.activity_key}
 
     @classmethod
     def from_json(cls, d: dict) -> MeasureInput:
-        return cls(str(d["workload_key"]), str(d["hardware_key"]), dict(d["mapping"]), str(d["fidelity"]))
+        return cls(str(d["workload_key"]), str(d["hardware_key"]), dict(d["mapping"]), str(d["fidelity"]),
+                   str(d.get("activity_key", "")))
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,7 @@ class RPCRunner(Runner):
         """Make a workload measurable; it is uploaded once to each session that measures it."""
         payload = UploadPayload(network, hardware, activity)
         self._uploads[(payload.workload_key, payload.hardware_key)] = payload.to_bytes()
+        self._remember_activity(network, hardware, activity)
 
     def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
         """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are
@@ -208,7 +209,10 @@ class RPCRunner(Runner):
             for inp in inputs:
                 fut: concurrent.futures.Future = concurrent.futures.Future()
                 fut.set_running_or_notify_cancel()
-                if (inp.workload_key, inp.hardware_key) not in self._uploads:
+                mismatch = self._activity_mismatch(inp)
+                if mismatch is not None:
+                    fut.set_result(mismatch)
+                elif (inp.workload_key, inp.hardware_key) not in self._uploads:
                     fut.set_result(MeasureResult.failure(
                         MeasureError.UNKNOWN_WORKLOAD, f"workload {inp.workload_key} on hardware "
                         f"{inp.hardware_key} was not registered with this runner (call register "

@@ -41,6 +41,21 @@ class Runner:
     def close(self) -> None:
         """Release hosts, sessions and workers (idempotent)."""
 
+    def _remember_activity(self, network: NetworkIR, hardware: HardwareSpec,
+                           activity: ActivityProfile) -> None:
+        keys = self.__dict__.setdefault("_activity_keys", {})
+        keys[(network.workload_key(), hardware.key())] = activity.key()
+
+    def _activity_mismatch(self, inp: MeasureInput, host: str = "local") -> MeasureResult | None:
+        """An error result when ``inp`` names an activity other than the one registered (else None)."""
+        registered = self.__dict__.get("_activity_keys", {}).get((inp.workload_key, inp.hardware_key))
+        if not inp.activity_key or registered is None or registered == inp.activity_key:
+            return None
+        return MeasureResult.failure(
+            MeasureError.UNKNOWN_WORKLOAD,
+            f"workload {inp.workload_key} was registered with activity {registered}, the input asks "
+            f"for activity {inp.activity_key} (register the workload with that activity)", host)
+
     def __enter__(self) -> Runner:
         return self
 
@@ -66,6 +81,7 @@ class LocalRunner(Runner):
     def register(self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile) -> None:
         activity.check_matches(network)
         self._workloads[(network.workload_key(), hardware.key())] = (network, hardware, activity)
+        self._remember_activity(network, hardware, activity)
 
     def submit(self, inputs: Sequence[MeasureInput]) -> list[concurrent.futures.Future]:
         from .backend import measure
@@ -74,7 +90,10 @@ class LocalRunner(Runner):
         for inp in inputs:
             fut: concurrent.futures.Future = concurrent.futures.Future()
             workload = self._workloads.get((inp.workload_key, inp.hardware_key))
-            if workload is None:
+            mismatch = self._activity_mismatch(inp, self.host)
+            if mismatch is not None:
+                res = mismatch
+            elif workload is None:
                 res = MeasureResult.failure(
                     MeasureError.UNKNOWN_WORKLOAD,
                     f"workload {inp.workload_key} on hardware {inp.hardware_key} was not registered", self.host)
