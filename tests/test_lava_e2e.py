@@ -39,4 +39,7 @@ def test_onnx_mlp_runs_bit_exactly_on_lava_through_the_compiled_artifact(monkeyp
     (payload,) = tvm_loihi.read_payloads(ex)
     net = network_from_payload(json.dumps(payload, sort_keys=True))[0]
     np.testing.assert_array_equal(on_lava, integer_reference(net, x))
+    # the runtime keeps one worker alive across VM calls; closing it leaves nothing behind
+    assert psutil.Process().children(recursive=True) != []
+    tvm_loihi.lava.close_sessions()
     assert psutil.Process().children(recursive=True) == []
