@@ -53,12 +53,14 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     part, t = mt.part, mt.hardware.timing
     wave, lat = _link_tables(mt)
     msgs = part.messages_pt
-    head = np.ascontiguousarray(part.head_ready.T)
-    tail = np.ascontiguousarray(part.tail_ready.T)
+    head = part.head_ready.copy()  # (T, P), advanced link by link
+    tail = part.tail_ready.copy()
     steps = part.n_timesteps
     link_done = np.zeros(steps)
     pair, links, starts = _items(mt, wave)
-    link_queues(msgs, head, tail, pair, links, starts, mt.geo.service_s, lat, link_done)
+    link_queues(msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat,
+                link_done)
+    head, tail = np.ascontiguousarray(head.T), np.ascontiguousarray(tail.T)
     # whole at the destination one link service after the head arrives (same router: one local hop)
     moved = (mt.routes.local == 0)[:, None]
     s_last = _last_link_service(mt)[:, None]

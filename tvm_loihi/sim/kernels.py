@@ -14,18 +14,45 @@ from numba import njit
 
 
 @njit(cache=True)
-def _order(keys, m, out):
-    """Indices sorting ``keys[:m]`` ascending into ``out[:m]`` (insertion sort: short queues)."""
-    if m > 48:
-        out[:m] = np.argsort(keys[:m])
-        return
-    for i in range(m):
-        k = keys[i]
-        j = i
-        while j > 0 and keys[out[j - 1]] > k:
-            out[j] = out[j - 1]
-            j -= 1
-        out[j] = i
+def _order(keys, m, out, tmp):
+    """Indices sorting ``keys[:m]`` ascending into ``out[:m]``, stable, no allocation: insertion sort
+    of runs of 16, then bottom-up merges through ``tmp`` (at least ``m`` long)."""
+    run = 16
+    for lo in range(0, m, run):
+        hi = min(lo + run, m)
+        for i in range(lo, hi):
+            k = keys[i]
+            j = i
+            while j > lo and keys[out[j - 1]] > k:
+                out[j] = out[j - 1]
+                j -= 1
+            out[j] = i
+    width = run
+    src, dst = out, tmp
+    while width < m:
+        for lo in range(0, m, 2 * width):
+            mid, hi = min(lo + width, m), min(lo + 2 * width, m)
+            i, j, o = lo, mid, lo
+            while i < mid and j < hi:
+                if keys[src[j]] < keys[src[i]]:
+                    dst[o] = src[j]
+                    j += 1
+                else:
+                    dst[o] = src[i]
+                    i += 1
+                o += 1
+            while i < mid:
+                dst[o] = src[i]
+                i += 1
+                o += 1
+            while j < hi:
+                dst[o] = src[j]
+                j += 1
+                o += 1
+        src, dst = dst, src
+        width *= 2
+    if src is not out:
+        out[:m] = src[:m]
 
 
 @njit(cache=True)
@@ -98,7 +125,7 @@ def fast_terms(msgs_pt, tailw_pt, head_pt, recv_st, dst, arrive, x0, y0, x1, y1,
 
 
 @njit(cache=True)
-def link_queues(msgs_pt, head, tail, item_pair, item_link, group_starts, service, latency,
+def link_queues(msgs_pt, msgs_tp, head, tail, item_pair, item_link, group_starts, service, latency,
                 link_done):
     """Push every train through its links in acyclic XY order (``item_*`` sorted by wave, grouped by
     link).
@@ -109,44 +136,65 @@ def link_queues(msgs_pt, head, tail, item_pair, item_link, group_starts, service
     leaves at ``A(tau) + max over sigma <= tau of (sigma - A(sigma-))`` (Reich's formula), evaluated
     in one sweep over the sorted first/last arrivals. A train's first message moves on one hop
     latency after it starts service, and likewise its last (cut-through). ``head``/``tail`` are
-    updated in place.
+    updated in place; they and ``msgs_tp`` are ``(T, P)`` (one timestep's trains are close in memory),
+    ``msgs_pt`` is the same counts ``(P, T)``.
     """
     T = msgs_pt.shape[1]
     widest = 1
     for g in range(group_starts.shape[0] - 1):
         widest = max(widest, group_starts[g + 1] - group_starts[g])
+    # a link's trains bucketed by timestep: one contiguous pass over each pair's row
+    count = np.zeros(T + 1, dtype=np.int64)
+    bucket = np.empty(widest * T, dtype=np.int64)
     pairs = np.empty(widest, dtype=np.int64)
+    sizes = np.empty(widest)
     keys = np.empty(2 * widest)
     idx = np.empty(2 * widest, dtype=np.int64)
+    tmp = np.empty(2 * widest, dtype=np.int64)
     depart = np.empty(2 * widest)
     for g in range(group_starts.shape[0] - 1):
         lo, hi = group_starts[g], group_starts[g + 1]
         link = item_link[lo]
         s, lat = service[link], latency[link]
+        count[:] = 0
+        for i in range(lo, hi):
+            row = msgs_pt[item_pair[i]]
+            for t in range(T):
+                if row[t] > 0:
+                    count[t + 1] += 1
         for t in range(T):
-            m = 0
-            for i in range(lo, hi):
-                p = item_pair[i]
-                if msgs_pt[p, t] > 0:
-                    pairs[m] = p
-                    keys[m] = head[p, t]
-                    m += 1
+            count[t + 1] += count[t]
+        fill = count[:T].copy()
+        for i in range(lo, hi):
+            p = item_pair[i]
+            row = msgs_pt[p]
+            for t in range(T):
+                if row[t] > 0:
+                    bucket[fill[t]] = p
+                    fill[t] += 1
+        for t in range(T):
+            m = count[t + 1] - count[t]
             if m == 0:
                 continue
+            h, b = head[t], tail[t]
             for i in range(m):
-                keys[m + i] = tail[pairs[i], t]
-            _order(keys, 2 * m, idx)
-            last = _reich(keys, idx, m, pairs, msgs_pt, t, s, depart)
+                p = bucket[count[t] + i]
+                pairs[i] = p
+                keys[i] = h[p]
+                keys[m + i] = b[p]
+                sizes[i] = msgs_tp[t, p]
+            _order(keys, 2 * m, idx, tmp)
+            last = _reich(keys, idx, m, sizes, s, depart)
             for i in range(m):
                 p = pairs[i]
-                head[p, t] = depart[i] - s + lat
-                tail[p, t] = depart[m + i] - s + lat
+                h[p] = depart[i] - s + lat
+                b[p] = depart[m + i] - s + lat
             if last > link_done[t]:
                 link_done[t] = last
 
 
 @njit(cache=True)
-def _reich(keys, idx, m, pairs, msgs_pt, t, s, depart):
+def _reich(keys, idx, m, sizes, s, depart):
     """Departure of every train's first (``depart[i]``) and last (``depart[m + i]``) message;
     returns the last departure. ``keys[:m]`` / ``keys[m:2m]`` are first / last arrivals, ``idx``
     sorts them."""
@@ -161,7 +209,7 @@ def _reich(keys, idx, m, pairs, msgs_pt, t, s, depart):
         while j < 2 * m and keys[idx[j]] == tau:
             e = idx[j]
             k = e % m
-            n = msgs_pt[pairs[k], t]
+            n = sizes[k]
             a, b = keys[k], keys[m + k]
             if b <= a:  # all messages at once
                 jump += n * s if e < m else 0.0
@@ -193,16 +241,18 @@ def receive_queues(head, tail, work_pt, msgs_pt, dst_order, dst_starts, dst_slic
     buf = np.empty((4, n))
     oa = np.empty(n, dtype=np.int64)
     ob = np.empty(n, dtype=np.int64)
+    tmp = np.empty(n, dtype=np.int64)
     for g in range(dst_starts.shape[0]):
         lo = dst_starts[g]
         hi = dst_starts[g + 1] if g + 1 < dst_starts.shape[0] else n
         j = dst_slices[g]
         for t in range(T):
-            recv_done[t, j] = _sweep(head, tail, work_pt, msgs_pt, dst_order[lo:hi], t, buf, oa, ob)
+            recv_done[t, j] = _sweep(head, tail, work_pt, msgs_pt, dst_order[lo:hi], t, buf, oa, ob,
+                                     tmp)
 
 
 @njit(cache=True)
-def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob):
+def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob, tmp):
     a, b, w, total = buf[0], buf[1], buf[2], buf[3]
     i = 0
     best = 0.0
@@ -215,8 +265,8 @@ def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob):
     m = i
     if m == 0:
         return 0.0
-    _order(a, m, oa)
-    _order(b, m, ob)
+    _order(a, m, oa, tmp)
+    _order(b, m, ob, tmp)
     pending = 0.0
     for k in range(m):
         pending += total[k]  # work of trains whose first message arrives at or after tau
