@@ -15,8 +15,8 @@ from numba import njit
 
 @njit(cache=True)
 def _order(keys, m, out, tmp):
-    """Indices sorting ``keys[:m]`` ascending into ``out[:m]``, stable, no allocation: insertion sort
-    of runs of 16, then bottom-up merges through ``tmp`` (at least ``m`` long)."""
+    """Indices sorting ``keys[:m]`` ascending into ``out[:m]``, stable, no allocation: insertion
+    sort of runs of 16, then bottom-up merges through ``tmp`` (at least ``m`` long)."""
     run = 16
     for lo in range(0, m, run):
         hi = min(lo + run, m)
@@ -136,7 +136,7 @@ def link_queues(msgs_pt, msgs_tp, head, tail, item_pair, item_link, group_starts
     leaves at ``A(tau) + max over sigma <= tau of (sigma - A(sigma-))`` (Reich's formula), evaluated
     in one sweep over the sorted first/last arrivals. A train's first message moves on one hop
     latency after it starts service, and likewise its last (cut-through). ``head``/``tail`` are
-    updated in place; they and ``msgs_tp`` are ``(T, P)`` (one timestep's trains are close in memory),
+    updated in place; they and ``msgs_tp`` are ``(T, P)`` (one timestep's trains close in memory),
     ``msgs_pt`` is the same counts ``(P, T)``.
     """
     T = msgs_pt.shape[1]
