@@ -147,3 +147,24 @@ def test_measurement_json_and_counters():
     assert r.cores_used == 3 and r.chips_used == 1
     with pytest.raises(ValueError, match="fidelity"):
         evaluate(net, lava_default_mapping(net, hw), hw, act, "slow")
+
+
+def test_caches_are_bounded_by_bytes():
+    from dataclasses import dataclass
+
+    from tvm_loihi.sim.traffic import LRU
+
+    @dataclass(frozen=True)
+    class Block:
+        a: np.ndarray
+
+    store = LRU(max_entries=100, max_bytes=3 * 800)
+    for k in range(6):
+        store.get_or_make(k, lambda: Block(np.zeros(100)))  # 800 bytes each
+    assert list(store) == [3, 4, 5] and store.bytes == 3 * 800
+    store.get_or_make(3, lambda: 1 / 0)  # a hit is not rebuilt, and becomes the most recent
+    store.get_or_make(6, lambda: Block(np.zeros(100)))
+    assert list(store) == [5, 3, 6]
+    huge = LRU(max_entries=100, max_bytes=10)
+    huge.get_or_make("x", lambda: Block(np.zeros(100)))
+    assert list(huge) == ["x"]  # the newest entry is always kept, even alone over budget

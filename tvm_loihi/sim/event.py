@@ -67,7 +67,7 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     head = np.where(moved, head + s_last, head + t.hop_local_s)
     tail = np.where(moved, tail + s_last, tail + t.hop_local_s)
     recv_done = np.zeros_like(part.send)
-    work = np.ascontiguousarray(part.msg_work.T)
+    work = part.work_pt
     receive_queues(head, tail, work, msgs, part.dst_order, part.dst_starts, part.dst_slices,
                    recv_done)
     compute = np.maximum(part.send, recv_done)

@@ -19,7 +19,6 @@ into chip 0.
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +27,10 @@ from ..activity import ActivityProfile
 from ..hardware import HardwareSpec
 from ..mapping import Mapping
 from ..network import NetworkIR
-from .traffic import LayerCounts, layer_counts, pair_traffic
+from .traffic import LRU, LayerCounts, layer_counts, pair_traffic
 
-_ENTRIES = 256  # per (network, activity): each entry holds a few (T, P) arrays
+_ENTRIES = 256  # per (network, activity): each entry holds a few (T, P) arrays ...
+_BYTES = 1 << 30  # ... and at most this much in all (one mlp_k partition is ~0.4 GB)
 _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -45,8 +45,8 @@ class PartitionTraffic:
         Per layer, per-sample counts of its slices.
     pair_layer, pair_src, pair_dst : numpy.ndarray
         ``(P,)`` destination layer, source slice (-1: the host port) and destination slice.
-    messages, syn_ops : numpy.ndarray
-        ``(T, P)`` messages and synaptic ops of every train.
+    messages : numpy.ndarray
+        ``(T, P)`` messages of every train.
     messages_pt : numpy.ndarray
         ``(P, T)`` C-contiguous copy of ``messages`` (link-load products).
     send, recv : numpy.ndarray
@@ -54,8 +54,8 @@ class PartitionTraffic:
     head_ready, tail_ready : numpy.ndarray
         ``(T, P)`` emission time of a train's first / last message (host trains: entry into chip 0);
         ``+inf`` / ``-inf`` where the train is empty.
-    msg_work : numpy.ndarray
-        ``(T, P)`` receive work of one message of the train (``t_recv + syn ops / n x t_syn``).
+    work_pt : numpy.ndarray
+        ``(P, T)`` receive work of one message of the train (``t_recv + syn ops / n x t_syn``).
     compute_s, host_s : numpy.ndarray
         ``(T,)`` slowest core pipeline and host-port window.
     core_busy_s : numpy.ndarray
@@ -78,13 +78,12 @@ class PartitionTraffic:
     pair_src: np.ndarray
     pair_dst: np.ndarray
     messages: np.ndarray
-    syn_ops: np.ndarray
     messages_pt: np.ndarray
     send: np.ndarray
     recv: np.ndarray
     head_ready: np.ndarray
     tail_ready: np.ndarray
-    msg_work: np.ndarray
+    work_pt: np.ndarray
     compute_s: np.ndarray
     host_s: np.ndarray
     core_busy_s: np.ndarray
@@ -184,9 +183,9 @@ def _build(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     starts = np.flatnonzero(np.diff(dst[order], prepend=-1))
     pair_messages = msgs.sum(axis=0)
     return PartitionTraffic(
-        n, offsets, layers, player, src, dst, msgs, ops, np.ascontiguousarray(msgs.T), send, recv,
-        head, tail, work, pipelines.max(axis=1), host_s, pipelines.sum(axis=0), order, starts,
-        dst[order][starts],
+        n, offsets, layers, player, src, dst, msgs, np.ascontiguousarray(msgs.T), send, recv,
+        head, tail, np.ascontiguousarray(work.T), pipelines.max(axis=1), host_s,
+        pipelines.sum(axis=0), order, starts, dst[order][starts],
         _counts(layers, pair_messages, player, n + layers_n - 1), pair_messages,
         np.ascontiguousarray(head.T), np.ascontiguousarray((tail + work).T),
         np.ascontiguousarray(recv.T))
@@ -201,15 +200,7 @@ def partition_traffic(network: NetworkIR, mapping: Mapping, hardware: HardwareSp
         _caches[network] = per_net
     store = per_net.get(activity)
     if store is None:
-        store = OrderedDict()
+        store = LRU(_ENTRIES, _BYTES)
         per_net[activity] = store
     key = (hardware.key(), mapping.partition_key())
-    hit = store.get(key)
-    if hit is not None:
-        store.move_to_end(key)
-        return hit
-    value = _build(network, mapping, hardware, activity)
-    store[key] = value
-    if len(store) > _ENTRIES:
-        store.popitem(last=False)
-    return value
+    return store.get_or_make(key, lambda: _build(network, mapping, hardware, activity))

@@ -26,6 +26,7 @@ from .slices import SliceStats
 
 _LAYER_ENTRIES = 4096
 _PAIR_ENTRIES = 256  # pair traffic is (n_samples x pairs): larger, keep fewer
+_PAIR_BYTES = 512 << 20  # and at most this much of it (one mlp_k layer pair is ~16 MB)
 _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -75,8 +76,8 @@ class _ActivityCache:
         self.csr = [sps.csr_matrix(s.astype(np.float64)) for s in activity.spikes]
         self.dense = [s.astype(np.float64) for s in activity.spikes]
         self.dense_t = [np.ascontiguousarray(d.T) for d in self.dense]  # (n, N): sparse.T @ dense_t
-        self.layers: OrderedDict = OrderedDict()
-        self.pairs: OrderedDict = OrderedDict()
+        self.layers = LRU(_LAYER_ENTRIES)
+        self.pairs = LRU(_PAIR_ENTRIES, _PAIR_BYTES)
 
 
 def _cache(activity: ActivityProfile) -> _ActivityCache:
@@ -87,16 +88,31 @@ def _cache(activity: ActivityProfile) -> _ActivityCache:
     return c
 
 
-def _lru_get(store: OrderedDict, key, limit: int, make):
-    hit = store.get(key)
-    if hit is not None:
-        store.move_to_end(key)
-        return hit
-    value = make()
-    store[key] = value
-    if len(store) > limit:
-        store.popitem(last=False)
-    return value
+def nbytes(value) -> int:
+    """Bytes held by the numpy arrays among a dataclass's fields (cache accounting)."""
+    return sum(v.nbytes for v in vars(value).values() if isinstance(v, np.ndarray))
+
+
+class LRU(OrderedDict):
+    """Least-recently-used store bounded by entries and by the bytes of its entries' arrays."""
+
+    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
+        super().__init__()
+        self.max_entries, self.max_bytes, self.bytes = max_entries, max_bytes, 0
+
+    def get_or_make(self, key, make):
+        hit = self.get(key)
+        if hit is not None:
+            self.move_to_end(key)
+            return hit
+        value = make()
+        self[key] = value
+        self.bytes += nbytes(value)
+        while len(self) > 1 and (len(self) > self.max_entries or (
+                self.max_bytes is not None and self.bytes > self.max_bytes)):
+            _, old = self.popitem(last=False)
+            self.bytes -= nbytes(old)
+        return value
 
 
 def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: SliceStats,
@@ -124,7 +140,7 @@ def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: S
             neurons=stats.neurons.astype(np.float64),
         )
 
-    return _lru_get(ac.layers, key, _LAYER_ENTRIES, make)
+    return ac.layers.get_or_make(key, make)
 
 
 def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | None, bounds: np.ndarray,
@@ -156,4 +172,4 @@ def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | No
         src, dst = np.divmod(used, c)
         return PairTraffic(src, dst, msgs[:, used].astype(np.float32), ops[:, used].astype(np.float32))
 
-    return _lru_get(ac.pairs, key, _PAIR_ENTRIES, make)
+    return ac.pairs.get_or_make(key, make)
