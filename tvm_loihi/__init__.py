@@ -14,8 +14,8 @@ from . import _compat
 from . import patterns as _patterns
 from . import runtime as _runtime
 from . import target as _target
-from .capacity import LoihiCapacityError
 from .artifact import read_mappings, read_payloads
+from .capacity import LoihiCapacityError
 from .lower import LowerLoihiToPacked, set_mapping_provider
 from .partition import explain_offload, partition_for_loihi
 from .replay import apply_best
@@ -26,10 +26,11 @@ from .tune import TuneResult, tune
 __version__ = "0.1.0"
 
 __all__ = [
-    "apply_best",
     "LoihiCapacityError",
     "LoihiConfig",
     "LowerLoihiToPacked",
+    "TuneResult",
+    "apply_best",
     "explain_offload",
     "loihi_pipeline",
     "partition_for_loihi",
@@ -37,7 +38,6 @@ __all__ = [
     "read_payloads",
     "set_backend",
     "set_mapping_provider",
-    "TuneResult",
     "tune",
     "use_backend",
 ]

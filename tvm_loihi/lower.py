@@ -198,7 +198,7 @@ def _check_capacity(compiled, hardware) -> None:
         check_network_fits(network, hardware)
 
 
-def LowerLoihiToPacked(config=None) -> tvm.transform.Pass:  # noqa: N802 - TVM pass naming
+def LowerLoihiToPacked(config=None) -> tvm.transform.Pass:  # CamelCase: TVM pass naming
     """The lowering as a module pass (see :func:`lower_loihi`)."""
 
     @tvm.transform.module_pass(opt_level=0, name="LowerLoihiToPacked")

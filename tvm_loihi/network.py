@@ -2,20 +2,22 @@
 
 Fixed-point semantics (the specification; the Lava emitter and the simulator follow it)
 ----------------------------------------------------------------------------------------
-Every layer ``k`` holds sparse signed 8-bit weights ``W`` (out x in), a right shift ``s >= 0``, an integer
-bias ``b``, an activation (ReLU or identity) and saturation bounds ``lo <= 0 <= hi``::
+Every layer ``k`` holds sparse signed 8-bit weights ``W`` (out x in), a right shift ``s >= 0``, an
+integer bias ``b``, an activation (ReLU or identity) and saturation bounds ``lo <= 0 <= hi``::
 
     y = clip(act(((W @ x) >> s) + b), lo, hi)
 
-* ``W @ x`` is an exact integer accumulation (``int64`` here), ``>>`` an arithmetic shift (floor), done once
-  after the sum -- as Lava's bit-accurate ``Dense``/``Sparse`` models do it.
+* ``W @ x`` is an exact integer accumulation (``int64`` here), ``>>`` an arithmetic shift (floor),
+  done once after the sum -- as Lava's bit-accurate ``Dense``/``Sparse`` models do it.
 * The bias is added after the shift, in units of the layer's output.
-* ``clip`` saturates to the 24-bit graded-spike payload (``[-2**23, 2**23 - 1]``), tightened where needed so
-  that the next layer's 32-bit accumulator cannot wrap (Lava's simulator wraps at 32 bits, the chip carries
-  24-bit payloads; the compiler, not the simulator, enforces the range).
-* A neuron whose output is non-zero sends one graded spike; that is what the activity profile records.
+* ``clip`` saturates to the 24-bit graded-spike payload (``[-2**23, 2**23 - 1]``), tightened where
+  needed so that the next layer's 32-bit accumulator cannot wrap (Lava's simulator wraps at 32 bits,
+  the chip carries 24-bit payloads; the compiler, not the simulator, enforces the range).
+* A neuron whose output is non-zero sends one graded spike;
+  that is what the activity profile records.
 
-Float values relate to integers by per-tensor scales fixed at compile time: ``x_float ~= x_int * scale``.
+Float values relate to integers by per-tensor scales fixed at compile time:
+``x_float ~= x_int * scale``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sps
@@ -76,14 +79,15 @@ class Layer:
             raise ValueError(f"layer {self.name!r}: weights must be 2-D, got {w.ndim}-D")
         if self.bias.shape != (w.shape[0],):
             raise ValueError(
-                f"layer {self.name!r}: bias has {self.bias.shape[0]} entries, layer has {w.shape[0]} neurons"
+                f"layer {self.name!r}: bias has {self.bias.shape[0]} entries, "
+                f"layer has {w.shape[0]} neurons"
             )
         if int(self.shift) < 0:
             raise ValueError(f"layer {self.name!r}: shift must be >= 0, got {self.shift}")
         if not (PAYLOAD_MIN <= self.lo <= 0 <= self.hi <= PAYLOAD_MAX):
             raise ValueError(
-                f"layer {self.name!r}: saturation [{self.lo}, {self.hi}] must lie inside the 24-bit "
-                f"graded-spike range [{PAYLOAD_MIN}, {PAYLOAD_MAX}] and contain 0"
+                f"layer {self.name!r}: saturation [{self.lo}, {self.hi}] must lie inside the "
+                f"24-bit graded-spike range [{PAYLOAD_MIN}, {PAYLOAD_MAX}] and contain 0"
             )
         if self.bias.size and (self.bias.min() < PAYLOAD_MIN or self.bias.max() > PAYLOAD_MAX):
             raise ValueError(f"layer {self.name!r}: bias exceeds the 24-bit range")
@@ -110,7 +114,8 @@ class Layer:
         return self.nnz / max(1, self.n_in * self.n_out)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Apply the layer to a batch ``(batch, n_in)`` of integers; returns ``(batch, n_out)`` int64."""
+        """Apply the layer to a batch ``(batch, n_in)`` of integers;
+        returns ``(batch, n_out)`` int64."""
         acc = _dense_times_sparse(x, self.weights)
         y = (acc >> self.shift) + self.bias.astype(np.int64)
         if self.relu:
@@ -119,7 +124,8 @@ class Layer:
 
 
 def _dense_times_sparse(x: np.ndarray, weights: sps.csr_matrix) -> np.ndarray:
-    # Exact integer accumulation: CSR (out x in) times the int64 batch, no float rounding at any size.
+    # Exact integer accumulation: CSR (out x in) times the int64 batch,
+    # no float rounding at any size.
     return np.asarray(weights.astype(np.int64) @ np.asarray(x, dtype=np.int64).T).T
 
 
@@ -140,8 +146,8 @@ class NetworkIR:
     name : str
         Name of the source function (e.g. the Relax function), for messages.
     tap_layers : tuple of int
-        Indices of layers whose outputs leave the network (the last layer always does; hidden layers whose
-        activation is also used on the host are listed too, in output order).
+        Indices of layers whose outputs leave the network (the last layer always does; hidden layers
+        whose activation is also used on the host are listed too, in output order).
     tap_scales : tuple of float
         Float scale of each tapped output.
     """
@@ -161,7 +167,7 @@ class NetworkIR:
         object.__setattr__(self, "layers", layers)
         if not layers:
             raise ValueError(f"network {self.name!r} has no layers")
-        for prev, cur in zip(layers, layers[1:]):
+        for prev, cur in pairwise(layers):
             if cur.n_in != prev.n_out:
                 raise ValueError(
                     f"network {self.name!r}: layer {cur.name!r} takes {cur.n_in} inputs but layer "
@@ -174,7 +180,9 @@ class NetworkIR:
         object.__setattr__(self, "tap_layers", taps)
         object.__setattr__(self, "tap_scales", scales)
         if not (PAYLOAD_MIN <= self.input_lo <= self.input_hi <= PAYLOAD_MAX):
-            raise ValueError(f"network {self.name!r}: bad input range [{self.input_lo}, {self.input_hi}]")
+            raise ValueError(
+                f"network {self.name!r}: bad input range [{self.input_lo}, {self.input_hi}]"
+            )
 
     # -- shape -------------------------------------------------------------------------------------
     @property
@@ -196,15 +204,19 @@ class NetworkIR:
 
     # -- execution ---------------------------------------------------------------------------------
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """Float input batch -> integer graded spikes (round half to even, then clip to the input range)."""
+        """Float input batch -> integer graded spikes (round half to even,
+        then clip to the input range)."""
         q = np.rint(np.asarray(x, dtype=np.float64) / self.input_scale)
         return np.clip(q, self.input_lo, self.input_hi).astype(np.int64)
 
     def run_integer(self, x_int: np.ndarray) -> list[np.ndarray]:
-        """Bit-exact reference executor: every layer's integer output for a batch ``(batch, n_in)``."""
+        """Bit-exact reference executor: every layer's integer output for a batch
+        ``(batch, n_in)``."""
         x = np.asarray(x_int, dtype=np.int64)
         if x.ndim != 2 or x.shape[1] != self.n_inputs:
-            raise ValueError(f"network {self.name!r} expects a (batch, {self.n_inputs}) input, got {x.shape}")
+            raise ValueError(
+                f"network {self.name!r} expects a (batch, {self.n_inputs}) input, got {x.shape}"
+            )
         x = np.clip(x, self.input_lo, self.input_hi)
         outs = []
         for layer in self.layers:
@@ -213,7 +225,8 @@ class NetworkIR:
         return outs
 
     def run_float(self, x: np.ndarray) -> list[np.ndarray]:
-        """Quantise ``x``, run the integer network, and return each tapped output dequantised (float32)."""
+        """Quantise ``x``, run the integer network,
+        and return each tapped output dequantised (float32)."""
         outs = self.run_integer(self.quantize_input(x))
         return [(outs[t] * s).astype(np.float32) for t, s in zip(self.tap_layers, self.tap_scales)]
 
@@ -248,7 +261,8 @@ class NetworkIR:
         }
 
     def arrays(self) -> list[np.ndarray]:
-        """Per layer, in order: CSR ``data`` (int8), ``indices`` (int32), ``indptr`` (int32), ``bias`` (int32)."""
+        """Per layer, in order: CSR ``data`` (int8), ``indices`` (int32), ``indptr`` (int32),
+        ``bias`` (int32)."""
         out: list[np.ndarray] = []
         for layer in self.layers:
             w = layer.weights
@@ -258,24 +272,29 @@ class NetworkIR:
 
     @classmethod
     def from_parts(cls, meta: dict, arrays: list[np.ndarray]) -> NetworkIR:
-        """Rebuild from :meth:`meta_json` and :meth:`arrays` (the payload a compiled artifact carries)."""
+        """Rebuild from :meth:`meta_json` and :meth:`arrays`
+        (the payload a compiled artifact carries)."""
         if meta.get("version") != 1:
             raise ValueError(f"unsupported NetworkIR version {meta.get('version')!r}")
         layers = []
         for k, spec in enumerate(meta["layers"]):
             data, indices, indptr, bias = (np.asarray(a) for a in arrays[4 * k: 4 * k + 4])
-            w = sps.csr_matrix((data.astype(np.int8), indices.astype(np.int32), indptr.astype(np.int32)),
-                               shape=tuple(spec["shape"]))
-            layers.append(Layer(spec["name"], w, spec["shift"], bias, spec["relu"], spec["lo"], spec["hi"],
-                                spec.get("weight_exponent", 0)))
+            w = sps.csr_matrix(
+                (data.astype(np.int8), indices.astype(np.int32), indptr.astype(np.int32)),
+                shape=tuple(spec["shape"]),
+            )
+            layers.append(Layer(spec["name"], w, spec["shift"], bias, spec["relu"], spec["lo"],
+                                spec["hi"], spec.get("weight_exponent", 0)))
         return cls(tuple(layers), meta["input_scale"], meta["output_scale"], meta["input_lo"],
-                   meta["input_hi"], meta["name"], tuple(meta["tap_layers"]), tuple(meta["tap_scales"]))
+                   meta["input_hi"], meta["name"], tuple(meta["tap_layers"]),
+                   tuple(meta["tap_scales"]))
 
     def to_bytes(self) -> bytes:
         """Self-contained ``.npz`` bytes (JSON metadata + arrays); safe to load (no pickle)."""
         buf = io.BytesIO()
         arrays = {f"a{i}": a for i, a in enumerate(self.arrays())}
-        np.savez(buf, meta=np.frombuffer(json.dumps(self.meta_json()).encode(), dtype=np.uint8), **arrays)
+        meta = np.frombuffer(json.dumps(self.meta_json()).encode(), dtype=np.uint8)
+        np.savez(buf, meta=meta, **arrays)
         return buf.getvalue()
 
     @classmethod

@@ -50,7 +50,7 @@ class CheckLog:
 _STATE = threading.local()
 
 
-class recording:  # noqa: N801 - used as a context manager, like tvm.transform.PassContext
+class recording:  # lower case: a context manager, like tvm.transform.PassContext
     """Collect rejections and accepted matches of the checks run inside the ``with`` block."""
 
     def __init__(self, hardware: object | None = None, layer_names: dict | None = None):

@@ -1,24 +1,28 @@
-"""Float layers -> :class:`~tvm_loihi.network.NetworkIR`: fixed-point parameters chosen once, at compile time.
+"""Float layers -> :class:`~tvm_loihi.network.NetworkIR`: fixed-point parameters chosen once,
+at compile time.
 
 How the parameters are chosen (as on the chip, they are never recomputed per call)
 ------------------------------------------------------------------------------------
 * **Weights**: per layer a power-of-two exponent ``e = ceil(log2(max|W| / 127))`` and
   ``W_int = clip(round(W / 2**e), -128, 127)``; exact zeros stay zeros (sparsity is preserved).
-* **Input**: with calibration samples, ``scale = max|x| / 255`` when every sample is non-negative (range
-  ``[0, 255]``) else ``max|x| / 127`` (range ``[-127, 127]``). Without calibration the documented default assumes
-  ``|x| <= 1`` and a signed range: ``scale = 1/127``.
-* **Shift** of layer ``k``: the smallest ``s >= 0`` such that the largest pre-activation seen on the calibration
-  samples fits the target range after ``>> s`` -- ``2**activation_bits - 1`` (255) for hidden layers,
-  ``2**(output_bits - 1) - 1`` for the last layer. Without calibration the accumulator magnitude is estimated
-  from the weights alone: a random-sign model propagates the activation RMS (``x_hi / 2`` at the input) as
-  ``sigma_acc = sqrt(mean non-zeros per row) * rms(W_int) * x_rms`` and the shift makes ``4 * sigma_acc`` fit.
-* **Bias**: ``b_int = round(b / out_scale)`` with ``out_scale = in_scale * 2**(e + s)``, clipped to 24 bits.
-* **Saturation**: ReLU layers saturate at ``[0, hi]``, identity layers at ``[-hi, hi]``, ``hi`` being the 24-bit
-  graded-spike maximum, lowered when needed so that ``sum |2 W_next| * hi < 2**31`` (Lava's int32 accumulator
-  of ``2W`` can then never wrap on the next layer).
+* **Input**: with calibration samples, ``scale = max|x| / 255`` when every sample is non-negative
+  (range ``[0, 255]``) else ``max|x| / 127`` (range ``[-127, 127]``). Without calibration the
+  documented default assumes ``|x| <= 1`` and a signed range: ``scale = 1/127``.
+* **Shift** of layer ``k``: the smallest ``s >= 0`` such that the largest pre-activation seen on the
+  calibration samples fits the target range after ``>> s`` -- ``2**activation_bits - 1`` (255) for
+  hidden layers, ``2**(output_bits - 1) - 1`` for the last layer. Without calibration the
+  accumulator magnitude is estimated from the weights alone: a random-sign model propagates the
+  activation RMS (``x_hi / 2`` at the input) as
+  ``sigma_acc = sqrt(mean non-zeros per row) * rms(W_int) * x_rms`` and the shift makes
+  ``4 * sigma_acc`` fit.
+* **Bias**: ``b_int = round(b / out_scale)`` with ``out_scale = in_scale * 2**(e + s)``,
+  clipped to 24 bits.
+* **Saturation**: ReLU layers saturate at ``[0, hi]``, identity layers at ``[-hi, hi]``, ``hi``
+  being the 24-bit graded-spike maximum, lowered when needed so that ``sum |2 W_next| * hi < 2**31``
+  (Lava's int32 accumulator of ``2W`` can then never wrap on the next layer).
 
-How to pass calibration samples: ``tvm_loihi.LoihiConfig(calibration=x)`` (or the ``calibration=`` argument of
-the functions here) with an array ``(n_samples, n_inputs)`` of typical float inputs.
+How to pass calibration samples: ``tvm_loihi.LoihiConfig(calibration=x)`` (or the ``calibration=``
+argument of the functions here) with an array ``(n_samples, n_inputs)`` of typical float inputs.
 """
 
 from __future__ import annotations
@@ -106,7 +110,8 @@ def quantize_network(
     activation_bits: int = DEFAULT_ACTIVATION_BITS,
     output_bits: int = DEFAULT_OUTPUT_BITS,
 ) -> NetworkIR:
-    """Quantise a chain of float layers into a :class:`NetworkIR` (see the module docstring for the rules).
+    """Quantise a chain of float layers into a :class:`NetworkIR`
+    (see the module docstring for the rules).
 
     Parameters
     ----------
@@ -137,9 +142,11 @@ def quantize_network(
         last = k == len(float_layers) - 1
         target = (1 << (output_bits - 1)) - 1 if last else (1 << activation_bits) - 1
         acc_unit = scale * 2.0**e  # float value of one accumulator step
-        bias_f = np.zeros(w_int.shape[0]) if fl.bias is None else np.asarray(fl.bias, dtype=np.float64)
+        bias_f = (np.zeros(w_int.shape[0]) if fl.bias is None
+                  else np.asarray(fl.bias, dtype=np.float64))
         if x_int is not None:
-            acc = np.asarray(w_int.astype(np.int64) @ x_int.astype(np.int64).T).T + bias_f / acc_unit
+            acc = (np.asarray(w_int.astype(np.int64) @ x_int.astype(np.int64).T).T
+                   + bias_f / acc_unit)
             pre = np.maximum(acc, 0) if fl.relu else acc
             peak = float(np.max(np.abs(pre))) if pre.size else 0.0
         else:
@@ -158,7 +165,9 @@ def quantize_network(
             x_rms = sigma / 2.0**shift / (math.sqrt(2.0) if fl.relu else 1.0)
         scale = out_scale
     if in_hi > _saturation_bound(layers[0].weights):
-        raise ValueError(f"network {name!r}: input range {in_hi} would overflow layer 1's accumulator")
+        raise ValueError(
+            f"network {name!r}: input range {in_hi} would overflow layer 1's accumulator"
+        )
     taps = tuple(tap_layers) or (len(layers) - 1,)
     return NetworkIR(tuple(layers), in_scale, scales[-1], in_lo, in_hi, name, taps,
                      tuple(scales[t] for t in taps))

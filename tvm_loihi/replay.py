@@ -58,7 +58,8 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
     log : str, os.PathLike or TuningLog
         The tuning log (JSON lines written by a tuning run).
     objective : str
-        What "best" minimises: ``"latency"`` (total latency of the input set), ``"energy"`` or a counter.
+        What "best" minimises: ``"latency"`` (total latency of the input set),
+        ``"energy"`` or a counter.
     fidelity : str, optional
         Only consider records measured at this fidelity (e.g. ``"event"``); by default any.
 
@@ -102,7 +103,8 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
 
 
 def extract_networks(mod, target: str = "loihi2", config=None) -> list[tuple[object, object]]:
-    """The ``(NetworkIR, HardwareSpec)`` pairs a ``loihi2`` build of ``mod`` offloads -- what to tune.
+    """The ``(NetworkIR, HardwareSpec)`` pairs a ``loihi2`` build of ``mod``
+    offloads -- what to tune.
 
     Runs the same partitioning, calibration and codegen as ``tvm.compile(mod, target=target)`` (with
     a mapping provider that records what it is asked about), so the workload keys are exactly the

@@ -38,7 +38,8 @@ READY_MARKER = "tvm_loihi.rpc_server ready"  # printed (with the port) once the 
 
 
 def harden_server() -> None:
-    """Patch ``tvm.rpc.server`` in this process so crashed sessions and a late tracker do not kill it."""
+    """Patch ``tvm.rpc.server`` in this process
+    so crashed sessions and a late tracker do not kill it."""
     from tvm.rpc import server as srv
 
     if getattr(srv._serving, "_tvm_loihi_hardened", False):

@@ -103,8 +103,8 @@ def _run_lava(network: NetworkIR, x_int: np.ndarray, meta: dict) -> list[np.ndar
 
         mapping = Mapping.from_json(mapping)
     timeout_s = float(os.environ.get(ENV_TIMEOUT, DEFAULT_LAVA_TIMEOUT_S))
-    # keep_alive: one Lava worker per network serves every VM call (start-up is 1-10 s); closed at exit or by
-    # tvm_loihi.lava.close_sessions().
+    # keep_alive: one Lava worker per network serves every VM call (start-up is 1-10 s); closed at
+    # exit or by tvm_loihi.lava.close_sessions().
     result = lava.run_network(network, x_int, mapping=mapping, timeout_s=timeout_s, keep_alive=True)
     return list(result.outputs)
 

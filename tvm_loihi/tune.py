@@ -1,11 +1,12 @@
-"""The tuning driver: ``tvm_loihi.tune(network, hardware, ...)`` runs a search strategy against a Runner.
+"""The tuning driver:
+``tvm_loihi.tune(network, hardware, ...)`` runs a search strategy against a Runner.
 
 Asynchronous: as many candidates are in flight as ``runner.n_parallel``; results are told to the
-strategy as they complete (in submission order among those done at once, so a synchronous runner makes
-the whole run deterministic for a given seed). Before anything is submitted, the tuning log is consulted
-(``log.lookup``): a hit is told straight away and counts as an evaluation, so a resumed run retraces the
-same decisions without measuring anything twice. Identical mappings within a run are measured once
-(repeats are told the known result and do not count towards the budget).
+strategy as they complete (in submission order among those done at once, so a synchronous runner
+makes the whole run deterministic for a given seed). Before anything is submitted, the tuning log is
+consulted (``log.lookup``): a hit is told straight away and counts as an evaluation, so a resumed
+run retraces the same decisions without measuring anything twice. Identical mappings within a run
+are measured once (repeats are told the known result and do not count towards the budget).
 
 The Lava default mapping is always evaluation number 1: it is the reference of every comparison and
 the starting point the strategies are told about.
@@ -32,16 +33,19 @@ from .search.genome import Genome
 from .search.problem import MappingProblem
 from .search.selection import pareto_front
 
-_DUPLICATES_PER_BUDGET = 2  # a strategy that only re-proposes known mappings is stopped after this many
+# A strategy that only re-proposes known mappings is stopped after this many.
+_DUPLICATES_PER_BUDGET = 2
 
 
 def default_activity(network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64,
                      seed: int = 1) -> ActivityProfile:
-    """Activity of seeded sample inputs: ``n_samples`` vectors in ``[0, 1)`` with about half the entries
-    zero (the distribution of :func:`tvm_loihi.workloads.sample_inputs`), through the reference executor."""
+    """Activity of seeded sample inputs: ``n_samples`` vectors in ``[0, 1)`` with about half the
+    entries zero (the distribution of :func:`tvm_loihi.workloads.sample_inputs`), through the
+    reference executor."""
     from .workloads import WorkloadSpec, sample_inputs
 
-    spec = WorkloadSpec(network.name, tuple(network.layer_sizes), 0.0, hardware.name if hardware else "")
+    spec = WorkloadSpec(network.name, tuple(network.layer_sizes), 0.0,
+                        hardware.name if hardware else "")
     return activity_from_float(network, sample_inputs(spec, n_samples=n_samples, seed=seed))
 
 
@@ -64,7 +68,8 @@ class TuneResult:
     evaluations, cache_hits : int
         Evaluations spent (log hits included) and how many of them came from the log.
     stop_reason : str
-        ``"budget"``, ``"wall_time"``, ``"stagnation"`` or ``"exhausted"`` (the strategy had nothing new).
+        ``"budget"``, ``"wall_time"``, ``"stagnation"`` or ``"exhausted"``
+        (the strategy had nothing new).
     """
 
     strategy: str
@@ -86,18 +91,21 @@ class TuneResult:
 
     def change(self, objective: str = "latency") -> float:
         """Relative change of the best mapping vs the Lava default (``-0.4`` = 40 % lower)."""
-        return self.best_result.objective(objective) / self.default_result.objective(objective) - 1.0
+        best = self.best_result.objective(objective)
+        return best / self.default_result.objective(objective) - 1.0
 
     def to_json(self) -> dict:
         """Plain JSON data (mappings and results in their JSON forms)."""
         return {"strategy": self.strategy, "seed": self.seed, "objectives": list(self.objectives),
                 "fidelity": self.fidelity, "best_mapping": self.best_mapping.to_json(),
-                "best_result": self.best_result.to_json(), "default_mapping": self.default_mapping.to_json(),
+                "best_result": self.best_result.to_json(),
+                "default_mapping": self.default_mapping.to_json(),
                 "default_result": self.default_result.to_json(), "history": list(self.history),
                 "values": [v if np.isfinite(v) else None for v in self.values],
                 "pareto": [[m.to_json(), r.to_json()] for m, r in self.pareto],
                 "evaluations": self.evaluations, "cache_hits": self.cache_hits,
-                "duplicates": self.duplicates, "wall_s": self.wall_s, "stop_reason": self.stop_reason}
+                "duplicates": self.duplicates, "wall_s": self.wall_s,
+                "stop_reason": self.stop_reason}
 
 
 def _open_log(log):
@@ -113,8 +121,9 @@ def _open_log(log):
 class _Tuner:
     """One tuning run's bookkeeping (the public entry point is :func:`tune`)."""
 
-    def __init__(self, problem: MappingProblem, strategy, runner: Runner, objectives: tuple[str, ...],
-                 fidelity: str, log, budget: int, callback: Callable | None) -> None:
+    def __init__(self, problem: MappingProblem, strategy, runner: Runner,
+                 objectives: tuple[str, ...], fidelity: str, log, budget: int,
+                 callback: Callable | None) -> None:
         self.problem, self.strategy, self.runner = problem, strategy, runner
         self.objectives, self.fidelity, self.log, self.budget = objectives, fidelity, log, budget
         self.callback = callback
@@ -152,8 +161,9 @@ class _Tuner:
         self.strategy.tell(genome, fit)
         if self.callback is not None:
             elapsed = time.monotonic() - self.start
-            self.callback({"evaluations": len(self.order), "budget": self.budget, "best": self.history[-1],
-                           "cache_hits": self.cache_hits, "elapsed_s": elapsed,
+            self.callback({"evaluations": len(self.order), "budget": self.budget,
+                           "best": self.history[-1], "cache_hits": self.cache_hits,
+                           "elapsed_s": elapsed,
                            "evals_per_s": len(self.order) / max(elapsed, 1e-9)})
 
     def evaluate_now(self, genome: Genome) -> None:
@@ -175,7 +185,9 @@ class _Tuner:
                      for i in front)
 
 
-def _stop_reason(t: _Tuner, in_flight: int, max_wall_s: float | None, stagnation: int | None) -> str:
+def _stop_reason(
+    t: _Tuner, in_flight: int, max_wall_s: float | None, stagnation: int | None
+) -> str:
     if len(t.order) >= t.budget:
         return "budget"
     if max_wall_s is not None and time.monotonic() - t.start >= max_wall_s:
@@ -188,7 +200,8 @@ def _stop_reason(t: _Tuner, in_flight: int, max_wall_s: float | None, stagnation
 
 
 def _fill(t: _Tuner, in_flight: list, waiting: dict) -> bool:
-    """Ask and submit until the runner is busy or the budget is covered; False when the strategy is done."""
+    """Ask and submit until the runner is busy or the budget is covered;
+    False when the strategy is done."""
     while len(in_flight) < t.runner.n_parallel and len(t.order) + len(in_flight) < t.budget:
         if _stop_reason(t, len(in_flight), None, None):
             return True
@@ -228,11 +241,12 @@ def _drain(t: _Tuner, in_flight: list, waiting: dict, timeout: float | None) -> 
             t.strategy.tell(twin, t.fitness(res))
 
 
-def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = None, strategy: str = "bilevel",
-         budget: int = 300, seed: int = 0, objectives: Sequence[str] = ("latency",),
-         activity: ActivityProfile | None = None, fidelity: str = "fast", log=None,
-         max_wall_s: float | None = None, stagnation: int | None = None,
-         callback: Callable[[dict], None] | None = None, strategy_params: dict | None = None) -> TuneResult:
+def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = None,
+         strategy: str = "bilevel", budget: int = 300, seed: int = 0,
+         objectives: Sequence[str] = ("latency",), activity: ActivityProfile | None = None,
+         fidelity: str = "fast", log=None, max_wall_s: float | None = None,
+         stagnation: int | None = None, callback: Callable[[dict], None] | None = None,
+         strategy_params: dict | None = None) -> TuneResult:
     """Search for a low-latency mapping of ``network`` on ``hardware``.
 
     Parameters
@@ -242,8 +256,8 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
     hardware : HardwareSpec
         The target system.
     runner : Runner, optional
-        Where candidates are measured; an in-process :class:`~tvm_loihi.measure.runner.LocalRunner` by
-        default (closed at the end only when created here).
+        Where candidates are measured; an in-process :class:`~tvm_loihi.measure.runner.LocalRunner`
+        by default (closed at the end only when created here).
     strategy : str
         A registered strategy: ``"bilevel"`` (default), ``"ga"``, ``"nsga2"``, ``"random"``,
         ``"annealing"``, ``"metis_greedy"``, ``"lava_default"``.
@@ -259,15 +273,15 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
     fidelity : str
         Simulator fidelity, ``"fast"`` or ``"event"``.
     log : TuningLog or str, optional
-        Object with ``lookup(MeasureInput)`` and ``append(MeasureInput, MeasureResult)``, or a path for a
-        :class:`tvm_loihi.measure.log.TuningLog`. Consulted before every submission.
+        Object with ``lookup(MeasureInput)`` and ``append(MeasureInput, MeasureResult)``, or a path
+        for a :class:`tvm_loihi.measure.log.TuningLog`. Consulted before every submission.
     max_wall_s : float, optional
         Stop after this much wall time.
     stagnation : int, optional
         Stop after this many evaluations without improving the best.
     callback : callable, optional
-        Called with ``{"evaluations", "budget", "best", "cache_hits", "elapsed_s", "evals_per_s"}`` after
-        every evaluation.
+        Called with ``{"evaluations", "budget", "best", "cache_hits", "elapsed_s", "evals_per_s"}``
+        after every evaluation.
     strategy_params : dict, optional
         Extra keyword arguments of the strategy class.
 
@@ -304,7 +318,8 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
                     reason = "exhausted"
                     break
                 continue
-            remaining = None if max_wall_s is None else max(0.0, max_wall_s - (time.monotonic() - t.start))
+            remaining = (None if max_wall_s is None
+                         else max(0.0, max_wall_s - (time.monotonic() - t.start)))
             _drain(t, in_flight, waiting, remaining)
             if max_wall_s is not None and time.monotonic() - t.start >= max_wall_s:
                 reason = "wall_time"
@@ -318,7 +333,8 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
 def _result(t: _Tuner, strategy: str, seed: int, reason: str) -> TuneResult:
     best_inp, best_res = t.results[t.best_key]
     default_inp, default_res = t.results[t.order[0]]
-    return TuneResult(strategy, seed, t.objectives, t.fidelity, Mapping.from_json(best_inp.mapping), best_res,
-                      Mapping.from_json(default_inp.mapping), default_res, tuple(t.history), tuple(t.values),
-                      t.pareto(), len(t.order), t.cache_hits, t.duplicates, time.monotonic() - t.start,
-                      reason or "budget")
+    return TuneResult(strategy, seed, t.objectives, t.fidelity,
+                      Mapping.from_json(best_inp.mapping), best_res,
+                      Mapping.from_json(default_inp.mapping), default_res,
+                      tuple(t.history), tuple(t.values), t.pareto(), len(t.order), t.cache_hits,
+                      t.duplicates, time.monotonic() - t.start, reason or "budget")

@@ -1,4 +1,5 @@
-"""Reference workloads as real ONNX files, written deterministically from a seed (see docs/workloads.md).
+"""Reference workloads as real ONNX files, written deterministically from a seed
+(see docs/workloads.md).
 
 Every experiment starts from ONNX exactly as a user would: :func:`write_onnx` writes the model,
 :func:`sample_inputs` the seeded input set (non-negative, about half of the entries zero).
@@ -55,11 +56,13 @@ def get_workload(name: str) -> WorkloadSpec:
     try:
         return WORKLOADS[name]
     except KeyError:
-        raise KeyError(f"unknown workload {name!r}; known: {', '.join(sorted(WORKLOADS))}") from None
+        raise KeyError(f"unknown workload {name!r}; "
+                       f"known: {', '.join(sorted(WORKLOADS))}") from None
 
 
 def float_layers(spec: WorkloadSpec | str, seed: int = 0) -> list[FloatLayer]:
-    """Seeded random weights, magnitude-pruned to the spec's sparsity; ReLU on every hidden layer."""
+    """Seeded random weights, magnitude-pruned to the spec's sparsity;
+    ReLU on every hidden layer."""
     spec = get_workload(spec) if isinstance(spec, str) else spec
     rng = np.random.default_rng(seed)
     layers = []
@@ -68,7 +71,7 @@ def float_layers(spec: WorkloadSpec | str, seed: int = 0) -> list[FloatLayer]:
         keep = max(1, round((1.0 - spec.sparsity) * n_in))  # non-zeros per row after pruning
         w = rng.standard_normal((n_out, n_in)).astype(np.float32) * np.float32(np.sqrt(2.0 / keep))
         # Unstructured magnitude pruning over the whole matrix to the stated sparsity.
-        n_zero = int(round(spec.sparsity * w.size))
+        n_zero = round(spec.sparsity * w.size)
         if n_zero:
             cut = np.partition(np.abs(w).ravel(), n_zero - 1)[n_zero - 1]
             w[np.abs(w) <= cut] = 0.0
@@ -78,7 +81,8 @@ def float_layers(spec: WorkloadSpec | str, seed: int = 0) -> list[FloatLayer]:
 
 
 def sample_inputs(spec: WorkloadSpec | str, n_samples: int = 64, seed: int = 1) -> np.ndarray:
-    """Seeded non-negative inputs ``(n_samples, n_in)`` in ``[0, 1)``, about half of the entries zero."""
+    """Seeded non-negative inputs ``(n_samples, n_in)`` in ``[0, 1)``,
+    about half of the entries zero."""
     spec = get_workload(spec) if isinstance(spec, str) else spec
     rng = np.random.default_rng(seed)
     x = rng.random((n_samples, spec.widths[0])).astype(np.float32)
@@ -113,11 +117,14 @@ def make_onnx(spec: WorkloadSpec | str, seed: int = 0, *, batch: int = 1, spelli
         w_name, b_name, out = f"W{k + 1}", f"b{k + 1}", f"h{k + 1}"
         if gemm:
             inits.append(numpy_helper.from_array(fl.weight, w_name))  # (out, in) with transB=1
-            nodes.append(helper.make_node("Gemm", [prev, w_name, b_name], [out], transB=1, name=f"fc{k + 1}"))
+            nodes.append(helper.make_node("Gemm", [prev, w_name, b_name], [out], transB=1,
+                                          name=f"fc{k + 1}"))
         else:
             inits.append(numpy_helper.from_array(np.ascontiguousarray(fl.weight.T), w_name))
-            nodes.append(helper.make_node("MatMul", [prev, w_name], [out + "_mm"], name=f"fc{k + 1}_matmul"))
-            nodes.append(helper.make_node("Add", [out + "_mm", b_name], [out], name=f"fc{k + 1}_add"))
+            nodes.append(helper.make_node("MatMul", [prev, w_name], [out + "_mm"],
+                                          name=f"fc{k + 1}_matmul"))
+            nodes.append(helper.make_node("Add", [out + "_mm", b_name], [out],
+                                          name=f"fc{k + 1}_add"))
         inits.append(numpy_helper.from_array(fl.bias, b_name))
         if fl.relu:
             nodes.append(helper.make_node("Relu", [out], [out + "_relu"], name=f"relu{k + 1}"))

@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sps
@@ -76,7 +77,7 @@ class LavaGraph:
                              f"{net.depth} layers")
         for k, layer in enumerate(net.layers):
             b = self.bounds[k]
-            if b[0] != 0 or b[-1] != layer.n_out or any(x >= y for x, y in zip(b, b[1:])):
+            if b[0] != 0 or b[-1] != layer.n_out or any(x >= y for x, y in pairwise(b)):
                 raise ValueError(f"layer {k} ({layer.name!r}): slice bounds {list(b)} do not split "
                                  f"0..{layer.n_out}")
             if not len(self.cores[k]) == len(self.kinds[k]) == len(b) - 1:
@@ -227,7 +228,7 @@ def _slices(network: NetworkIR, mapping) -> tuple[tuple, tuple]:
 def _layer_kinds(w: sps.csr_matrix, bounds: tuple[int, ...], synapse: str) -> tuple[str, ...]:
     nnz = np.diff(w.indptr)
     return tuple(_kind(synapse, int(nnz[lo:hi].sum()), (hi - lo) * w.shape[1])
-                 for lo, hi in zip(bounds, bounds[1:]))
+                 for lo, hi in pairwise(bounds))
 
 
 def _kind(synapse: str, nnz: int, size: int) -> str:

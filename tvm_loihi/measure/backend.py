@@ -1,9 +1,10 @@
-"""The one function that turns (network, hardware, activity, mapping JSON, fidelity) into a MeasureResult.
+"""The one function that turns (network, hardware, activity, mapping JSON,
+fidelity) into a MeasureResult.
 
-Shared by :class:`~tvm_loihi.measure.runner.LocalRunner` and the RPC measurement host, so a candidate
-gets the same figures whichever way it is measured. Failures are values: a mapping that breaks a
-per-core limit is ``INVALID_MAPPING`` with the validator's message (layer, core, limit, excess); anything
-the simulator raises is ``RUNTIME_ERROR`` with the exception text.
+Shared by :class:`~tvm_loihi.measure.runner.LocalRunner` and the RPC measurement host, so a
+candidate gets the same figures whichever way it is measured. Failures are values: a mapping that
+breaks a per-core limit is ``INVALID_MAPPING`` with the validator's message (layer, core, limit,
+excess); anything the simulator raises is ``RUNTIME_ERROR`` with the exception text.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from ..network import NetworkIR
 from .records import MeasureError, MeasureResult
 
 
-def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile, mapping_json: dict,
-            fidelity: str = "fast", host: str = "local") -> MeasureResult:
+def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile,
+            mapping_json: dict, fidelity: str = "fast", host: str = "local") -> MeasureResult:
     """Validate and simulate one mapping.
 
     Parameters
@@ -34,9 +35,9 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
     Returns
     -------
     MeasureResult
-        ``latency_s`` = total latency of the sample set, ``energy_j`` = energy per inference; counters hold
-        ``per_sample_latency_s``, ``throughput_sps``, ``cores_used``, ``chips_used``, ``energy_total_j``
-        and the simulator's profiler counters.
+        ``latency_s`` = total latency of the sample set, ``energy_j`` = energy per inference;
+        counters hold ``per_sample_latency_s``, ``throughput_sps``, ``cores_used``, ``chips_used``,
+        ``energy_total_j`` and the simulator's profiler counters.
     """
     from ..mapping import Mapping, MappingError
 
@@ -45,8 +46,8 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
         mapping = Mapping.from_json(mapping_json)
         mapping.validate(network, hardware)
     except (MappingError, KeyError, TypeError, ValueError) as err:
-        return MeasureResult.failure(MeasureError.INVALID_MAPPING, f"{type(err).__name__}: {err}", host,
-                                     time.perf_counter() - start)
+        return MeasureResult.failure(MeasureError.INVALID_MAPPING, f"{type(err).__name__}: {err}",
+                                     host, time.perf_counter() - start)
     try:
         from ..sim import evaluate
 
@@ -57,6 +58,6 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
                     "chips_used": int(m.chips_used), "energy_total_j": float(m.energy_j)}
         return MeasureResult(float(m.total_latency_s), float(m.energy_per_inference_j), counters,
                              host=host, wall_s=time.perf_counter() - start)
-    except Exception as err:  # noqa: BLE001 -- measurement failures are values, never raised
-        return MeasureResult.failure(MeasureError.RUNTIME_ERROR, f"{type(err).__name__}: {err}", host,
-                                     time.perf_counter() - start)
+    except Exception as err:  # measurement failures are values, never raised
+        return MeasureResult.failure(MeasureError.RUNTIME_ERROR, f"{type(err).__name__}: {err}",
+                                     host, time.perf_counter() - start)

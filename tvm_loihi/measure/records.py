@@ -1,4 +1,5 @@
-"""Measurement records: what is measured (:class:`MeasureInput`) and what came back (:class:`MeasureResult`).
+"""Measurement records: what is measured (:class:`MeasureInput`) and what came back
+(:class:`MeasureResult`).
 
 Small immutable values that cross processes and files as JSON (never pickle). Errors are a
 :class:`MeasureError` enum plus a message -- never a sentinel number.
@@ -27,7 +28,8 @@ class MeasureError(enum.Enum):
 
 
 def canonical_json(obj: Any) -> str:
-    """Deterministic JSON text (sorted keys, no spaces): equal values give equal strings and hashes."""
+    """Deterministic JSON text (sorted keys, no spaces):
+    equal values give equal strings and hashes."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
@@ -46,8 +48,9 @@ class MeasureInput:
     fidelity : str
         Simulator fidelity (``"fast"`` or ``"event"``) or the name of a hardware backend.
     activity_key : str
-        :meth:`tvm_loihi.activity.ActivityProfile.key` of the activity (the input set) that drives the
-        measurement; part of the cache key, since the same mapping measures differently on other inputs.
+        :meth:`tvm_loihi.activity.ActivityProfile.key` of the activity (the input set) that drives
+        the measurement; part of the cache key, since the same mapping measures differently on other
+        inputs.
     """
 
     workload_key: str
@@ -64,12 +67,13 @@ class MeasureInput:
 
     def to_json(self) -> dict:
         return {"workload_key": self.workload_key, "hardware_key": self.hardware_key,
-                "mapping": self.mapping, "fidelity": self.fidelity, "activity_key": self.activity_key}
+                "mapping": self.mapping, "fidelity": self.fidelity,
+                "activity_key": self.activity_key}
 
     @classmethod
     def from_json(cls, d: dict) -> MeasureInput:
-        return cls(str(d["workload_key"]), str(d["hardware_key"]), dict(d["mapping"]), str(d["fidelity"]),
-                   str(d.get("activity_key", "")))
+        return cls(str(d["workload_key"]), str(d["hardware_key"]), dict(d["mapping"]),
+                   str(d["fidelity"]), str(d.get("activity_key", "")))
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ class MeasureResult:
     energy_j : float or None
         Energy per inference (None on error).
     counters : dict
-        Named figures (per-sample latency, throughput, cores and chips used, Loihi-profiler-style counters).
+        Named figures (per-sample latency, throughput, cores and chips used,
+        Loihi-profiler-style counters).
     error : MeasureError
         ``NO_ERROR`` when the figures are valid.
     message : str
@@ -110,12 +115,14 @@ class MeasureResult:
         return self.error is MeasureError.NO_ERROR
 
     @classmethod
-    def failure(cls, error: MeasureError, message: str, host: str = "local", wall_s: float = 0.0) -> MeasureResult:
+    def failure(cls, error: MeasureError, message: str, host: str = "local",
+                wall_s: float = 0.0) -> MeasureResult:
         """An error result (no figures)."""
         return cls(None, None, {}, error, message, host, wall_s)
 
     def objective(self, name: str) -> float:
-        """``latency`` -> latency_s, ``energy`` -> energy_j; +inf for failed measurements (for ranking only)."""
+        """``latency`` -> latency_s, ``energy`` -> energy_j; +inf for failed measurements
+        (for ranking only)."""
         if not self.ok:
             return float("inf")
         if name == "latency":

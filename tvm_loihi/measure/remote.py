@@ -115,7 +115,7 @@ def make_backend(name: str) -> MeasurementBackend:
 
 
 # A BaseException, so that a backend's `except Exception` cannot swallow the time-out.
-class MeasureTimeout(BaseException):  # noqa: N818
+class MeasureTimeout(BaseException):
     """Raised in the measuring thread when a request's time limit passes."""
 
 

@@ -1,8 +1,8 @@
 """Runners: submit :class:`MeasureInput` s, get futures of :class:`MeasureResult` s.
 
-:class:`Runner` is the seam every measurement path implements (in-process simulator here; RPC tracker
-and process pools in :mod:`tvm_loihi.measure.rpc_runner`). A runner is told each workload once with
-:meth:`Runner.register`; afterwards inputs carry only keys and the mapping JSON.
+:class:`Runner` is the seam every measurement path implements (in-process simulator here; RPC
+tracker and process pools in :mod:`tvm_loihi.measure.rpc_runner`). A runner is told each workload
+once with :meth:`Runner.register`; afterwards inputs carry only keys and the mapping JSON.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class Runner:
 
     n_parallel: int = 1
 
-    def register(self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile) -> None:
+    def register(self, network: NetworkIR, hardware: HardwareSpec,
+                 activity: ActivityProfile) -> None:
         """Make a workload known before inputs that name it are submitted."""
         raise NotImplementedError
 
@@ -47,13 +48,16 @@ class Runner:
         keys[(network.workload_key(), hardware.key())] = activity.key()
 
     def _activity_mismatch(self, inp: MeasureInput, host: str = "local") -> MeasureResult | None:
-        """An error result when ``inp`` names an activity other than the one registered (else None)."""
-        registered = self.__dict__.get("_activity_keys", {}).get((inp.workload_key, inp.hardware_key))
+        """An error result when ``inp`` names an activity other than the one registered
+        (else None)."""
+        keys = self.__dict__.get("_activity_keys", {})
+        registered = keys.get((inp.workload_key, inp.hardware_key))
         if not inp.activity_key or registered is None or registered == inp.activity_key:
             return None
         return MeasureResult.failure(
             MeasureError.UNKNOWN_WORKLOAD,
-            f"workload {inp.workload_key} was registered with activity {registered}, the input asks "
+            f"workload {inp.workload_key} was registered with activity {registered}, "
+            f"the input asks "
             f"for activity {inp.activity_key} (register the workload with that activity)", host)
 
     def __enter__(self) -> Runner:
@@ -78,7 +82,8 @@ class LocalRunner(Runner):
         self.host = host
         self._workloads: dict[tuple[str, str], tuple[NetworkIR, HardwareSpec, ActivityProfile]] = {}
 
-    def register(self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile) -> None:
+    def register(self, network: NetworkIR, hardware: HardwareSpec,
+                 activity: ActivityProfile) -> None:
         activity.check_matches(network)
         self._workloads[(network.workload_key(), hardware.key())] = (network, hardware, activity)
         self._remember_activity(network, hardware, activity)
@@ -96,7 +101,8 @@ class LocalRunner(Runner):
             elif workload is None:
                 res = MeasureResult.failure(
                     MeasureError.UNKNOWN_WORKLOAD,
-                    f"workload {inp.workload_key} on hardware {inp.hardware_key} was not registered", self.host)
+                    f"workload {inp.workload_key} on hardware {inp.hardware_key} "
+                    f"was not registered", self.host)
             else:
                 res = measure(*workload, inp.mapping, inp.fidelity, host=self.host)
             fut.set_result(res)
