@@ -1,7 +1,8 @@
-"""Evolutionary mapping search: genome, operators, selection and ask/tell strategies (see docs/search.md).
+"""Evolutionary mapping search: genome, operators, selection and ask/tell strategies
+(see docs/search.md).
 
-Importing the package registers every strategy: ``bilevel``, ``ga``, ``nsga2`` (evolutionary) and the
-baselines ``random``, ``annealing``, ``metis_greedy``, ``lava_default``.
+Importing the package registers every strategy: ``bilevel``, ``ga``, ``nsga2`` (evolutionary) and
+the baselines ``random``, ``annealing``, ``metis_greedy``, ``lava_default``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Baseline: simulated annealing over a swap/move neighbourhood, geometric cooling over the budget.
 
-Neighbours: swap two cores (a placement swap, or a used core with a free one -- a "move"), or move one
-core's worth of neurons between layers / grow or shrink a layer by one core. Acceptance is Metropolis on
-the *relative* change of the first objective, so the temperature does not depend on the workload's scale:
-``t_start = 0.05`` accepts a 5 % worse mapping with probability 1/e at the start.
+Neighbours: swap two cores (a placement swap, or a used core with a free one -- a "move"), or move
+one core's worth of neurons between layers / grow or shrink a layer by one core. Acceptance is
+Metropolis on the *relative* change of the first objective, so the temperature does not depend on
+the workload's scale: ``t_start = 0.05`` accepts a 5 % worse mapping with probability 1/e at the
+start.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class SimulatedAnnealing(Strategy):
             return
         cur = self.current[1][0]
         delta = (f - cur) / max(abs(cur), 1e-300)
-        if delta <= 0 or (np.isfinite(delta) and self.rng.random() < np.exp(-delta / self.temperature())):
+        if delta <= 0 or (np.isfinite(delta)
+                          and self.rng.random() < np.exp(-delta / self.temperature())):
             self.current = (genome, fitness)
 
     def _state(self) -> dict:

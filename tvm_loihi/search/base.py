@@ -1,9 +1,9 @@
 """The ask/tell protocol every search strategy follows, with explicit JSON-serialisable state.
 
-A strategy proposes one genome per :meth:`Strategy.ask` and learns from :meth:`Strategy.tell`, in any
-order and for genomes it did not ask for (the driver tells it the Lava default first). All randomness
-comes from ``self.rng`` (a ``np.random.Generator``) whose ``bit_generator.state`` is part of
-:meth:`Strategy.state`, so a strategy can be stopped, serialised to JSON and resumed exactly.
+A strategy proposes one genome per :meth:`Strategy.ask` and learns from :meth:`Strategy.tell`, in
+any order and for genomes it did not ask for (the driver tells it the Lava default first). All
+randomness comes from ``self.rng`` (a ``np.random.Generator``) whose ``bit_generator.state`` is part
+of :meth:`Strategy.state`, so a strategy can be stopped, serialised to JSON and resumed exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class Strategy:
     space : SearchSpace
         What a genome may be.
     n_obj : int
-        Number of objectives in every fitness tuple (minimised). Single-objective strategies use the first.
+        Number of objectives in every fitness tuple (minimised). Single-objective strategies use the
+        first.
     budget : int
         Evaluations the driver will spend (schedules such as annealing temperature use it).
     seed : int
@@ -43,15 +44,16 @@ class Strategy:
     uses_seeds = True  # whether the driver should hand it the heuristic seeds (baselines: no)
 
     def __init__(self, space: SearchSpace, *, n_obj: int = 1, budget: int = 300, seed: int = 0,
-                 seeds: Sequence[Genome] = (), traffic: TrafficFn | None = None, order: np.ndarray | None = None,
-                 **params) -> None:
+                 seeds: Sequence[Genome] = (), traffic: TrafficFn | None = None,
+                 order: np.ndarray | None = None, **params) -> None:
         if params:
             raise TypeError(f"strategy {self.name!r}: unknown parameters {sorted(params)}")
         self.space, self.n_obj, self.budget = space, int(n_obj), int(budget)
         self.rng = np.random.default_rng(seed)
         self.seeds = list(seeds)
         self.traffic = traffic
-        self.order = np.arange(space.n_cores) if order is None else np.asarray(order, dtype=np.int64)
+        self.order = (np.arange(space.n_cores) if order is None
+                      else np.asarray(order, dtype=np.int64))
         self.n_told = 0
         self.n_asked = 0
         self.best: tuple[Genome, Fitness] | None = None
@@ -59,7 +61,8 @@ class Strategy:
 
     # -- protocol ----------------------------------------------------------------------------------
     def ask(self) -> Genome | None:
-        """Propose the next genome to evaluate (always feasible), or None when the strategy is done."""
+        """Propose the next genome to evaluate (always feasible),
+        or None when the strategy is done."""
         self.n_asked += 1
         g = self._ask()
         if g is not None:
@@ -70,7 +73,9 @@ class Strategy:
         """Report the fitness (objective tuple, ``inf`` for failed measurements) of ``genome``."""
         fit = tuple(float(f) for f in fitness)
         if len(fit) != self.n_obj:
-            raise ValueError(f"strategy {self.name!r}: expected {self.n_obj} objectives, got {len(fit)}")
+            raise ValueError(
+                f"strategy {self.name!r}: expected {self.n_obj} objectives, got {len(fit)}"
+            )
         self.n_told += 1
         self.seen.add(genome.key())
         if self.best is None or fit[0] < self.best[1][0]:
@@ -80,7 +85,8 @@ class Strategy:
     def state(self) -> dict:
         """Everything needed to resume, as plain JSON data."""
         return {"name": self.name, "rng": self.rng.bit_generator.state, "n_told": self.n_told,
-                "n_asked": self.n_asked, "best": _pair_json(self.best), "seeds": [g.to_json() for g in self.seeds],
+                "n_asked": self.n_asked, "best": _pair_json(self.best),
+                "seeds": [g.to_json() for g in self.seeds],
                 "seen": sorted(self.seen), "own": self._state()}
 
     def load_state(self, d: dict) -> None:
@@ -108,7 +114,8 @@ class Strategy:
         pass
 
     def _fresh(self, make: Callable[[int], Genome], tries: int = 16) -> Genome:
-        """``make(attempt)`` until it yields a genome not proposed before (the last try is kept anyway).
+        """``make(attempt)`` until it yields a genome not proposed before
+        (the last try is kept anyway).
 
         ``attempt`` lets the caller escalate the mutation strength when small moves only revisit.
         """

@@ -2,17 +2,17 @@
 
 Design (documented in docs/search.md)
 -------------------------------------
-* **Seeds first.** The heuristic seeds (Lava default re-laid along the snake walk, work-balanced counts
-  at several sizes, contiguous and interleaved) are evaluated first.
+* **Seeds first.** The heuristic seeds (Lava default re-laid along the snake walk, work-balanced
+  counts at several sizes, contiguous and interleaved) are evaluated first.
 * **Elitist incumbent.** The best mapping seen so far (first objective) is the parent of every
   proposal; nothing worse ever replaces it.
 * **Inner loop (placement).** Placement moves of the incumbent's partitioning with its counts fixed:
-  swap cores, swap cores between consecutive layers, move a layer's block to a compact region, shuffle
-  slices within a block. The number of moves per proposal adapts by the 1/5 success rule.
+  swap cores, swap cores between consecutive layers, move a layer's block to a compact region,
+  shuffle slices within a block. The number of moves per proposal adapts by the 1/5 success rule.
 * **Outer loop (partitioning).** Count moves of the incumbent: grow or shrink a layer by ``1..step``
-  cores, move cores between layers, or rescale every count by a common factor. Placement follows by the
-  locality-preserving reorder, so a new partitioning starts from the incumbent's optimised placement
-  rather than from scratch; the step adapts by the 1/5 rule.
+  cores, move cores between layers, or rescale every count by a common factor. Placement follows by
+  the locality-preserving reorder, so a new partitioning starts from the incumbent's optimised
+  placement rather than from scratch; the step adapts by the 1/5 rule.
 * **Alternation.** The search runs outer and inner batches in turn; each batch's length is a share
   of a 16-evaluation cycle in proportion to how often that loop has improved the incumbent (a
   Laplace-smoothed success rate), between 3 and 13 evaluations.
@@ -69,10 +69,10 @@ class BilevelES(Strategy):
             phase = "outer" if phase == "inner" else "inner"
         boost = attempt // 3  # escalate the move size while proposals only revisit known genomes
         if phase == "inner":
-            return mutate_placement(parent, self.space, self.rng, int(round(self.moves)) + boost)
+            return mutate_placement(parent, self.space, self.rng, round(self.moves) + boost)
         if self.rng.random() < self.p_rescale:
             return self._rescale(parent)
-        return mutate_counts(parent, self.space, self.rng, max_step=int(round(self.step)) + boost)
+        return mutate_counts(parent, self.space, self.rng, max_step=round(self.step) + boost)
 
     def _rescale(self, g: Genome) -> Genome:
         factor = float(np.exp(self.rng.normal(0.0, 0.25)))

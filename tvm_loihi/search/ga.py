@@ -1,10 +1,10 @@
 """Joint genetic algorithm over counts and placement (steady state, elitist replacement).
 
 Parents by binary tournament; a child takes each layer's count from either parent and a permutation
-crossover (OX or PMX, cut points inside the used prefix) of their placements, then one mutation (a count
-move with the locality-preserving reorder, or placement moves). A child replaces the worst member when it
-is better and not already present. The initial population is the heuristic seeds, then mutants of them
-(and a few random genomes for diversity).
+crossover (OX or PMX, cut points inside the used prefix) of their placements, then one mutation (a
+count move with the locality-preserving reorder, or placement moves). A child replaces the worst
+member when it is better and not already present. The initial population is the heuristic seeds,
+then mutants of them (and a few random genomes for diversity).
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ def _tournament(fit: np.ndarray, rng: np.random.Generator) -> int:
 class JointGA(Strategy):
     """Steady-state GA with OX/PMX crossover and count/placement mutation."""
 
-    def __init__(self, space, *, pop_size: int = 16, p_crossover: float = 0.7, p_random: float = 0.25,
-                 **kw) -> None:
+    def __init__(self, space, *, pop_size: int = 16, p_crossover: float = 0.7,
+                 p_random: float = 0.25, **kw) -> None:
         super().__init__(space, **kw)
-        self.pop_size, self.p_crossover, self.p_random = int(pop_size), float(p_crossover), float(p_random)
+        self.pop_size = int(pop_size)
+        self.p_crossover, self.p_random = float(p_crossover), float(p_random)
         self.pop: list[tuple[Genome, Fitness]] = []
         self.starts = list(self.seeds)
 
@@ -54,7 +55,8 @@ class JointGA(Strategy):
             b = self.pop[_tournament(fit, self.rng)][0]
             kind = "ox" if self.rng.random() < 0.5 else "pmx"
             a = crossover(a, b, self.space, self.rng, kind)
-        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt, n_moves=1 + attempt // 3)
+        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt,
+                      n_moves=1 + attempt // 3)
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         key = genome.key()

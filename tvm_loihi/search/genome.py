@@ -4,15 +4,16 @@ Encoding
 --------
 ``counts[k]`` is the number of cores layer ``k`` is split over (neurons divided evenly, as
 :meth:`tvm_loihi.mapping.Mapping.from_assignment` does); ``perm`` is a permutation of all physical
-cores (across chips). Decoding hands the first ``counts[0]`` entries of ``perm`` to layer 0, the next
-``counts[1]`` to layer 1 and so on; the tail is the free pool. The tail does not change the decoded
-mapping, but it does decide which free cores a layer grows into, so it is part of the genome.
+cores (across chips). Decoding hands the first ``counts[0]`` entries of ``perm`` to layer 0, the
+next ``counts[1]`` to layer 1 and so on; the tail is the free pool. The tail does not change the
+decoded mapping, but it does decide which free cores a layer grows into, so it is part of the
+genome.
 
 Two pure functions keep genomes feasible, both idempotent:
 
 * :func:`reorder` -- change the counts while keeping placement local: a layer keeps the first
-  ``min(old, new)`` cores of its block, surplus cores return to the free pool, and a deficit is filled
-  from the pool with the cores nearest (in router hops) to the cores the layer kept.
+  ``min(old, new)`` cores of its block, surplus cores return to the free pool, and a deficit is
+  filled from the pool with the cores nearest (in router hops) to the cores the layer kept.
 * :func:`repair` -- make any genome feasible: a proper permutation, counts within
   ``[min_counts, max_counts]``, total within the core budget, and counts the hardware accepts
   (``SearchSpace.check_counts``, which can demand more cores than the per-layer minimum, e.g. when a
@@ -55,7 +56,8 @@ class Genome:
         return sum(self.counts)
 
     def core_ids(self) -> tuple[int, ...]:
-        """Physical cores in use, layer by layer (the ``core_ids`` of ``Mapping.from_assignment``)."""
+        """Physical cores in use, layer by layer (the ``core_ids`` of
+        ``Mapping.from_assignment``)."""
         return self.perm[: self.n_used]
 
     def blocks(self) -> list[tuple[int, ...]]:
@@ -64,7 +66,8 @@ class Genome:
         return [self.perm[e - c: e] for c, e in zip(self.counts, ends)]
 
     def key(self) -> str:
-        """Hash of what the genome decodes to (counts and used cores; the free-pool order is ignored)."""
+        """Hash of what the genome decodes to
+        (counts and used cores; the free-pool order is ignored)."""
         text = json.dumps([self.counts, self.core_ids()], separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -92,12 +95,13 @@ class SearchSpace:
     layer_work : tuple of float
         Relative synaptic work per layer (for heuristic seeds); defaults to uniform.
     check_counts : callable, optional
-        ``counts -> layer index`` of a layer that needs more cores than it has for the hardware to accept
-        the mapping, or None when the counts are acceptable. Results are cached per counts.
+        ``counts -> layer index`` of a layer that needs more cores than it has for the hardware to
+        accept the mapping, or None when the counts are acceptable. Results are cached per counts.
     count_model : object, optional
         A placement-free model of the partitioning with ``allocate(total) -> counts`` and
-        ``rebalance(counts, n_moves) -> counts`` (e.g. :class:`~tvm_loihi.search.pipeline.PipelineModel`);
-        the model-guided count moves fall back to random ones without it.
+        ``rebalance(counts, n_moves) -> counts`` (e.g.
+        :class:`~tvm_loihi.search.pipeline.PipelineModel`); the model-guided count moves fall back
+        to random ones without it.
     """
 
     n_cores: int
@@ -119,7 +123,9 @@ class SearchSpace:
         bad = [k for k, (a, b) in enumerate(zip(lo, hi)) if not 1 <= a <= b]
         if bad:
             k = bad[0]
-            raise ValueError(f"search space: layer {k} needs {lo[k]} cores, at most {hi[k]} allowed")
+            raise ValueError(
+                f"search space: layer {k} needs {lo[k]} cores, at most {hi[k]} allowed"
+            )
         if sum(lo) > self.n_cores:
             raise ValueError(
                 f"search space: the layers need at least {sum(lo)} cores, the hardware has "
@@ -127,7 +133,9 @@ class SearchSpace:
             )
         hops = np.asarray(self.hops, dtype=np.float64)
         if hops.shape != (self.n_cores, self.n_cores):
-            raise ValueError(f"search space: hops must be {self.n_cores}x{self.n_cores}, got {hops.shape}")
+            raise ValueError(
+                f"search space: hops must be {self.n_cores}x{self.n_cores}, got {hops.shape}"
+            )
         object.__setattr__(self, "hops", hops)
         work = tuple(float(w) for w in self.layer_work) or (1.0,) * len(lo)
         if len(work) != len(lo):
@@ -154,7 +162,8 @@ def _offsets(counts: Sequence[int], n_cores: int) -> np.ndarray:
 
 def reorder(perm: Sequence[int], old_counts: Sequence[int], new_counts: Sequence[int],
             hops: np.ndarray) -> tuple[int, ...]:
-    """Locality-preserving placement for new counts (pure; idempotent when the counts are unchanged).
+    """Locality-preserving placement for new counts
+    (pure; idempotent when the counts are unchanged).
 
     Parameters
     ----------
@@ -216,16 +225,18 @@ def _fix_counts(counts: Sequence[int], space: SearchSpace) -> tuple[int, ...]:
         nxt = bad + 1
         if c[bad] < ceil[bad]:  # more cores for the layer over a per-core limit
             c[bad] += 1
-            floor[bad] = max(floor[bad], c[bad])  # the check is taken as monotone in the layer's count
-        elif nxt < c.size and c[nxt] > floor[nxt]:  # else split its successor less (fewer fan-out targets)
+            # the check is taken as monotone in the layer's count
+            floor[bad] = max(floor[bad], c[bad])
+        elif nxt < c.size and c[nxt] > floor[nxt]:
+            # else split its successor less (fewer fan-out targets)
             c[nxt] -= 1
             ceil[nxt] = min(ceil[nxt], c[nxt])
         else:
             raise ValueError(f"search space: layer {bad} is rejected by the hardware even at its "
                              f"maximum of {ceil[bad]} cores (counts {tuple(int(x) for x in c)})")
         if floor.sum() > space.n_cores:
-            raise ValueError(f"search space: no feasible counts; layer {bad} needs {floor[bad]} cores "
-                             f"and the layers together need {floor.sum()} of {space.n_cores}")
+            raise ValueError(f"search space: no feasible counts; layer {bad} needs {floor[bad]} "
+                             f"cores and the layers together need {floor.sum()} of {space.n_cores}")
     raise ValueError("search space: count repair did not converge")
 
 
@@ -239,7 +250,8 @@ def _shrink_to_budget(c: np.ndarray, floor: np.ndarray, n_cores: int) -> np.ndar
 
 
 def repair(genome: Genome, space: SearchSpace) -> Genome:
-    """Make any genome feasible (pure; ``repair(repair(g)) == repair(g)``; feasible genomes unchanged).
+    """Make any genome feasible
+    (pure; ``repair(repair(g)) == repair(g)``; feasible genomes unchanged).
 
     Raises
     ------
@@ -248,7 +260,8 @@ def repair(genome: Genome, space: SearchSpace) -> Genome:
     """
     perm = _fix_perm(genome.perm, space.n_cores)
     counts = _fix_counts(genome.counts, space)
-    old = tuple(genome.counts[: space.n_layers]) + (0,) * max(0, space.n_layers - len(genome.counts))
+    old = (tuple(genome.counts[: space.n_layers])
+           + (0,) * max(0, space.n_layers - len(genome.counts)))
     old = tuple(max(0, int(c)) for c in old)
     if counts == old and tuple(perm) == genome.perm:
         return genome

@@ -1,4 +1,5 @@
-"""Cheap constructive mappings: work-balanced counts, snake-order placements, greedy traffic placement.
+"""Cheap constructive mappings: work-balanced counts, snake-order placements,
+greedy traffic placement.
 
 These seed the evolutionary strategies and build the METIS+greedy baseline. Latency per timestep is
 set by the slowest core, so counts proportional to each layer's synaptic work balance the pipeline;
@@ -26,7 +27,8 @@ def snake_order(coords: np.ndarray) -> np.ndarray:
 
 
 def balanced_counts(space: SearchSpace, total: int) -> tuple[int, ...]:
-    """Counts proportional to layer work, each within its bounds, summing to ``total`` where possible."""
+    """Counts proportional to layer work, each within its bounds,
+    summing to ``total`` where possible."""
     lo, hi = np.array(space.min_counts), np.array(space.max_counts)
     total = int(np.clip(total, lo.sum(), space.n_cores))
     work = np.maximum(np.asarray(space.layer_work, dtype=np.float64), 1e-12)
@@ -53,8 +55,8 @@ def contiguous_genome(space: SearchSpace, counts: Sequence[int], order: np.ndarr
 def interleaved_genome(space: SearchSpace, counts: Sequence[int], order: np.ndarray) -> Genome:
     """Consecutive layer pairs share one stretch of ``order``, their cores alternating.
 
-    Layers ``2i`` and ``2i + 1`` are dealt onto their joint stretch in proportion to their counts, so
-    every core of one sits next to cores of the other.
+    Layers ``2i`` and ``2i + 1`` are dealt onto their joint stretch in proportion to their counts,
+    so every core of one sits next to cores of the other.
     """
     counts = [int(c) for c in counts]
     used = np.asarray(order[: sum(counts)])
@@ -65,8 +67,10 @@ def interleaved_genome(space: SearchSpace, counts: Sequence[int], order: np.ndar
         stretch = used[pos: pos + sum(pair)]
         if len(pair) == 2:
             # fractional positions interleave the two layers evenly across the stretch
-            keys = np.concatenate([(np.arange(pair[0]) + 0.5) / pair[0], (np.arange(pair[1]) + 0.5) / pair[1]])
-            owner = np.concatenate([np.zeros(pair[0], int), np.ones(pair[1], int)])[np.argsort(keys, kind="stable")]
+            keys = np.concatenate([(np.arange(pair[0]) + 0.5) / pair[0],
+                                   (np.arange(pair[1]) + 0.5) / pair[1]])
+            owner = np.concatenate([np.zeros(pair[0], int), np.ones(pair[1], int)])
+            owner = owner[np.argsort(keys, kind="stable")]
             for j in (0, 1):
                 blocks[k + j] = stretch[owner == j].tolist()
         else:
@@ -86,8 +90,8 @@ def seed_genomes(space: SearchSpace, order: np.ndarray, default: Genome | None =
         out.append(contiguous_genome(space, default.counts, order))
     sets = []
     if space.count_model is not None:
-        sets += [space.count_model.allocate(int(round(f * space.n_cores))) for f in model_fractions]
-    sets += [balanced_counts(space, int(round(f * space.n_cores))) for f in fractions]
+        sets += [space.count_model.allocate(round(f * space.n_cores)) for f in model_fractions]
+    sets += [balanced_counts(space, round(f * space.n_cores)) for f in fractions]
     for counts in sets:
         out += [contiguous_genome(space, counts, order), interleaved_genome(space, counts, order)]
     unique: dict[str, Genome] = {}

@@ -1,4 +1,5 @@
-"""Baseline: the Lava default mapping (fewest cores per layer, cores in id order), one evaluation."""
+"""Baseline: the Lava default mapping (fewest cores per layer, cores in id order),
+one evaluation."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Baseline: METIS partition of the logical-core traffic graph + greedy placement (traffic x hops).
 
-For a total core count ``K`` the counts are work-balanced (:func:`~.heuristics.balanced_counts`); pymetis
-splits the resulting logical cores into ``P`` parts with few spike messages between them; every part
-gets a contiguous region of the snake walk (parts ordered by the mean layer they hold, so the pipeline
-flows across the mesh), and inside it logical cores are placed greedily, each on the free core that
-minimises traffic x hop distance to what is already placed. The budget is spent on a sweep: a grid of
-``K`` from the minimum to every core, times ``P`` in (1, 2, 4, 8) (rounded to chips on multi-chip
-systems), then random ``(K, P)`` with random tie-breaking.
+For a total core count ``K`` the counts are work-balanced (:func:`~.heuristics.balanced_counts`);
+pymetis splits the resulting logical cores into ``P`` parts with few spike messages between them;
+every part gets a contiguous region of the snake walk (parts ordered by the mean layer they hold, so
+the pipeline flows across the mesh), and inside it logical cores are placed greedily, each on the
+free core that minimises traffic x hop distance to what is already placed. The budget is spent on a
+sweep: a grid of ``K`` from the minimum to every core, times ``P`` in (1, 2, 4, 8) (rounded to chips
+on multi-chip systems), then random ``(K, P)`` with random tie-breaking.
 """
 
 from __future__ import annotations
@@ -49,14 +49,16 @@ class MetisGreedy(Strategy):
         if self.traffic is None:
             raise ValueError("metis_greedy needs the problem's traffic function (pass traffic=...)")
         lo = sum(space.min_counts)
-        self.totals = np.unique(np.linspace(lo, space.n_cores, max(2, levels)).round().astype(int)).tolist()
+        grid = np.linspace(lo, space.n_cores, max(2, levels)).round().astype(int)
+        self.totals = np.unique(grid).tolist()
 
     def _plan(self, i: int) -> tuple[int, int, bool]:
         grid = [(k, p) for k in self.totals for p in _PARTS]
         if i < len(grid):
             return grid[i][0], grid[i][1], False
         lo = sum(self.space.min_counts)
-        return int(self.rng.integers(lo, self.space.n_cores + 1)), int(self.rng.choice(_PARTS)), True
+        return (int(self.rng.integers(lo, self.space.n_cores + 1)), int(self.rng.choice(_PARTS)),
+                True)
 
     def _ask(self) -> Genome:
         total, n_parts, jitter = self._plan(self.n_asked - 1)
@@ -71,8 +73,10 @@ class MetisGreedy(Strategy):
             members = np.flatnonzero(parts == p)
             cand = region[start: start + members.size]
             sub = t[np.ix_(members, members)]
-            place[members] = greedy_placement(sub, self.space.hops, cand, self.rng if jitter else None)
+            place[members] = greedy_placement(sub, self.space.hops, cand,
+                                              self.rng if jitter else None)
             start += members.size
         rest = np.setdiff1d(self.order, place, assume_unique=True)
         rest = self.order[np.isin(self.order, rest)]
-        return repair(Genome(counts, tuple(int(c) for c in np.concatenate([place, rest]))), self.space)
+        perm = tuple(int(c) for c in np.concatenate([place, rest]))
+        return repair(Genome(counts, perm), self.space)

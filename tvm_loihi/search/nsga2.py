@@ -2,9 +2,9 @@
 
 The population is filled from the heuristic seeds and their mutants; afterwards every ask breeds one
 child (binary tournament on front and crowding, OX/PMX crossover, count/placement mutation). Told
-children collect in an offspring pool; once it holds ``pop_size`` of them, the union of population and
-offspring is cut back to ``pop_size`` by non-dominated rank, then crowding distance. Works with any
-number of objectives; the driver returns the Pareto front of everything measured.
+children collect in an offspring pool; once it holds ``pop_size`` of them, the union of population
+and offspring is cut back to ``pop_size`` by non-dominated rank, then crowding distance. Works with
+any number of objectives; the driver returns the Pareto front of everything measured.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class NSGA2(Strategy):
         if self.rng.random() < self.p_crossover:
             b = self.pop[tournament(rank, crowd, self.rng)][0]
             a = crossover(a, b, self.space, self.rng, "ox" if self.rng.random() < 0.5 else "pmx")
-        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt, n_moves=1 + attempt // 3)
+        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt,
+                      n_moves=1 + attempt // 3)
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         if len(self.pop) < self.pop_size:

@@ -1,4 +1,5 @@
-"""Variation operators on :class:`~tvm_loihi.search.genome.Genome` (pure; explicit ``np.random.Generator``).
+"""Variation operators on :class:`~tvm_loihi.search.genome.Genome`
+(pure; explicit ``np.random.Generator``).
 
 Every operator returns a feasible genome (it repairs what it produces). Placement moves exploit the
 mesh: a layer's block can move as a unit to a compact region, cores can be exchanged between
@@ -14,7 +15,8 @@ from .genome import Genome, SearchSpace, repair, with_counts
 
 
 def random_genome(space: SearchSpace, rng: np.random.Generator) -> Genome:
-    """Uniform random placement; counts drawn between the minimum and a random share of the free cores."""
+    """Uniform random placement;
+    counts drawn between the minimum and a random share of the free cores."""
     lo, hi = np.array(space.min_counts), np.array(space.max_counts)
     spare = space.n_cores - lo.sum()
     share = rng.dirichlet(np.ones(space.n_layers)) * spare * rng.random()
@@ -37,7 +39,8 @@ def swap_cores(g: Genome, space: SearchSpace, rng: np.random.Generator) -> Genom
 
 
 def swap_adjacent_layers(g: Genome, space: SearchSpace, rng: np.random.Generator) -> Genome:
-    """Exchange one core of layer ``k`` with one of layer ``k + 1`` (the layers that exchange spikes)."""
+    """Exchange one core of layer ``k`` with one of layer ``k + 1``
+    (the layers that exchange spikes)."""
     if space.n_layers < 2:
         return swap_cores(g, space, rng)
     k = int(rng.integers(space.n_layers - 1))
@@ -50,7 +53,8 @@ def swap_adjacent_layers(g: Genome, space: SearchSpace, rng: np.random.Generator
 
 
 def move_block(g: Genome, space: SearchSpace, rng: np.random.Generator) -> Genome:
-    """Move one layer's block onto the cores nearest a random anchor; displaced cores take its old spots."""
+    """Move one layer's block onto the cores nearest a random anchor;
+    displaced cores take its old spots."""
     k = int(rng.integers(space.n_layers))
     perm = np.asarray(g.perm)
     start = int(np.sum(g.counts[:k]))
@@ -77,7 +81,9 @@ def scramble_block(g: Genome, space: SearchSpace, rng: np.random.Generator) -> G
     return Genome(g.counts, tuple(int(c) for c in p))
 
 
-def change_count(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
+def change_count(
+    g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4
+) -> Genome:
     """Grow or shrink one layer by ``1..max_step`` cores, keeping placement local."""
     k = int(rng.integers(space.n_layers))
     step = int(rng.integers(1, max(1, max_step) + 1)) * (1 if rng.random() < 0.5 else -1)
@@ -86,8 +92,11 @@ def change_count(g: Genome, space: SearchSpace, rng: np.random.Generator, max_st
     return with_counts(g, counts, space)
 
 
-def transfer_cores(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
-    """Move ``1..max_step`` cores from one layer to another (total unchanged where the limits allow)."""
+def transfer_cores(
+    g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4
+) -> Genome:
+    """Move ``1..max_step`` cores from one layer to another
+    (total unchanged where the limits allow)."""
     if space.n_layers < 2:
         return change_count(g, space, rng, max_step)
     a, b = (int(x) for x in rng.choice(space.n_layers, size=2, replace=False))
@@ -101,10 +110,12 @@ def transfer_cores(g: Genome, space: SearchSpace, rng: np.random.Generator, max_
     return with_counts(g, counts, space)
 
 
-def rebalance_counts(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
-    """Move ``1..max_step`` cores towards the bottleneck layer by the space's count model (the transfer
-    that lowers the model latency most, one core at a time); a random transfer without a model or when
-    the model sees no gain."""
+def rebalance_counts(
+    g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4
+) -> Genome:
+    """Move ``1..max_step`` cores towards the bottleneck layer by the space's count model (the
+    transfer that lowers the model latency most, one core at a time); a random transfer without a
+    model or when the model sees no gain."""
     model = space.count_model
     if model is None:
         return transfer_cores(g, space, rng, max_step)
@@ -114,9 +125,12 @@ def rebalance_counts(g: Genome, space: SearchSpace, rng: np.random.Generator, ma
     return with_counts(g, counts, space)
 
 
-def reallocate_counts(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
+def reallocate_counts(
+    g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4
+) -> Genome:
     """Counts the space's count model allocates to a total ``0..max_step`` cores above or below the
-    genome's, placement carried over by the locality-preserving reorder (a random change without a model)."""
+    genome's, placement carried over by the locality-preserving reorder
+    (a random change without a model)."""
     model = space.count_model
     if model is None:
         return change_count(g, space, rng, max_step)
@@ -137,7 +151,9 @@ def _changed(g: Genome, make, tries: int = 8) -> Genome:
     return child
 
 
-def mutate_placement(g: Genome, space: SearchSpace, rng: np.random.Generator, n_moves: int = 1) -> Genome:
+def mutate_placement(
+    g: Genome, space: SearchSpace, rng: np.random.Generator, n_moves: int = 1
+) -> Genome:
     """Apply ``n_moves`` random placement moves (counts unchanged; redrawn if nothing changed)."""
 
     def make() -> Genome:
@@ -149,9 +165,13 @@ def mutate_placement(g: Genome, space: SearchSpace, rng: np.random.Generator, n_
     return _changed(g, make)
 
 
-def mutate_counts(g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4) -> Genome:
+def mutate_counts(
+    g: Genome, space: SearchSpace, rng: np.random.Generator, max_step: int = 4
+) -> Genome:
     """Apply one random count move (locality-preserving; redrawn if nothing changed)."""
-    return _changed(g, lambda: COUNT_MOVES[int(rng.integers(len(COUNT_MOVES)))](g, space, rng, max_step))
+    return _changed(
+        g, lambda: COUNT_MOVES[int(rng.integers(len(COUNT_MOVES)))](g, space, rng, max_step)
+    )
 
 
 def mutate(g: Genome, space: SearchSpace, rng: np.random.Generator, p_counts: float = 0.4,
@@ -167,16 +187,22 @@ def _cut(rng: np.random.Generator, limit: int) -> tuple[int, int]:
     return a, max(b, a + 1)
 
 
-def order_crossover(p1: np.ndarray, p2: np.ndarray, rng: np.random.Generator, limit: int) -> np.ndarray:
-    """OX: keep ``p1[a:b]`` in place, fill the rest in ``p2``'s order (cuts within the used prefix)."""
+def order_crossover(
+    p1: np.ndarray, p2: np.ndarray, rng: np.random.Generator, limit: int
+) -> np.ndarray:
+    """OX: keep ``p1[a:b]`` in place, fill the rest in ``p2``'s order
+    (cuts within the used prefix)."""
     a, b = _cut(rng, limit)
     seg = p1[a:b]
     rest = p2[~np.isin(p2, seg)]
     return np.concatenate([rest[:a], seg, rest[a:]])
 
 
-def pmx_crossover(p1: np.ndarray, p2: np.ndarray, rng: np.random.Generator, limit: int) -> np.ndarray:
-    """PMX: ``p1[a:b]`` in place; ``p2`` elsewhere, conflicts resolved through the segment's mapping."""
+def pmx_crossover(
+    p1: np.ndarray, p2: np.ndarray, rng: np.random.Generator, limit: int
+) -> np.ndarray:
+    """PMX: ``p1[a:b]`` in place;
+    ``p2`` elsewhere, conflicts resolved through the segment's mapping."""
     a, b = _cut(rng, limit)
     child = p2.copy()
     child[a:b] = p1[a:b]
@@ -191,7 +217,8 @@ def pmx_crossover(p1: np.ndarray, p2: np.ndarray, rng: np.random.Generator, limi
 
 def crossover(g1: Genome, g2: Genome, space: SearchSpace, rng: np.random.Generator,
               kind: str = "ox") -> Genome:
-    """Child with per-layer counts from either parent and a permutation crossover of the placements."""
+    """Child with per-layer counts from either parent
+    and a permutation crossover of the placements."""
     take = rng.random(space.n_layers) < 0.5
     counts = np.where(take, g1.counts, g2.counts)
     p1, p2 = np.asarray(g1.perm), np.asarray(g2.perm)

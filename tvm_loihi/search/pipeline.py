@@ -1,4 +1,5 @@
-"""A placement-free pipeline model of the partitioning: which layer binds, and counts that balance it.
+"""A placement-free pipeline model of the partitioning: which layer binds,
+and counts that balance it.
 
 Every timestep, each layer's cores integrate one sample while the host streams the next one in; the
 timestep lasts as long as the slowest core (plus the NoC and the barrier). Ignoring placement, the
@@ -7,17 +8,17 @@ time of a count vector is therefore
     sum over timesteps t of  max( max_k receive_k(c_k)[t - k],  max_k send_k(c_k, c_k+1)[t - k - 1],
                                   host(c_0)[t] )  + barrier(cores used)
 
-where ``receive_k`` is the slowest core of layer ``k`` (messages in x t_recv + synaptic ops x t_syn),
-``send_k`` its slowest send pipeline (neuron updates x t_neuron + messages out x t_send) and ``host``
-the input messages through the host port (one per active input and destination core, so it *grows*
-with layer 0's core count). The counts come from the measured activity and the hardware's timing
-constants -- the same knowledge the work-proportional heuristic uses, refined by the per-message
-overheads that make splitting a layer pay less than proportionally. Links, flight times and
-contention are left to the search, which measures them.
+where ``receive_k`` is the slowest core of layer ``k`` (messages in x t_recv + synaptic ops x
+t_syn), ``send_k`` its slowest send pipeline (neuron updates x t_neuron + messages out x t_send) and
+``host`` the input messages through the host port (one per active input and destination core, so it
+*grows* with layer 0's core count). The counts come from the measured activity and the hardware's
+timing constants -- the same knowledge the work-proportional heuristic uses, refined by the
+per-message overheads that make splitting a layer pay less than proportionally. Links, flight times
+and contention are left to the search, which measures them.
 
-:meth:`PipelineModel.allocate` builds counts greedily (a core at a time to whichever layer lowers the
-model time most) and :meth:`PipelineModel.rebalance` moves single cores between layers where that relieves the
-bottleneck. Both are deterministic and cached per (layer, count).
+:meth:`PipelineModel.allocate` builds counts greedily (a core at a time to whichever layer lowers
+the model time most) and :meth:`PipelineModel.rebalance` moves single cores between layers where
+that relieves the bottleneck. Both are deterministic and cached per (layer, count).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class PipelineModel:
                             self._stats(k, c), nxt)
 
     def receive(self, k: int, c: int) -> np.ndarray:
-        """``(N,)`` per sample, the slowest receive pipeline of layer ``k`` split over ``c`` cores."""
+        """``(N,)`` per sample,
+        the slowest receive pipeline of layer ``k`` split over ``c`` cores."""
         key = (k, int(c))
         if key not in self._recv:
             t = self.hardware.timing
@@ -77,17 +79,20 @@ class PipelineModel:
         return self._recv[key]
 
     def host(self, c0: int) -> np.ndarray:
-        """``(N,)`` per sample, the host-port time of the input messages into ``c0`` layer-0 cores."""
+        """``(N,)`` per sample,
+        the host-port time of the input messages into ``c0`` layer-0 cores."""
         self.receive(0, c0)
         return self._host[int(c0)]
 
     def send(self, k: int, c: int, c_next: int) -> np.ndarray:
-        """``(N,)`` per sample, the slowest send pipeline (messages out) of layer ``k`` (not the last)."""
+        """``(N,)`` per sample, the slowest send pipeline (messages out) of layer ``k``
+        (not the last)."""
         key = (k, int(c), int(c_next))
         if key not in self._send:
             t = self.hardware.timing
             lc = self._layer(k, c, c_next)
-            self._send[key] = (lc.neurons[None, :] * t.neuron_update_s + lc.msgs_out * t.msg_send_s).max(axis=1)
+            self._send[key] = (lc.neurons[None, :] * t.neuron_update_s
+                               + lc.msgs_out * t.msg_send_s).max(axis=1)
         return self._send[key]
 
     def step_times(self, counts: Sequence[int]) -> np.ndarray:
@@ -104,7 +109,8 @@ class PipelineModel:
         return out
 
     def barrier(self, n_used: int) -> float:
-        """Barrier of ``n_used`` cores packed onto routers (one chip hop once they need two chips)."""
+        """Barrier of ``n_used`` cores packed onto routers
+        (one chip hop once they need two chips)."""
         hw = self.hardware
         span = 0 if int(n_used) <= hw.cores_per_chip else 1
         return hw.timing.barrier(-(-int(n_used) // hw.cores_per_router), span)
@@ -112,11 +118,12 @@ class PipelineModel:
     def latency(self, counts: Sequence[int]) -> float:
         """Model total latency (seconds) of ``counts``, placement ignored."""
         steps = self.step_times(counts)
-        return float(steps.max(axis=1).sum() + len(steps) * self.barrier(sum(int(c) for c in counts)))
+        barrier = self.barrier(sum(int(c) for c in counts))
+        return float(steps.max(axis=1).sum() + len(steps) * barrier)
 
     def allocate(self, total: int) -> tuple[int, ...]:
-        """Counts of at most ``total`` cores: from the minimum, one core at a time to the layer whose
-        extra core lowers the model latency most, while any does."""
+        """Counts of at most ``total`` cores: from the minimum, one core at a time to the layer
+        whose extra core lowers the model latency most, while any does."""
         counts = list(self.min_counts)
         budget = max(int(total), sum(counts))
         best = self.latency(counts)
@@ -136,8 +143,9 @@ class PipelineModel:
         return tuple(counts)
 
     def rebalance(self, counts: Sequence[int], n_moves: int = 1) -> tuple[int, ...]:
-        """Up to ``n_moves`` times, the single one-core transfer between two layers that lowers the model
-        latency most (relieves the bottleneck, layer 0's host port included), while one does."""
+        """Up to ``n_moves`` times, the single one-core transfer between two layers that lowers the
+        model latency most (relieves the bottleneck, layer 0's host port included), while one
+        does."""
         counts = [int(c) for c in counts]
         best = self.latency(counts)
         for _ in range(max(1, int(n_moves))):

@@ -1,9 +1,10 @@
 """The bridge from (network, hardware, activity) to search space, genomes and mappings.
 
 Builds the :class:`~tvm_loihi.search.genome.SearchSpace` (per-layer core bounds from
-:func:`tvm_loihi.mapping.min_cores_per_layer`, a hardware check of whole count vectors -- output axons of
-layer ``k`` depend on layer ``k + 1``'s split --, hop distances and layer work), decodes genomes into
-:class:`~tvm_loihi.mapping.Mapping`, and computes the logical-core traffic the placement heuristics use.
+:func:`tvm_loihi.mapping.min_cores_per_layer`, a hardware check of whole count vectors -- output
+axons of layer ``k`` depend on layer ``k + 1``'s split --, hop distances and layer work), decodes
+genomes into :class:`~tvm_loihi.mapping.Mapping`, and computes the logical-core traffic the
+placement heuristics use.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..activity import ActivityProfile
 from ..hardware import HardwareSpec, core_coords, global_router_xy
-from ..mapping import Mapping, layer_usage, lava_default_mapping, min_cores_per_layer
+from ..mapping import Mapping, lava_default_mapping, layer_usage, min_cores_per_layer
 from ..network import NetworkIR
 from ..sim.slices import even_bounds, slice_stats
 from .genome import Genome, SearchSpace, repair
@@ -64,7 +65,8 @@ def layer_work(network: NetworkIR, hardware: HardwareSpec, activity: ActivityPro
     """Per layer, compute time over the sample set (synaptic ops and neuron updates)."""
     t = hardware.timing
     ops = activity.synaptic_ops(network).astype(np.float64) * t.syn_op_s
-    updates = np.array(network.layer_sizes[1:], dtype=np.float64) * activity.n_samples * t.neuron_update_s
+    updates = (np.array(network.layer_sizes[1:], dtype=np.float64) * activity.n_samples
+               * t.neuron_update_s)
     return ops + updates
 
 
@@ -93,15 +95,17 @@ class MappingProblem:
         hw, net = self.hardware, self.network
         lo, hi = min_cores_per_layer(net, hw), net.layer_sizes[1:]
         model = PipelineModel(net, hw, self.activity, lo, [min(h, hw.n_cores) for h in hi])
-        space = SearchSpace(hw.n_cores, lo, hi, hop_matrix(hw), tuple(layer_work(net, hw, self.activity)),
-                            counts_checker(net, hw), model)
+        space = SearchSpace(hw.n_cores, lo, hi, hop_matrix(hw),
+                            tuple(layer_work(net, hw, self.activity)), counts_checker(net, hw),
+                            model)
         lava = lava_default_mapping(net, hw)
         ids = lava.core_ids.tolist()
         taken = set(ids)
         rest = [c for c in range(hw.n_cores) if c not in taken]
         object.__setattr__(self, "space", space)
         object.__setattr__(self, "order", snake_order(core_coords(hw)))
-        object.__setattr__(self, "default", repair(Genome(lava.cores_per_layer, (*ids, *rest)), space))
+        default = repair(Genome(lava.cores_per_layer, (*ids, *rest)), space)
+        object.__setattr__(self, "default", default)
 
     def decode(self, genome: Genome) -> Mapping:
         """The mapping a genome stands for."""
@@ -115,8 +119,8 @@ class MappingProblem:
     def traffic(self, counts: tuple[int, ...]) -> np.ndarray:
         """``(n_used, n_used)`` spike messages between logical cores over the sample set.
 
-        Logical core ``i`` of layer ``k`` sends one message per spike of each of its neurons to every
-        slice of layer ``k + 1`` holding a synapse of that neuron.
+        Logical core ``i`` of layer ``k`` sends one message per spike of each of its neurons to
+        every slice of layer ``k + 1`` holding a synapse of that neuron.
         """
         counts = tuple(int(c) for c in counts)
         offsets = np.concatenate([[0], np.cumsum(counts)])

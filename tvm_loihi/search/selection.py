@@ -16,7 +16,8 @@ def dominates(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def nondominated_rank(F: np.ndarray) -> np.ndarray:
-    """Front index of every row of ``F`` ``(n, n_obj)``: 0 for the non-dominated set, 1 for the next...
+    """Front index of every row of ``F`` ``(n, n_obj)``: 0 for the non-dominated set,
+    1 for the next...
 
     Vectorised pairwise dominance (n is a population, at most a few hundred).
     """
@@ -41,7 +42,8 @@ def nondominated_rank(F: np.ndarray) -> np.ndarray:
 
 
 def crowding_distance(F: np.ndarray) -> np.ndarray:
-    """Crowding distance of the points of one front (``inf`` at the extremes and for fronts of <= 2)."""
+    """Crowding distance of the points of one front
+    (``inf`` at the extremes and for fronts of <= 2)."""
     F = np.asarray(F, dtype=np.float64)
     n, n_obj = F.shape
     if n <= 2:
