@@ -1,9 +1,10 @@
-"""Run a quantised sparse MLP on Lava's Loihi 2 simulator, bit-exactly, through tvm_loihi's Lava backend.
+"""Run a quantised sparse MLP on Lava's Loihi 2 simulator, bit-exactly,
+through tvm_loihi's Lava backend.
 
-Steps: quantise the ``mlp_tiny`` workload into a NetworkIR; describe its Lava process graph (optionally tiled
-by a core mapping) and round-trip the description through bytes, as a compiled artifact or an RPC call would;
-run a batch on Lava in a worker process; compare outputs and activity counters with the reference executor;
-stream more batches into one live runtime.
+Steps: quantise the ``mlp_tiny`` workload into a NetworkIR; describe its Lava process graph
+(optionally tiled by a core mapping) and round-trip the description through bytes, as a compiled
+artifact or an RPC call would; run a batch on Lava in a worker process; compare outputs and activity
+counters with the reference executor; stream more batches into one live runtime.
 
 Usage: ``.venv/bin/python python/example_lava.py``
 """
@@ -23,7 +24,8 @@ def main() -> None:
     calibration = workloads.sample_inputs("mlp_tiny", 64, seed=1)
     net = quantize_network(workloads.float_layers("mlp_tiny"), calibration, name="mlp_tiny")
     x = net.quantize_input(workloads.sample_inputs("mlp_tiny", 16, seed=2))
-    print(f"network {net.name}: layers {net.layer_sizes}, input range [{net.input_lo}, {net.input_hi}]")
+    print(f"network {net.name}: layers {net.layer_sizes}, "
+          f"input range [{net.input_lo}, {net.input_hi}]")
 
     # 1. One call, one worker process: nothing is left running afterwards.
     result = run_network(net, x, timeout_s=120)
@@ -48,7 +50,8 @@ def main() -> None:
             batch = net.quantize_input(workloads.sample_inputs("mlp_tiny", 8, seed=seed))
             r = session.run(batch)
             same = all(np.array_equal(a, b) for a, b in zip(r.outputs, net.run_integer(batch)))
-            print(f"batch seed {seed}: bit-exact {same}, messages per layer {r.counters['messages']} "
+            print(f"batch seed {seed}: bit-exact {same}, "
+                  f"messages per layer {r.counters['messages']} "
                   f"(reference {reference_counters(graph, batch)['messages']}), "
                   f"{1e3 * r.timings['run_s'] / r.timings['steps']:.2f} ms/timestep")
 

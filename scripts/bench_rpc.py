@@ -31,7 +31,6 @@ import time
 def candidates(network, hardware, activity, n: int, seed: int = 0) -> list:
     """``n`` distinct feasible random mappings (the random strategy's proposals), as
     MeasureInputs."""
-    from tvm_loihi.measure.records import MeasureInput
     from tvm_loihi.search import get_strategy
     from tvm_loihi.search.problem import MappingProblem
 

@@ -2,8 +2,8 @@
 
 Per (workload, budget, strategy), over seeds: total-latency change vs the Lava default (mean +- sd),
 energy-per-inference change, cores used, evaluations to reach 90 % of the run's final gain, and the
-ratio of the best latency to the simulator's lower bound. Convergence (best-so-far per evaluation) of
-every run is saved for plotting. Writes results/experiments.json.
+ratio of the best latency to the simulator's lower bound. Convergence (best-so-far per evaluation)
+of every run is saved for plotting. Writes results/experiments.json.
 
 Examples
 --------
@@ -23,9 +23,9 @@ import numpy as np
 
 from tvm_loihi.activity import activity_from_float
 from tvm_loihi.hardware import get_preset
+from tvm_loihi.mapping import Mapping
 from tvm_loihi.quantize import quantize_network
 from tvm_loihi.search import BASELINES, EVOLUTIONARY
-from tvm_loihi.mapping import Mapping
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.tune import tune
 from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
@@ -51,10 +51,12 @@ def workload(name: str):
 
 def run_one(net, hw, act, strategy: str, budget: int, seed: int, fidelity: str) -> dict:
     start = time.perf_counter()
-    res = tune(net, hw, strategy=strategy, budget=budget, seed=seed, activity=act, fidelity=fidelity)
+    res = tune(net, hw, strategy=strategy, budget=budget, seed=seed, activity=act,
+               fidelity=fidelity)
     return {"strategy": strategy, "budget": budget, "seed": seed, "fidelity": fidelity,
             "latency_change": res.change("latency"), "energy_change": res.change("energy"),
-            "best_latency_s": res.best_result.latency_s, "default_latency_s": res.default_result.latency_s,
+            "best_latency_s": res.best_result.latency_s,
+            "default_latency_s": res.default_result.latency_s,
             "cores_used": int(res.best_result.counters.get("cores_used", -1)),
             "default_cores": int(res.default_result.counters.get("cores_used", -1)),
             "chips_used": int(res.best_result.counters.get("chips_used", -1)),
@@ -76,8 +78,10 @@ def event_check(net, hw, act, best: Mapping, default: Mapping) -> dict:
 def summarise(runs: list[dict], bound: float) -> dict:
     lat = np.array([r["latency_change"] for r in runs])
     en = np.array([r["energy_change"] for r in runs])
-    return {"latency_change_mean": float(lat.mean()), "latency_change_sd": float(lat.std(ddof=1) if len(lat) > 1 else 0),
-            "energy_change_mean": float(en.mean()), "energy_change_sd": float(en.std(ddof=1) if len(en) > 1 else 0),
+    return {"latency_change_mean": float(lat.mean()),
+            "latency_change_sd": float(lat.std(ddof=1) if len(lat) > 1 else 0),
+            "energy_change_mean": float(en.mean()),
+            "energy_change_sd": float(en.std(ddof=1) if len(en) > 1 else 0),
             "cores_used_mean": float(np.mean([r["cores_used"] for r in runs])),
             "evals_to_90_mean": float(np.mean([r["evals_to_90"] for r in runs])),
             "ratio_to_lower_bound": float(np.mean([r["best_latency_s"] for r in runs]) / bound),
@@ -93,12 +97,14 @@ def print_row(name: str, budget: int, strategy: str, s: dict, default_cores: int
           f"{100 * s['latency_change_mean']:+7.1f} ± {100 * s['latency_change_sd']:4.1f} % "
           f"{100 * s['energy_change_mean']:+7.1f} ± {100 * s['energy_change_sd']:4.1f} % "
           f"{s['cores_used_mean']:7.1f} ({default_cores:4d}) {s['evals_to_90_mean']:7.1f} "
-          f"{s['ratio_to_lower_bound']:6.2f} | event {100 * s['event_latency_change_mean']:+6.1f} ± "
+          f"{s['ratio_to_lower_bound']:6.2f} | "
+          f"event {100 * s['event_latency_change_mean']:+6.1f} ± "
           f"{100 * s['event_latency_change_sd']:4.1f} %", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", nargs="+", default=list(ALL_WORKLOADS), choices=ALL_WORKLOADS)
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--budgets", nargs="+", type=int, default=[300, 1000])
@@ -122,22 +128,26 @@ def main(argv: list[str] | None = None) -> int:
         bound = lower_bound(net, hw, act)
         for budget in args.budgets:
             for strategy in args.strategies:
-                runs = [run_one(net, hw, act, strategy, budget, seed, args.fidelity) for seed in range(args.seeds)]
+                runs = [run_one(net, hw, act, strategy, budget, seed, args.fidelity)
+                        for seed in range(args.seeds)]
                 s = summarise(runs, bound)
                 print_row(name, budget, strategy, s, runs[0]["default_cores"])
-                table.append({"workload": name, "hardware": hw.name, "budget": budget, "strategy": strategy,
-                              "lower_bound_s": bound, "default_latency_s": runs[0]["default_latency_s"],
+                table.append({"workload": name, "hardware": hw.name, "budget": budget,
+                              "strategy": strategy, "lower_bound_s": bound,
+                              "default_latency_s": runs[0]["default_latency_s"],
                               "default_cores": runs[0]["default_cores"], **s})
                 convergence += [{"workload": name, **{k: v for k, v in r.items()}} for r in runs]
-                write(args.out, table, convergence)  # after every row: a long run killed keeps its rows
+                # After every row: a long run killed keeps its rows.
+                write(args.out, table, convergence)
     print(f"wrote {args.out}")
     return 0
 
 
 def markdown(table: list[dict]) -> str:
     """The table as markdown: one row per (workload, budget, strategy), fast and event columns."""
-    head = ("| workload | budget | strategy | seeds | latency vs Lava (fast) | energy vs Lava (fast) | cores "
-            "(Lava) | evals to 90 % | ÷ lower bound | latency vs Lava (event re-eval) |\n"
+    head = ("| workload | budget | strategy | seeds | latency vs Lava (fast) "
+            "| energy vs Lava (fast) | cores (Lava) | evals to 90 % | ÷ lower bound "
+            "| latency vs Lava (event re-eval) |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for r in table:
@@ -145,7 +155,8 @@ def markdown(table: list[dict]) -> str:
             f"| {r['workload']} | {r['budget']} | {r['strategy']} | {r['n_seeds']} | "
             f"{100 * r['latency_change_mean']:+.1f} ± {100 * r['latency_change_sd']:.1f} % | "
             f"{100 * r['energy_change_mean']:+.1f} ± {100 * r['energy_change_sd']:.1f} % | "
-            f"{r['cores_used_mean']:.1f} ({r.get('default_cores', '?')}) | {r['evals_to_90_mean']:.0f} | "
+            f"{r['cores_used_mean']:.1f} ({r.get('default_cores', '?')}) | "
+            f"{r['evals_to_90_mean']:.0f} | "
             f"{r['ratio_to_lower_bound']:.2f} | {100 * r['event_latency_change_mean']:+.1f} ± "
             f"{100 * r['event_latency_change_sd']:.1f} % |")
     return head + "\n".join(rows) + "\n"

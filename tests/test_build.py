@@ -10,6 +10,8 @@ stated tolerance is ``max|y_loihi - y_llvm| <= 0.08 * max|y_llvm|``. Bit-exactne
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import tvm
@@ -228,7 +230,7 @@ def test_random_chains_compile_bit_exact(seed, depth, batch, relu_last):
 
     rng = np.random.default_rng(seed)
     widths = [int(w) for w in rng.integers(2, 40, size=depth + 1)]
-    layers = [rand_layer(rng, a, b, density=0.5) for a, b in zip(widths, widths[1:])]
+    layers = [rand_layer(rng, a, b, density=0.5) for a, b in pairwise(widths)]
 
     def body(bb, x):
         h = x

@@ -57,7 +57,7 @@ def test_tuple_output_becomes_tap_layers():
 
 
 def test_calibration_fixes_input_scale_at_compile_time():
-    mod, layers = chain_model(batch=2)
+    mod, _ = chain_model(batch=2)
     x = np.random.default_rng(3).random((40, 16)).astype(np.float32) * 3.0
     ((_, net),) = compile_function(_only_function(mod), "net", calibration={0: x})
     assert net.input_scale == pytest.approx(float(x.max()) / 255)

@@ -27,7 +27,7 @@ def test_missing_file(tmp_path):
 def test_malformed_onnx(tmp_path):
     path = tmp_path / "bad.onnx"
     path.write_bytes(b"\x08\x07this is not a protobuf\xff\xff\xff")
-    with pytest.raises(OnnxLoadError, match="not a readable ONNX model|invalid"):
+    with pytest.raises(OnnxLoadError, match=r"not a readable ONNX model|invalid"):
         load_onnx(str(path))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from itertools import pairwise
 
 import numpy as np
 import psutil
@@ -61,7 +62,7 @@ def random_case(draw):
     widths = draw(st.lists(st.integers(1, 64), min_size=depth + 1, max_size=depth + 1))
     input_lo, input_hi = draw(st.sampled_from(INPUT_RANGES))
     weights = []
-    for n_in, n_out in zip(widths, widths[1:]):
+    for n_in, n_out in pairwise(widths):
         density = draw(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0))
         w = rng.integers(-128, 128, (n_out, n_in))
         w[rng.random(w.shape) >= density] = 0

@@ -8,7 +8,6 @@ import psutil
 import tvm
 from tvm_models import integer_reference, onnx_module, run_batched
 
-import tvm_loihi
 from tvm_loihi import workloads
 from tvm_loihi.runtime import network_from_payload
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from tvm_loihi.network import ACCUMULATOR_LIMIT, Layer, NetworkIR
 
 def _net(rng, sizes=(12, 9, 7, 3), density=0.5, shift=3) -> NetworkIR:
     layers = []
-    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+    for k, (n_in, n_out) in enumerate(pairwise(sizes)):
         w = rng.integers(-128, 128, (n_out, n_in))
         w[rng.random(w.shape) >= density] = 0
         relu = k < len(sizes) - 2

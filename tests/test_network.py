@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import scipy.sparse as sps
@@ -16,7 +18,7 @@ from tvm_loihi.quantize import float_reference, quantize_network
 
 def _random_network(rng: np.random.Generator, widths, relu_last=False) -> NetworkIR:
     layers = []
-    for k, (a, b) in enumerate(zip(widths, widths[1:])):
+    for k, (a, b) in enumerate(pairwise(widths)):
         w = rng.integers(-128, 128, size=(b, a))
         w[rng.random(w.shape) < 0.6] = 0
         relu = relu_last or k < len(widths) - 2

@@ -1,4 +1,5 @@
-"""Genome, reorder, repair and operators: properties on random spaces (hypothesis) and on a real network."""
+"""Genome, reorder, repair and operators: properties on random spaces
+(hypothesis) and on a real network."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def spaces(draw, with_check: bool = False):
 @st.composite
 def space_and_genome(draw, with_check: bool = False):
     space = draw(spaces(with_check))
-    counts = draw(st.lists(st.integers(-3, space.n_cores + 3), min_size=0, max_size=space.n_layers + 2))
+    counts = draw(st.lists(st.integers(-3, space.n_cores + 3), min_size=0,
+                           max_size=space.n_layers + 2))
     perm = draw(st.lists(st.integers(-2, space.n_cores + 2), max_size=space.n_cores + 4))
     return space, Genome(tuple(counts), tuple(perm))
 
@@ -81,7 +83,8 @@ def test_reorder_grows_a_layer_into_the_nearest_free_cores():
     space = SearchSpace(16, (1, 1), (8, 8), hops)
     g = Genome((1, 1), (0, 15, *range(1, 15)))  # layer 0 on corner 0, layer 1 on corner 15
     grown = with_counts(g, (3, 1), space)
-    assert grown.blocks()[0][0] == 0 and set(grown.blocks()[0][1:]) == {1, 4}  # the two neighbours of 0
+    # the two neighbours of 0
+    assert grown.blocks()[0][0] == 0 and set(grown.blocks()[0][1:]) == {1, 4}
     assert grown.blocks()[1] == (15,)
 
 
@@ -125,7 +128,8 @@ def test_placement_moves_keep_counts_and_count_moves_keep_unchanged_layers():
 
 def test_move_block_gathers_a_layer_around_an_anchor():
     space = SearchSpace(16, (1, 1), (8, 8), _mesh_hops(4, 4))
-    g = Genome((4, 2), (0, 5, 10, 15, 3, 12, *[c for c in range(16) if c not in (0, 5, 10, 15, 3, 12)]))
+    head = (0, 5, 10, 15, 3, 12)
+    g = Genome((4, 2), (*head, *[c for c in range(16) if c not in head]))
     rng = np.random.default_rng(0)
     spreads = []
     for _ in range(20):

@@ -66,10 +66,10 @@ def test_rebalance_never_worsens_the_model_and_keeps_the_total():
 def test_model_guided_count_moves_keep_genomes_feasible_and_deterministic():
     space = PROBLEM.space
     for move in (op.rebalance_counts, op.reallocate_counts):
-        a = [move(op.random_genome(space, np.random.default_rng(s)), space, np.random.default_rng(s))
-             for s in range(8)]
-        b = [move(op.random_genome(space, np.random.default_rng(s)), space, np.random.default_rng(s))
-             for s in range(8)]
+        a = [move(op.random_genome(space, np.random.default_rng(s)), space,
+                  np.random.default_rng(s)) for s in range(8)]
+        b = [move(op.random_genome(space, np.random.default_rng(s)), space,
+                  np.random.default_rng(s)) for s in range(8)]
         assert a == b
         assert all(is_feasible(g, space) for g in a), move.__name__
 
@@ -77,5 +77,5 @@ def test_model_guided_count_moves_keep_genomes_feasible_and_deterministic():
 def test_model_seeds_come_first_after_the_default_and_are_feasible():
     seeds = PROBLEM.seeds()
     assert all(is_feasible(g, PROBLEM.space) for g in seeds)
-    model_counts = {MODEL.allocate(int(round(f * HW.n_cores))) for f in (0.5, 0.65, 0.8, 1.0)}
+    model_counts = {MODEL.allocate(round(f * HW.n_cores)) for f in (0.5, 0.65, 0.8, 1.0)}
     assert model_counts <= {g.counts for g in seeds}

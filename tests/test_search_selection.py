@@ -1,4 +1,5 @@
-"""NSGA-II ranking and crowding agree with pymoo (test-only oracle); survival and tournament behave."""
+"""NSGA-II ranking and crowding agree with pymoo (test-only oracle);
+survival and tournament behave."""
 
 from __future__ import annotations
 

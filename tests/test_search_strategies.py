@@ -1,4 +1,5 @@
-"""Strategies on the real simulator: exact optimum on enumerable instances, determinism, JSON state."""
+"""Strategies on the real simulator: exact optimum on enumerable instances, determinism,
+JSON state."""
 
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def test_same_seed_same_run_and_state_survives_json(name):
     cls = get_strategy(name)
 
     def make(seed):
-        return cls(problem.space, budget=40, seed=seed, seeds=problem.seeds() if cls.uses_seeds else (),
+        return cls(problem.space, budget=40, seed=seed,
+                   seeds=problem.seeds() if cls.uses_seeds else (),
                    traffic=problem.traffic, order=problem.order)
 
     def run(strategy, n, start=0):
@@ -113,8 +115,10 @@ def test_registry_rejects_duplicates_and_unknown_names():
 
 def test_nsga2_returns_a_pareto_front_of_latency_and_energy():
     net, hw, act = _small_problem()
-    res = tune(net, hw, strategy="nsga2", budget=80, seed=0, activity=act, objectives=("latency", "energy"))
+    res = tune(net, hw, strategy="nsga2", budget=80, seed=0, activity=act,
+               objectives=("latency", "energy"))
     pts = np.array([[r.latency_s, r.energy_j] for _, r in res.pareto])
     assert len(pts) >= 1
-    assert np.all(np.diff(pts[:, 0]) >= 0) and np.all(np.diff(pts[:, 1]) <= 0)  # sorted, non-dominated
+    # sorted, non-dominated
+    assert np.all(np.diff(pts[:, 0]) >= 0) and np.all(np.diff(pts[:, 1]) <= 0)
     assert pts[:, 0].min() == pytest.approx(res.best_result.latency_s)

@@ -25,7 +25,8 @@ def _net() -> NetworkIR:
     for k in range(3):
         shape = (sizes[k + 1], sizes[k])
         w = rng.integers(-50, 50, shape) * (rng.random(shape) < 0.5)
-        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]), relu=k < 2))
+        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]),
+                            relu=k < 2))
     return NetworkIR(tuple(layers), name="tune_test")
 
 
@@ -83,7 +84,8 @@ def test_same_seed_same_result_and_no_mapping_measured_twice():
     runs = []
     for _ in range(2):
         runner = CountingRunner()
-        runs.append((tune(NET, HW, runner=runner, strategy="ga", budget=50, seed=3, activity=ACT), runner))
+        res = tune(NET, HW, runner=runner, strategy="ga", budget=50, seed=3, activity=ACT)
+        runs.append((res, runner))
     (a, ra), (b, rb) = runs
     assert a.history == b.history and a.best_mapping.to_json() == b.best_mapping.to_json()
     assert ra.measured == rb.measured
@@ -97,7 +99,8 @@ def test_log_is_consulted_before_submitting_and_resume_retraces_the_run(tmp_path
     assert a.cache_hits == 0 and len(first.measured) == 40
     assert len(TuningLog(path).records()) == 40
     second = CountingRunner()
-    b = tune(NET, HW, runner=second, strategy="bilevel", budget=40, seed=1, activity=ACT, log=TuningLog(path))
+    b = tune(NET, HW, runner=second, strategy="bilevel", budget=40, seed=1, activity=ACT,
+             log=TuningLog(path))
     assert second.measured == [] and b.cache_hits == 40
     assert b.history == a.history and b.best_mapping.to_json() == a.best_mapping.to_json()
     third = CountingRunner()  # a longer resumed run: only the new tail is measured
@@ -128,10 +131,12 @@ def test_backend_reports_invalid_mappings_and_unknown_workloads_as_values():
     res = backend.measure(NET, tight, ACT, one_core, "fast")
     assert res.error is MeasureError.INVALID_MAPPING and "max_neurons" in res.message
     assert res.objective("latency") == float("inf")
-    bad = backend.measure(NET, HW, ACT, {"version": 1, "bounds": [[0, 24]], "core_ids": [0]}, "fast")
+    bad = backend.measure(NET, HW, ACT, {"version": 1, "bounds": [[0, 24]], "core_ids": [0]},
+                          "fast")
     assert bad.error is MeasureError.INVALID_MAPPING
     wrong_fidelity = backend.measure(NET, HW, ACT, one_core, "no_such_fidelity")
-    assert wrong_fidelity.error is MeasureError.RUNTIME_ERROR and "fidelity" in wrong_fidelity.message
+    assert wrong_fidelity.error is MeasureError.RUNTIME_ERROR
+    assert "fidelity" in wrong_fidelity.message
     ok = backend.measure(NET, HW, ACT, one_core, "fast")
     assert ok.ok and ok.counters["cores_used"] == 3 and ok.counters["per_sample_latency_s"] > 0
     with LocalRunner() as runner:
@@ -152,15 +157,15 @@ def test_log_cache_is_keyed_on_the_activity_too(tmp_path):
     other = default_activity(NET, HW, n_samples=16, seed=99)
     assert other.key() != ACT.key()
     log = tmp_path / "tune.jsonl"
-    first = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1, activity=ACT,
-                 log=str(log))
+    first = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1,
+                 activity=ACT, log=str(log))
     runner = CountingRunner()
     second = tune(NET, HW, runner=runner, strategy="random", budget=12, seed=1, activity=other,
                   log=str(log))
     assert first.evaluations == second.evaluations == 12
     assert second.cache_hits == 0 and len(runner.measured) == 12
-    again = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1, activity=ACT,
-                 log=str(log))
+    again = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1,
+                 activity=ACT, log=str(log))
     assert again.cache_hits == 12
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import tvm
 from tvm import relax
@@ -40,7 +42,7 @@ def build(body, inputs: dict[str, tuple], dtype: str = "float32") -> tvm.IRModul
 def chain_model(widths=(16, 24, 24, 8), batch=2, seed=0):
     """A plain MLP: ReLU on hidden layers, bias everywhere."""
     rng = np.random.default_rng(seed)
-    layers = [rand_layer(rng, a, b) for a, b in zip(widths, widths[1:])]
+    layers = [rand_layer(rng, a, b) for a, b in pairwise(widths)]
 
     def body(bb, x):
         h = x
