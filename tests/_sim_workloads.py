@@ -10,12 +10,12 @@ from tvm_loihi.quantize import quantize_network
 from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def network(name: str) -> NetworkIR:
     spec = WORKLOADS[name]
     return quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def activity(name: str, n_samples: int = 64) -> ActivityProfile:
     return activity_from_float(network(name), sample_inputs(WORKLOADS[name], n_samples))

@@ -7,11 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from tvm_loihi.hardware import ASSUMED_CONSTANTS, PRESETS, HardwareSpec, core_coords, get_preset, global_router_xy
+from tvm_loihi.hardware import (
+    ASSUMED_CONSTANTS,
+    PRESETS,
+    HardwareSpec,
+    core_coords,
+    get_preset,
+    global_router_xy,
+)
 
 
 def test_presets_geometry():
-    one, two, kp = get_preset("loihi2_1chip"), get_preset("loihi2_2chip"), get_preset("kapoho_point")
+    one, two, kp = (get_preset("loihi2_1chip"), get_preset("loihi2_2chip"),
+                    get_preset("kapoho_point"))
     assert (one.n_cores, one.cores_per_chip, one.n_chips) == (128, 128, 1)
     assert (two.n_cores, two.n_chips) == (256, 2)
     assert (kp.n_cores, kp.n_chips, kp.chips_x, kp.chips_y) == (1024, 8, 4, 2)
@@ -74,5 +82,6 @@ def test_scale_constant_touches_only_that_constant():
     for name in ASSUMED_CONSTANTS:
         group, field = name.split(".")
         s = hw.scale_constant(name, 2.0)
-        assert getattr(getattr(s, group), field) == pytest.approx(2 * getattr(getattr(hw, group), field))
+        assert getattr(getattr(s, group), field) == pytest.approx(
+            2 * getattr(getattr(hw, group), field))
         assert s.key() != hw.key()

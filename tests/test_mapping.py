@@ -14,7 +14,8 @@ from tvm_loihi.workloads import WORKLOADS
 
 
 def _oracle_violations(net, mapping, hw):
-    """Per-core usage recomputed from dense weight blocks, one slice at a time (slow and obvious)."""
+    """Per-core usage recomputed from dense weight blocks, one slice at a time (slow and
+    obvious)."""
     lim = hw.limits
     found = []
     for k, layer in enumerate(net.layers):
@@ -35,7 +36,8 @@ def _oracle_violations(net, mapping, hw):
             else:
                 out_axons = n
             usage = {"max_neurons": n, "synmem_words": min(dense, sparse),
-                     "max_input_axons": int((nnz_per_axon > 0).sum()), "max_output_axons": out_axons}
+                     "max_input_axons": int((nnz_per_axon > 0).sum()),
+                     "max_output_axons": out_axons}
             found += [(k, j, name) for name, v in usage.items() if v > getattr(lim, name)]
     return found
 
@@ -58,10 +60,12 @@ def test_tiny_limits_error_names_layer_core_limit_excess():
     net = network("mlp_tiny")
     hw = get_preset("loihi2_1chip").replace_constant("limits.synmem_words", 100)
     m = Mapping.from_assignment(net, (1, 1, 1), [4, 5, 6])
-    with pytest.raises(MappingError, match=r"layer 0 .* core 4: synmem_words \d+ > 100 \(over by \d+\)"):
+    with pytest.raises(MappingError,
+                       match=r"layer 0 .* core 4: synmem_words \d+ > 100 \(over by \d+\)"):
         m.validate(net, hw)
     with pytest.raises(MappingError, match="does not exist"):
-        Mapping.from_assignment(net, (1, 1, 1), [0, 1, 128]).validate(net, get_preset("loihi2_1chip"))
+        Mapping.from_assignment(net, (1, 1, 1), [0, 1, 128]).validate(
+            net, get_preset("loihi2_1chip"))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

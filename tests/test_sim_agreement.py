@@ -13,8 +13,8 @@ from tvm_loihi.mapping import Mapping, MappingError, lava_default_mapping, min_c
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.workloads import WORKLOADS
 
-# Samples of activity per workload in these tests (the benchmark uses all 64): keeps the suite fast. The
-# Spearman threshold of the issue (0.9) is checked on exactly this configuration.
+# Samples of activity per workload in these tests (the benchmark uses all 64): keeps the suite
+# fast. The Spearman threshold of the issue (0.9) is checked on exactly this configuration.
 TEST_SAMPLES = {"mlp_a": 16, "mlp_b": 16, "mlp_b2": 2, "mlp_k": 1}
 
 
@@ -24,7 +24,8 @@ def _short(name: str) -> ActivityProfile:
 
 
 def random_valid_mappings(net, hw, count: int, rng: np.random.Generator, spread: float = 2.5):
-    """``count`` valid mappings with random core counts (1 to ``spread`` x the minimum) and placement."""
+    """``count`` valid mappings with random core counts (1 to ``spread`` x the minimum) and
+    placement."""
     mins = np.array(min_cores_per_layer(net, hw))
     sizes = np.array(net.layer_sizes[1:])
     out = []
@@ -41,9 +42,11 @@ def random_valid_mappings(net, hw, count: int, rng: np.random.Generator, spread:
     return out
 
 
-# Spearman over 200 mappings on mlp_a and mlp_b here; scripts/bench_sim.py reports it for all four workloads
-# with the full activity. The multi-chip workloads check event >= fast >= bound on a few mappings.
-@pytest.mark.parametrize("name,count", [("mlp_a", 200), ("mlp_b", 200), ("mlp_b2", 4), ("mlp_k", 1)])
+# Spearman over 200 mappings on mlp_a and mlp_b here; scripts/bench_sim.py reports it for all four
+# workloads with the full activity. The multi-chip workloads check event >= fast >= bound on a few
+# mappings.
+@pytest.mark.parametrize("name,count",
+                         [("mlp_a", 200), ("mlp_b", 200), ("mlp_b2", 4), ("mlp_k", 1)])
 def test_event_never_below_fast_and_ranks_agree(name, count):
     net, act = network(name), _short(name)
     hw = get_preset(WORKLOADS[name].hardware)
@@ -59,12 +62,13 @@ def test_event_never_below_fast_and_ranks_agree(name, count):
         event.append(e.total_latency_s)
     if count >= 200:
         rho = spearmanr(fast, event).correlation
-        assert rho >= 0.9, f"{name}: Spearman {rho:.3f} between fast and event over {count} mappings"
+        assert rho >= 0.9, (f"{name}: Spearman {rho:.3f} between fast and event over {count} "
+                            f"mappings")
 
 
 def _spread(cores) -> np.ndarray:
-    """Core ids interleaving the layers over the chip (layer k's j-th slice at fraction (j + 0.5) / c_k of the
-    id range), so that no row of the mesh carries one layer's whole traffic."""
+    """Core ids interleaving the layers over the chip (layer k's j-th slice at fraction (j + 0.5) /
+    c_k of the id range), so that no row of the mesh carries one layer's whole traffic."""
     key = np.concatenate([(np.arange(c) + 0.5) / c for c in cores])
     ids = np.empty(len(key), dtype=np.int64)
     ids[np.argsort(key, kind="stable")] = np.arange(len(key))
@@ -72,12 +76,13 @@ def _spread(cores) -> np.ndarray:
 
 
 def _better_mappings(net, hw):
-    """Hand-made alternatives to the Lava default: the last hidden layer on 1.25x and 1.5x its fewest cores,
-    layers interleaved over the mesh. Why that layer: a core's receive work is messages x t_recv + syn ops x
-    t_syn, and widening a layer cuts only its syn ops per core (every core still gets about one message per
-    active source) while adding messages on the sending side; widening the first layer adds host-port messages,
-    and widening a middle layer breaks the sending layer's output-axon limit (4096), so the last hidden layer
-    (whose only receiver is the one-core output layer) is where extra cores pay off under every calibration."""
+    """Hand-made alternatives to the Lava default: the last hidden layer on 1.25x and 1.5x its
+    fewest cores, layers interleaved over the mesh. Why that layer: a core's receive work is
+    messages x t_recv + syn ops x t_syn, and widening a layer cuts only its syn ops per core (every
+    core still gets about one message per active source) while adding messages on the sending side;
+    widening the first layer adds host-port messages, and widening a middle layer breaks the sending
+    layer's output-axon limit (4096), so the last hidden layer (whose only receiver is the one-core
+    output layer) is where extra cores pay off under every calibration."""
     base = np.array(min_cores_per_layer(net, hw))
     out = []
     for factor in (1.25, 1.5):
@@ -102,4 +107,5 @@ def test_ranking_vs_lava_default_robust_to_assumed_constants(fidelity):
             base = evaluate(net, lava, hw, act, fidelity).total_latency_s
             for m in better:
                 got = evaluate(net, m, hw, act, fidelity).total_latency_s
-                assert got < base, f"{name} x{factor}: {got:.4g} s not below Lava default {base:.4g} s"
+                assert got < base, (f"{name} x{factor}: {got:.4g} s not below Lava default "
+                                    f"{base:.4g} s")

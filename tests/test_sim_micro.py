@@ -21,7 +21,8 @@ from tvm_loihi.sim.routing import pair_routes
 
 
 def _chain(weights1: np.ndarray, weights2: np.ndarray) -> NetworkIR:
-    mk = lambda w, name: Layer(name, sps.csr_matrix(w.astype(np.int8)), 0, np.zeros(w.shape[0]), True)  # noqa: E731
+    mk = lambda w, name: Layer(name, sps.csr_matrix(w.astype(np.int8)), 0,  # noqa: E731
+                               np.zeros(w.shape[0]), True)
     return NetworkIR((mk(weights1, "l1"), mk(weights2, "l2")))
 
 
@@ -40,8 +41,9 @@ def test_one_message_over_d_hops(d):
     mt = _one_message(0, d, hw)  # core d is d hops east of core 0 on row 0
     barrier = t.barrier(2, 0)
     window = t.neuron_update_s + t.msg_send_s  # core a: one neuron update, one message
-    # emitted at the end of the send window, d hop latencies (cut-through), whole one link service later,
-    # then received (one message, one synaptic op): nothing contends, so both fidelities agree exactly
+    # emitted at the end of the send window, d hop latencies (cut-through), whole one link service
+    # later, then received (one message, one synaptic op): nothing contends, so both fidelities
+    # agree exactly
     expect = window + t.link_msg_s + d * t.hop_ew_s + t.msg_recv_s + t.syn_op_s + barrier
     fast = fast_timeline(mt)
     assert fast.step_s[1] == pytest.approx(expect)
@@ -82,7 +84,8 @@ def test_chip_crossing_costs_what_the_spec_says():
 def test_two_flows_sharing_a_link_take_longer():
     hw = get_preset("loihi2_1chip").replace_constant("timing.link_msg_s", 200e-9)
     net = _chain(np.eye(2), np.eye(2))
-    m = Mapping.from_assignment(net, (2, 2), [0, 1, 3, 4])  # 0->3 and 1->4 share links (1,0)->(2,0)->(3,0)
+    # 0->3 and 1->4 share links (1,0)->(2,0)->(3,0)
+    m = Mapping.from_assignment(net, (2, 2), [0, 1, 3, 4])
 
     def run(first, second):
         s1 = np.array([[first, second]])
@@ -131,7 +134,8 @@ def test_energy_additive_over_timesteps():
         assert whole[key] == pytest.approx(halves[0][key] + halves[1][key])
     # every neuron is updated every timestep: the split run has L - 1 more (idle) timesteps
     extra = (net.depth - 1) * sum(net.layer_sizes[1:]) * hw.energy.neuron_inactive_j
-    assert whole["neurons_j"] == pytest.approx(halves[0]["neurons_j"] + halves[1]["neurons_j"] - extra)
+    assert whole["neurons_j"] == pytest.approx(halves[0]["neurons_j"] + halves[1]["neurons_j"]
+                                               - extra)
 
 
 def test_measurement_json_and_counters():

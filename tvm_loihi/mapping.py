@@ -1,18 +1,21 @@
 """Where every neuron lives: per layer its neuron slices, per slice a physical core.
 
-Resource rules (checked by :meth:`Mapping.validate`, constants in :class:`~tvm_loihi.hardware.CoreLimits`)
----------------------------------------------------------------------------------------------------------
-* neurons per core <= ``max_neurons``;
-* SynMem words per core <= ``synmem_words``, where the core uses the cheaper of two encodings: *dense*
-  (``ceil(n_neurons_on_core / 4)`` words per input axon of the layer, zeros stored) or *sparse*
-  (``ceil(nnz / 2)`` words per source neuron with a non-zero synapse onto the core);
-* input axons per core (distinct source neurons with a non-zero synapse onto it) <= ``max_input_axons``;
-* output axon entries per core (sum over its neurons of the distinct destination cores they reach; one per
-  neuron for the output layer, whose spikes go to the host) <= ``max_output_axons``.
+Resource rules
+--------------
+Checked by :meth:`Mapping.validate`, constants in :class:`~tvm_loihi.hardware.CoreLimits`:
 
-The Lava default mapping applies the same rules (the compiler keeps the cheaper encoding per core) and gives each
-layer the fewest cores that satisfy them (LOIHI2.md §2). Output axons of layer k depend on layer k+1's split,
-so layers are sized from the last to the first.
+* neurons per core <= ``max_neurons``;
+* SynMem words per core <= ``synmem_words``, where the core uses the cheaper of two encodings:
+  *dense* (``ceil(n_neurons_on_core / 4)`` words per input axon of the layer, zeros stored) or
+  *sparse* (``ceil(nnz / 2)`` words per source neuron with a non-zero synapse onto the core);
+* input axons per core (distinct source neurons with a non-zero synapse onto it)
+  <= ``max_input_axons``;
+* output axon entries per core (sum over its neurons of the distinct destination cores they reach;
+  one per neuron for the output layer, whose spikes go to the host) <= ``max_output_axons``.
+
+The Lava default mapping applies the same rules (the compiler keeps the cheaper encoding per core)
+and gives each layer the fewest cores that satisfy them (LOIHI2.md §2). Output axons of layer k
+depend on layer k+1's split, so layers are sized from the last to the first.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class Mapping:
             raise MappingError("mapping has no layers")
         for k, b in enumerate(bounds):
             if b.ndim != 1 or len(b) < 2 or b[0] != 0 or np.any(np.diff(b) <= 0):
-                raise MappingError(f"layer {k}: slice bounds must rise strictly from 0, got {b.tolist()}")
+                raise MappingError(f"layer {k}: slice bounds must rise strictly from 0, "
+                                   f"got {b.tolist()}")
         offsets = np.cumsum([0] + [len(b) - 1 for b in bounds])
         if len(ids) != offsets[-1]:
             raise MappingError(f"mapping has {offsets[-1]} slices but {len(ids)} core ids")
@@ -84,8 +88,8 @@ class Mapping:
         cores_per_layer : sequence of int
             Core count per layer (each between 1 and the layer's neuron count).
         core_ids : sequence of int
-            At least ``sum(cores_per_layer)`` distinct global core ids; extra entries are ignored (so a search
-            genome can be a full permutation of the chip's cores).
+            At least ``sum(cores_per_layer)`` distinct global core ids; extra entries are ignored
+            (so a search genome can be a full permutation of the chip's cores).
         """
         sizes = network.layer_sizes[1:] if isinstance(network, NetworkIR) else tuple(network)[1:]
         cores = [int(c) for c in cores_per_layer]
@@ -135,14 +139,16 @@ class Mapping:
     # -- serialisation -----------------------------------------------------------------------------
     def to_json(self) -> dict:
         """Canonical plain data (equal mappings give equal JSON)."""
-        return {"version": 1, "bounds": [b.tolist() for b in self.bounds], "core_ids": self.core_ids.tolist()}
+        return {"version": 1, "bounds": [b.tolist() for b in self.bounds],
+                "core_ids": self.core_ids.tolist()}
 
     @classmethod
     def from_json(cls, d: dict) -> Mapping:
         """Inverse of :meth:`to_json`."""
         if d.get("version") != 1:
             raise MappingError(f"unsupported mapping version {d.get('version')!r}")
-        return cls(tuple(np.asarray(b, dtype=np.int64) for b in d["bounds"]), np.asarray(d["core_ids"]))
+        return cls(tuple(np.asarray(b, dtype=np.int64) for b in d["bounds"]),
+                   np.asarray(d["core_ids"]))
 
     # -- checks ------------------------------------------------------------------------------------
     def layer_stats(self, network: NetworkIR, hardware: HardwareSpec, k: int) -> SliceStats:
@@ -152,13 +158,14 @@ class Mapping:
                            lim.sparse_synapses_per_word)
 
     def validate(self, network: NetworkIR, hardware: HardwareSpec) -> None:
-        """Raise :class:`MappingError` naming the layer, core, limit and excess of the first violation."""
+        """Raise :class:`MappingError` naming the layer, core, limit and excess of the first
+        violation."""
         if self.layer_sizes != network.layer_sizes[1:]:
             raise MappingError(f"mapping covers layers of sizes {self.layer_sizes}, network "
                                f"{network.name!r} has {network.layer_sizes[1:]}")
         if self.core_ids.size and self.core_ids.max() >= hardware.n_cores:
-            raise MappingError(f"core id {int(self.core_ids.max())} does not exist on {hardware.name!r} "
-                               f"({hardware.n_cores} cores)")
+            raise MappingError(f"core id {int(self.core_ids.max())} does not exist on "
+                               f"{hardware.name!r} ({hardware.n_cores} cores)")
         # the per-core limits depend on the partition only: a search revisits partitions constantly
         cache = _validity.setdefault(network, {})
         key = (hardware.limits, self.partition_key())
@@ -218,8 +225,9 @@ def _fits(network: NetworkIR, hardware: HardwareSpec, k: int, c: int,
 def min_cores_per_layer(network: NetworkIR, hardware: HardwareSpec) -> tuple[int, ...]:
     """Fewest cores per layer (even split) satisfying every per-core limit, sized last layer first.
 
-    Feasibility is assumed monotone in the core count (it is, up to even-split rounding), so a binary search
-    finds the boundary; Lava's compiler likewise raises the count until nothing is violated.
+    Feasibility is assumed monotone in the core count (it is, up to even-split rounding), so a
+    binary search finds the boundary; Lava's compiler likewise raises the count until nothing is
+    violated.
     """
     lim = hardware.limits
     cores: list[int] = []
@@ -227,8 +235,8 @@ def min_cores_per_layer(network: NetworkIR, hardware: HardwareSpec) -> tuple[int
     for k in reversed(range(network.depth)):
         n = network.layer_sizes[k + 1]
         if not _fits(network, hardware, k, n, next_stats):
-            raise MappingError(f"layer {k} ({network.layers[k].name!r}) does not fit even at one neuron "
-                               f"per core on {hardware.name!r}")
+            raise MappingError(f"layer {k} ({network.layers[k].name!r}) does not fit even at one "
+                               f"neuron per core on {hardware.name!r}")
         lo, hi = max(1, -(-n // lim.max_neurons)), n  # hi always fits
         while lo < hi:
             mid = (lo + hi) // 2
@@ -243,11 +251,12 @@ def min_cores_per_layer(network: NetworkIR, hardware: HardwareSpec) -> tuple[int
 
 
 def lava_default_mapping(network: NetworkIR, hardware: HardwareSpec) -> Mapping:
-    """Lava's default: fewest cores per layer, neurons split evenly, cores numbered in layer order and
-    placed by id (chip = id // cores_per_chip, row-major on the mesh)."""
+    """Lava's default: fewest cores per layer, neurons split evenly, cores numbered in layer order
+    and placed by id (chip = id // cores_per_chip, row-major on the mesh)."""
     cores = min_cores_per_layer(network, hardware)
     total = sum(cores)
     if total > hardware.n_cores:
-        raise MappingError(f"network {network.name!r} needs {total} cores {cores}, {hardware.name!r} has "
-                           f"{hardware.n_cores} (over by {total - hardware.n_cores})")
+        raise MappingError(f"network {network.name!r} needs {total} cores {cores}, "
+                           f"{hardware.name!r} has {hardware.n_cores} "
+                           f"(over by {total - hardware.n_cores})")
     return Mapping.from_assignment(network, cores, np.arange(total))

@@ -1,7 +1,7 @@
 """Loihi 2 performance simulator: ``evaluate(network, mapping, hardware, activity, fidelity)``.
 
-Entry points are imported lazily so that :mod:`tvm_loihi.mapping` can use :mod:`tvm_loihi.sim.slices`
-without an import cycle.
+Entry points are imported lazily so that :mod:`tvm_loihi.mapping` can use
+:mod:`tvm_loihi.sim.slices` without an import cycle.
 """
 
 from __future__ import annotations

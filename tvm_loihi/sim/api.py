@@ -16,16 +16,19 @@ from .measurement import Measurement
 FIDELITIES = ("fast", "event")
 
 
-def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec, activity: ActivityProfile,
-             fidelity: str = "fast", *, validate: bool = True) -> Measurement:
+def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
+             activity: ActivityProfile, fidelity: str = "fast", *,
+             validate: bool = True) -> Measurement:
     """Simulate ``network`` mapped by ``mapping`` on ``hardware`` driven by ``activity``.
 
     Parameters
     ----------
     network, mapping, hardware, activity
-        What runs, where, on what, with which spikes (``activity.layer_sizes == network.layer_sizes``).
+        What runs, where, on what, with which spikes
+        (``activity.layer_sizes == network.layer_sizes``).
     fidelity : {"fast", "event"}
-        Max-affine model (:mod:`tvm_loihi.sim.fast`) or discrete-event NoC model (:mod:`tvm_loihi.sim.event`).
+        Max-affine model (:mod:`tvm_loihi.sim.fast`) or discrete-event NoC model
+        (:mod:`tvm_loihi.sim.event`).
     validate : bool
         Check the mapping against the per-core limits first (raises
         :class:`~tvm_loihi.mapping.MappingError`).

@@ -1,4 +1,5 @@
-"""Energy: dynamic energy per event (the same counts for both fidelities) plus static power x latency."""
+"""Energy: dynamic energy per event (the same counts for both fidelities) plus static power x
+latency."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ def event_counts(mt: MappedTraffic) -> dict[str, float]:
     return counts
 
 
-def energy_breakdown(mt: MappedTraffic, counts: dict[str, float], latency_s: float) -> dict[str, float]:
+def energy_breakdown(mt: MappedTraffic, counts: dict[str, float],
+                     latency_s: float) -> dict[str, float]:
     """Energy (joules) per component for a run of ``latency_s`` seconds."""
     e = mt.hardware.energy
     active = counts["spikes"]
     return {
         "syn_ops_j": counts["syn_ops"] * e.syn_op_j,
-        "neurons_j": active * e.neuron_active_j + (counts["dendrite_updates"] - active) * e.neuron_inactive_j,
+        "neurons_j": (active * e.neuron_active_j
+                      + (counts["dendrite_updates"] - active) * e.neuron_inactive_j),
         "spikes_j": active * e.spike_out_j,
         "messages_j": counts["axon_out"] * e.msg_out_j,
         "hops_j": counts["hops_ew"] * e.hop_ew_j + counts["hops_ns"] * e.hop_ns_j

@@ -1,9 +1,11 @@
-"""XY routing on the global router mesh: per-pair hop counts and latency, per-link loads, explicit routes.
+"""XY routing on the global router mesh: per-pair hop counts and latency, per-link loads, explicit
+routes.
 
-Links are indexed ``(direction, y, x)`` on the global ``gw x gh`` mesh, direction 0 = east (+x), 1 = west (-x),
-2 = north (+y), 3 = south (-y); link ``(d, y, x)`` leaves router ``(x, y)``. A link between routers of different
-chips is a chip-to-chip link. Routing is dimension-order: X first along the source row, then Y along the
-destination column (LOIHI2.md §1.3). The host port attaches to global router (0, 0) of chip 0.
+Links are indexed ``(direction, y, x)`` on the global ``gw x gh`` mesh, direction 0 = east (+x),
+1 = west (-x), 2 = north (+y), 3 = south (-y); link ``(d, y, x)`` leaves router ``(x, y)``. A link
+between routers of different chips is a chip-to-chip link. Routing is dimension-order: X first along
+the source row, then Y along the destination column (LOIHI2.md §1.3). The host port attaches to
+global router (0, 0) of chip 0.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class PairRoutes:
 
 
 def pair_routes(hw: HardwareSpec, src_xy: np.ndarray, dst_xy: np.ndarray) -> PairRoutes:
-    """Hop counts, chip crossings and flight latency of XY routes between router positions ``(P, 2)``."""
+    """Hop counts, chip crossings and flight latency of XY routes between router positions
+    ``(P, 2)``."""
     x0, y0 = src_xy[:, 0], src_xy[:, 1]
     x1, y1 = dst_xy[:, 0], dst_xy[:, 1]
     hx, hy = np.abs(x1 - x0), np.abs(y1 - y0)
@@ -71,12 +74,14 @@ def pair_routes(hw: HardwareSpec, src_xy: np.ndarray, dst_xy: np.ndarray) -> Pai
     cy = np.abs(y1 // hw.routers_y - y0 // hw.routers_y)
     local = ((hx + hy) == 0).astype(np.int64)
     t = hw.timing
-    lat = (hx - cx) * t.hop_ew_s + (hy - cy) * t.hop_ns_s + (cx + cy) * t.chip_crossing_s + local * t.hop_local_s
+    lat = ((hx - cx) * t.hop_ew_s + (hy - cy) * t.hop_ns_s + (cx + cy) * t.chip_crossing_s
+           + local * t.hop_local_s)
     return PairRoutes(x0, y0, x1, y1, hx - cx, hy - cy, cx + cy, local, lat)
 
 
 def explicit_routes(geo: Geometry, r: PairRoutes) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair's links in order: ``(offsets (P+1,), link ids (sum hops,))`` (for the event model)."""
+    """Every pair's links in order: ``(offsets (P+1,), link ids (sum hops,))`` (for the event
+    model)."""
     dx, dy = r.x1 - r.x0, r.y1 - r.y0
     nx, ny = np.abs(dx), np.abs(dy)
     lengths = nx + ny

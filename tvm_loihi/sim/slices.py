@@ -1,8 +1,10 @@
-"""Per-(layer, partition) synapse statistics: the shared, cached basis of resource checks and traffic.
+"""Per-(layer, partition) synapse statistics: the shared, cached basis of resource checks and
+traffic.
 
-A layer's *partition* is its boundaries array ``B`` (``B[0] = 0 < B[1] < ... < B[c] = n_out``): slice ``j`` holds
-the layer's neurons ``B[j]:B[j+1]`` on one core. Everything here depends only on (network, layer, B), never on
-placement, so a search that re-places cores or revisits a core count hits the cache.
+A layer's *partition* is its boundaries array ``B`` (``B[0] = 0 < B[1] < ... < B[c] = n_out``):
+slice ``j`` holds the layer's neurons ``B[j]:B[j+1]`` on one core. Everything here depends only on
+(network, layer, B), never on placement, so a search that re-places cores or revisits a core count
+hits the cache.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class SliceStats:
     counts : scipy.sparse.csr_matrix
         ``(n_in, c)`` int32: non-zero synapses from source neuron ``i`` onto slice ``j``.
     incidence : scipy.sparse.csr_matrix
-        ``(n_in, c)`` float64 0/1 pattern of ``counts`` (one message per active source and destination core).
+        ``(n_in, c)`` float64 0/1 pattern of ``counts`` (one message per active source and
+        destination core).
     neurons, input_axons, dense_words, sparse_words, synmem_words : numpy.ndarray
         ``(c,)`` per slice; ``synmem_words`` is the cheaper of the two encodings.
     fanout : numpy.ndarray
@@ -50,7 +53,7 @@ class SliceStats:
 
 def _compute(weights: sps.csr_matrix, bounds: np.ndarray, dense_per_word: int,
              sparse_per_word: int) -> SliceStats:
-    n_out, n_in = weights.shape
+    _n_out, n_in = weights.shape
     c = len(bounds) - 1
     neurons = np.diff(bounds)
     row_slice = np.repeat(np.arange(c, dtype=np.int64), neurons)
@@ -88,7 +91,8 @@ _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def slice_stats(network: NetworkIR, layer: int, bounds: np.ndarray, dense_per_word: int = 4,
                 sparse_per_word: int = 2) -> SliceStats:
-    """Cached :class:`SliceStats` of ``network.layers[layer]`` split at ``bounds`` (LRU per network)."""
+    """Cached :class:`SliceStats` of ``network.layers[layer]`` split at ``bounds`` (LRU per
+    network)."""
     cache = _caches.get(network)
     if cache is None:
         cache = OrderedDict()

@@ -1,15 +1,16 @@
 """Traffic: per sample and per core, the synaptic ops, neuron updates, messages in and out, and the
 core-to-core message counts, all as sparse products over the measured activity.
 
-Execution model (../shared/WORKLOADS.md): sample ``s`` is integrated by layer ``k`` (0-based) at timestep
-``t = s + k``; during that timestep the cores of layer ``k - 1`` (or the host, for ``k = 0``) send population
-``k``'s spikes of sample ``s`` -- one message per (active source neuron, destination core holding one of its
-non-zero synapses) -- and layer ``k``'s cores do one synaptic op per non-zero synapse of each message. Every core
-updates all its neurons every timestep. Input spikes enter from the host through one port at chip 0, router
-(0, 0); output spikes are read by the host from the last layer's neurons and are not NoC traffic.
+Execution model (../shared/WORKLOADS.md): sample ``s`` is integrated by layer ``k`` (0-based) at
+timestep ``t = s + k``; during that timestep the cores of layer ``k - 1`` (or the host, for
+``k = 0``) send population ``k``'s spikes of sample ``s`` -- one message per (active source neuron,
+destination core holding one of its non-zero synapses) -- and layer ``k``'s cores do one synaptic op
+per non-zero synapse of each message. Every core updates all its neurons every timestep. Input
+spikes enter from the host through one port at chip 0, router (0, 0); output spikes are read by the
+host from the last layer's neurons and are not NoC traffic.
 
-Everything here is placement-free and cached per (layer, partition), so only placement-dependent work (routes,
-links) is redone when a search moves cores around.
+Everything here is placement-free and cached per (layer, partition), so only placement-dependent
+work (routes, links) is redone when a search moves cores around.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class LayerCounts:
 
 @dataclass(frozen=True, eq=False)
 class PairTraffic:
-    """Messages from the slices of layer ``k - 1`` (or the host, ``src = 0``) to those of layer ``k``.
+    """Messages from the slices of layer ``k - 1`` (or the host, ``src = 0``) to those of layer
+    ``k``.
 
     Attributes
     ----------
@@ -117,15 +119,16 @@ class LRU(OrderedDict):
 
 def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: SliceStats,
                  next_stats: SliceStats | None) -> LayerCounts:
-    """Cached :class:`LayerCounts` of layer ``k`` (0-based) split at ``bounds``; ``next_stats`` is layer
-    ``k + 1``'s (None for the last layer)."""
+    """Cached :class:`LayerCounts` of layer ``k`` (0-based) split at ``bounds``; ``next_stats`` is
+    layer ``k + 1``'s (None for the last layer)."""
     ac = _cache(activity)
     nb = None if next_stats is None else len(next_stats.neurons)
     key = (k, np.asarray(bounds, dtype=np.int64).tobytes(), nb, None if next_stats is None
            else next_stats.neurons.tobytes())
 
     def make() -> LayerCounts:
-        a_t = ac.dense_t[k]  # sparse x dense: one pass over the synapses per sample, no sparse product
+        # sparse x dense: one pass over the synapses per sample, no sparse product
+        a_t = ac.dense_t[k]
         starts = bounds[:-1]
         spikes = np.add.reduceat(ac.dense[k + 1], starts, axis=1)
         if next_stats is None:
@@ -143,10 +146,10 @@ def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: S
     return ac.layers.get_or_make(key, make)
 
 
-def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | None, bounds: np.ndarray,
-                 stats: SliceStats) -> PairTraffic:
-    """Cached :class:`PairTraffic` into layer ``k`` from layer ``k - 1`` split at ``prev_bounds`` (or from
-    the host when ``prev_bounds`` is None)."""
+def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | None,
+                 bounds: np.ndarray, stats: SliceStats) -> PairTraffic:
+    """Cached :class:`PairTraffic` into layer ``k`` from layer ``k - 1`` split at ``prev_bounds``
+    (or from the host when ``prev_bounds`` is None)."""
     ac = _cache(activity)
     pkey = b"host" if prev_bounds is None else np.asarray(prev_bounds, dtype=np.int64).tobytes()
     key = (k, np.asarray(bounds, dtype=np.int64).tobytes(), pkey)
@@ -160,7 +163,8 @@ def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | No
         else:
             n_src = len(prev_bounds) - 1
             src_of = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(prev_bounds))
-        # column (source slice, destination slice) of every synapse block: one dense x sparse product
+        # column (source slice, destination slice) of every synapse block: one dense x sparse
+        # product
         shift = np.repeat(src_of * c, np.diff(stats.incidence.indptr))
         cols = stats.incidence.indices + shift
 
@@ -170,6 +174,7 @@ def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | No
         msgs, ops = spread(stats.incidence), spread(stats.counts)
         used = np.flatnonzero(msgs.any(axis=0))
         src, dst = np.divmod(used, c)
-        return PairTraffic(src, dst, msgs[:, used].astype(np.float32), ops[:, used].astype(np.float32))
+        return PairTraffic(src, dst, msgs[:, used].astype(np.float32),
+                           ops[:, used].astype(np.float32))
 
     return ac.pairs.get_or_make(key, make)
