@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 
 from tvm_loihi.activity import activity_from_float
 from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import Mapping, MappingError, lava_default_mapping, min_cores_per_layer
+from tvm_loihi.mapping import lava_default_mapping, random_valid_mappings
 from tvm_loihi.quantize import quantize_network
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.workloads import WORKLOADS, WorkloadSpec, float_layers, sample_inputs
@@ -34,20 +34,6 @@ def _rate(fn, budget_s: float, max_calls: int = 100_000) -> float:
         n += 1
     return n / (time.perf_counter() - t0)
 
-
-def _random_mappings(net, hw, count, rng):
-    mins, sizes, out = np.array(min_cores_per_layer(net, hw)), np.array(net.layer_sizes[1:]), []
-    while len(out) < count:
-        cores = np.clip((mins * rng.uniform(1.0, 2.5, len(mins))).astype(int), mins, sizes)
-        if cores.sum() > hw.n_cores:
-            continue
-        m = Mapping.from_assignment(net, cores, rng.permutation(hw.n_cores))
-        try:
-            m.validate(net, hw)
-        except MappingError:
-            continue
-        out.append(m)
-    return out
 
 
 def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
@@ -73,7 +59,7 @@ def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
     }
     if n_rank:
         rng = np.random.default_rng(0)
-        ms = _random_mappings(net, hw, n_rank, rng)
+        ms = random_valid_mappings(net, hw, n_rank, rng)
         t0 = time.perf_counter()
         f = [evaluate(net, m, hw, act, validate=False).total_latency_s for m in ms]
         t1 = time.perf_counter()

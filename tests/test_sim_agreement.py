@@ -9,7 +9,12 @@ from scipy.stats import spearmanr
 
 from tvm_loihi.activity import ActivityProfile
 from tvm_loihi.hardware import ASSUMED_CONSTANTS, get_preset
-from tvm_loihi.mapping import Mapping, MappingError, lava_default_mapping, min_cores_per_layer
+from tvm_loihi.mapping import (
+    Mapping,
+    lava_default_mapping,
+    min_cores_per_layer,
+    random_valid_mappings,
+)
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.workloads import WORKLOADS
 
@@ -22,24 +27,6 @@ def _short(name: str) -> ActivityProfile:
     full = activity(name)
     return ActivityProfile(tuple(s[: TEST_SAMPLES[name]] for s in full.spikes))
 
-
-def random_valid_mappings(net, hw, count: int, rng: np.random.Generator, spread: float = 2.5):
-    """``count`` valid mappings with random core counts (1 to ``spread`` x the minimum) and
-    placement."""
-    mins = np.array(min_cores_per_layer(net, hw))
-    sizes = np.array(net.layer_sizes[1:])
-    out = []
-    while len(out) < count:
-        cores = np.clip((mins * rng.uniform(1.0, spread, len(mins))).astype(int), mins, sizes)
-        if cores.sum() > hw.n_cores:
-            continue
-        m = Mapping.from_assignment(net, cores, rng.permutation(hw.n_cores))
-        try:
-            m.validate(net, hw)
-        except MappingError:
-            continue
-        out.append(m)
-    return out
 
 
 # Spearman over 200 mappings on mlp_a and mlp_b here; scripts/bench_sim.py reports it for all four

@@ -260,3 +260,23 @@ def lava_default_mapping(network: NetworkIR, hardware: HardwareSpec) -> Mapping:
                            f"{hardware.name!r} has {hardware.n_cores} "
                            f"(over by {total - hardware.n_cores})")
     return Mapping.from_assignment(network, cores, np.arange(total))
+
+
+def random_valid_mappings(network: NetworkIR, hardware: HardwareSpec, count: int,
+                          rng: np.random.Generator, spread: float = 2.5) -> list[Mapping]:
+    """``count`` valid mappings with random core counts (1 to ``spread`` x each layer's minimum) and
+    a random placement: the sample behind the fidelity-agreement checks and benchmarks."""
+    mins = np.array(min_cores_per_layer(network, hardware))
+    sizes = np.array(network.layer_sizes[1:])
+    out: list[Mapping] = []
+    while len(out) < count:
+        cores = np.clip((mins * rng.uniform(1.0, spread, len(mins))).astype(int), mins, sizes)
+        if cores.sum() > hardware.n_cores:
+            continue
+        mapping = Mapping.from_assignment(network, cores, rng.permutation(hardware.n_cores))
+        try:
+            mapping.validate(network, hardware)
+        except MappingError:
+            continue
+        out.append(mapping)
+    return out

@@ -129,6 +129,28 @@ class Strategy:
         return self.seeds.pop(0) if self.seeds else None
 
 
+class PopulationStrategy(Strategy):
+    """A strategy that asks the heuristic seeds first, then fills a population of ``pop_size`` with
+    :meth:`_initial` genomes, then breeds every further child with :meth:`_breed`."""
+
+    pop: list
+    pop_size: int
+
+    def _ask(self) -> Genome:
+        seed = self._next_seed()
+        if seed is not None:
+            return seed
+        if len(self.pop) < self.pop_size:
+            return self._fresh(lambda _: self._initial())
+        return self._fresh(self._breed)
+
+    def _initial(self) -> Genome:
+        raise NotImplementedError
+
+    def _breed(self, attempt: int) -> Genome:
+        raise NotImplementedError
+
+
 def _pair_json(pair: tuple[Genome, Fitness] | None) -> dict | None:
     if pair is None:
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Fitness, Strategy, pop_from, pop_json
+from .base import Fitness, PopulationStrategy, pop_from, pop_json
 from .genome import Genome
 from .operators import crossover, mutate, random_genome
 from .registry import register
@@ -23,7 +23,7 @@ def _tournament(fit: np.ndarray, rng: np.random.Generator) -> int:
 
 
 @register("ga")
-class JointGA(Strategy):
+class JointGA(PopulationStrategy):
     """Steady-state GA with OX/PMX crossover and count/placement mutation."""
 
     def __init__(self, space, *, pop_size: int = 16, p_crossover: float = 0.7,
@@ -39,14 +39,6 @@ class JointGA(Strategy):
             return random_genome(self.space, self.rng)
         base = self.starts[int(self.rng.integers(len(self.starts)))]
         return mutate(base, self.space, self.rng, p_counts=0.5, max_step=4, n_moves=3)
-
-    def _ask(self) -> Genome:
-        seed = self._next_seed()
-        if seed is not None:
-            return seed
-        if len(self.pop) < self.pop_size:
-            return self._fresh(lambda _: self._initial())
-        return self._fresh(self._breed)
 
     def _breed(self, attempt: int) -> Genome:
         fit = np.array([f[0] for _, f in self.pop])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Fitness, Strategy, pop_from, pop_json
+from .base import Fitness, PopulationStrategy, pop_from, pop_json
 from .genome import Genome
 from .operators import crossover, mutate, random_genome
 from .registry import register
@@ -19,7 +19,7 @@ from .selection import rank_and_crowding, survive, tournament
 
 
 @register("nsga2")
-class NSGA2(Strategy):
+class NSGA2(PopulationStrategy):
     """Steady-state-asynchronous NSGA-II."""
 
     def __init__(self, space, *, pop_size: int = 20, p_crossover: float = 0.8, **kw) -> None:
@@ -29,14 +29,6 @@ class NSGA2(Strategy):
         self.offspring: list[tuple[Genome, Fitness]] = []
         self.starts = list(self.seeds)
         self._rc: tuple[np.ndarray, np.ndarray] | None = None
-
-    def _ask(self) -> Genome:
-        seed = self._next_seed()
-        if seed is not None:
-            return seed
-        if len(self.pop) < self.pop_size:
-            return self._fresh(lambda _: self._initial())
-        return self._fresh(self._breed)
 
     def _initial(self) -> Genome:
         if self.starts and self.rng.random() < 0.75:
