@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 
 import numpy as np
 import pytest
 import scipy.sparse as sps
 
+from tvm_loihi import workloads
+from tvm_loihi.cli import main
 from tvm_loihi.hardware import HardwareSpec
 from tvm_loihi.mapping import Mapping, lava_default_mapping
 from tvm_loihi.measure import backend
@@ -179,3 +182,79 @@ def test_runner_refuses_an_input_for_another_activity():
     assert res.error is MeasureError.UNKNOWN_WORKLOAD and other.key() in res.message
     ok = runner.submit([MeasureInput(NET.workload_key(), HW.key(), mapping, "fast", ACT.key())])[0]
     assert ok.result().ok
+
+
+def _search_top_k(path: str, k: int) -> list[dict]:
+    """The k best distinct fast-fidelity mappings in a tuning log, ties in log order."""
+    seen: dict[str, tuple[dict, float]] = {}
+    for rec in TuningLog(path).records():
+        if rec.input.fidelity == "fast" and rec.result.ok:
+            seen.setdefault(rec.input.key(), (rec.input.mapping, rec.result.latency_s))
+    return [m for m, _ in sorted(seen.values(), key=lambda v: v[1])[:k]]
+
+
+def test_verify_picks_the_best_at_the_verify_fidelity_and_resumes_from_the_log(tmp_path):
+    path = str(tmp_path / "tune.jsonl")
+    first = CountingRunner()
+    res = tune(NET, HW, runner=first, strategy="bilevel", budget=40, seed=2, activity=ACT, log=path,
+               verify_fidelity="event", verify_top_k=4)
+    assert res.evaluations == 40 == len(res.history) and res.verify_fidelity == "event"
+    top = _search_top_k(path, 4)
+    default = lava_default_mapping(NET, HW).to_json()
+    expected = top + ([default] if default not in top else [])
+    assert [m.to_json() for m, _ in res.verified] == expected
+    assert res.verify_evaluations == len(expected) and len(first.measured) == 40 + len(expected)
+    direct = [backend.measure(NET, HW, ACT, m, "event") for m in expected]
+    assert [r.latency_s for _, r in res.verified] == [r.latency_s for r in direct]
+    i = int(np.argmin([r.latency_s for r in direct]))
+    assert res.best_mapping.to_json() == expected[i]
+    assert res.best_result.latency_s == direct[i].latency_s
+    assert res.default_result.latency_s == backend.measure(NET, HW, ACT, default, "event").latency_s
+    assert res.search_best[1].latency_s == res.history[-1]
+    assert res.search_best[0].to_json() == expected[0]
+    event = [r for r in TuningLog(path).records() if r.input.fidelity == "event"]
+    assert [r.input.mapping for r in event] == expected  # logged like every other measurement
+    again = CountingRunner()
+    b = tune(NET, HW, runner=again, strategy="bilevel", budget=40, seed=2, activity=ACT, log=path,
+             verify_fidelity="event", verify_top_k=4)
+    assert again.measured == [] and b.cache_hits == 40
+    assert b.best_mapping.to_json() == res.best_mapping.to_json()
+    assert [r.latency_s for _, r in b.verified] == [r.latency_s for _, r in res.verified]
+
+
+def test_verify_is_deterministic_and_outside_the_budget():
+    runs = []
+    for _ in range(2):
+        runner = CountingRunner()
+        res = tune(NET, HW, runner=runner, strategy="ga", budget=30, seed=4, activity=ACT,
+                   verify_fidelity="event", verify_top_k=3)
+        runs.append((res, runner))
+    (a, ra), (b, rb) = runs
+    assert ra.measured == rb.measured and a.history == b.history
+    assert a.best_mapping.to_json() == b.best_mapping.to_json()
+    assert a.evaluations == 30 and len(ra.measured) == 30 + a.verify_evaluations
+    assert a.to_json()["verify_evaluations"] == a.verify_evaluations
+    plain = tune(NET, HW, strategy="ga", budget=30, seed=4, activity=ACT)
+    assert plain.history == a.history and plain.verified == () and plain.search_best is None
+    with pytest.raises(ValueError, match="verify_top_k"):
+        tune(NET, HW, budget=5, activity=ACT, verify_fidelity="event", verify_top_k=0)
+
+
+def test_cli_tune_verify_compares_at_the_verify_fidelity(tmp_path, capsys):
+    model = workloads.write_onnx("mlp_tiny", str(tmp_path / "mlp_tiny.onnx"))
+    summary = tmp_path / "s.json"
+    assert main(["tune", model, "--hardware", "loihi2_1chip", "--budget", "20", "--verify",
+                 "event", "--verify-top-k", "2", "--outdir", str(tmp_path / "out"), "--json",
+                 str(summary)]) == 0
+    out = capsys.readouterr().out
+    assert "searched on the fast simulator" in out and "on the event simulator" in out
+    data = json.loads(summary.read_text())
+    assert data["verify_fidelity"] == "event" and data["verify_top_k"] == 2
+    log = TuningLog(str(tmp_path / "out" / "tune.jsonl")).records()
+    event = {r.input.key(): r.result for r in log if r.input.fidelity == "event"}
+    assert 2 <= len(event) <= 3 * len(data["networks"])
+    for net in data["networks"]:
+        assert net["runs"][0]["evaluations"] == 20
+        assert net["best"]["total_latency_s"] in {r.latency_s for r in event.values()}
+    assert main(["tune", model, "--verify", "event", "--verify-top-k", "0"]) != 0
+    assert "--verify-top-k 0" in capsys.readouterr().err

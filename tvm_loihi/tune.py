@@ -10,6 +10,12 @@ are measured once (repeats are told the known result and do not count towards th
 
 The Lava default mapping is always evaluation number 1: it is the reference of every comparison and
 the starting point the strategies are told about.
+
+Multi-fidelity verification (``verify_fidelity``): after the search, the ``verify_top_k`` best
+distinct mappings by the search objective, and the Lava default, are measured again at the verify
+fidelity (through the same runner and log; these evaluations do not count against ``budget``), and
+the best of them there becomes the result's best. The search fidelity's optimum is exploitable: the
+fast model is optimistic about the very mappings the search drives it towards.
 """
 
 from __future__ import annotations
@@ -70,6 +76,16 @@ class TuneResult:
     stop_reason : str
         ``"budget"``, ``"wall_time"``, ``"stagnation"`` or ``"exhausted"``
         (the strategy had nothing new).
+    verify_fidelity : str or None
+        When set, ``best_*`` and ``default_*`` are measurements at this fidelity (the best of
+        ``verified``); ``history``, ``values``, ``pareto`` and ``evaluations`` are the search's.
+    verified : tuple of (Mapping, MeasureResult)
+        The verified mappings in search rank (best first; the Lava default last unless it ranked),
+        with their verify-fidelity measurements.
+    search_best : (Mapping, MeasureResult) or None
+        With verification, the search's own best and its search-fidelity measurement.
+    verify_evaluations : int
+        Verify-fidelity evaluations (log hits included), outside ``evaluations`` and the budget.
     """
 
     strategy: str
@@ -88,6 +104,10 @@ class TuneResult:
     duplicates: int
     wall_s: float
     stop_reason: str
+    verify_fidelity: str | None = None
+    verified: tuple[tuple[Mapping, MeasureResult], ...] = ()
+    search_best: tuple[Mapping, MeasureResult] | None = None
+    verify_evaluations: int = 0
 
     def change(self, objective: str = "latency") -> float:
         """Relative change of the best mapping vs the Lava default (``-0.4`` = 40 % lower)."""
@@ -105,7 +125,12 @@ class TuneResult:
                 "pareto": [[m.to_json(), r.to_json()] for m, r in self.pareto],
                 "evaluations": self.evaluations, "cache_hits": self.cache_hits,
                 "duplicates": self.duplicates, "wall_s": self.wall_s,
-                "stop_reason": self.stop_reason}
+                "stop_reason": self.stop_reason, "verify_fidelity": self.verify_fidelity,
+                "verified": [[m.to_json(), r.to_json()] for m, r in self.verified],
+                "search_best": (None if self.search_best is None
+                                else [self.search_best[0].to_json(),
+                                      self.search_best[1].to_json()]),
+                "verify_evaluations": self.verify_evaluations}
 
 
 def _open_log(log):
@@ -246,7 +271,8 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
          objectives: Sequence[str] = ("latency",), activity: ActivityProfile | None = None,
          fidelity: str = "fast", log=None, max_wall_s: float | None = None,
          stagnation: int | None = None, callback: Callable[[dict], None] | None = None,
-         strategy_params: dict | None = None) -> TuneResult:
+         strategy_params: dict | None = None, verify_fidelity: str | None = None,
+         verify_top_k: int = 8) -> TuneResult:
     """Search for a low-latency mapping of ``network`` on ``hardware``.
 
     Parameters
@@ -284,6 +310,14 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
         after every evaluation.
     strategy_params : dict, optional
         Extra keyword arguments of the strategy class.
+    verify_fidelity : str, optional
+        Re-measure the ``verify_top_k`` best distinct mappings of the search (by the first
+        objective; failures excluded) and the Lava default at this fidelity, through the same
+        runner and log, and report the best of them there as ``best_*`` (and the default's
+        measurement there as ``default_*``). Not counted against ``budget``; reported as
+        ``TuneResult.verify_evaluations``. Deterministic for a given seed and synchronous runner.
+    verify_top_k : int
+        How many of the search's best mappings to verify (default 8).
 
     Returns
     -------
@@ -291,6 +325,8 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
     """
     if budget < 1:
         raise ValueError(f"tune: budget must be >= 1, got {budget}")
+    if verify_fidelity is not None and verify_top_k < 1:
+        raise ValueError(f"tune: verify_top_k must be >= 1, got {verify_top_k}")
     objectives = tuple(objectives)
     activity = activity if activity is not None else default_activity(network, hardware)
     problem = MappingProblem(network, hardware, activity)
@@ -324,17 +360,49 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
             if max_wall_s is not None and time.monotonic() - t.start >= max_wall_s:
                 reason = "wall_time"
                 break  # abandon what is still in flight
+        verified = _verify(t, verify_fidelity, verify_top_k) if verify_fidelity else None
     finally:
         if own_runner:
             runner.close()
-    return _result(t, strategy, seed, reason)
+    return _result(t, strategy, seed, reason, verify_fidelity, verified)
 
 
-def _result(t: _Tuner, strategy: str, seed: int, reason: str) -> TuneResult:
+def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, MeasureResult]]:
+    """Measure the ``top_k`` best distinct search mappings and the default at ``fidelity``
+    (run results, then the log, then the runner); in search rank, the default last unless ranked."""
+    keys = [k for k in dict.fromkeys(t.order) if t.results[k][1].ok]
+    keys = sorted(keys, key=lambda k: t.fitness(t.results[k][1])[0])[:top_k]  # ties: by order
+    keys += [t.order[0]] if t.order[0] not in keys else []
+    inputs = [MeasureInput(*t.keys, t.results[k][0].mapping, fidelity, t.activity_key)
+              for k in keys]
+    known = [t.results[i.key()][1] if i.key() in t.results
+             else t.log.lookup(i) if t.log is not None else None for i in inputs]
+    todo = [i for i, r in zip(inputs, known) if r is None]
+    futures = iter(t.runner.submit(todo) if todo else [])
+    out = []
+    for inp, res in zip(inputs, known):
+        if res is None:
+            res = next(futures).result()
+            if t.log is not None:
+                t.log.append(inp, res)
+        out.append((inp, res))
+    return out
+
+
+def _result(t: _Tuner, strategy: str, seed: int, reason: str, verify_fidelity: str | None,
+            verified: list | None) -> TuneResult:
     best_inp, best_res = t.results[t.best_key]
     default_inp, default_res = t.results[t.order[0]]
+    extra: dict = {}
+    if verified is not None:
+        pairs = tuple((Mapping.from_json(i.mapping), r) for i, r in verified)
+        extra = {"verify_fidelity": verify_fidelity, "verified": pairs,
+                 "search_best": (Mapping.from_json(best_inp.mapping), best_res),
+                 "verify_evaluations": len(verified)}
+        best_inp, best_res = min(verified, key=lambda v: t.fitness(v[1])[0])  # ties: search rank
+        default_res = next(r for i, r in verified if i.mapping == default_inp.mapping)
     return TuneResult(strategy, seed, t.objectives, t.fidelity,
                       Mapping.from_json(best_inp.mapping), best_res,
                       Mapping.from_json(default_inp.mapping), default_res,
                       tuple(t.history), tuple(t.values), t.pareto(), len(t.order), t.cache_hits,
-                      t.duplicates, time.monotonic() - t.start, reason or "budget")
+                      t.duplicates, time.monotonic() - t.start, reason or "budget", **extra)

@@ -72,6 +72,18 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         "--fidelity", default="fast", choices=("fast", "event"), help="simulator fidelity"
     )
     p.add_argument(
+        "--verify",
+        choices=("fast", "event"),
+        help="re-measure the search's best mappings and the Lava default at this fidelity and "
+        "report the best there (not counted in --budget)",
+    )
+    p.add_argument(
+        "--verify-top-k",
+        type=int,
+        default=8,
+        help="how many of the search's best distinct mappings --verify measures (default 8)",
+    )
+    p.add_argument(
         "--log", help="tuning log, JSON lines (default OUTDIR/tune.jsonl); reused as a cache"
     )
     p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")

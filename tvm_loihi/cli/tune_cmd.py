@@ -6,7 +6,8 @@ with the most neurons), each with the full ``--budget`` per strategy. Several st
 (``--strategy bilevel,ga``) share the tuning log, so a mapping one of them measured is a log hit for
 the next. The table compares the Lava default (evaluation 1 of every run) with the best mapping any
 run found, as measured by the runner; the figures re-simulate both mappings locally for their
-per-core and per-link breakdowns."""
+per-core and per-link breakdowns. With ``--verify FIDELITY`` the search's ``--verify-top-k`` best
+mappings and the Lava default are re-measured at that fidelity; the table compares them there."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
         raise CliError(f"--objectives {args.objectives!r}: use 'latency' or 'latency,energy'")
     if args.budget < 1:
         raise CliError(f"--budget {args.budget}: must be at least 1 evaluation")
+    if args.verify and args.verify_top_k < 1:
+        raise CliError(f"--verify-top-k {args.verify_top_k}: must be at least 1 mapping")
     inputs.parse_runner(args.runner)
     return strategies, objectives
 
@@ -87,6 +90,8 @@ def _tune_one(
             fidelity=args.fidelity,
             log=args.log,
             callback=bar,
+            verify_fidelity=args.verify,
+            verify_top_k=args.verify_top_k,
         )
         bar.close(f"({res.stop_reason})")
         runs.append(res)
@@ -103,7 +108,7 @@ def _figures(outcome: NetworkOutcome, outdir: str, log_path: str) -> list[str]:
     net, hw, best = outcome.network, outcome.hardware, outcome.best
     stem = os.path.join(outdir, "{}_" + net.name + ".png")
     names = [layer.name for layer in net.layers]
-    fid = best.fidelity
+    fid = best.verify_fidelity or best.fidelity
     panels = [
         (label, m, evaluate(net, m, hw, outcome.activity, fid))
         for label, m in (
@@ -116,9 +121,9 @@ def _figures(outcome: NetworkOutcome, outdir: str, log_path: str) -> list[str]:
         plot_convergence(
             [(r.strategy, r.history) for r in outcome.runs],
             stem.format("convergence"),
-            default_s=best.default_result.latency_s,
+            default_s=best.history[0],  # evaluation 1, at the search fidelity
             lower_bound_s=outcome.lower_bound_s,
-            title=f"Convergence: {where} ({fid} simulator)",
+            title=f"Convergence: {where} ({best.fidelity} simulator)",
         ),
         plot_placement(hw, panels, names, stem.format("placement"), title=f"Placement: {where}"),
         plot_utilisation(
@@ -208,6 +213,8 @@ def _summary(args, model: str, hardware, strategies, objectives, outcomes, figur
                 "n_chips": hardware.n_chips,
             },
             "fidelity": args.fidelity,
+            "verify_fidelity": args.verify,
+            "verify_top_k": args.verify_top_k if args.verify else None,
             "objectives": list(objectives),
             "strategies": strategies,
             "budget": args.budget,
@@ -225,9 +232,16 @@ def _title(outcome: NetworkOutcome) -> str:
     net, hw, best = outcome.network, outcome.hardware, outcome.best
     evals = sum(r.evaluations for r in outcome.runs)
     sizes = "-".join(map(str, net.layer_sizes))
+    fidelity = f"{best.fidelity} simulator"
+    if best.verify_fidelity:
+        fidelity = (
+            f"searched on the {best.fidelity} simulator, Lava default and best of "
+            f"{best.verify_evaluations} verified mappings compared on the "
+            f"{best.verify_fidelity} simulator"
+        )
     return (
         f"{net.name} ({sizes}) on {hw.name} ({hw.n_cores} cores, {hw.n_chips} chip(s)), "
-        f"{best.fidelity} simulator: best of {', '.join(r.strategy for r in outcome.runs)} "
+        f"{fidelity}: best of {', '.join(r.strategy for r in outcome.runs)} "
         f"after {evals} evaluations (best by {best.strategy})"
     )
 
