@@ -291,18 +291,12 @@ class NetworkIR:
 
     def to_bytes(self) -> bytes:
         """Self-contained ``.npz`` bytes (JSON metadata + arrays); safe to load (no pickle)."""
-        buf = io.BytesIO()
-        arrays = {f"a{i}": a for i, a in enumerate(self.arrays())}
-        meta = np.frombuffer(json.dumps(self.meta_json()).encode(), dtype=np.uint8)
-        np.savez(buf, meta=meta, **arrays)
-        return buf.getvalue()
+        return npz_bytes("meta", self.meta_json(), self.arrays())
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> NetworkIR:
         """Inverse of :meth:`to_bytes`."""
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes().decode())
-            arrays = [z[f"a{i}"] for i in range(4 * len(meta["layers"]))]
+        meta, arrays = npz_load(blob, "meta")
         return cls.from_parts(meta, arrays)
 
     def save(self, path: str) -> None:
@@ -315,3 +309,19 @@ class NetworkIR:
         """Read a file written by :meth:`save`."""
         with open(path, "rb") as f:
             return cls.from_bytes(f.read())
+
+
+def npz_bytes(meta_key: str, meta: dict, arrays: list[np.ndarray]) -> bytes:
+    """``.npz`` bytes: ``meta`` as JSON under ``meta_key``, ``arrays`` as ``a0, a1, ...``."""
+    buf = io.BytesIO()
+    text = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(buf, **{meta_key: text}, **{f"a{i}": a for i, a in enumerate(arrays)})
+    return buf.getvalue()
+
+
+def npz_load(blob: bytes, meta_key: str) -> tuple[dict, list[np.ndarray]]:
+    """Inverse of :func:`npz_bytes` (no pickle): the JSON metadata and the arrays in order."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        meta = json.loads(z[meta_key].tobytes().decode())
+        count = sum(1 for name in z.files if name != meta_key)
+        return meta, [z[f"a{i}"] for i in range(count)]

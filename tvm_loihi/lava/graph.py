@@ -26,7 +26,6 @@ block.)
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from itertools import pairwise
@@ -34,7 +33,7 @@ from itertools import pairwise
 import numpy as np
 import scipy.sparse as sps
 
-from ..network import ACCUMULATOR_LIMIT, NetworkIR
+from ..network import ACCUMULATOR_LIMIT, NetworkIR, npz_bytes, npz_load
 
 # Above this density Dense is as fast as Sparse in Lava's simulator (lava-0.10.md §5).
 SPARSE_DENSITY_LIMIT = 0.3
@@ -131,18 +130,12 @@ class LavaGraph:
     def to_bytes(self) -> bytes:
         """Self-contained ``.npz`` bytes (JSON description + network arrays); loads without
         pickle."""
-        buf = io.BytesIO()
-        arrays = {f"a{i}": a for i, a in enumerate(self.network.arrays())}
-        meta = np.frombuffer(json.dumps(self.to_json()).encode(), dtype=np.uint8)
-        np.savez(buf, graph=meta, **arrays)
-        return buf.getvalue()
+        return npz_bytes("graph", self.to_json(), self.network.arrays())
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LavaGraph:
         """Inverse of :meth:`to_bytes` (validates the description)."""
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            d = json.loads(z["graph"].tobytes().decode())
-            arrays = [z[f"a{i}"] for i in range(4 * len(d["network"]["layers"]))]
+        d, arrays = npz_load(blob, "graph")
         if d.get("version") != 1:
             raise ValueError(f"unsupported Lava graph version {d.get('version')!r}")
         graph = cls(NetworkIR.from_parts(d["network"], arrays),
