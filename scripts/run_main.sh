@@ -7,4 +7,4 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/scripts/setup.sh"
 cd "$here"
 exec .venv/bin/tvm-loihi tune --workload mlp_a --hardware loihi2_1chip --strategy bilevel --budget 300 \
-    --log results/main/tune.jsonl --outdir results/main --json results/main/summary.json "$@"
+    --verify event --log results/main/tune.jsonl --outdir results/main --json results/main/summary.json "$@"
