@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sps
+from _networks import tiny_network
 
 from tvm_loihi.hardware import HardwareSpec
-from tvm_loihi.network import Layer, NetworkIR
 from tvm_loihi.search import operators as op
 from tvm_loihi.search.genome import is_feasible
 from tvm_loihi.search.problem import MappingProblem
 from tvm_loihi.sim import evaluate
 from tvm_loihi.tune import default_activity
 
-
-def _net() -> NetworkIR:
-    rng = np.random.default_rng(11)
-    sizes = (48, 64, 40, 24, 8)
-    layers = []
-    for k in range(len(sizes) - 1):
-        shape = (sizes[k + 1], sizes[k])
-        w = rng.integers(-60, 60, shape) * (rng.random(shape) < 0.3)
-        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]),
-                            relu=k < len(sizes) - 2))
-    return NetworkIR(tuple(layers), name="pipeline_test")
-
-
-NET = _net()
+NET = tiny_network((48, 64, 40, 24, 8), seed=11, density=0.3, name="pipeline_test")
 HW = HardwareSpec("mesh4x6", routers_x=4, routers_y=6)
 PROBLEM = MappingProblem(NET, HW, default_activity(NET, HW, n_samples=24))
 MODEL = PROBLEM.space.count_model

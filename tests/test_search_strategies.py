@@ -8,29 +8,17 @@ import json
 
 import numpy as np
 import pytest
-import scipy.sparse as sps
+from _networks import tiny_network
 
 from tvm_loihi.hardware import HardwareSpec
 from tvm_loihi.mapping import Mapping
-from tvm_loihi.network import Layer, NetworkIR
+from tvm_loihi.network import NetworkIR
 from tvm_loihi.search import EVOLUTIONARY, get_strategy, strategy_names
 from tvm_loihi.search.genome import is_feasible
 from tvm_loihi.search.problem import MappingProblem
 from tvm_loihi.search.registry import register
 from tvm_loihi.sim import evaluate
 from tvm_loihi.tune import default_activity, tune
-
-
-def tiny_network(sizes: tuple[int, ...], seed: int = 0) -> NetworkIR:
-    rng = np.random.default_rng(seed)
-    layers = []
-    for k in range(len(sizes) - 1):
-        shape = (sizes[k + 1], sizes[k])
-        w = rng.integers(-60, 60, shape) * (rng.random(shape) < 0.6)
-        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]),
-                            relu=k < len(sizes) - 2))
-    return NetworkIR(tuple(layers), name=f"tiny{sizes}")
-
 
 INSTANCES = {
     "2 layers on 2x3": ((12, 3, 3), HardwareSpec("mesh2x3", routers_x=2, routers_y=3)),

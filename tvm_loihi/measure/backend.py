@@ -13,7 +13,9 @@ import time
 
 from ..activity import ActivityProfile
 from ..hardware import HardwareSpec
+from ..mapping import Mapping, MappingError
 from ..network import NetworkIR
+from ..sim.api import evaluate
 from .records import MeasureError, MeasureResult
 
 
@@ -39,8 +41,6 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
         counters hold ``per_sample_latency_s``, ``throughput_sps``, ``cores_used``, ``chips_used``,
         ``energy_total_j`` and the simulator's profiler counters.
     """
-    from ..mapping import Mapping, MappingError
-
     start = time.perf_counter()
     try:
         mapping = Mapping.from_json(mapping_json)
@@ -49,8 +49,6 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
         return MeasureResult.failure(MeasureError.INVALID_MAPPING, f"{type(err).__name__}: {err}",
                                      host, time.perf_counter() - start)
     try:
-        from ..sim import evaluate
-
         m = evaluate(network, mapping, hardware, activity, fidelity=fidelity)
         counters = {**{str(k): v for k, v in dict(m.counters).items()},
                     "per_sample_latency_s": float(m.per_sample_latency_s),

@@ -9,6 +9,7 @@ from ..hardware import HardwareSpec
 from ..mapping import Mapping
 from ..network import NetworkIR
 from .energy import energy_breakdown, event_counts
+from .event import event_timeline
 from .fast import Timeline, fast_timeline
 from .mapped import MappedTraffic, map_traffic
 from .measurement import Measurement
@@ -46,8 +47,6 @@ def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     if fidelity == "fast":
         timeline = fast_timeline(mt)
     else:
-        from .event import event_timeline
-
         timeline = event_timeline(mt)
     return _measurement(fidelity, mt, timeline)
 
