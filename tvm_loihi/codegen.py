@@ -155,9 +155,13 @@ def split_chains(func: relax.Function, calls: list[LayerCall]) -> list[Chain]:
     return chains
 
 
-def compile_chain(chain: Chain, calibration: np.ndarray | None, name: str) -> NetworkIR:
-    """Quantise one chain with fixed parameters (calibration samples at its input, or default)."""
-    return quantize_network(chain.float_layers, calibration, name=name, tap_layers=chain.taps)
+def compile_chain(chain: Chain, calibration: np.ndarray | None, name: str,
+                  input_layer: bool = False) -> NetworkIR:
+    """Quantise one chain with fixed parameters (calibration samples at its input, or default);
+    ``input_layer`` prepends the on-chip input population
+    (:func:`tvm_loihi.quantize.input_relay`)."""
+    return quantize_network(chain.float_layers, calibration, name=name, tap_layers=chain.taps,
+                            input_layer=input_layer)
 
 
 def compile_function(
@@ -165,6 +169,7 @@ def compile_function(
     name: str,
     calibration: dict[int, np.ndarray] | None = None,
     layer_names: dict | None = None,
+    input_layer: bool = False,
 ) -> list[tuple[Chain, NetworkIR]]:
     """Compile an offloaded function into quantised networks, one per chain.
 
@@ -179,6 +184,8 @@ def compile_function(
         calibrated with the float reference of the chain that feeds them.
     layer_names : dict, optional
         Weight fingerprint -> source layer name (see :data:`LAYER_NAMES_ATTR`).
+    input_layer : bool
+        Give every network an on-chip input population (``LoihiConfig(input_layer="chip")``).
 
     Returns
     -------
@@ -196,7 +203,7 @@ def compile_function(
     for j, chain in enumerate(chains):
         cal = known.get(chain.input_expr)
         net_name = name if len(chains) == 1 else f"{name}.{j}"
-        out.append((chain, compile_chain(chain, cal, net_name)))
+        out.append((chain, compile_chain(chain, cal, net_name, input_layer)))
         if cal is not None:
             values = float_reference(chain.float_layers, cal)
             for call, value in zip(chain.calls, values):

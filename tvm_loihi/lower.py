@@ -169,7 +169,8 @@ def lower_loihi(mod: tvm.IRModule, config=None) -> tvm.IRModule:
     for index, fname in enumerate(_call_order(mod, set(offloaded))):
         func = offloaded[fname]
         calibration = calibration_for_call(mod, fname, config)
-        compiled = compile_function(func, f"loihi{index}", calibration, layer_names)
+        compiled = compile_function(func, f"loihi{index}", calibration, layer_names,
+                                    input_layer=config.input_layer == "chip")
         _check_capacity(compiled, hardware)
         payloads = [make_payload(net, fname, hardware) for _, net in compiled]
         all_payloads += payloads

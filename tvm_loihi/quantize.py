@@ -21,6 +21,13 @@ How the parameters are chosen (as on the chip, they are never recomputed per cal
   being the 24-bit graded-spike maximum, lowered when needed so that ``sum |2 W_next| * hi < 2**31``
   (Lava's int32 accumulator of ``2W`` can then never wrap on the next layer).
 
+* **On-chip input population** (``input_layer=True``, ``LoihiConfig(input_layer="chip")``): a
+  first layer named ``"input"`` of ``n_in`` neurons with identity weights (1, shift 0, no bias, no
+  ReLU, saturation at the input range) -- an exact relay, as lava-dl netx's ``Input`` block puts the
+  input neurons on cores. The host then sends one message per active input (to the core holding
+  that neuron) and the fan-out to layer 1's cores happens on chip, spread over as many cores as the
+  mapper gives the input population. The network is one layer (one pipeline stage) deeper.
+
 How to pass calibration samples: ``tvm_loihi.LoihiConfig(calibration=x)`` (or the ``calibration=``
 argument of the functions here) with an array ``(n_samples, n_inputs)`` of typical float inputs.
 """
@@ -38,6 +45,7 @@ from .network import ACCUMULATOR_LIMIT, PAYLOAD_MAX, WEIGHT_MAX, WEIGHT_MIN, Lay
 
 DEFAULT_ACTIVATION_BITS = 8
 DEFAULT_OUTPUT_BITS = 16
+INPUT_LAYER_NAME = "input"  # the on-chip input population's layer name
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +117,7 @@ def quantize_network(
     tap_layers: Sequence[int] = (),
     activation_bits: int = DEFAULT_ACTIVATION_BITS,
     output_bits: int = DEFAULT_OUTPUT_BITS,
+    input_layer: bool = False,
 ) -> NetworkIR:
     """Quantise a chain of float layers into a :class:`NetworkIR`
     (see the module docstring for the rules).
@@ -125,6 +134,9 @@ def quantize_network(
         Layers whose outputs leave the network (default: the last one).
     activation_bits, output_bits : int
         Target ranges of hidden activations and of the last layer's output.
+    input_layer : bool
+        Prepend the on-chip input population (see the module docstring); ``tap_layers`` still
+        count the float layers.
 
     Returns
     -------
@@ -169,8 +181,18 @@ def quantize_network(
             f"network {name!r}: input range {in_hi} would overflow layer 1's accumulator"
         )
     taps = tuple(tap_layers) or (len(layers) - 1,)
-    return NetworkIR(tuple(layers), in_scale, scales[-1], in_lo, in_hi, name, taps,
-                     tuple(scales[t] for t in taps))
+    tap_scales = tuple(scales[t] for t in taps)
+    if input_layer:
+        layers.insert(0, input_relay(layers[0].n_in, in_lo, in_hi))
+        taps = tuple(t + 1 for t in taps)
+    return NetworkIR(tuple(layers), in_scale, scales[-1], in_lo, in_hi, name, taps, tap_scales)
+
+
+def input_relay(n: int, lo: int, hi: int) -> Layer:
+    """The on-chip input population: ``n`` neurons relaying the quantised input exactly
+    (identity weights, shift 0, no bias, identity activation, saturation at ``[lo, hi]``)."""
+    return Layer(INPUT_LAYER_NAME, sps.identity(n, dtype=np.int8, format="csr"), 0,
+                 np.zeros(n, dtype=np.int32), False, lo, hi, 0)
 
 
 def float_reference(float_layers: Sequence[FloatLayer], x: np.ndarray) -> list[np.ndarray]:

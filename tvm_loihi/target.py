@@ -39,6 +39,7 @@ TAG_PRESETS = {
     "loihi2-kapoho": "kapoho_point",
 }
 ON_TOO_LARGE = ("error", "host")
+INPUT_LAYERS = ("host", "chip")
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +60,15 @@ class LoihiConfig:
         A layer larger than the whole hardware: raise
         :class:`~tvm_loihi.capacity.LoihiCapacityError`
         (default) or keep it on the host.
+    input_layer : {"host", "chip"}
+        Where the network input enters. ``"host"`` (default): the host sends every active input
+        straight to each of layer 1's cores that has a synapse for it, as Lava's ``PyToNxAdapter``
+        connects a host process to a ``Dense``/``Sparse``. ``"chip"``: an on-chip input population
+        (an exact relay layer named ``"input"``, as lava-dl netx's ``Input`` block): the host sends
+        one message per active input and the fan-out to layer 1 happens on cores the mapper places
+        and splits. One pipeline stage deeper; on the one-chip workloads it lets the search cut
+        much more latency (docs/results.md). Tuning and compiling must use the same choice (it
+        changes the workload key).
 
     Use as ``with LoihiConfig(...): tvm.compile(mod, target="loihi2")`` or
     ``tvm.compile(mod, target="loihi2", relax_pipeline=loihi_pipeline(LoihiConfig(...)))``.
@@ -67,8 +77,13 @@ class LoihiConfig:
     hardware: object | None = None
     calibration: object | None = None
     on_too_large: str = "error"
+    input_layer: str = "host"
 
     def __post_init__(self) -> None:
+        if self.input_layer not in INPUT_LAYERS:
+            raise ValueError(
+                f"input_layer must be one of {INPUT_LAYERS}, got {self.input_layer!r}"
+            )
         if self.on_too_large not in ON_TOO_LARGE:
             raise ValueError(
                 f"on_too_large must be one of {ON_TOO_LARGE}, got {self.on_too_large!r}"
@@ -136,7 +151,7 @@ def offload(mod: tvm.IRModule, config: LoihiConfig | None = None,
 
     config = config or current_config()
     hardware = hardware_for(config, target)
-    resolved = LoihiConfig(hardware, config.calibration, config.on_too_large)
+    resolved = LoihiConfig(hardware, config.calibration, config.on_too_large, config.input_layer)
     partitioned = partition_for_loihi(mod, hardware, on_too_large=config.on_too_large)
     return lower_loihi(partitioned, resolved)
 

@@ -19,13 +19,13 @@ def _check_output(path: str) -> None:
         raise CliError(f"-o {path}: directory {directory} does not exist (create it first)")
 
 
-def _build(mod, hardware, calibration, log: str | None):
+def _build(mod, hardware, calibration, log: str | None, input_layer: str = "host"):
     import tvm
 
     from ..replay import ReplayWarning, apply_best
     from ..target import LoihiConfig
 
-    with LoihiConfig(hardware=hardware, calibration=calibration):
+    with LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer):
         if log is None:
             return tvm.compile(mod, target="loihi2"), None
         with warnings.catch_warnings():
@@ -48,7 +48,7 @@ def _report(report, log: str | None) -> None:
         print(
             f"tvm-loihi compile: warning: {name} (workload {key}) has no record for hardware "
             f"{hw_key} in {log}: Lava default mapping used (tune with the same model, --hardware "
-            "and --calibration)",
+            "--calibration and --input-layer)",
             file=sys.stderr,
         )
 
@@ -64,7 +64,8 @@ def cmd_compile(args) -> int:
     hardware = inputs.resolve_hardware(args.hardware)
     directory = os.path.dirname(os.path.abspath(args.output))
     mod = inputs.load_model(inputs.model_path(args, directory), args.outputs)
-    executable, report = _build(mod, hardware, inputs.load_calibration(args.calibration), args.log)
+    calibration = inputs.load_calibration(args.calibration)
+    executable, report = _build(mod, hardware, calibration, args.log, args.input_layer)
     _report(report, args.log)
     try:
         executable.export_library(args.output)

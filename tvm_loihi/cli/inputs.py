@@ -99,12 +99,13 @@ def load_calibration(path: str | None) -> np.ndarray | None:
     return x.astype(np.float32)
 
 
-def offloaded_networks(mod, hardware, calibration) -> list:
+def offloaded_networks(mod, hardware, calibration, input_layer: str = "host") -> list:
     """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``)."""
     from ..replay import extract_networks
     from ..target import LoihiConfig
 
-    pairs = extract_networks(mod, config=LoihiConfig(hardware=hardware, calibration=calibration))
+    config = LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer)
+    pairs = extract_networks(mod, config=config)
     if not pairs:
         raise CliError(
             "nothing in the model is offloaded to Loihi (needs dense layers with constant "

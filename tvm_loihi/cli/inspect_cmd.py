@@ -84,7 +84,7 @@ def cmd_inspect(args) -> int:
     }
     limits = {lim: int(getattr(hardware.limits, lim)) for lim in LIMITS}
     calibration = inputs.load_calibration(args.calibration)
-    for network, hw in inputs.offloaded_networks(mod, hardware, calibration):
+    for network, hw in inputs.offloaded_networks(mod, hardware, calibration, args.input_layer):
         rows, mapping = _layers(network, hw)
         used = mapping.n_cores_used
         chips = len({int(c) // hw.cores_per_chip for c in mapping.core_ids})

@@ -47,6 +47,14 @@ def _model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
         help="typical model inputs (n_samples, ...) fixing the "
         "quantisation and driving the simulator; must match between tune and compile",
     )
+    p.add_argument(
+        "--input-layer",
+        choices=("host", "chip"),
+        default="host",
+        help="where the input enters: host = straight into layer 1's synapses (Lava's adapter, "
+        "default); chip = an on-chip input population the mapper places and splits (lava-dl "
+        "netx style); must match between tune and compile",
+    )
 
 
 def _tune_args(p: argparse.ArgumentParser) -> None:

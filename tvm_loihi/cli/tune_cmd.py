@@ -257,6 +257,7 @@ def _select(pairs: list, which: str) -> list:
 def _replay_command(args, model: str, default_hw: str) -> str:
     extra = f" --calibration {args.calibration}" if args.calibration else ""
     extra += f" --outputs {' '.join(args.outputs)}" if args.outputs else ""
+    extra += f" --input-layer {args.input_layer}" if args.input_layer != "host" else ""
     return (
         f"tvm-loihi compile {model} --hardware {args.hardware or default_hw}{extra} "
         f"--log {args.log} "
@@ -275,7 +276,8 @@ def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]
     model = inputs.model_path(args, args.outdir)
     calibration = inputs.load_calibration(args.calibration)
     mod = inputs.load_model(model, args.outputs)
-    pairs = _select(inputs.offloaded_networks(mod, hardware, calibration), args.networks)
+    networks = inputs.offloaded_networks(mod, hardware, calibration, args.input_layer)
+    pairs = _select(networks, args.networks)
     print(
         f"model {model}: {len(pairs)} offloaded network(s) to tune on {hardware.name}",
         file=sys.stderr,
