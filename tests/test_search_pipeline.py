@@ -65,3 +65,23 @@ def test_model_seeds_come_first_after_the_default_and_are_feasible():
     assert all(is_feasible(g, PROBLEM.space) for g in seeds)
     model_counts = {MODEL.allocate(round(f * HW.n_cores)) for f in (0.5, 0.65, 0.8, 1.0)}
     assert model_counts <= {g.counts for g in seeds}
+
+
+def test_traffic_greedy_seeds_place_heavy_pairs_closer_than_random_layouts():
+    from tvm_loihi.search.genome import Genome, repair
+    from tvm_loihi.search.heuristics import greedy_genome
+
+    space, counts = PROBLEM.space, MODEL.allocate(HW.n_cores)
+    traffic = PROBLEM.traffic(counts)
+    greedy = greedy_genome(space, counts, PROBLEM.order, traffic)
+    assert greedy in PROBLEM.seeds() and is_feasible(greedy, space)
+    assert greedy == greedy_genome(space, counts, PROBLEM.order, traffic)  # deterministic
+
+    def cost(g):  # messages x hops between the logical cores as placed
+        place = np.asarray(g.core_ids())
+        return float((traffic * space.hops[np.ix_(place, place)]).sum())
+
+    rng = np.random.default_rng(5)
+    randoms = [cost(repair(Genome(counts, tuple(int(c) for c in rng.permutation(HW.n_cores))),
+                           space)) for _ in range(30)]
+    assert cost(greedy) < min(randoms)

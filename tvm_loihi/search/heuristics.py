@@ -9,7 +9,7 @@ consecutive layers -- the only pairs that exchange spikes -- next to each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -80,20 +80,39 @@ def interleaved_genome(space: SearchSpace, counts: Sequence[int], order: np.ndar
     return repair(Genome(tuple(counts), tuple(perm)), space)
 
 
+def greedy_genome(space: SearchSpace, counts: Sequence[int], order: np.ndarray,
+                  traffic: np.ndarray) -> Genome:
+    """Every logical core placed by :func:`greedy_placement` (traffic x hops) over ``order``."""
+    counts = tuple(int(c) for c in counts)
+    place = greedy_placement(traffic, space.hops, np.asarray(order)[: sum(counts)])
+    rest = np.asarray(order)[~np.isin(order, place)]
+    return repair(Genome(counts, tuple(int(c) for c in np.concatenate([place, rest]))), space)
+
+
 def seed_genomes(space: SearchSpace, order: np.ndarray, default: Genome | None = None,
                  fractions: Sequence[float] = (0.3, 0.55, 0.8, 1.0),
-                 model_fractions: Sequence[float] = (0.5, 0.65, 0.8, 1.0)) -> list[Genome]:
+                 model_fractions: Sequence[float] = (0.5, 0.65, 0.8, 1.0),
+                 traffic: Callable[[tuple[int, ...]], np.ndarray] | None = None,
+                 greedy_fractions: Sequence[float] = (0.8, 1.0)) -> list[Genome]:
     """The heuristic starting points: counts from the space's count model (when it has one) and
-    work-balanced counts at several sizes, each laid out contiguously and interleaved."""
+    work-balanced counts at several sizes, each laid out contiguously and interleaved; with
+    ``traffic`` (counts -> logical-core message matrix) also the ``greedy_fractions`` sizes placed
+    greedily by traffic x hops (the METIS+greedy baseline's construction with one part)."""
     out: list[Genome] = []
     if default is not None:
         out.append(contiguous_genome(space, default.counts, order))
-    sets = []
+    sets, greedy_sets = [], []
     if space.count_model is not None:
         sets += [space.count_model.allocate(round(f * space.n_cores)) for f in model_fractions]
+        greedy_sets += [space.count_model.allocate(round(f * space.n_cores))
+                        for f in greedy_fractions]
     sets += [balanced_counts(space, round(f * space.n_cores)) for f in fractions]
+    greedy_sets += [balanced_counts(space, round(f * space.n_cores)) for f in greedy_fractions]
     for counts in sets:
         out += [contiguous_genome(space, counts, order), interleaved_genome(space, counts, order)]
+    if traffic is not None:
+        for counts in dict.fromkeys(tuple(c) for c in greedy_sets):
+            out.append(greedy_genome(space, counts, order, traffic(counts)))
     unique: dict[str, Genome] = {}
     for g in out:
         unique.setdefault(g.key(), g)

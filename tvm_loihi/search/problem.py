@@ -112,9 +112,9 @@ class MappingProblem:
         return Mapping.from_assignment(self.network, genome.counts, genome.core_ids())
 
     def seeds(self) -> list[Genome]:
-        """Heuristic starting points (model-allocated and work-balanced counts, snake-contiguous and
-        interleaved layouts)."""
-        return seed_genomes(self.space, self.order, self.default)
+        """Heuristic starting points (model-allocated and work-balanced counts, snake-contiguous,
+        interleaved and traffic-greedy layouts)."""
+        return seed_genomes(self.space, self.order, self.default, traffic=self.traffic)
 
     def traffic(self, counts: tuple[int, ...]) -> np.ndarray:
         """``(n_used, n_used)`` spike messages between logical cores over the sample set.
