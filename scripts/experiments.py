@@ -5,6 +5,10 @@ energy-per-inference change, cores used, evaluations to reach 90 % of the run's 
 ratio of the best latency to the simulator's lower bound. Convergence (best-so-far per evaluation)
 of every run is saved for plotting. Writes results/experiments.json.
 
+``--input-layer chip`` gives every network the on-chip input population
+(``LoihiConfig(input_layer="chip")``); its rows also report the best latency against the Lava
+default of the host-input network (the same model compiled without it).
+
 Examples
 --------
     .venv/bin/python scripts/experiments.py --quick            # mlp_a, mlp_b; budget 300; 5 seeds
@@ -23,8 +27,8 @@ import numpy as np
 
 from tvm_loihi.activity import activity_from_float
 from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import Mapping
-from tvm_loihi.quantize import quantize_network
+from tvm_loihi.mapping import Mapping, lava_default_mapping
+from tvm_loihi.quantize import INPUT_LAYER_NAME, quantize_network
 from tvm_loihi.search import BASELINES, EVOLUTIONARY
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.tune import tune
@@ -43,10 +47,17 @@ def evals_to_90(history: list[float]) -> int:
     return int(np.argmax(h <= h[0] - 0.9 * gain)) + 1
 
 
-def workload(name: str):
+def workload(name: str, input_layer: str = "host"):
     spec = WORKLOADS[name]
-    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=name)
+    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=name,
+                           input_layer=input_layer == "chip")
     return net, get_preset(spec.hardware), activity_from_float(net, sample_inputs(spec))
+
+
+def host_default_latency(name: str, fidelity: str) -> float:
+    """Total latency of the Lava default mapping of the host-input network."""
+    net, hw, act = workload(name, "host")
+    return evaluate(net, lava_default_mapping(net, hw), hw, act, fidelity=fidelity).total_latency_s
 
 
 def run_one(net, hw, act, strategy: str, budget: int, seed: int, fidelity: str) -> dict:
@@ -54,6 +65,7 @@ def run_one(net, hw, act, strategy: str, budget: int, seed: int, fidelity: str) 
     res = tune(net, hw, strategy=strategy, budget=budget, seed=seed, activity=act,
                fidelity=fidelity)
     return {"strategy": strategy, "budget": budget, "seed": seed, "fidelity": fidelity,
+            "input_layer": "chip" if net.layers[0].name == INPUT_LAYER_NAME else "host",
             "latency_change": res.change("latency"), "energy_change": res.change("energy"),
             "best_latency_s": res.best_result.latency_s,
             "default_latency_s": res.default_result.latency_s,
@@ -89,11 +101,12 @@ def summarise(runs: list[dict], bound: float) -> dict:
             "event_latency_change_sd": float(np.std([r["event_latency_change"] for r in runs],
                                                     ddof=1 if len(runs) > 1 else 0)),
             "event_energy_change_mean": float(np.mean([r["event_energy_change"] for r in runs])),
-            "n_seeds": len(runs), "fidelity": runs[0]["fidelity"]}
+            "n_seeds": len(runs), "fidelity": runs[0]["fidelity"],
+            "input_layer": runs[0]["input_layer"]}
 
 
 def print_row(name: str, budget: int, strategy: str, s: dict, default_cores: int) -> None:
-    print(f"{name:7s} {budget:5d} {strategy:13s} {s['fidelity']:5s} "
+    print(f"{name:7s} {budget:5d} {strategy:13s} {s['fidelity']:5s} {s['input_layer']:4s} "
           f"{100 * s['latency_change_mean']:+7.1f} ± {100 * s['latency_change_sd']:4.1f} % "
           f"{100 * s['energy_change_mean']:+7.1f} ± {100 * s['energy_change_sd']:4.1f} % "
           f"{s['cores_used_mean']:7.1f} ({default_cores:4d}) {s['evals_to_90_mean']:7.1f} "
@@ -110,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budgets", nargs="+", type=int, default=[300, 1000])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--fidelity", default="fast", choices=("fast", "event"))
+    ap.add_argument("--input-layer", default="host", choices=("host", "chip"),
+                    help="chip: on-chip input population (LoihiConfig(input_layer='chip'))")
     ap.add_argument("--quick", action="store_true", help="mlp_a and mlp_b, budget 300 only")
     ap.add_argument("--out", default="results/experiments.json")
     ap.add_argument("--merge", nargs="+", metavar="JSON",
@@ -124,19 +139,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'work':7s} {'budget':>5s} {'strategy':13s} {'fid':5s} {'latency vs Lava':>17s} "
           f"{'energy vs Lava':>17s} {'cores (Lava)':>13s} {'ev→90%':>7s} {'÷LB':>6s}")
     for name in args.workloads:
-        net, hw, act = workload(name)
+        net, hw, act = workload(name, args.input_layer)
         bound = lower_bound(net, hw, act)
+        host_default = host_default_latency(name, args.fidelity)
         for budget in args.budgets:
             for strategy in args.strategies:
                 runs = [run_one(net, hw, act, strategy, budget, seed, args.fidelity)
                         for seed in range(args.seeds)]
                 s = summarise(runs, bound)
+                vs_host = np.array([r["best_latency_s"] / host_default - 1.0 for r in runs])
                 print_row(name, budget, strategy, s, runs[0]["default_cores"])
                 table.append({"workload": name, "hardware": hw.name, "budget": budget,
                               "strategy": strategy, "lower_bound_s": bound,
+                              "fidelity": args.fidelity, "input_layer": args.input_layer,
+                              "host_default_latency_s": host_default,
+                              "vs_host_default_change_mean": float(vs_host.mean()),
                               "default_latency_s": runs[0]["default_latency_s"],
                               "default_cores": runs[0]["default_cores"], **s})
-                convergence += [{"workload": name, **{k: v for k, v in r.items()}} for r in runs]
+                convergence += [{"workload": name, "input_layer": args.input_layer, **r}
+                                for r in runs]
                 # After every row: a long run killed keeps its rows.
                 write(args.out, table, convergence)
     print(f"wrote {args.out}")
@@ -145,21 +166,27 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(table: list[dict]) -> str:
     """The table as markdown: one row per (workload, budget, strategy), fast and event columns."""
-    head = ("| workload | budget | strategy | seeds | latency vs Lava (fast) "
+    head = ("| workload | input | budget | strategy | seeds | latency vs Lava (fast) "
             "| energy vs Lava (fast) | cores (Lava) | evals to 90 % | ÷ lower bound "
-            "| latency vs Lava (event re-eval) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n")
+            "| latency vs Lava (event re-eval) | vs host-input Lava default |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for r in table:
         rows.append(
-            f"| {r['workload']} | {r['budget']} | {r['strategy']} | {r['n_seeds']} | "
+            f"| {r['workload']} | {r.get('input_layer', 'host')} | {r['budget']} | "
+            f"{r['strategy']} | {r['n_seeds']} | "
             f"{100 * r['latency_change_mean']:+.1f} ± {100 * r['latency_change_sd']:.1f} % | "
             f"{100 * r['energy_change_mean']:+.1f} ± {100 * r['energy_change_sd']:.1f} % | "
             f"{r['cores_used_mean']:.1f} ({r.get('default_cores', '?')}) | "
             f"{r['evals_to_90_mean']:.0f} | "
             f"{r['ratio_to_lower_bound']:.2f} | {100 * r['event_latency_change_mean']:+.1f} ± "
-            f"{100 * r['event_latency_change_sd']:.1f} % |")
+            f"{100 * r['event_latency_change_sd']:.1f} % | {_vs_host(r)} |")
     return head + "\n".join(rows) + "\n"
+
+
+def _vs_host(r: dict) -> str:
+    v = r.get("vs_host_default_change_mean")
+    return "" if v is None or r.get("input_layer", "host") == "host" else f"{100 * v:+.1f} %"
 
 
 def merge(paths: list[str], out: str, md: str) -> int:
@@ -171,7 +198,8 @@ def merge(paths: list[str], out: str, md: str) -> int:
         runs += d["runs"]
     order = {w: i for i, w in enumerate(ALL_WORKLOADS)}
     rank = {s: i for i, s in enumerate(STRATEGIES)}
-    table.sort(key=lambda r: (order[r["workload"]], r["budget"], rank.get(r["strategy"], 99)))
+    table.sort(key=lambda r: (order[r["workload"]], r.get("input_layer", "host"), r["budget"],
+                              rank.get(r["strategy"], 99)))
     write(out, table, runs)
     with open(md + ".table", "w") as f:
         f.write(markdown(table))
