@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="mlp_a and mlp_b, budget 300 only")
     ap.add_argument("--out", default="results/experiments.json")
     ap.add_argument("--merge", nargs="+", metavar="JSON",
-                    help="merge finished result files into --out and write --md instead of running")
-    ap.add_argument("--md", default="docs/results.md")
+                    help="merge finished result files into --out and write --md instead of "
+                    "running; later files replace earlier rows with the same key")
+    ap.add_argument("--md", default="results/experiments_tables.md",
+                    help="with --merge: write the tables here (docs/results.md quotes them)")
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out, args.md)
@@ -164,44 +166,69 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _key(r: dict) -> tuple:
+    return (r["workload"], r.get("input_layer", "host"), r.get("fidelity", "fast"), r["budget"],
+            r["strategy"])
+
+
+def _pct(mean: float, sd: float | None = None) -> str:
+    return f"{100 * mean:+.1f} %" if sd is None else f"{100 * mean:+.1f} ± {100 * sd:.1f} %"
+
+
 def markdown(table: list[dict]) -> str:
-    """The table as markdown: one row per (workload, budget, strategy), fast and event columns."""
-    head = ("| workload | input | budget | strategy | seeds | latency vs Lava (fast) "
-            "| energy vs Lava (fast) | cores (Lava) | evals to 90 % | ÷ lower bound "
-            "| latency vs Lava (event re-eval) | vs host-input Lava default |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-    rows = []
+    """One markdown table per (workload, input layer, search fidelity), a row per (budget,
+    strategy)."""
+    groups: dict[tuple, list[dict]] = {}
     for r in table:
-        rows.append(
-            f"| {r['workload']} | {r.get('input_layer', 'host')} | {r['budget']} | "
-            f"{r['strategy']} | {r['n_seeds']} | "
-            f"{100 * r['latency_change_mean']:+.1f} ± {100 * r['latency_change_sd']:.1f} % | "
-            f"{100 * r['energy_change_mean']:+.1f} ± {100 * r['energy_change_sd']:.1f} % | "
-            f"{r['cores_used_mean']:.1f} ({r.get('default_cores', '?')}) | "
-            f"{r['evals_to_90_mean']:.0f} | "
-            f"{r['ratio_to_lower_bound']:.2f} | {100 * r['event_latency_change_mean']:+.1f} ± "
-            f"{100 * r['event_latency_change_sd']:.1f} % | {_vs_host(r)} |")
-    return head + "\n".join(rows) + "\n"
-
-
-def _vs_host(r: dict) -> str:
-    v = r.get("vs_host_default_change_mean")
-    return "" if v is None or r.get("input_layer", "host") == "host" else f"{100 * v:+.1f} %"
+        groups.setdefault(_key(r)[:3], []).append(r)
+    out = []
+    for (name, input_layer, fidelity), rows in groups.items():
+        r0 = rows[0]
+        chip = input_layer == "chip"
+        title = (f"**{name}** on `{r0['hardware']}`, "
+                 f"{'on-chip input population' if chip else 'host input'}, searched on the "
+                 f"**{fidelity}** model — Lava default {r0['default_latency_s'] * 1e6:.0f} µs on "
+                 f"{r0['default_cores']} cores, lower bound {r0['lower_bound_s'] * 1e6:.0f} µs")
+        if chip and r0.get("host_default_latency_s"):
+            title += f"; host-input Lava default {r0['host_default_latency_s'] * 1e6:.0f} µs"
+        cols = ["budget", "strategy", "seeds", "latency vs Lava", "energy vs Lava", "cores",
+                "evals to 90 %", "÷ lower bound", "event model: latency vs Lava"]
+        cols += ["vs host-input Lava default"] if chip else []
+        lines = [title, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in rows:
+            cells = [str(r["budget"]), r["strategy"], str(r["n_seeds"]),
+                     _pct(r["latency_change_mean"], r["latency_change_sd"]),
+                     _pct(r["energy_change_mean"], r["energy_change_sd"]),
+                     f"{r['cores_used_mean']:.0f}", f"{r['evals_to_90_mean']:.0f}",
+                     f"{r['ratio_to_lower_bound']:.2f}",
+                     _pct(r["event_latency_change_mean"], r["event_latency_change_sd"])]
+            cells += [_pct(r["vs_host_default_change_mean"])] if chip else []
+            lines.append("| " + " | ".join(cells) + " |")
+        out.append("\n".join(lines) + "\n")
+    return "\n".join(out)
 
 
 def merge(paths: list[str], out: str, md: str) -> int:
-    table, runs = [], []
+    """Merge result files; a row (and its runs) in a later file replaces an earlier one with the
+    same workload, input layer, fidelity, budget and strategy."""
+    rows: dict[tuple, dict] = {}
+    runs: dict[tuple, list[dict]] = {}
     for path in paths:
         with open(path) as f:
             d = json.load(f)
-        table += d["table"]
-        runs += d["runs"]
+        fresh: dict[tuple, list[dict]] = {}
+        for r in d["runs"]:
+            fresh.setdefault(_key(r), []).append(r)
+        for r in d["table"]:
+            rows[_key(r)] = r
+            runs[_key(r)] = fresh.get(_key(r), [])
     order = {w: i for i, w in enumerate(ALL_WORKLOADS)}
     rank = {s: i for i, s in enumerate(STRATEGIES)}
-    table.sort(key=lambda r: (order[r["workload"]], r.get("input_layer", "host"), r["budget"],
-                              rank.get(r["strategy"], 99)))
-    write(out, table, runs)
-    with open(md + ".table", "w") as f:
+    table = sorted(rows.values(), key=lambda r: (
+        order[r["workload"]], r.get("input_layer", "host") != "chip",
+        r.get("fidelity", "fast") != "fast", r["budget"], rank.get(r["strategy"], 99)))
+    write(out, table, [r for key in map(_key, table) for r in runs[key]])
+    with open(md, "w") as f:
         f.write(markdown(table))
     print(markdown(table))
     return 0
