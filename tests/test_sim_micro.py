@@ -172,3 +172,29 @@ def test_caches_are_bounded_by_bytes():
     huge = LRU(max_entries=100, max_bytes=10)
     huge.get_or_make("x", lambda: Block(np.zeros(100)))
     assert list(huge) == ["x"]  # the newest entry is always kept, even alone over budget
+
+
+def test_simulator_caches_are_bounded_by_bytes_counting_sparse_matrices():
+    from dataclasses import dataclass
+
+    import scipy.sparse as sps
+
+    from tvm_loihi.sim.lru import LRU, nbytes
+
+    @dataclass(frozen=True)
+    class Entry:
+        dense: np.ndarray
+        sparse: sps.csr_matrix
+
+    def make(i):
+        return Entry(np.zeros(100, np.float64), sps.identity(50, format="csr"))
+
+    one = nbytes(make(0))
+    assert one == 800 + 50 * 8 + 50 * 4 + 51 * 4  # dense + CSR data, indices, indptr
+    lru = LRU(max_entries=100, max_bytes=3 * one)
+    for i in range(5):
+        lru.get_or_make(i, lambda i=i: make(i))
+    assert list(lru) == [2, 3, 4] and lru.bytes == 3 * one
+    lru.get_or_make(2, lambda: make(99))  # a hit moves 2 to the newest end
+    lru.get_or_make(5, lambda: make(5))
+    assert list(lru) == [4, 2, 5]

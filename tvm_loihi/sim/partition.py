@@ -27,7 +27,8 @@ from ..activity import ActivityProfile
 from ..hardware import HardwareSpec
 from ..mapping import Mapping
 from ..network import NetworkIR
-from .traffic import LRU, LayerCounts, layer_counts, pair_traffic
+from .lru import LRU
+from .traffic import LayerCounts, layer_counts, pair_traffic
 
 _ENTRIES = 256  # per (network, activity): each entry holds a few (T, P) arrays ...
 _BYTES = 1 << 30  # ... and at most this much in all (one mlp_k partition is ~0.4 GB)

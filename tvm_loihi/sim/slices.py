@@ -10,15 +10,16 @@ hits the cache.
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sps
 
 from ..network import NetworkIR
+from .lru import LRU
 
-_CACHE_ENTRIES = 2048  # per network; each entry is O(n_in x cores) at worst
+_CACHE_ENTRIES = 2048  # per network; each entry is O(n_in x cores) at worst ...
+_CACHE_BYTES = 1 << 30  # ... and at most this much in all (one mlp_k layer split is up to ~20 MB)
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,19 +96,12 @@ def slice_stats(network: NetworkIR, layer: int, bounds: np.ndarray, dense_per_wo
     network)."""
     cache = _caches.get(network)
     if cache is None:
-        cache = OrderedDict()
+        cache = LRU(_CACHE_ENTRIES, _CACHE_BYTES)
         _caches[network] = cache
     b = np.ascontiguousarray(bounds, dtype=np.int64)
     key = (layer, dense_per_word, sparse_per_word, b.tobytes())
-    hit = cache.get(key)
-    if hit is not None:
-        cache.move_to_end(key)
-        return hit
-    stats = _compute(network.layers[layer].weights, b, dense_per_word, sparse_per_word)
-    cache[key] = stats
-    if len(cache) > _CACHE_ENTRIES:
-        cache.popitem(last=False)
-    return stats
+    return cache.get_or_make(
+        key, lambda: _compute(network.layers[layer].weights, b, dense_per_word, sparse_per_word))
 
 
 def even_bounds(n: int, c: int) -> np.ndarray:

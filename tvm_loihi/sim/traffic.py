@@ -16,13 +16,13 @@ work (routes, links) is redone when a search moves cores around.
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sps
 
 from ..activity import ActivityProfile
+from .lru import LRU
 from .slices import SliceStats
 
 _LAYER_ENTRIES = 4096
@@ -90,31 +90,6 @@ def _cache(activity: ActivityProfile) -> _ActivityCache:
     return c
 
 
-def nbytes(value) -> int:
-    """Bytes held by the numpy arrays among a dataclass's fields (cache accounting)."""
-    return sum(v.nbytes for v in vars(value).values() if isinstance(v, np.ndarray))
-
-
-class LRU(OrderedDict):
-    """Least-recently-used store bounded by entries and by the bytes of its entries' arrays."""
-
-    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
-        super().__init__()
-        self.max_entries, self.max_bytes, self.bytes = max_entries, max_bytes, 0
-
-    def get_or_make(self, key, make):
-        hit = self.get(key)
-        if hit is not None:
-            self.move_to_end(key)
-            return hit
-        value = make()
-        self[key] = value
-        self.bytes += nbytes(value)
-        while len(self) > 1 and (len(self) > self.max_entries or (
-                self.max_bytes is not None and self.bytes > self.max_bytes)):
-            _, old = self.popitem(last=False)
-            self.bytes -= nbytes(old)
-        return value
 
 
 def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: SliceStats,
