@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> float:
     import tvm
 
     import tvm_loihi
-    from tvm_loihi import workloads
     from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.model import workloads
 
     print(f"import tvm + tvm_loihi: {time.perf_counter() - t0:.2f} s")
     path = args.onnx

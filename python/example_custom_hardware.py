@@ -1,9 +1,9 @@
 """A custom Loihi system from JSON: write a spec, load it, see what fits, tune on it.
 
-Hardware presets are :class:`tvm_loihi.hardware.HardwareSpec` values; any field can be changed in a
-JSON file (unknown keys are an error, so a typo cannot silently fall back to a default). Here: two
-small chips of 4 x 4 routers side by side with a tighter synaptic memory per core, so the network
-needs more cores per layer. The same file works on the command line::
+Hardware presets are :class:`tvm_loihi.model.hardware.HardwareSpec` values; any field can be changed
+in a JSON file (unknown keys are an error, so a typo cannot silently fall back to a default). Here:
+two small chips of 4 x 4 routers side by side with a tighter synaptic memory per core, so the
+network needs more cores per layer. The same file works on the command line::
 
 tvm-loihi tune --workload mlp_tiny --hardware my_system.json --budget 50
 
@@ -23,7 +23,7 @@ import tempfile
 
 def write_spec(path: str) -> dict:
     """Start from the one-chip preset's JSON and change the geometry and one per-core limit."""
-    from tvm_loihi.hardware import get_preset
+    from tvm_loihi.model.hardware import get_preset
 
     spec = get_preset("loihi2_1chip").to_json()
     spec.update(name="two_small_chips", chips_x=2, chips_y=1, routers_x=4, routers_y=4)
@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     import tvm_loihi
-    from tvm_loihi import workloads
     from tvm_loihi.frontend import load_onnx
-    from tvm_loihi.hardware import HardwareSpec
-    from tvm_loihi.mapping import min_cores_per_layer
+    from tvm_loihi.model import workloads
+    from tvm_loihi.model.hardware import HardwareSpec
+    from tvm_loihi.model.mapping import min_cores_per_layer
     from tvm_loihi.replay import extract_networks
     from tvm_loihi.target import LoihiConfig
     from tvm_loihi.tune import tune
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = extract_networks(load_onnx(onnx_path), config=LoihiConfig(hardware=hardware))
     (network, hw), *_ = pairs
     default_cores = min_cores_per_layer(network, hw)
-    preset_cores = min_cores_per_layer(network, tvm_loihi.hardware.get_preset("loihi2_1chip"))
+    preset_cores = min_cores_per_layer(network, tvm_loihi.model.hardware.get_preset("loihi2_1chip"))
     print(
         f"{network.name} {network.layer_sizes}: fewest cores per layer {default_cores} here, "
         f"{preset_cores} on loihi2_1chip"

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tvm_loihi import workloads
-from tvm_loihi.activity import activity_profile
 from tvm_loihi.lava import LavaGraph, LavaSession, describe, reference_counters, run_network
-from tvm_loihi.mapping import Mapping
-from tvm_loihi.quantize import quantize_network
+from tvm_loihi.model import workloads
+from tvm_loihi.model.activity import activity_profile
+from tvm_loihi.model.mapping import Mapping
+from tvm_loihi.model.quantize import quantize_network
 
 
 def main() -> None:

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> dict:
     import tvm
 
     import tvm_loihi
-    from tvm_loihi import workloads
     from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.model import workloads
     from tvm_loihi.replay import extract_networks
     from tvm_loihi.tune import tune
 

@@ -28,11 +28,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--strategy", default="bilevel")
     args = parser.parse_args(argv)
 
-    from tvm_loihi import workloads
     from tvm_loihi.frontend import load_onnx
     from tvm_loihi.measure.log import TuningLog
     from tvm_loihi.measure.rpc_runner import RPCRunner
     from tvm_loihi.measure.tracker import LocalFarm
+    from tvm_loihi.model import workloads
     from tvm_loihi.replay import extract_networks
     from tvm_loihi.tune import tune
 

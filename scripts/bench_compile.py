@@ -60,8 +60,8 @@ def bench_workload(name: str, batch: int, repeat: int) -> dict:
     import tvm
 
     import tvm_loihi
-    from tvm_loihi import workloads
     from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.model import workloads
 
     model = workloads.make_onnx(name, batch=batch)
     t_load, mod = _timed(lambda: load_onnx(model), repeat)

@@ -31,12 +31,12 @@ import time
 
 import numpy as np
 
-from tvm_loihi import workloads
-from tvm_loihi.hardware import get_preset
 from tvm_loihi.lava import LavaSession, describe, run_network
-from tvm_loihi.mapping import lava_default_mapping
-from tvm_loihi.quantize import quantize_network
-from tvm_loihi.workloads import WorkloadSpec
+from tvm_loihi.model import workloads
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.mapping import lava_default_mapping
+from tvm_loihi.model.quantize import quantize_network
+from tvm_loihi.model.workloads import WorkloadSpec
 
 # Two sizes besides the reference workloads: the small test member and a mid-size, denser net.
 EXTRA = {"mlp_mid": WorkloadSpec("mlp_mid", (256, 512, 512, 10), 0.70, "loihi2_1chip")}

@@ -95,12 +95,12 @@ def bench_pool(net, hw, act, inputs, n_workers: int) -> dict:
 
 _TUNER = textwrap.dedent("""
     import sys
-    from tvm_loihi.hardware import get_preset
+    from tvm_loihi.model.hardware import get_preset
     from tvm_loihi.measure.rpc_runner import RPCRunner
-    from tvm_loihi.network import NetworkIR
+    from tvm_loihi.model.network import NetworkIR
     from tvm_loihi.tune import tune
-    from tvm_loihi.workloads import WORKLOADS, sample_inputs
-    from tvm_loihi.activity import activity_from_float
+    from tvm_loihi.model.workloads import WORKLOADS, sample_inputs
+    from tvm_loihi.model.activity import activity_from_float
     host, port, log, net_path, hw_name, workload, fidelity, budget, n_parallel = sys.argv[1:10]
     net = NetworkIR.load(net_path)
     act = activity_from_float(net, sample_inputs(WORKLOADS[workload]))
@@ -157,11 +157,11 @@ def bench_resume(net, hw, act, workload: str, fidelity: str, budget: int, n_host
 def bench_overhead(n: int = 200) -> dict:
     """Per-measurement cost of the RPC path where the measurement itself is nearly free (mlp_tiny,
     fast)."""
-    from tvm_loihi.activity import activity_from_float
-    from tvm_loihi.hardware import get_preset
     from tvm_loihi.measure.records import MeasureInput
-    from tvm_loihi.quantize import quantize_network
-    from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
+    from tvm_loihi.model.activity import activity_from_float
+    from tvm_loihi.model.hardware import get_preset
+    from tvm_loihi.model.quantize import quantize_network
+    from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
 
     spec = WORKLOADS["mlp_tiny"]
     net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=spec.name)
@@ -241,11 +241,11 @@ def main() -> None:
                    help="only redo the resume measurement and update it in --out")
     args = p.parse_args()
 
-    from tvm_loihi.activity import activity_from_float
-    from tvm_loihi.hardware import get_preset
     from tvm_loihi.measure.records import MeasureInput
-    from tvm_loihi.quantize import quantize_network
-    from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
+    from tvm_loihi.model.activity import activity_from_float
+    from tvm_loihi.model.hardware import get_preset
+    from tvm_loihi.model.quantize import quantize_network
+    from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
 
     spec = WORKLOADS[args.workload]
     net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=spec.name)

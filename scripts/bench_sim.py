@@ -13,12 +13,12 @@ import time
 import numpy as np
 from scipy.stats import spearmanr
 
-from tvm_loihi.activity import activity_from_float
-from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import lava_default_mapping, random_valid_mappings
-from tvm_loihi.quantize import quantize_network
+from tvm_loihi.model.activity import activity_from_float
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.mapping import lava_default_mapping, random_valid_mappings
+from tvm_loihi.model.quantize import quantize_network
+from tvm_loihi.model.workloads import WORKLOADS, WorkloadSpec, float_layers, sample_inputs
 from tvm_loihi.sim import evaluate, lower_bound
-from tvm_loihi.workloads import WORKLOADS, WorkloadSpec, float_layers, sample_inputs
 
 
 def _build(spec):

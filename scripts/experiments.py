@@ -25,14 +25,14 @@ import time
 
 import numpy as np
 
-from tvm_loihi.activity import activity_from_float
-from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import Mapping, lava_default_mapping
-from tvm_loihi.quantize import INPUT_LAYER_NAME, quantize_network
+from tvm_loihi.model.activity import activity_from_float
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.mapping import Mapping, lava_default_mapping
+from tvm_loihi.model.quantize import INPUT_LAYER_NAME, quantize_network
+from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
 from tvm_loihi.search import BASELINES, EVOLUTIONARY
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.tune import tune
-from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
 
 ALL_WORKLOADS = ("mlp_a", "mlp_b", "mlp_b2", "mlp_k")
 STRATEGIES = (*EVOLUTIONARY, *[b for b in BASELINES if b != "lava_default"])

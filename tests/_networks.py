@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sps
 
-from tvm_loihi.network import Layer, NetworkIR
+from tvm_loihi.model.network import Layer, NetworkIR
 
 
 def tiny_network(sizes: tuple[int, ...], seed: int = 0, density: float = 0.6,

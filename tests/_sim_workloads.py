@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from tvm_loihi.activity import ActivityProfile, activity_from_float
-from tvm_loihi.network import NetworkIR
-from tvm_loihi.quantize import quantize_network
-from tvm_loihi.workloads import WORKLOADS, float_layers, sample_inputs
+from tvm_loihi.model.activity import ActivityProfile, activity_from_float
+from tvm_loihi.model.network import NetworkIR
+from tvm_loihi.model.quantize import quantize_network
+from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
 
 
 @functools.cache

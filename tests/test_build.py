@@ -2,10 +2,10 @@
 integer reference executor.
 
 Tolerance: the offloaded network uses 8-bit signed weights, 8-bit hidden activations and
-power-of-two rescaling (``tvm_loihi.quantize``), so each layer adds up to about half an activation
-step of error; on these 3-4 layer MLPs the measured max abs error is 2-5 % of the output range. The
-stated tolerance is ``max|y_loihi - y_llvm| <= 0.08 * max|y_llvm|``. Bit-exactness against
-``NetworkIR.run_integer`` is exact.
+power-of-two rescaling (``tvm_loihi.model.quantize``), so each layer adds up to about half an
+activation step of error; on these 3-4 layer MLPs the measured max abs error is 2-5 % of the output
+range. The stated tolerance is ``max|y_loihi - y_llvm| <= 0.08 * max|y_llvm|``. Bit-exactness
+against ``NetworkIR.run_integer`` is exact.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from tvm_models import (
 )
 
 import tvm_loihi
-from tvm_loihi import _compat, runtime, workloads
-from tvm_loihi.network import NetworkIR
+from tvm_loihi import _compat, runtime
+from tvm_loihi.model import workloads
+from tvm_loihi.model.network import NetworkIR
 from tvm_loihi.runtime import network_from_payload
 
 TOLERANCE = 0.08
@@ -133,8 +134,8 @@ def test_explicit_pipeline_and_config_argument():
 
 
 def test_mapping_provider_result_is_embedded_and_readable():
-    from tvm_loihi.hardware import get_preset
-    from tvm_loihi.mapping import Mapping, lava_default_mapping
+    from tvm_loihi.model.hardware import get_preset
+    from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 
     seen = []
 

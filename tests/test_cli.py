@@ -17,12 +17,12 @@ import tvm
 from onnx import helper
 
 import tvm_loihi
-from tvm_loihi import workloads
 from tvm_loihi.cli import main
 from tvm_loihi.frontend import load_onnx
-from tvm_loihi.hardware import HardwareSpec
-from tvm_loihi.mapping import Mapping, min_cores_per_layer
 from tvm_loihi.measure.log import TuningLog
+from tvm_loihi.model import workloads
+from tvm_loihi.model.hardware import HardwareSpec
+from tvm_loihi.model.mapping import Mapping, min_cores_per_layer
 from tvm_loihi.replay import extract_networks
 from tvm_loihi.report import validate_summary
 

@@ -7,11 +7,11 @@ import pytest
 from tvm_models import chain_model, onnx_module, split_model, tap_model
 
 import tvm_loihi
-from tvm_loihi import workloads
 from tvm_loihi.codegen import compile_function, layer_calls, split_chains
 from tvm_loihi.lower import lower_loihi
+from tvm_loihi.model import workloads
+from tvm_loihi.model.quantize import float_reference, quantize_network
 from tvm_loihi.partition import offloaded_functions
-from tvm_loihi.quantize import float_reference, quantize_network
 
 
 def _only_function(mod):
@@ -85,7 +85,7 @@ def test_mid_graph_function_is_calibrated_by_running_the_host_prefix():
 
 
 def _fl(wb, relu, name):
-    from tvm_loihi.quantize import FloatLayer
+    from tvm_loihi.model.quantize import FloatLayer
 
     return FloatLayer(name, wb[0].T, wb[1], relu)
 
@@ -95,7 +95,7 @@ def _payload_networks(lowered):
 
     from tvm import relax
 
-    from tvm_loihi.network import NetworkIR
+    from tvm_loihi.model.network import NetworkIR
 
     nets = []
     for block in lowered["main"].body.blocks:

@@ -10,9 +10,9 @@ from onnx import helper
 from tvm_models import chain_model, dynamic_weight_model, rank3_model, run_batched, vm_run
 
 import tvm_loihi
-from tvm_loihi import workloads
 from tvm_loihi.frontend import OnnxLoadError, load_onnx
-from tvm_loihi.hardware import CoreLimits, HardwareSpec
+from tvm_loihi.model import workloads
+from tvm_loihi.model.hardware import CoreLimits, HardwareSpec
 
 
 def _tiny_onnx_file(tmp_path, name="m.onnx"):

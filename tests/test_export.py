@@ -11,7 +11,7 @@ import tvm
 from tvm_models import onnx_module, run_batched
 
 import tvm_loihi
-from tvm_loihi import workloads
+from tvm_loihi.model import workloads
 
 _LOAD = textwrap.dedent(
     """

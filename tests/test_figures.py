@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from tvm_loihi import workloads
-from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import Mapping, lava_default_mapping
-from tvm_loihi.quantize import quantize_network
+from tvm_loihi.model import workloads
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.mapping import Mapping, lava_default_mapping
+from tvm_loihi.model.quantize import quantize_network
 from tvm_loihi.report import ProgressBar, format_comparison
 from tvm_loihi.report._mpl import DPI, layer_colours
 from tvm_loihi.report.figures import (

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tvm_loihi.hardware import (
+from tvm_loihi.model.hardware import (
     ASSUMED_CONSTANTS,
     PRESETS,
     HardwareSpec,

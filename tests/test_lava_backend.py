@@ -18,8 +18,6 @@ import scipy.sparse as sps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tvm_loihi import workloads
-from tvm_loihi.activity import activity_profile
 from tvm_loihi.lava import (
     LavaError,
     LavaSession,
@@ -30,9 +28,11 @@ from tvm_loihi.lava import (
     run_graphs,
     run_network,
 )
-from tvm_loihi.mapping import Mapping
-from tvm_loihi.network import ACCUMULATOR_LIMIT, Layer, NetworkIR
-from tvm_loihi.quantize import quantize_network
+from tvm_loihi.model import workloads
+from tvm_loihi.model.activity import activity_profile
+from tvm_loihi.model.mapping import Mapping
+from tvm_loihi.model.network import ACCUMULATOR_LIMIT, Layer, NetworkIR
+from tvm_loihi.model.quantize import quantize_network
 
 INPUT_RANGES = [(0, 255), (-127, 127), (-(1 << 16), (1 << 16) - 1)]
 

@@ -8,7 +8,7 @@ import psutil
 import tvm
 from tvm_models import integer_reference, onnx_module, run_batched
 
-from tvm_loihi import workloads
+from tvm_loihi.model import workloads
 from tvm_loihi.runtime import network_from_payload
 
 

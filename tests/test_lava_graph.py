@@ -17,8 +17,8 @@ from tvm_loihi.lava import (
     reference_counters,
 )
 from tvm_loihi.lava.protocol import decode, encode, frame, read_frame
-from tvm_loihi.mapping import Mapping
-from tvm_loihi.network import ACCUMULATOR_LIMIT, Layer, NetworkIR
+from tvm_loihi.model.mapping import Mapping
+from tvm_loihi.model.network import ACCUMULATOR_LIMIT, Layer, NetworkIR
 
 
 def _net(rng, sizes=(12, 9, 7, 3), density=0.5, shift=3) -> NetworkIR:
@@ -119,7 +119,7 @@ def test_protocol_frames_round_trip():
 
 
 def test_reference_counters_match_the_activity_profile_and_count_messages_per_tile():
-    from tvm_loihi.activity import activity_profile
+    from tvm_loihi.model.activity import activity_profile
 
     rng = np.random.default_rng(4)
     net = _net(rng, density=0.6)

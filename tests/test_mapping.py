@@ -8,9 +8,9 @@ from _sim_workloads import network
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import Mapping, MappingError, lava_default_mapping, min_cores_per_layer
-from tvm_loihi.workloads import WORKLOADS
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.mapping import Mapping, MappingError, lava_default_mapping, min_cores_per_layer
+from tvm_loihi.model.workloads import WORKLOADS
 
 
 def _oracle_violations(net, mapping, hw):

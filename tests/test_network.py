@@ -10,10 +10,10 @@ import scipy.sparse as sps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tvm_loihi import workloads
-from tvm_loihi.activity import ActivityProfile, activity_from_float, activity_profile
-from tvm_loihi.network import ACCUMULATOR_LIMIT, PAYLOAD_MAX, Layer, NetworkIR
-from tvm_loihi.quantize import float_reference, quantize_network
+from tvm_loihi.model import workloads
+from tvm_loihi.model.activity import ActivityProfile, activity_from_float, activity_profile
+from tvm_loihi.model.network import ACCUMULATOR_LIMIT, PAYLOAD_MAX, Layer, NetworkIR
+from tvm_loihi.model.quantize import float_reference, quantize_network
 
 
 def _random_network(rng: np.random.Generator, widths, relu_last=False) -> NetworkIR:

@@ -9,11 +9,11 @@ import pytest
 import tvm
 
 import tvm_loihi
-from tvm_loihi import workloads
 from tvm_loihi.frontend import load_onnx
-from tvm_loihi.mapping import Mapping
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.measure.runner import LocalRunner
+from tvm_loihi.model import workloads
+from tvm_loihi.model.mapping import Mapping
 from tvm_loihi.replay import ReplayWarning, extract_networks
 from tvm_loihi.tune import tune
 

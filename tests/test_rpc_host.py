@@ -14,8 +14,6 @@ import psutil
 import pytest
 from _sim_workloads import activity, network
 
-from tvm_loihi.hardware import CoreLimits, HardwareSpec, get_preset
-from tvm_loihi.mapping import Mapping, lava_default_mapping
 from tvm_loihi.measure import backend
 from tvm_loihi.measure.payload import MAX_REQUEST_BYTES, MeasureRequest, UploadPayload
 from tvm_loihi.measure.records import MeasureError, MeasureInput, MeasureResult
@@ -33,6 +31,8 @@ from tvm_loihi.measure.tracker import (
     start_host,
     wait_for_hosts,
 )
+from tvm_loihi.model.hardware import CoreLimits, HardwareSpec, get_preset
+from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 
 HW = get_preset("loihi2_1chip")
 

@@ -14,11 +14,11 @@ import time
 
 from _sim_workloads import activity, network
 
-from tvm_loihi.hardware import get_preset
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.measure.rpc_runner import RPCRunner
 from tvm_loihi.measure.runner import LocalRunner
 from tvm_loihi.measure.tracker import LocalFarm
+from tvm_loihi.model.hardware import get_preset
 from tvm_loihi.tune import tune
 
 WORKLOAD, BUDGET, SEED, STRATEGY = "mlp_tiny", 40, 5, "ga"
@@ -28,7 +28,7 @@ _TUNER = textwrap.dedent(f"""
     import sys, time
     sys.path.insert(0, {os.path.dirname(__file__)!r})
     from _sim_workloads import activity, network
-    from tvm_loihi.hardware import get_preset
+    from tvm_loihi.model.hardware import get_preset
     from tvm_loihi.measure.rpc_runner import RPCRunner
     from tvm_loihi.tune import tune
     host, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -107,7 +107,7 @@ _RACER = textwrap.dedent(f"""
     import json, sys
     sys.path.insert(0, {os.path.dirname(__file__)!r})
     from _sim_workloads import activity, network
-    from tvm_loihi.hardware import get_preset
+    from tvm_loihi.model.hardware import get_preset
     from tvm_loihi.measure.runner import LocalRunner
     from tvm_loihi.tune import tune
     net, act = network({WORKLOAD!r}), activity({WORKLOAD!r})

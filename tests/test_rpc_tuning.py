@@ -11,14 +11,14 @@ import psutil
 import pytest
 from _sim_workloads import activity, network
 
-from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import lava_default_mapping
 from tvm_loihi.measure import backend
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.measure.pool_runner import PoolRunner
 from tvm_loihi.measure.records import MeasureInput
 from tvm_loihi.measure.rpc_runner import RPCRunner
 from tvm_loihi.measure.tracker import LocalFarm, hosts_for_key
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.mapping import lava_default_mapping
 from tvm_loihi.tune import tune
 
 HW = get_preset("loihi2_1chip")

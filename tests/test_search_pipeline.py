@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _networks import tiny_network
 
-from tvm_loihi.hardware import HardwareSpec
+from tvm_loihi.model.hardware import HardwareSpec
 from tvm_loihi.search import operators as op
 from tvm_loihi.search.genome import is_feasible
 from tvm_loihi.search.problem import MappingProblem

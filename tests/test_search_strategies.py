@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from _networks import tiny_network
 
-from tvm_loihi.hardware import HardwareSpec
-from tvm_loihi.mapping import Mapping
-from tvm_loihi.network import NetworkIR
+from tvm_loihi.model.hardware import HardwareSpec
+from tvm_loihi.model.mapping import Mapping
+from tvm_loihi.model.network import NetworkIR
 from tvm_loihi.search import EVOLUTIONARY, get_strategy, strategy_names
 from tvm_loihi.search.genome import is_feasible
 from tvm_loihi.search.problem import MappingProblem

@@ -7,16 +7,16 @@ import pytest
 from _sim_workloads import activity, network
 from scipy.stats import spearmanr
 
-from tvm_loihi.activity import ActivityProfile
-from tvm_loihi.hardware import ASSUMED_CONSTANTS, get_preset
-from tvm_loihi.mapping import (
+from tvm_loihi.model.activity import ActivityProfile
+from tvm_loihi.model.hardware import ASSUMED_CONSTANTS, get_preset
+from tvm_loihi.model.mapping import (
     Mapping,
     lava_default_mapping,
     min_cores_per_layer,
     random_valid_mappings,
 )
+from tvm_loihi.model.workloads import WORKLOADS
 from tvm_loihi.sim import evaluate, lower_bound
-from tvm_loihi.workloads import WORKLOADS
 
 # Samples of activity per workload in these tests (the benchmark uses all 64): keeps the suite
 # fast. The Spearman threshold of the issue (0.9) is checked on exactly this configuration.

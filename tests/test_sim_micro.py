@@ -9,10 +9,10 @@ from _sim_workloads import activity, network
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tvm_loihi.activity import ActivityProfile
-from tvm_loihi.hardware import get_preset
-from tvm_loihi.mapping import Mapping, lava_default_mapping
-from tvm_loihi.network import Layer, NetworkIR
+from tvm_loihi.model.activity import ActivityProfile
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.mapping import Mapping, lava_default_mapping
+from tvm_loihi.model.network import Layer, NetworkIR
 from tvm_loihi.sim import evaluate
 from tvm_loihi.sim.event import event_timeline
 from tvm_loihi.sim.fast import fast_timeline
@@ -179,7 +179,7 @@ def test_simulator_caches_are_bounded_by_bytes_counting_sparse_matrices():
 
     import scipy.sparse as sps
 
-    from tvm_loihi.sim.lru import LRU, nbytes
+    from tvm_loihi.model.lru import LRU, nbytes
 
     @dataclass(frozen=True)
     class Entry:

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sps
 
-from tvm_loihi import workloads
 from tvm_loihi.cli import main
-from tvm_loihi.hardware import HardwareSpec
-from tvm_loihi.mapping import Mapping, lava_default_mapping
 from tvm_loihi.measure import backend
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.measure.records import MeasureError, MeasureInput
 from tvm_loihi.measure.runner import LocalRunner, Runner
-from tvm_loihi.network import Layer, NetworkIR
+from tvm_loihi.model import workloads
+from tvm_loihi.model.hardware import HardwareSpec
+from tvm_loihi.model.mapping import Mapping, lava_default_mapping
+from tvm_loihi.model.network import Layer, NetworkIR
 from tvm_loihi.tune import default_activity, tune
 
 

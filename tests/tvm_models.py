@@ -8,8 +8,8 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_loihi import workloads
-from tvm_loihi.network import NetworkIR
+from tvm_loihi.model import workloads
+from tvm_loihi.model.network import NetworkIR
 
 
 def rand_layer(rng: np.random.Generator, n_in: int, n_out: int, density: float = 0.3):

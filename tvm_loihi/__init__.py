@@ -15,8 +15,8 @@ from . import patterns as _patterns
 from . import runtime as _runtime
 from . import target as _target
 from .artifact import read_mappings, read_payloads
-from .capacity import LoihiCapacityError
 from .lower import LowerLoihiToPacked, set_mapping_provider
+from .model.resources import LoihiCapacityError
 from .partition import explain_offload, partition_for_loihi
 from .replay import apply_best
 from .runtime import set_backend, use_backend

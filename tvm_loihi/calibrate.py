@@ -13,8 +13,8 @@ with
   The samples are fed in chunks of ``main``'s static batch size (the tail that does not fill a chunk
   is dropped).
 * Without calibration, or when the prefix cannot be run (e.g. a model input has no samples), the
-  documented weight-based default of :mod:`tvm_loihi.quantize` applies (a warning says so in the
-  latter case).
+  documented weight-based default of :mod:`tvm_loihi.model.quantize` applies (a warning says so in
+  the latter case).
 """
 
 from __future__ import annotations

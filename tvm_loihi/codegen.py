@@ -23,8 +23,8 @@ import tvm
 from tvm import relax
 
 from . import _compat
-from .network import NetworkIR
-from .quantize import FloatLayer, float_reference, quantize_network
+from .model.network import NetworkIR
+from .model.quantize import FloatLayer, float_reference, quantize_network
 
 LAYER_NAMES_ATTR = "tvm_loihi.layer_names"  # IRModule attr: weight fingerprint -> source layer name
 
@@ -159,7 +159,7 @@ def compile_chain(chain: Chain, calibration: np.ndarray | None, name: str,
                   input_layer: bool = False) -> NetworkIR:
     """Quantise one chain with fixed parameters (calibration samples at its input, or default);
     ``input_layer`` prepends the on-chip input population
-    (:func:`tvm_loihi.quantize.input_relay`)."""
+    (:func:`tvm_loihi.model.quantize.input_relay`)."""
     return quantize_network(chain.float_layers, calibration, name=name, tap_layers=chain.taps,
                             input_layer=input_layer)
 

@@ -29,7 +29,7 @@ from tvm import relax
 
 from . import _compat
 from .codegen import LAYER_NAMES_ATTR, Chain, compile_function, returned_exprs
-from .network import NetworkIR
+from .model.network import NetworkIR
 from .partition import offloaded_functions
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def _replace(mod: tvm.IRModule, gv: tvm.ir.GlobalVar, func: relax.Function) -> t
 def _check_capacity(compiled, hardware) -> None:
     if hardware is None:
         return
-    from .capacity import check_network_fits
+    from .model.resources import check_network_fits
 
     for _, network in compiled:
         check_network_fits(network, hardware)

@@ -18,8 +18,8 @@ import tvm
 from tvm import relax
 
 from . import _compat
-from .capacity import LoihiCapacityError
 from .codegen import LAYER_NAMES_ATTR
+from .model.resources import LoihiCapacityError
 from .patterns import CheckLog, loihi_patterns, recording
 
 logger = logging.getLogger(__name__)

@@ -120,8 +120,8 @@ def _check_not_leaking(ctx: relax.transform.PatternCheckContext) -> str | None:
 def _check_fits(var: str, weight: relax.Expr, log: CheckLog) -> str | None:
     if log.hardware is None:
         return None
-    from .capacity import layer_capacity_problem
     from .codegen import weight_fingerprint
+    from .model.resources import layer_capacity_problem
 
     w = _compat.const_value(weight)
     name = log.layer_names.get(weight_fingerprint(w), var) if log.layer_names else var

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import _compat
-from .network import NetworkIR
+from .model.network import NetworkIR
 
 RUNTIME_FUNC = "tvm_loihi.run_subgraph"
 BACKENDS = ("reference", "lava")
@@ -99,7 +99,7 @@ def _run_lava(network: NetworkIR, x_int: np.ndarray, meta: dict) -> list[np.ndar
 
     mapping = meta.get("mapping")
     if mapping is not None:
-        from .mapping import Mapping
+        from .model.mapping import Mapping
 
         mapping = Mapping.from_json(mapping)
     timeout_s = float(os.environ.get(ENV_TIMEOUT, DEFAULT_LAVA_TIMEOUT_S))

@@ -55,10 +55,10 @@ class LoihiConfig:
         Typical model inputs ``(n_samples, ...)`` (one array when the model has one input, else a
         dict input name -> array). They fix the quantisation scales at compile time (see
         :mod:`tvm_loihi.calibrate`); without them the weight-based default of
-        :mod:`tvm_loihi.quantize`.
+        :mod:`tvm_loihi.model.quantize`.
     on_too_large : {"error", "host"}
         A layer larger than the whole hardware: raise
-        :class:`~tvm_loihi.capacity.LoihiCapacityError`
+        :class:`~tvm_loihi.model.resources.LoihiCapacityError`
         (default) or keep it on the host.
     input_layer : {"host", "chip"}
         Where the network input enters. ``"host"`` (default): the host sends every active input
@@ -118,8 +118,8 @@ def current_config() -> LoihiConfig:
 
 
 def resolve_hardware(hardware):
-    """A :class:`~tvm_loihi.hardware.HardwareSpec` from a preset name or a spec."""
-    from .hardware import HardwareSpec, get_preset
+    """A :class:`~tvm_loihi.model.hardware.HardwareSpec` from a preset name or a spec."""
+    from .model.hardware import HardwareSpec, get_preset
 
     if isinstance(hardware, HardwareSpec):
         return hardware

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activity import ActivityProfile, activity_from_float
-from .hardware import HardwareSpec
-from .mapping import Mapping
 from .measure.records import MeasureInput, MeasureResult
 from .measure.runner import LocalRunner, Runner
-from .network import NetworkIR
+from .model.activity import ActivityProfile, activity_from_float
+from .model.hardware import HardwareSpec
+from .model.mapping import Mapping
+from .model.network import NetworkIR
 from .search import get_strategy
 from .search.genome import Genome
 from .search.problem import MappingProblem
@@ -46,9 +46,9 @@ _DUPLICATES_PER_BUDGET = 2
 def default_activity(network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64,
                      seed: int = 1) -> ActivityProfile:
     """Activity of seeded sample inputs: ``n_samples`` vectors in ``[0, 1)`` with about half the
-    entries zero (the distribution of :func:`tvm_loihi.workloads.sample_inputs`), through the
+    entries zero (the distribution of :func:`tvm_loihi.model.workloads.sample_inputs`), through the
     reference executor."""
-    from .workloads import WorkloadSpec, sample_inputs
+    from .model.workloads import WorkloadSpec, sample_inputs
 
     spec = WorkloadSpec(network.name, tuple(network.layer_sizes), 0.0,
                         hardware.name if hardware else "")

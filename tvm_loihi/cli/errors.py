@@ -16,9 +16,9 @@ class CliError(Exception):
 
 
 def _hint(exc: BaseException) -> str:
-    from ..capacity import LoihiCapacityError
     from ..frontend import OnnxLoadError
-    from ..mapping import MappingError
+    from ..model.mapping import MappingError
+    from ..model.resources import LoihiCapacityError
 
     if isinstance(exc, CliError | LoihiCapacityError):
         return ""

@@ -17,8 +17,8 @@ DEFAULT_KEY = "loihi2"
 
 
 def resolve_hardware(text: str | None, default: str = "loihi2_1chip"):
-    """A :class:`~tvm_loihi.hardware.HardwareSpec` from a preset name or a JSON spec file."""
-    from ..hardware import PRESETS, HardwareSpec
+    """A :class:`~tvm_loihi.model.hardware.HardwareSpec` from a preset name or a JSON spec file."""
+    from ..model.hardware import PRESETS, HardwareSpec
 
     text = text or default
     if text in PRESETS:
@@ -36,14 +36,14 @@ def resolve_hardware(text: str | None, default: str = "loihi2_1chip"):
     except (ValueError, TypeError, json.JSONDecodeError) as err:
         raise CliError(
             f"--hardware {text}: not a valid hardware spec: {err} (start from "
-            '`python -c "from tvm_loihi.hardware import get_preset; '
+            '`python -c "from tvm_loihi.model.hardware import get_preset; '
             "get_preset('loihi2_1chip').save('spec.json')\"`)"
         ) from None
 
 
 def workload_onnx(name: str, directory: str) -> str:
     """Write reference workload ``name`` as ONNX into ``directory`` (once) and return the path."""
-    from .. import workloads
+    from ..model import workloads
 
     if name not in workloads.WORKLOADS:
         raise CliError(
@@ -123,7 +123,7 @@ def activity_for(network, hardware, calibration: np.ndarray | None):
     fidelity) does not include the activity, so the activity must follow from the workload alone.
     (Calibration samples change the quantisation, hence the workload key.)
     """
-    from ..activity import activity_from_float
+    from ..model.activity import activity_from_float
     from ..tune import default_activity
 
     if calibration is not None:

@@ -31,7 +31,7 @@ def _operators(mod, hardware) -> list[dict]:
 
 
 def _layers(network, hardware) -> tuple[list[dict], object]:
-    from ..mapping import lava_default_mapping, layer_usage, min_cores_per_layer
+    from ..model.mapping import lava_default_mapping, layer_usage, min_cores_per_layer
 
     cores = min_cores_per_layer(network, hardware)
     mapping = lava_default_mapping(network, hardware)

@@ -266,7 +266,7 @@ def _replay_command(args, model: str, default_hw: str) -> str:
 
 
 def _default_hardware(args) -> str:
-    from ..workloads import WORKLOADS
+    from ..model.workloads import WORKLOADS
 
     spec = WORKLOADS.get(getattr(args, "workload", None) or "")
     return spec.hardware if spec else "loihi2_1chip"

@@ -33,8 +33,8 @@ GRACE_S = 10.0  # the worker enforces run time-outs itself; the parent kills the
 
 # Start the worker without running tvm_loihi/__init__.py: that imports TVM (about 1 s, and TVM's
 # thread pool has no business in the process that forks Lava's actors). A bare package object stands
-# in for it; the worker only needs tvm_loihi.network, tvm_loihi.lava and tvm_loihi.lava_procs, none
-# of which import TVM. ``python -m tvm_loihi.lava.worker`` runs the same worker, with the package
+# in for it; the worker only needs tvm_loihi.model, tvm_loihi.lava and tvm_loihi.lava_procs, none of
+# which import TVM. ``python -m tvm_loihi.lava.worker`` runs the same worker, with the package
 # imported in full.
 _BOOTSTRAP = (
     "import sys, types\n"

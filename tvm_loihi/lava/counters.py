@@ -5,19 +5,19 @@ then summed here over the timesteps that carry real samples (pipeline fill and d
 excluded):
 
 * ``spikes[k]`` (``k = 0..L``): non-zero graded spikes of population ``k`` (0 = the quantised input)
-  -- equal to :meth:`tvm_loihi.activity.ActivityProfile.spike_counts`;
+  -- equal to :meth:`tvm_loihi.model.activity.ActivityProfile.spike_counts`;
 * ``messages[k]`` (``k = 0..L-1``, into layer ``k``): one per (spiking source neuron, synapse
   process holding at least one of its non-zero synapses) -- with a mapping, one per (source neuron,
   destination core), the message count of WORKLOADS.md;
 * ``synaptic_ops[k]``: one per non-zero synapse of every spiking source neuron -- equal to
-  :meth:`~tvm_loihi.activity.ActivityProfile.synaptic_ops`.
+  :meth:`~tvm_loihi.model.activity.ActivityProfile.synaptic_ops`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..activity import activity_profile
+from ..model.activity import activity_profile
 from .graph import LavaGraph
 
 

@@ -1,4 +1,5 @@
-"""Serialisable description of the Lava process graph of a :class:`~tvm_loihi.network.NetworkIR`.
+"""Serialisable description of the Lava process graph of a
+:class:`~tvm_loihi.model.network.NetworkIR`.
 
 The description is what gets saved with a compiled artifact, shipped to a remote Loihi host over RPC
 and rebuilt there by :func:`tvm_loihi.lava.emit.build` -- plain JSON plus the network's integer
@@ -8,10 +9,10 @@ Graph shape
 -----------
 Population ``0`` is the host input (one process); populations ``1..L`` are the layers' neurons,
 split into *slices* (one ``QNeuron`` process each). Without a mapping every layer is one slice; with
-a :class:`~tvm_loihi.mapping.Mapping` every neuron slice becomes its own process and records the
-global core id it is placed on. Every slice gets exactly one ``Sparse``/``Dense`` synapse process
-holding its rows of ``W`` (all input columns); on Loihi the synapses live on the core of their
-destination neuron, so it is placed with its slice.
+a :class:`~tvm_loihi.model.mapping.Mapping` every neuron slice becomes its own process and records
+the global core id it is placed on. Every slice gets exactly one ``Sparse``/``Dense`` synapse
+process holding its rows of ``W`` (all input columns); on Loihi the synapses live on the core of
+their destination neuron, so it is placed with its slice.
 
 Lava 0.10 cannot concatenate ports, so a source slice sends a vector as wide as its whole
 population, zero outside its own neurons, and the synapse process's ``InPort`` sums the slices'
@@ -33,7 +34,7 @@ from itertools import pairwise
 import numpy as np
 import scipy.sparse as sps
 
-from ..network import ACCUMULATOR_LIMIT, NetworkIR, npz_bytes, npz_load
+from ..model.network import ACCUMULATOR_LIMIT, NetworkIR, npz_bytes, npz_load
 
 # Above this density Dense is as fast as Sparse in Lava's simulator (lava-0.10.md §5).
 SPARSE_DENSITY_LIMIT = 0.3
@@ -175,7 +176,7 @@ def describe(network: NetworkIR, mapping=None, synapse: str = "auto") -> LavaGra
     ----------
     network : NetworkIR
         The quantised network.
-    mapping : tvm_loihi.mapping.Mapping or dict, optional
+    mapping : tvm_loihi.model.mapping.Mapping or dict, optional
         Neuron slices and their global core ids (a ``Mapping`` or its ``to_json()``); without it
         every layer is one slice, unplaced.
     synapse : {"auto", "sparse", "dense"}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..network import NetworkIR
+from ..model.network import NetworkIR
 from .client import LavaWorker, graph_arrays
 from .graph import LavaGraph, describe
 
@@ -72,7 +72,7 @@ class LavaSession:
     ----------
     network : NetworkIR
         The network (ignored when ``graph`` is given).
-    mapping : tvm_loihi.mapping.Mapping or dict, optional
+    mapping : tvm_loihi.model.mapping.Mapping or dict, optional
         Placement; every neuron slice becomes its own Lava process.
     synapse : {"auto", "sparse", "dense"}
         Synapse processes (see :func:`tvm_loihi.lava.graph.describe`).
@@ -160,8 +160,8 @@ def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None,
     """Run ``network`` on Lava's Loihi 2 simulator (``Loihi2SimCfg``, fixed point) in a worker
     process.
 
-    Bit-exact with :meth:`tvm_loihi.network.NetworkIR.run_integer`: samples are fed back to back,
-    one per timestep, and each layer's output is collected ``k + 1`` steps later.
+    Bit-exact with :meth:`tvm_loihi.model.network.NetworkIR.run_integer`: samples are fed back to
+    back, one per timestep, and each layer's output is collected ``k + 1`` steps later.
 
     Parameters
     ----------
@@ -170,7 +170,7 @@ def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None,
     x_int : numpy.ndarray
         ``(batch, n_inputs)`` integer inputs (clipped to ``[input_lo, input_hi]`` like the
         reference).
-    mapping : tvm_loihi.mapping.Mapping or dict, optional
+    mapping : tvm_loihi.model.mapping.Mapping or dict, optional
         Placement: one neuron and one synapse Lava process per neuron slice, each recording its
         core.
     timeout_s : float

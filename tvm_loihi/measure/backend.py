@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec
-from ..mapping import Mapping, MappingError
-from ..network import NetworkIR
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec
+from ..model.mapping import Mapping, MappingError
+from ..model.network import NetworkIR
 from ..sim.api import evaluate
 from .records import MeasureError, MeasureResult
 

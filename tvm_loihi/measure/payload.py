@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..activity import ActivityProfile
-from ..network import NetworkIR
+from ..model.activity import ActivityProfile
+from ..model.network import NetworkIR
 from .records import canonical_json
 
 PROTOCOL_VERSION = 1
@@ -120,7 +120,7 @@ class UploadPayload:
     @classmethod
     def from_bytes(cls, blob: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> UploadPayload:
         """Decode and validate an upload; raises :class:`PayloadError` on any defect."""
-        from ..hardware import HardwareSpec
+        from ..model.hardware import HardwareSpec
 
         _check_size("upload", len(blob), max_bytes)
         try:

@@ -40,17 +40,17 @@ class MeasureInput:
     Parameters
     ----------
     workload_key : str
-        :meth:`tvm_loihi.network.NetworkIR.workload_key` of the network.
+        :meth:`tvm_loihi.model.network.NetworkIR.workload_key` of the network.
     hardware_key : str
-        Hash of the :class:`~tvm_loihi.hardware.HardwareSpec`.
+        Hash of the :class:`~tvm_loihi.model.hardware.HardwareSpec`.
     mapping : dict
         The mapping in canonical JSON form (``Mapping.to_json()``).
     fidelity : str
         Simulator fidelity (``"fast"`` or ``"event"``) or the name of a hardware backend.
     activity_key : str
-        :meth:`tvm_loihi.activity.ActivityProfile.key` of the activity (the input set) that drives
-        the measurement; part of the cache key, since the same mapping measures differently on other
-        inputs.
+        :meth:`tvm_loihi.model.activity.ActivityProfile.key` of the activity (the input set) that
+        drives the measurement; part of the cache key, since the same mapping measures differently
+        on other inputs.
     """
 
     workload_key: str

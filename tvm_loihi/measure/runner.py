@@ -10,9 +10,9 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Sequence
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec
-from ..network import NetworkIR
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec
+from ..model.network import NetworkIR
 from .records import MeasureError, MeasureInput, MeasureResult
 
 

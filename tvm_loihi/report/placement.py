@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..hardware import HardwareSpec, core_coords, global_router_xy
+from ..model.hardware import HardwareSpec, core_coords, global_router_xy
 from ._mpl import layer_colours, pyplot, save
 
 _CELL = 0.6  # fraction of a router cell the cores fill (links run in the gaps)

@@ -3,10 +3,10 @@
 Encoding
 --------
 ``counts[k]`` is the number of cores layer ``k`` is split over (neurons divided evenly, as
-:meth:`tvm_loihi.mapping.Mapping.from_assignment` does); ``perm`` is a permutation of all physical
-cores (across chips). Decoding hands the first ``counts[0]`` entries of ``perm`` to layer 0, the
-next ``counts[1]`` to layer 1 and so on; the tail is the free pool. The tail does not change the
-decoded mapping, but it does decide which free cores a layer grows into, so it is part of the
+:meth:`tvm_loihi.model.mapping.Mapping.from_assignment` does); ``perm`` is a permutation of all
+physical cores (across chips). Decoding hands the first ``counts[0]`` entries of ``perm`` to layer
+0, the next ``counts[1]`` to layer 1 and so on; the tail is the free pool. The tail does not change
+the decoded mapping, but it does decide which free cores a layer grows into, so it is part of the
 genome.
 
 Two pure functions keep genomes feasible, both idempotent:

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec
-from ..network import NetworkIR
-from ..sim.slices import even_bounds, slice_stats
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec
+from ..model.network import NetworkIR
+from ..model.resources import even_bounds, layer_stats
 from ..sim.traffic import layer_counts
 
 
@@ -57,9 +57,8 @@ class PipelineModel:
         self._host: dict[int, np.ndarray] = {}
 
     def _stats(self, k: int, c: int):
-        lim = self.hardware.limits
-        return slice_stats(self.network, k, even_bounds(self.network.layer_sizes[k + 1], c),
-                           lim.dense_synapses_per_word, lim.sparse_synapses_per_word)
+        return layer_stats(self.network, self.hardware, k,
+                           even_bounds(self.network.layer_sizes[k + 1], c))
 
     def _layer(self, k: int, c: int, c_next: int | None):
         nxt = None if c_next is None else self._stats(k + 1, c_next)

@@ -1,10 +1,10 @@
 """The bridge from (network, hardware, activity) to search space, genomes and mappings.
 
 Builds the :class:`~tvm_loihi.search.genome.SearchSpace` (per-layer core bounds from
-:func:`tvm_loihi.mapping.min_cores_per_layer`, a hardware check of whole count vectors -- output
-axons of layer ``k`` depend on layer ``k + 1``'s split --, hop distances and layer work), decodes
-genomes into :class:`~tvm_loihi.mapping.Mapping`, and computes the logical-core traffic the
-placement heuristics use.
+:func:`tvm_loihi.model.mapping.min_cores_per_layer`, a hardware check of whole count vectors --
+output axons of layer ``k`` depend on layer ``k + 1``'s split --, hop distances and layer work),
+decodes genomes into :class:`~tvm_loihi.model.mapping.Mapping`, and computes the logical-core
+traffic the placement heuristics use.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec, core_coords, global_router_xy
-from ..mapping import Mapping, lava_default_mapping, layer_usage, min_cores_per_layer
-from ..network import NetworkIR
-from ..sim.slices import even_bounds, slice_stats
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec, core_coords, global_router_xy
+from ..model.mapping import Mapping, lava_default_mapping
+from ..model.network import NetworkIR
+from ..model.resources import counts_violation, even_bounds, layer_stats, min_cores_per_layer
 from .genome import Genome, SearchSpace, repair
 from .heuristics import seed_genomes, snake_order
 from .pipeline import PipelineModel
@@ -41,22 +41,15 @@ def hop_matrix(hardware: HardwareSpec) -> np.ndarray:
 
 
 def _layer_stats(network: NetworkIR, hardware: HardwareSpec, k: int, c: int):
-    lim = hardware.limits
-    return slice_stats(network, k, even_bounds(network.layer_sizes[k + 1], c),
-                       lim.dense_synapses_per_word, lim.sparse_synapses_per_word)
+    return layer_stats(network, hardware, k, even_bounds(network.layer_sizes[k + 1], c))
 
 
 def counts_checker(network: NetworkIR, hardware: HardwareSpec):
     """``counts -> index`` of the first layer whose cores break a per-core limit, or None."""
 
     def check(counts: tuple[int, ...]) -> int | None:
-        stats = [_layer_stats(network, hardware, k, c) for k, c in enumerate(counts)]
-        for k, c in enumerate(counts):
-            nxt = stats[k + 1] if k + 1 < len(counts) else None
-            usage = layer_usage(stats[k], nxt, even_bounds(network.layer_sizes[k + 1], c))
-            if any(np.any(used > getattr(hardware.limits, name)) for name, used in usage.items()):
-                return k
-        return None
+        v = counts_violation(network, hardware, counts)
+        return None if v is None else v[0]
 
     return check
 

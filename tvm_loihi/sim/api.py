@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec
-from ..mapping import Mapping
-from ..network import NetworkIR
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec
+from ..model.mapping import Mapping
+from ..model.network import NetworkIR
 from .energy import energy_breakdown, event_counts
 from .event import event_timeline
 from .fast import Timeline, fast_timeline
@@ -32,7 +32,7 @@ def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
         (:mod:`tvm_loihi.sim.event`).
     validate : bool
         Check the mapping against the per-core limits first (raises
-        :class:`~tvm_loihi.mapping.MappingError`).
+        :class:`~tvm_loihi.model.mapping.MappingError`).
 
     Returns
     -------

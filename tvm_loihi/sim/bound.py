@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec
-from ..network import NetworkIR
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec
+from ..model.network import NetworkIR
 
 
 def _min_cores(network: NetworkIR, hw: HardwareSpec) -> np.ndarray:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec, global_router_xy
-from ..mapping import Mapping
-from ..network import NetworkIR
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec, global_router_xy
+from ..model.mapping import Mapping
+from ..model.network import NetworkIR
 from .partition import PartitionTraffic, partition_traffic
 from .routing import Geometry, PairRoutes, geometry, pair_routes
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activity import ActivityProfile
-from ..hardware import HardwareSpec
-from ..mapping import Mapping
-from ..network import NetworkIR
-from .lru import LRU
+from ..model.activity import ActivityProfile
+from ..model.hardware import HardwareSpec
+from ..model.lru import LRU
+from ..model.mapping import Mapping
+from ..model.network import NetworkIR
 from .traffic import LayerCounts, layer_counts, pair_traffic
 
 _ENTRIES = 256  # per (network, activity): each entry holds a few (T, P) arrays ...

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..hardware import HardwareSpec
+from ..model.hardware import HardwareSpec
 
 N_DIRECTIONS = 4
 

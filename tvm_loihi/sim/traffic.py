@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sps
 
-from ..activity import ActivityProfile
-from .lru import LRU
-from .slices import SliceStats
+from ..model.activity import ActivityProfile
+from ..model.lru import LRU
+from ..model.resources import SliceStats
 
 _LAYER_ENTRIES = 4096
 _PAIR_ENTRIES = 256  # pair traffic is (n_samples x pairs): larger, keep fewer
