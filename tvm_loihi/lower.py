@@ -29,13 +29,12 @@ from tvm import relax
 
 from . import _compat
 from .codegen import LAYER_NAMES_ATTR, Chain, compile_function, returned_exprs
+from .constants import PAYLOADS_FUNC, RUNTIME_FUNC
 from .model.network import NetworkIR
 from .partition import offloaded_functions
 
 logger = logging.getLogger(__name__)
 
-RUNTIME_FUNC = "tvm_loihi.run_subgraph"
-PAYLOADS_FUNC = "tvm_loihi_payloads"
 PAYLOAD_FORMAT = "tvm_loihi.payload"
 PAYLOAD_VERSION = 1
 

@@ -27,9 +27,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import _compat
+from .constants import RUNTIME_FUNC
 from .model.network import NetworkIR
 
-RUNTIME_FUNC = "tvm_loihi.run_subgraph"
 BACKENDS = ("reference", "lava")
 ENV_BACKEND = "TVM_LOIHI_BACKEND"
 ENV_TIMEOUT = "TVM_LOIHI_LAVA_TIMEOUT_S"

@@ -29,9 +29,9 @@ import numpy as np
 import tvm
 
 from . import _compat
+from .constants import TARGET_KEY
 
-TARGET_KEY = "loihi2"
-PIPELINE_NAME = "loihi2"
+PIPELINE_NAME = TARGET_KEY
 TAG_PRESETS = {
     "loihi2": "loihi2_1chip",
     "loihi2-1chip": "loihi2_1chip",

@@ -14,9 +14,8 @@ import signal
 import sys
 import time
 
+from ..constants import TRACKER_READY_MARKER as TRACKER_READY
 from .errors import CliError
-
-TRACKER_READY = "tvm-loihi tracker ready"
 
 
 def env_default(name: str, fallback: str) -> str:

@@ -24,7 +24,6 @@ from . import inputs
 from .errors import CliError
 
 OBJECTIVES = ("latency", "energy")
-FIDELITIES = ("fast", "event")
 
 
 @dataclass

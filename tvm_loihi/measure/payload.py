@@ -35,7 +35,6 @@ MAX_HARDWARE_JSON_BYTES = 256 << 10
 # A mapping is O(cores) numbers: Kapoho Point's 1,024 cores fit in ~100 kB.
 MAX_REQUEST_BYTES = 1 << 20
 MAX_TIMEOUT_S = 3600.0
-FIDELITIES = ("fast", "event")
 
 
 class PayloadError(ValueError):

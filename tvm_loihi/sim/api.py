@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..constants import FIDELITIES
 from ..model.activity import ActivityProfile
 from ..model.hardware import HardwareSpec
 from ..model.mapping import Mapping
@@ -13,8 +14,6 @@ from .event import event_timeline
 from .fast import Timeline, fast_timeline
 from .mapped import MappedTraffic, map_traffic
 from .measurement import Measurement
-
-FIDELITIES = ("fast", "event")
 
 
 def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,

@@ -1,0 +1,16 @@
+"""Names that several layers must agree on, each spelled once."""
+
+from __future__ import annotations
+
+# The runtime function every compiled artifact calls, and the function listing its payloads.
+RUNTIME_FUNC = "tvm_loihi.run_subgraph"
+PAYLOADS_FUNC = "tvm_loihi_payloads"
+# The target key (and tag, and relax pipeline name) that selects the Loihi path.
+TARGET_KEY = "loihi2"
+# The device key measurement hosts register under at the tracker.
+DEVICE_KEY = "loihi2"
+# The simulator fidelities: the max-affine model and the event-level NoC model.
+FIDELITIES = ("fast", "event")
+# Lines a measurement host and a tracker print once they listen (parsed by LocalFarm and tests).
+HOST_READY_MARKER = "tvm_loihi.rpc_server ready"
+TRACKER_READY_MARKER = "tvm-loihi tracker ready"
