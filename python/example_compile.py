@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> float:
     import tvm
 
     import tvm_loihi
-    from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.compiler.frontend import load_onnx
     from tvm_loihi.model import workloads
 
     print(f"import tvm + tvm_loihi: {time.perf_counter() - t0:.2f} s")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> float:
     cal = (workloads.sample_inputs(rng_name, args.calibration, seed=1) if rng_name
            else np.random.default_rng(1).random((args.calibration, n_in)).astype(np.float32))
     target = tvm.target.Target(args.target)
-    hardware = tvm_loihi.target.hardware_for(tvm_loihi.LoihiConfig(), target)
+    hardware = tvm_loihi.compiler.pipeline.hardware_for(tvm_loihi.LoihiConfig(), target)
     _report_offload(mod, hardware)
 
     t = time.perf_counter()

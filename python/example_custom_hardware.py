@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     import tvm_loihi
-    from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.compiler.frontend import load_onnx
+    from tvm_loihi.compiler.pipeline import LoihiConfig
+    from tvm_loihi.compiler.replay import extract_networks
     from tvm_loihi.model import workloads
     from tvm_loihi.model.hardware import HardwareSpec
     from tvm_loihi.model.mapping import min_cores_per_layer
-    from tvm_loihi.replay import extract_networks
-    from tvm_loihi.target import LoihiConfig
-    from tvm_loihi.tune import tune
+    from tvm_loihi.tuning import tune
 
     outdir = tempfile.mkdtemp(prefix="tvm_loihi_hw_")
     spec_path = os.path.join(outdir, "my_system.json")

@@ -1,10 +1,10 @@
 """Tune, then replay the log at build time: ``with tvm_loihi.apply_best(log): tvm.compile(...)``.
 
 The whole user path in Python: write a reference workload as ONNX, find what a ``loihi2`` build
-offloads (:func:`tvm_loihi.replay.extract_networks`, so the workload keys are the build's), tune
-each offloaded network on the simulator into a JSON-lines log, build with the log replayed, export
-the library, load it back and run it. The tuned mapping changes where neurons live, not what they
-compute: the outputs equal those of a build with Lava's default mapping, bit for bit.
+offloads (:func:`tvm_loihi.compiler.replay.extract_networks`, so the workload keys are the build's),
+tune each offloaded network on the simulator into a JSON-lines log, build with the log replayed,
+export the library, load it back and run it. The tuned mapping changes where neurons live, not what
+they compute: the outputs equal those of a build with Lava's default mapping, bit for bit.
 
 Usage::
 
@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> dict:
     import tvm
 
     import tvm_loihi
-    from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.compiler.frontend import load_onnx
+    from tvm_loihi.compiler.replay import extract_networks
     from tvm_loihi.model import workloads
-    from tvm_loihi.replay import extract_networks
-    from tvm_loihi.tune import tune
+    from tvm_loihi.tuning import tune
 
     outdir = args.outdir or tempfile.mkdtemp(prefix="tvm_loihi_replay_")
     os.makedirs(outdir, exist_ok=True)

@@ -28,13 +28,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--strategy", default="bilevel")
     args = parser.parse_args(argv)
 
-    from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.compiler.frontend import load_onnx
+    from tvm_loihi.compiler.replay import extract_networks
     from tvm_loihi.measure.log import TuningLog
     from tvm_loihi.measure.rpc_runner import RPCRunner
     from tvm_loihi.measure.tracker import LocalFarm
     from tvm_loihi.model import workloads
-    from tvm_loihi.replay import extract_networks
-    from tvm_loihi.tune import tune
+    from tvm_loihi.tuning import tune
 
     outdir = tempfile.mkdtemp(prefix="tvm_loihi_rpc_")
     onnx_path = workloads.write_onnx(args.workload, os.path.join(outdir, f"{args.workload}.onnx"))

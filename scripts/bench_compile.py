@@ -60,7 +60,7 @@ def bench_workload(name: str, batch: int, repeat: int) -> dict:
     import tvm
 
     import tvm_loihi
-    from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.compiler.frontend import load_onnx
     from tvm_loihi.model import workloads
 
     model = workloads.make_onnx(name, batch=batch)

@@ -98,7 +98,7 @@ _TUNER = textwrap.dedent("""
     from tvm_loihi.model.hardware import get_preset
     from tvm_loihi.measure.rpc_runner import RPCRunner
     from tvm_loihi.model.network import NetworkIR
-    from tvm_loihi.tune import tune
+    from tvm_loihi.tuning import tune
     from tvm_loihi.model.workloads import WORKLOADS, sample_inputs
     from tvm_loihi.model.activity import activity_from_float
     host, port, log, net_path, hw_name, workload, fidelity, budget, n_parallel = sys.argv[1:10]
@@ -117,7 +117,7 @@ def bench_resume(net, hw, act, workload: str, fidelity: str, budget: int, n_host
     from tvm_loihi.measure.log import TuningLog
     from tvm_loihi.measure.rpc_runner import RPCRunner
     from tvm_loihi.measure.tracker import LocalFarm
-    from tvm_loihi.tune import tune
+    from tvm_loihi.tuning import tune
 
     class RecordingRPCRunner(RPCRunner):
         submitted: list

@@ -32,7 +32,7 @@ from tvm_loihi.model.quantize import INPUT_LAYER_NAME, quantize_network
 from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
 from tvm_loihi.search import BASELINES, EVOLUTIONARY
 from tvm_loihi.sim import evaluate, lower_bound
-from tvm_loihi.tune import tune
+from tvm_loihi.tuning import tune
 
 ALL_WORKLOADS = ("mlp_a", "mlp_b", "mlp_b2", "mlp_k")
 STRATEGIES = (*EVOLUTIONARY, *[b for b in BASELINES if b != "lava_default"])

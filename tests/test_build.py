@@ -30,10 +30,10 @@ from tvm_models import (
 )
 
 import tvm_loihi
-from tvm_loihi import _compat, runtime
+from tvm_loihi.compiler import _compat, runtime
+from tvm_loihi.compiler.runtime import network_from_payload
 from tvm_loihi.model import workloads
 from tvm_loihi.model.network import NetworkIR
-from tvm_loihi.runtime import network_from_payload
 
 TOLERANCE = 0.08
 
@@ -110,7 +110,8 @@ def test_loihi2_target_lowers_every_layer_to_one_call():
     assert text.count('"tvm_loihi.run_subgraph"') == 1
     tir = [gv for gv, f in lowered.functions.items() if not isinstance(f, relax.Function)]
     assert not tir
-    assert count_calls(tvm_loihi.target.offload(mod, target=tvm.target.Target("loihi2"))) == 1
+    offloaded = tvm_loihi.compiler.pipeline.offload(mod, target=tvm.target.Target("loihi2"))
+    assert count_calls(offloaded) == 1
 
 
 @pytest.mark.parametrize(("target", "preset"), [
@@ -143,11 +144,8 @@ def test_mapping_provider_result_is_embedded_and_readable():
         seen.append((network, hardware.name))
         return lava_default_mapping(network, hardware).to_json()
 
-    old = tvm_loihi.set_mapping_provider(provider)
-    try:
+    with tvm_loihi.LoihiConfig(mapping_provider=provider):
         ex = tvm.compile(chain_model()[0], target="loihi2")
-    finally:
-        tvm_loihi.set_mapping_provider(old)
     ((net, hw_name),) = seen
     assert net.layer_sizes == (16, 24, 24, 8) and hw_name == "loihi2_1chip"
     (info,) = tvm_loihi.read_mappings(ex)
@@ -156,6 +154,31 @@ def test_mapping_provider_result_is_embedded_and_readable():
     # the default provider embeds nothing
     (info,) = tvm_loihi.read_mappings(tvm.compile(chain_model(seed=1)[0], target="loihi2"))
     assert info["mapping"] is None
+
+
+def test_mapping_provider_nests_and_old_seam_still_works():
+    """An inner config without a provider inherits the enclosing one (apply_best and a
+    calibration config compose in either order); the deprecated process-wide seam still works."""
+    from tvm_loihi.model.hardware import get_preset
+    from tvm_loihi.model.mapping import lava_default_mapping
+
+    def provider(network, hardware):
+        return lava_default_mapping(network, hardware).to_json()
+
+    mod = chain_model()[0]
+    with tvm_loihi.LoihiConfig(mapping_provider=provider):
+        with tvm_loihi.LoihiConfig(hardware="loihi2_1chip"):
+            (info,) = tvm_loihi.read_mappings(tvm.compile(mod, target="loihi2"))
+    assert info["mapping"] is not None
+    with pytest.warns(DeprecationWarning, match="set_mapping_provider"):
+        old = tvm_loihi.set_mapping_provider(provider)
+    try:
+        (info,) = tvm_loihi.read_mappings(tvm.compile(mod, target="loihi2"))
+    finally:
+        with pytest.warns(DeprecationWarning):
+            tvm_loihi.set_mapping_provider(old)
+    assert info["mapping"] is not None
+    assert get_preset("loihi2_1chip").n_cores >= len(info["mapping"]["core_ids"])
 
 
 def test_backend_selection(monkeypatch):

@@ -18,12 +18,12 @@ from onnx import helper
 
 import tvm_loihi
 from tvm_loihi.cli import main
-from tvm_loihi.frontend import load_onnx
+from tvm_loihi.compiler.frontend import load_onnx
+from tvm_loihi.compiler.replay import extract_networks
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.model import workloads
 from tvm_loihi.model.hardware import HardwareSpec
 from tvm_loihi.model.mapping import Mapping, min_cores_per_layer
-from tvm_loihi.replay import extract_networks
 from tvm_loihi.report import validate_summary
 
 CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")

@@ -7,11 +7,11 @@ import pytest
 from tvm_models import chain_model, onnx_module, split_model, tap_model
 
 import tvm_loihi
-from tvm_loihi.codegen import compile_function, layer_calls, split_chains
-from tvm_loihi.lower import lower_loihi
+from tvm_loihi.compiler.codegen import compile_function, layer_calls, split_chains
+from tvm_loihi.compiler.lower import lower_loihi
+from tvm_loihi.compiler.partition import offloaded_functions
 from tvm_loihi.model import workloads
 from tvm_loihi.model.quantize import float_reference, quantize_network
-from tvm_loihi.partition import offloaded_functions
 
 
 def _only_function(mod):
@@ -37,7 +37,7 @@ def test_layer_names_come_from_onnx_nodes():
 
 
 def _names():
-    from tvm_loihi.frontend import layer_names
+    from tvm_loihi.compiler.frontend import layer_names
 
     return layer_names(workloads.make_onnx("mlp_tiny"))
 

@@ -1,4 +1,4 @@
-"""Fails loudly when a TVM upgrade breaks a version-sensitive call in tvm_loihi._compat."""
+"""Fails loudly when a TVM upgrade breaks a version-sensitive call in tvm_loihi.compiler._compat."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tvm import relax
 from tvm.relax import pipeline as tvm_pipeline
 
 import tvm_loihi
-from tvm_loihi import _compat
+from tvm_loihi.compiler import _compat
 
 
 def test_relax_build_looks_the_default_pipeline_up_by_name_for_cpu_targets():
@@ -29,11 +29,11 @@ def test_default_pipeline_is_wrapped_once_around_tvms_own():
     assert entry.__wrapped__ is tvm_pipeline.default_build_pipeline
     _compat.wrap_default_pipeline(lambda: None)  # idempotent: a second wrap is ignored
     assert tvm_pipeline.PIPELINE_MAP["default"] is entry
-    assert tvm_pipeline.PIPELINE_MAP["loihi2"] is tvm_loihi.target.loihi_pipeline
+    assert tvm_pipeline.PIPELINE_MAP["loihi2"] is tvm_loihi.compiler.pipeline.loihi_pipeline
 
 
 def test_tags_are_llvm_targets_with_the_loihi2_key():
-    for tag in tvm_loihi.target.TAG_PRESETS:
+    for tag in tvm_loihi.compiler.pipeline.TAG_PRESETS:
         t = tvm.target.Target(tag)
         assert str(t.kind.name) == "llvm"
         assert _compat.target_keys(t) == ("loihi2", "cpu")

@@ -10,7 +10,7 @@ from onnx import helper
 from tvm_models import chain_model, dynamic_weight_model, rank3_model, run_batched, vm_run
 
 import tvm_loihi
-from tvm_loihi.frontend import OnnxLoadError, load_onnx
+from tvm_loihi.compiler.frontend import OnnxLoadError, load_onnx
 from tvm_loihi.model import workloads
 from tvm_loihi.model.hardware import CoreLimits, HardwareSpec
 

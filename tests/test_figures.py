@@ -27,7 +27,7 @@ from tvm_loihi.report.figures import (
 from tvm_loihi.report.placement import edge_loads, placement_size, plot_placement
 from tvm_loihi.report.summary import metrics_of
 from tvm_loihi.sim import evaluate, lower_bound
-from tvm_loihi.tune import default_activity, tune
+from tvm_loihi.tuning import default_activity, tune
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ from tvm_models import onnx_module, run_batched
 
 import tvm_loihi
 from tvm_loihi.cli import main
+from tvm_loihi.compiler.runtime import network_from_payload
 from tvm_loihi.lava import close_sessions, describe, reference_counters, run_network
 from tvm_loihi.model import workloads
 from tvm_loihi.model.activity import activity_profile
 from tvm_loihi.model.hardware import get_preset
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 from tvm_loihi.model.quantize import INPUT_LAYER_NAME, quantize_network
-from tvm_loihi.runtime import network_from_payload
 from tvm_loihi.sim import evaluate
 
 

@@ -8,8 +8,8 @@ import psutil
 import tvm
 from tvm_models import integer_reference, onnx_module, run_batched
 
+from tvm_loihi.compiler.runtime import network_from_payload
 from tvm_loihi.model import workloads
-from tvm_loihi.runtime import network_from_payload
 
 
 def test_onnx_mlp_runs_bit_exactly_on_lava_through_the_compiled_artifact(monkeypatch):

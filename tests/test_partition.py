@@ -15,8 +15,8 @@ from tvm_models import (
 )
 
 import tvm_loihi
-from tvm_loihi import _compat
-from tvm_loihi.partition import offloaded_functions
+from tvm_loihi.compiler import _compat
+from tvm_loihi.compiler.partition import offloaded_functions
 
 
 def _composites(func: relax.Function) -> list[str]:
@@ -102,7 +102,7 @@ def test_explain_offload_gives_hardware_reasons():
 
 
 def test_partition_logs_rejections(caplog):
-    with caplog.at_level("INFO", logger="tvm_loihi.partition"):
+    with caplog.at_level("INFO", logger="tvm_loihi.compiler.partition"):
         tvm_loihi.partition_for_loihi(dynamic_weight_model()[0])
     assert "weights must be constant" in caplog.text
 

@@ -6,7 +6,7 @@ import numpy as np
 from tvm import relax
 from tvm.relax.backend.pattern_registry import get_pattern
 
-from tvm_loihi import patterns
+from tvm_loihi.compiler import patterns
 
 
 def test_table_registered_with_bias_relu_first():

@@ -9,13 +9,13 @@ import pytest
 import tvm
 
 import tvm_loihi
-from tvm_loihi.frontend import load_onnx
+from tvm_loihi.compiler.frontend import load_onnx
+from tvm_loihi.compiler.replay import ReplayWarning, extract_networks
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.measure.runner import LocalRunner
 from tvm_loihi.model import workloads
 from tvm_loihi.model.mapping import Mapping
-from tvm_loihi.replay import ReplayWarning, extract_networks
-from tvm_loihi.tune import tune
+from tvm_loihi.tuning import tune
 
 
 def _module(seed: int = 0) -> tvm.IRModule:

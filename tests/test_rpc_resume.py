@@ -19,7 +19,7 @@ from tvm_loihi.measure.rpc_runner import RPCRunner
 from tvm_loihi.measure.runner import LocalRunner
 from tvm_loihi.measure.tracker import LocalFarm
 from tvm_loihi.model.hardware import get_preset
-from tvm_loihi.tune import tune
+from tvm_loihi.tuning import tune
 
 WORKLOAD, BUDGET, SEED, STRATEGY = "mlp_tiny", 40, 5, "ga"
 HW = get_preset("loihi2_1chip")
@@ -30,7 +30,7 @@ _TUNER = textwrap.dedent(f"""
     from _sim_workloads import activity, network
     from tvm_loihi.model.hardware import get_preset
     from tvm_loihi.measure.rpc_runner import RPCRunner
-    from tvm_loihi.tune import tune
+    from tvm_loihi.tuning import tune
     host, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     net, act = network({WORKLOAD!r}), activity({WORKLOAD!r})
     with RPCRunner(host, port, n_parallel=1) as runner:
@@ -109,7 +109,7 @@ _RACER = textwrap.dedent(f"""
     from _sim_workloads import activity, network
     from tvm_loihi.model.hardware import get_preset
     from tvm_loihi.measure.runner import LocalRunner
-    from tvm_loihi.tune import tune
+    from tvm_loihi.tuning import tune
     net, act = network({WORKLOAD!r}), activity({WORKLOAD!r})
     res = tune(net, get_preset("loihi2_1chip"), runner=LocalRunner(), strategy="random", budget=30,
                seed=int(sys.argv[2]), activity=act, log=sys.argv[1])

@@ -19,7 +19,7 @@ from tvm_loihi.measure.rpc_runner import RPCRunner
 from tvm_loihi.measure.tracker import LocalFarm, hosts_for_key
 from tvm_loihi.model.hardware import get_preset
 from tvm_loihi.model.mapping import lava_default_mapping
-from tvm_loihi.tune import tune
+from tvm_loihi.tuning import tune
 
 HW = get_preset("loihi2_1chip")
 WORKLOAD = "mlp_a"  # big enough that measurements overlap in flight on three hosts

@@ -11,7 +11,7 @@ from tvm_loihi.search import operators as op
 from tvm_loihi.search.genome import is_feasible
 from tvm_loihi.search.problem import MappingProblem
 from tvm_loihi.sim import evaluate
-from tvm_loihi.tune import default_activity
+from tvm_loihi.tuning import default_activity
 
 NET = tiny_network((48, 64, 40, 24, 8), seed=11, density=0.3, name="pipeline_test")
 HW = HardwareSpec("mesh4x6", routers_x=4, routers_y=6)

@@ -18,7 +18,7 @@ from tvm_loihi.search.genome import is_feasible
 from tvm_loihi.search.problem import MappingProblem
 from tvm_loihi.search.registry import register
 from tvm_loihi.sim import evaluate
-from tvm_loihi.tune import default_activity, tune
+from tvm_loihi.tuning import default_activity, tune
 
 INSTANCES = {
     "2 layers on 2x3": ((12, 3, 3), HardwareSpec("mesh2x3", routers_x=2, routers_y=3)),

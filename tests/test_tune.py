@@ -18,7 +18,7 @@ from tvm_loihi.model import workloads
 from tvm_loihi.model.hardware import HardwareSpec
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 from tvm_loihi.model.network import Layer, NetworkIR
-from tvm_loihi.tune import default_activity, tune
+from tvm_loihi.tuning import default_activity, tune
 
 
 def _net() -> NetworkIR:

@@ -113,7 +113,7 @@ def float16_model(seed=0):
 
 
 def onnx_module(name="mlp_tiny", batch=1, spelling="mixed"):
-    from tvm_loihi.frontend import load_onnx
+    from tvm_loihi.compiler.frontend import load_onnx
 
     return load_onnx(workloads.make_onnx(name, batch=batch, spelling=spelling))
 

@@ -22,8 +22,8 @@ def _check_output(path: str) -> None:
 def _build(mod, hardware, calibration, log: str | None, input_layer: str = "host"):
     import tvm
 
-    from ..replay import ReplayWarning, apply_best
-    from ..target import LoihiConfig
+    from ..compiler.pipeline import LoihiConfig
+    from ..compiler.replay import ReplayWarning, apply_best
 
     with LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer):
         if log is None:
@@ -129,7 +129,7 @@ def _execute(vm, x: np.ndarray) -> list[np.ndarray]:
 
 def cmd_run(args) -> int:
     """``tvm-loihi run model.so --input x.npy [--backend reference|lava] [-o out.npy]``."""
-    from ..runtime import use_backend
+    from ..compiler.runtime import use_backend
 
     vm = _load_vm(args.model)
     x = _load_input(args.input)

@@ -16,7 +16,7 @@ class CliError(Exception):
 
 
 def _hint(exc: BaseException) -> str:
-    from ..frontend import OnnxLoadError
+    from ..compiler.frontend import OnnxLoadError
     from ..model.mapping import MappingError
     from ..model.resources import LoihiCapacityError
 

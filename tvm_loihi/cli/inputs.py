@@ -71,12 +71,12 @@ def model_path(args, directory: str) -> str:
 
 def load_model(path: str, outputs: list[str] | None):
     """Relax module of an ONNX file, cut to ``outputs`` when given (errors say what to do)."""
-    from ..frontend import OnnxLoadError, load_onnx
+    from ..compiler.frontend import OnnxLoadError, load_onnx
 
     try:
         return load_onnx(path, outputs=outputs or None)
     except OnnxLoadError as err:
-        text = str(err).replace("tvm_loihi.frontend.load_onnx(path, outputs=", "--outputs (")
+        text = str(err).replace("tvm_loihi.load_onnx(path, outputs=", "--outputs (")
         raise CliError(f"cannot load {path}: {text}") from None
 
 
@@ -101,8 +101,8 @@ def load_calibration(path: str | None) -> np.ndarray | None:
 
 def offloaded_networks(mod, hardware, calibration, input_layer: str = "host") -> list:
     """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``)."""
-    from ..replay import extract_networks
-    from ..target import LoihiConfig
+    from ..compiler.pipeline import LoihiConfig
+    from ..compiler.replay import extract_networks
 
     config = LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer)
     pairs = extract_networks(mod, config=config)
@@ -124,7 +124,7 @@ def activity_for(network, hardware, calibration: np.ndarray | None):
     (Calibration samples change the quantisation, hence the workload key.)
     """
     from ..model.activity import activity_from_float
-    from ..tune import default_activity
+    from ..tuning import default_activity
 
     if calibration is not None:
         x = calibration.reshape(len(calibration), -1)

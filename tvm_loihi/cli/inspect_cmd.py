@@ -16,7 +16,7 @@ LIMITS = ("max_neurons", "synmem_words", "max_input_axons", "max_output_axons")
 
 
 def _operators(mod, hardware) -> list[dict]:
-    from ..partition import explain_offload
+    from ..compiler.partition import explain_offload
 
     return [
         {

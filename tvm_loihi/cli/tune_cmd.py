@@ -71,7 +71,7 @@ def _tune_one(
     network, hardware, runner, strategies, objectives, args, calibration
 ) -> NetworkOutcome:
     from ..sim import lower_bound
-    from ..tune import tune
+    from ..tuning import tune
 
     activity = inputs.activity_for(network, hardware, calibration)
     runs = []

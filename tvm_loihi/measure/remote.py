@@ -40,7 +40,8 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 
-from .payload import FIDELITIES, PROTOCOL_VERSION, MeasureRequest, PayloadError, UploadPayload
+from ..constants import FIDELITIES
+from .payload import PROTOCOL_VERSION, MeasureRequest, PayloadError, UploadPayload
 from .records import MeasureError, MeasureResult
 
 MAX_SESSION_WORKLOADS = 8  # uploaded workloads a session keeps (least recently used evicted)

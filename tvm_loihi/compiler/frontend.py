@@ -1,0 +1,135 @@
+"""Load an ONNX model into Relax with clear errors, optionally cut to the outputs you need.
+
+:func:`load_onnx` checks the file (missing, truncated or malformed -> :class:`OnnxLoadError` saying
+which), checks that TVM's importer knows every op (else names the ops and the nodes, and suggests
+cutting the graph with ``outputs=[...]``), then imports with the weights as constants and records
+each dense layer's ONNX node name so the offloaded layers carry it
+(:data:`tvm_loihi.compiler.codegen.LAYER_NAMES_ATTR`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tvm
+
+from . import _compat
+from .codegen import LAYER_NAMES_ATTR, weight_fingerprint
+
+
+class OnnxLoadError(ValueError):
+    """The ONNX model cannot be loaded or imported; the message says why and what to do."""
+
+
+def _read_model(path_or_model):
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not isinstance(path_or_model, (str, os.PathLike)):
+        return path_or_model, "<model>"
+    path = os.fspath(path_or_model)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"ONNX file {path!r} does not exist")
+    try:
+        return onnx.load(path), path
+    except (DecodeError, ValueError, RuntimeError) as err:
+        size = os.path.getsize(path)
+        raise OnnxLoadError(
+            f"{path!r} ({size} bytes) is not a readable ONNX model (truncated or corrupt file?): "
+            f"{err}"
+        ) from err
+
+
+def _check(model, where: str) -> None:
+    import onnx
+
+    if not model.graph.node:
+        raise OnnxLoadError(f"{where}: the ONNX graph has no nodes (truncated or empty model?)")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        raise OnnxLoadError(f"{where}: the ONNX model is invalid: {first}") from err
+
+
+def _check_ops(model, where: str) -> None:
+    supported = _compat.onnx_supported_ops()
+    bad = [n for n in model.graph.node if n.op_type not in supported]
+    if not bad:
+        return
+    ops = sorted({n.op_type for n in bad})
+    nodes = ", ".join(f"{n.name or '?'} ({n.op_type})" for n in bad[:5])
+    before = [i for i in bad[0].input if i]
+    raise OnnxLoadError(
+        f"{where}: TVM's ONNX importer does not support op(s) {', '.join(ops)} (nodes: {nodes}). "
+        f"Cut the graph to the outputs you need before them, e.g. "
+        f"tvm_loihi.load_onnx(path, outputs={before[:1]!r})"
+    )
+
+
+def cut_onnx(model, outputs: list[str]):
+    """The sub-model computing only ``outputs`` from the graph inputs (``onnx.utils.Extractor``)."""
+    import onnx.utils
+
+    init = {i.name for i in model.graph.initializer}
+    inputs = [i.name for i in model.graph.input if i.name not in init]
+    known = {o for n in model.graph.node for o in n.output} | set(inputs)
+    missing = [o for o in outputs if o not in known]
+    if missing:
+        raise OnnxLoadError(f"outputs {missing} are not values of the ONNX graph; "
+                            f"graph outputs: {[o.name for o in model.graph.output]}")
+    inferred = onnx.shape_inference.infer_shapes(model)
+    return onnx.utils.Extractor(inferred).extract_model(inputs, list(outputs))
+
+
+def layer_names(model) -> dict[str, str]:
+    """Weight fingerprint (as Relax holds the weight) -> ONNX node name, for Gemm/MatMul nodes."""
+    from onnx import numpy_helper
+
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    names = {}
+    for node in model.graph.node:
+        dense = node.op_type in ("Gemm", "MatMul") and len(node.input) >= 2
+        if not dense or node.input[1] not in weights:
+            continue
+        w = weights[node.input[1]].astype(np.float32)
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type == "Gemm" and "transB" in attrs and attrs["transB"].i:
+            w = w.T
+        if w.ndim == 2:
+            names[weight_fingerprint(w)] = node.name or node.output[0]
+    return names
+
+
+def load_onnx(path_or_model, outputs: list[str] | None = None,
+              shape_dict: dict | None = None) -> tvm.IRModule:
+    """Load an ONNX file (or ``ModelProto``) into a Relax module ready for ``tvm.compile``.
+
+    Parameters
+    ----------
+    path_or_model : str, os.PathLike or onnx.ModelProto
+        The model.
+    outputs : list of str, optional
+        Cut the graph to these value names first (drops every node not needed for them, e.g. ops
+        TVM's importer does not support).
+    shape_dict : dict, optional
+        Input shapes for models with dynamic dimensions (passed to ``from_onnx``).
+
+    Returns
+    -------
+    tvm.IRModule
+        Weights as constants; ONNX layer names recorded under :data:`LAYER_NAMES_ATTR`.
+    """
+    model, where = _read_model(path_or_model)
+    _check(model, where)
+    if outputs:
+        model = cut_onnx(model, list(outputs))
+    _check_ops(model, where)
+    try:
+        mod = _compat.onnx_to_relax(model, shape_dict)
+    except Exception as err:  # the importer raises many types; keep the cause, say where
+        raise OnnxLoadError(
+            f"{where}: TVM's ONNX importer failed: {type(err).__name__}: {err}"
+        ) from err
+    return mod.with_attr(LAYER_NAMES_ATTR, layer_names(model))

@@ -1,0 +1,11 @@
+"""The tuning driver: a search strategy against a measurement runner, with the tuning log as cache.
+
+Imports :mod:`tvm_loihi.search`, :mod:`tvm_loihi.measure`, :mod:`tvm_loihi.sim` and
+:mod:`tvm_loihi.model`; only the CLI (and ``tvm_loihi.tune``, a lazy attribute) imports it.
+"""
+
+from __future__ import annotations
+
+from .driver import TuneResult, default_activity, tune
+
+__all__ = ["TuneResult", "default_activity", "tune"]

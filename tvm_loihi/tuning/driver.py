@@ -1,0 +1,404 @@
+"""The tuning driver:
+``tvm_loihi.tune(network, hardware, ...)`` runs a search strategy against a Runner.
+
+Asynchronous: as many candidates are in flight as ``runner.n_parallel``; results are told to the
+strategy as they complete (in submission order among those done at once, so a synchronous runner
+makes the whole run deterministic for a given seed). Before anything is submitted, the tuning log is
+consulted (``log.lookup``): a hit is told straight away and counts as an evaluation, so a resumed
+run retraces the same decisions without measuring anything twice. Identical mappings within a run
+are measured once (repeats are told the known result and do not count towards the budget).
+
+The Lava default mapping is always evaluation number 1: it is the reference of every comparison and
+the starting point the strategies are told about.
+
+Multi-fidelity verification (``verify_fidelity``): after the search, the ``verify_top_k`` best
+distinct mappings by the search objective, and the Lava default, are measured again at the verify
+fidelity (through the same runner and log; these evaluations do not count against ``budget``), and
+the best of them there becomes the result's best. The search fidelity's optimum is exploitable: the
+fast model is optimistic about the very mappings the search drives it towards.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..measure.log import TuningLog
+from ..measure.records import MeasureInput, MeasureResult
+from ..measure.runner import LocalRunner, Runner
+from ..model.activity import ActivityProfile, activity_from_float
+from ..model.hardware import HardwareSpec
+from ..model.mapping import Mapping
+from ..model.network import NetworkIR
+from ..model.workloads import WorkloadSpec, sample_inputs
+from ..search import get_strategy
+from ..search.genome import Genome
+from ..search.problem import MappingProblem
+from ..search.selection import pareto_front
+
+# A strategy that only re-proposes known mappings is stopped after this many.
+_DUPLICATES_PER_BUDGET = 2
+
+
+def default_activity(network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64,
+                     seed: int = 1) -> ActivityProfile:
+    """Activity of seeded sample inputs: ``n_samples`` vectors in ``[0, 1)`` with about half the
+    entries zero (the distribution of :func:`tvm_loihi.model.workloads.sample_inputs`), through the
+    reference executor."""
+    spec = WorkloadSpec(network.name, tuple(network.layer_sizes), 0.0,
+                        hardware.name if hardware else "")
+    return activity_from_float(network, sample_inputs(spec, n_samples=n_samples, seed=seed))
+
+
+@dataclass(frozen=True, eq=False)
+class TuneResult:
+    """What a tuning run found.
+
+    Attributes
+    ----------
+    best_mapping, best_result
+        The best mapping by the first objective, and its measurement.
+    default_mapping, default_result
+        The Lava default mapping and its measurement (evaluation 1).
+    history : tuple of float
+        Best-so-far first objective after every evaluation (cache hits included).
+    values : tuple of float
+        The first objective of every evaluation, in order (``inf`` for failures).
+    pareto : tuple of (Mapping, MeasureResult)
+        Non-dominated measured mappings over the objectives (only when there are two or more).
+    evaluations, cache_hits : int
+        Evaluations spent (log hits included) and how many of them came from the log.
+    stop_reason : str
+        ``"budget"``, ``"wall_time"``, ``"stagnation"`` or ``"exhausted"``
+        (the strategy had nothing new).
+    verify_fidelity : str or None
+        When set, ``best_*`` and ``default_*`` are measurements at this fidelity (the best of
+        ``verified``); ``history``, ``values``, ``pareto`` and ``evaluations`` are the search's.
+    verified : tuple of (Mapping, MeasureResult)
+        The verified mappings in search rank (best first; the Lava default last unless it ranked),
+        with their verify-fidelity measurements.
+    search_best : (Mapping, MeasureResult) or None
+        With verification, the search's own best and its search-fidelity measurement.
+    verify_evaluations : int
+        Verify-fidelity evaluations (log hits included), outside ``evaluations`` and the budget.
+    """
+
+    strategy: str
+    seed: int
+    objectives: tuple[str, ...]
+    fidelity: str
+    best_mapping: Mapping
+    best_result: MeasureResult
+    default_mapping: Mapping
+    default_result: MeasureResult
+    history: tuple[float, ...]
+    values: tuple[float, ...]
+    pareto: tuple[tuple[Mapping, MeasureResult], ...]
+    evaluations: int
+    cache_hits: int
+    duplicates: int
+    wall_s: float
+    stop_reason: str
+    verify_fidelity: str | None = None
+    verified: tuple[tuple[Mapping, MeasureResult], ...] = ()
+    search_best: tuple[Mapping, MeasureResult] | None = None
+    verify_evaluations: int = 0
+
+    def change(self, objective: str = "latency") -> float:
+        """Relative change of the best mapping vs the Lava default (``-0.4`` = 40 % lower)."""
+        best = self.best_result.objective(objective)
+        return best / self.default_result.objective(objective) - 1.0
+
+    def to_json(self) -> dict:
+        """Plain JSON data (mappings and results in their JSON forms)."""
+        return {"strategy": self.strategy, "seed": self.seed, "objectives": list(self.objectives),
+                "fidelity": self.fidelity, "best_mapping": self.best_mapping.to_json(),
+                "best_result": self.best_result.to_json(),
+                "default_mapping": self.default_mapping.to_json(),
+                "default_result": self.default_result.to_json(), "history": list(self.history),
+                "values": [v if np.isfinite(v) else None for v in self.values],
+                "pareto": [[m.to_json(), r.to_json()] for m, r in self.pareto],
+                "evaluations": self.evaluations, "cache_hits": self.cache_hits,
+                "duplicates": self.duplicates, "wall_s": self.wall_s,
+                "stop_reason": self.stop_reason, "verify_fidelity": self.verify_fidelity,
+                "verified": [[m.to_json(), r.to_json()] for m, r in self.verified],
+                "search_best": (None if self.search_best is None
+                                else [self.search_best[0].to_json(),
+                                      self.search_best[1].to_json()]),
+                "verify_evaluations": self.verify_evaluations}
+
+
+def _open_log(log):
+    if log is None or not isinstance(log, (str, os.PathLike)):
+        return log
+    return TuningLog(log)
+
+
+class _Tuner:
+    """One tuning run's bookkeeping (the public entry point is :func:`tune`)."""
+
+    def __init__(self, problem: MappingProblem, strategy, runner: Runner,
+                 objectives: tuple[str, ...], fidelity: str, log, budget: int,
+                 callback: Callable | None) -> None:
+        self.problem, self.strategy, self.runner = problem, strategy, runner
+        self.objectives, self.fidelity, self.log, self.budget = objectives, fidelity, log, budget
+        self.callback = callback
+        self.keys = (problem.network.workload_key(), problem.hardware.key())
+        self.activity_key = problem.activity.key()
+        self.results: dict[str, tuple[MeasureInput, MeasureResult]] = {}
+        self.order: list[str] = []  # input key of every evaluation, in order
+        self.history: list[float] = []
+        self.values: list[float] = []
+        self.best_key: str | None = None
+        self.cache_hits = self.duplicates = 0
+        self.last_improvement = 0
+        self.start = time.monotonic()
+
+    def fitness(self, res: MeasureResult) -> tuple[float, ...]:
+        return tuple(res.objective(o) for o in self.objectives)
+
+    def make_input(self, genome: Genome) -> MeasureInput:
+        return MeasureInput(*self.keys, self.problem.decode(genome).to_json(), self.fidelity,
+                            self.activity_key)
+
+    def complete(self, genome: Genome, inp: MeasureInput, res: MeasureResult, cached: bool) -> None:
+        key = inp.key()
+        self.results[key] = (inp, res)
+        self.order.append(key)
+        if cached:
+            self.cache_hits += 1
+        elif self.log is not None:
+            self.log.append(inp, res)
+        fit = self.fitness(res)
+        self.values.append(fit[0])
+        if self.best_key is None or fit[0] < self.fitness(self.results[self.best_key][1])[0]:
+            self.best_key, self.last_improvement = key, len(self.order)
+        self.history.append(self.fitness(self.results[self.best_key][1])[0])
+        self.strategy.tell(genome, fit)
+        if self.callback is not None:
+            elapsed = time.monotonic() - self.start
+            self.callback({"evaluations": len(self.order), "budget": self.budget,
+                           "best": self.history[-1], "cache_hits": self.cache_hits,
+                           "elapsed_s": elapsed,
+                           "evals_per_s": len(self.order) / max(elapsed, 1e-9)})
+
+    def evaluate_now(self, genome: Genome) -> None:
+        """Measure one genome synchronously (the Lava default before the search starts)."""
+        inp = self.make_input(genome)
+        cached = self.log.lookup(inp) if self.log is not None else None
+        res = cached if cached is not None else self.runner.submit([inp])[0].result()
+        self.complete(genome, inp, res, cached is not None)
+
+    def pareto(self) -> tuple[tuple[Mapping, MeasureResult], ...]:
+        if len(self.objectives) < 2:
+            return ()
+        keys = [k for k in dict.fromkeys(self.order) if self.results[k][1].ok]
+        if not keys:
+            return ()
+        F = np.array([self.fitness(self.results[k][1]) for k in keys])
+        front = sorted(pareto_front(F), key=lambda i: tuple(F[i]))
+        return tuple((Mapping.from_json(self.results[keys[i]][0].mapping), self.results[keys[i]][1])
+                     for i in front)
+
+
+def _stop_reason(
+    t: _Tuner, in_flight: int, max_wall_s: float | None, stagnation: int | None
+) -> str:
+    if len(t.order) >= t.budget:
+        return "budget"
+    if max_wall_s is not None and time.monotonic() - t.start >= max_wall_s:
+        return "wall_time"
+    if stagnation is not None and len(t.order) - t.last_improvement >= stagnation:
+        return "stagnation"
+    if t.duplicates > _DUPLICATES_PER_BUDGET * t.budget:
+        return "exhausted"
+    return ""
+
+
+def _fill(t: _Tuner, in_flight: list, waiting: dict) -> bool:
+    """Ask and submit until the runner is busy or the budget is covered;
+    False when the strategy is done."""
+    while len(in_flight) < t.runner.n_parallel and len(t.order) + len(in_flight) < t.budget:
+        if _stop_reason(t, len(in_flight), None, None):
+            return True
+        genome = t.strategy.ask()
+        if genome is None:
+            return False
+        inp = t.make_input(genome)
+        key = inp.key()
+        if key in t.results:  # identical mapping already measured in this run
+            t.duplicates += 1
+            t.strategy.tell(genome, t.fitness(t.results[key][1]))
+            continue
+        if key in waiting:  # identical mapping in flight: told when it completes
+            t.duplicates += 1
+            waiting[key].append(genome)
+            continue
+        cached = t.log.lookup(inp) if t.log is not None else None
+        if cached is not None:
+            t.complete(genome, inp, cached, cached=True)
+            continue
+        waiting[key] = []
+        in_flight.append((genome, inp, t.runner.submit([inp])[0]))
+    return True
+
+
+def _drain(t: _Tuner, in_flight: list, waiting: dict, timeout: float | None) -> None:
+    """Wait for at least one result, then tell every finished one in submission order."""
+    if not any(f.done() for _, _, f in in_flight):
+        concurrent.futures.wait([f for _, _, f in in_flight], timeout=timeout,
+                                return_when=concurrent.futures.FIRST_COMPLETED)
+    for item in [x for x in in_flight if x[2].done()]:
+        in_flight.remove(item)
+        genome, inp, fut = item
+        res = fut.result()
+        t.complete(genome, inp, res, cached=False)
+        for twin in waiting.pop(inp.key(), []):
+            t.strategy.tell(twin, t.fitness(res))
+
+
+def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = None,
+         strategy: str = "bilevel", budget: int = 300, seed: int = 0,
+         objectives: Sequence[str] = ("latency",), activity: ActivityProfile | None = None,
+         fidelity: str = "fast", log=None, max_wall_s: float | None = None,
+         stagnation: int | None = None, callback: Callable[[dict], None] | None = None,
+         strategy_params: dict | None = None, verify_fidelity: str | None = None,
+         verify_top_k: int = 8) -> TuneResult:
+    """Search for a low-latency mapping of ``network`` on ``hardware``.
+
+    Parameters
+    ----------
+    network : NetworkIR
+        The offloaded network.
+    hardware : HardwareSpec
+        The target system.
+    runner : Runner, optional
+        Where candidates are measured; an in-process :class:`~tvm_loihi.measure.runner.LocalRunner`
+        by default (closed at the end only when created here).
+    strategy : str
+        A registered strategy: ``"bilevel"`` (default), ``"ga"``, ``"nsga2"``, ``"random"``,
+        ``"annealing"``, ``"metis_greedy"``, ``"lava_default"``.
+    budget : int
+        Evaluations to spend, the Lava default and tuning-log hits included.
+    seed : int
+        Seed of the strategy's random generator.
+    objectives : sequence of str
+        Minimised objectives (``"latency"``, ``"energy"`` or a counter name); the first is "best".
+    activity : ActivityProfile, optional
+        Spike activity driving the simulator; defaults to :func:`default_activity` (64 seeded sample
+        inputs, half the entries zero, through the bit-exact reference executor).
+    fidelity : str
+        Simulator fidelity, ``"fast"`` or ``"event"``.
+    log : TuningLog or str, optional
+        Object with ``lookup(MeasureInput)`` and ``append(MeasureInput, MeasureResult)``, or a path
+        for a :class:`tvm_loihi.measure.log.TuningLog`. Consulted before every submission.
+    max_wall_s : float, optional
+        Stop after this much wall time.
+    stagnation : int, optional
+        Stop after this many evaluations without improving the best.
+    callback : callable, optional
+        Called with ``{"evaluations", "budget", "best", "cache_hits", "elapsed_s", "evals_per_s"}``
+        after every evaluation.
+    strategy_params : dict, optional
+        Extra keyword arguments of the strategy class.
+    verify_fidelity : str, optional
+        Re-measure the ``verify_top_k`` best distinct mappings of the search (by the first
+        objective; failures excluded) and the Lava default at this fidelity, through the same
+        runner and log, and report the best of them there as ``best_*`` (and the default's
+        measurement there as ``default_*``). Not counted against ``budget``; reported as
+        ``TuneResult.verify_evaluations``. Deterministic for a given seed and synchronous runner.
+    verify_top_k : int
+        How many of the search's best mappings to verify (default 8).
+
+    Returns
+    -------
+    TuneResult
+    """
+    if budget < 1:
+        raise ValueError(f"tune: budget must be >= 1, got {budget}")
+    if verify_fidelity is not None and verify_top_k < 1:
+        raise ValueError(f"tune: verify_top_k must be >= 1, got {verify_top_k}")
+    objectives = tuple(objectives)
+    activity = activity if activity is not None else default_activity(network, hardware)
+    problem = MappingProblem(network, hardware, activity)
+    cls = get_strategy(strategy)
+    strat = cls(problem.space, n_obj=len(objectives), budget=budget, seed=seed,
+                seeds=problem.seeds() if cls.uses_seeds else (), traffic=problem.traffic,
+                order=problem.order, **(strategy_params or {}))
+    own_runner = runner is None
+    runner = LocalRunner() if own_runner else runner
+    try:
+        runner.register(network, hardware, activity)
+        t = _Tuner(problem, strat, runner, objectives, fidelity, _open_log(log), budget, callback)
+        t.evaluate_now(problem.default)
+        in_flight: list = []
+        waiting: dict = {}
+        more = True
+        while True:
+            reason = _stop_reason(t, len(in_flight), max_wall_s, stagnation)
+            if reason and not in_flight:
+                break
+            if more and not reason:
+                more = _fill(t, in_flight, waiting)
+            if not in_flight:
+                if not more:
+                    reason = "exhausted"
+                    break
+                continue
+            remaining = (None if max_wall_s is None
+                         else max(0.0, max_wall_s - (time.monotonic() - t.start)))
+            _drain(t, in_flight, waiting, remaining)
+            if max_wall_s is not None and time.monotonic() - t.start >= max_wall_s:
+                reason = "wall_time"
+                break  # abandon what is still in flight
+        verified = _verify(t, verify_fidelity, verify_top_k) if verify_fidelity else None
+    finally:
+        if own_runner:
+            runner.close()
+    return _result(t, strategy, seed, reason, verify_fidelity, verified)
+
+
+def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, MeasureResult]]:
+    """Measure the ``top_k`` best distinct search mappings and the default at ``fidelity``
+    (run results, then the log, then the runner); in search rank, the default last unless ranked."""
+    keys = [k for k in dict.fromkeys(t.order) if t.results[k][1].ok]
+    keys = sorted(keys, key=lambda k: t.fitness(t.results[k][1])[0])[:top_k]  # ties: by order
+    keys += [t.order[0]] if t.order[0] not in keys else []
+    inputs = [MeasureInput(*t.keys, t.results[k][0].mapping, fidelity, t.activity_key)
+              for k in keys]
+    known = [t.results[i.key()][1] if i.key() in t.results
+             else t.log.lookup(i) if t.log is not None else None for i in inputs]
+    todo = [i for i, r in zip(inputs, known) if r is None]
+    futures = iter(t.runner.submit(todo) if todo else [])
+    out = []
+    for inp, res in zip(inputs, known):
+        if res is None:
+            res = next(futures).result()
+            if t.log is not None:
+                t.log.append(inp, res)
+        out.append((inp, res))
+    return out
+
+
+def _result(t: _Tuner, strategy: str, seed: int, reason: str, verify_fidelity: str | None,
+            verified: list | None) -> TuneResult:
+    best_inp, best_res = t.results[t.best_key]
+    default_inp, default_res = t.results[t.order[0]]
+    extra: dict = {}
+    if verified is not None:
+        pairs = tuple((Mapping.from_json(i.mapping), r) for i, r in verified)
+        extra = {"verify_fidelity": verify_fidelity, "verified": pairs,
+                 "search_best": (Mapping.from_json(best_inp.mapping), best_res),
+                 "verify_evaluations": len(verified)}
+        best_inp, best_res = min(verified, key=lambda v: t.fitness(v[1])[0])  # ties: search rank
+        default_res = next(r for i, r in verified if i.mapping == default_inp.mapping)
+    return TuneResult(strategy, seed, t.objectives, t.fidelity,
+                      Mapping.from_json(best_inp.mapping), best_res,
+                      Mapping.from_json(default_inp.mapping), default_res,
+                      tuple(t.history), tuple(t.values), t.pareto(), len(t.order), t.cache_hits,
+                      t.duplicates, time.monotonic() - t.start, reason or "budget", **extra)
