@@ -58,6 +58,22 @@ def test_tuning_run_uses_every_host(farm, tmp_path):
     assert sample.result.latency_s == local.latency_s
 
 
+def test_seeded_search_is_reproducible_over_rpc(farm):
+    """Results are told in submission order, so the hosts' relative speed cannot change what the
+    strategy asks next: two runs with one seed give the same sequence (issue #15.4)."""
+    net, act = network("mlp_b"), activity("mlp_b")
+    runs = []
+    for _ in range(2):
+        with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60) as runner:
+            res = tune(net, HW, runner=runner, strategy="bilevel", budget=60, seed=11,
+                       activity=act, fidelity="fast")
+        runs.append(res)
+    a, b = runs
+    assert a.values == b.values
+    assert a.best_mapping.to_json() == b.best_mapping.to_json()
+    assert a.best_result.latency_s == b.best_result.latency_s
+
+
 def test_host_killed_mid_run(tmp_path):
     net, act = network(WORKLOAD), activity(WORKLOAD)
     log = tmp_path / "tune.jsonl"
@@ -115,3 +131,4 @@ def test_pool_runner_matches_local_and_survives_worker_death(tmp_path):
     unknown = MeasureInput("f" * 16, HW.key(), mapping, FIDELITY)
     with PoolRunner(n_workers=1) as pool:
         assert pool.submit([unknown])[0].result().error.value == "unknown_workload"
+

@@ -138,7 +138,7 @@ class _Session:
 
 
 class RPCRunner(Runner):
-    """Measure on the tracker's hosts, as many candidates in flight as there are free hosts.
+    """Measure on the tracker's hosts, as many candidates in flight as there are hosts.
 
     Parameters
     ----------
@@ -147,7 +147,8 @@ class RPCRunner(Runner):
     key : str
         Device key the hosts registered under (``loihi2``).
     n_parallel : int, optional
-        Worker threads (one session each); default: the hosts free under ``key`` now (at least 1).
+        Worker threads (one session each); default: the hosts registered under ``key`` (busy or
+        free, at least 1), so a seeded run is reproducible whatever sessions others hold.
     timeout_s : float
         Per-measurement limit, enforced by the host (answers ``TIMEOUT``).
     session_timeout_s : float
@@ -177,7 +178,10 @@ class RPCRunner(Runner):
             raise NoHostForKey(f"tracker {tracker_host}:{tracker_port} has no host under key "
                                f"{key!r} "
                                   f"(keys: {sorted(summary.get('queue_info', {}))})")
-        self.n_parallel = int(n_parallel or max(1, free_hosts(summary, key)))
+        # Every registered host, busy or not: the count must not depend on whether an earlier
+        # run's sessions are still being released, or a seeded run would not be reproducible.
+        self.n_parallel = int(n_parallel or max(1, len(hosts_for_key(summary, key)),
+                                                free_hosts(summary, key)))
         self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
         self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
         self.idle_release_s = float(idle_release_s)

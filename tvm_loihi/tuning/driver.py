@@ -2,11 +2,11 @@
 ``tvm_loihi.tune(network, hardware, ...)`` runs a search strategy against a Runner.
 
 Asynchronous: as many candidates are in flight as ``runner.n_parallel``; results are told to the
-strategy as they complete (in submission order among those done at once, so a synchronous runner
-makes the whole run deterministic for a given seed). Before anything is submitted, the tuning log is
-consulted (``log.lookup``): a hit is told straight away and counts as an evaluation, so a resumed
-run retraces the same decisions without measuring anything twice. Identical mappings within a run
-are measured once (repeats are told the known result and do not count towards the budget).
+strategy strictly in submission order, one before each refill, so a run is deterministic for a given
+seed and ``n_parallel`` on any runner (local, pool or RPC, whichever host answers first).
+Before anything is submitted, the tuning log is consulted (``log.lookup``): a hit is told straight
+away and counts as an evaluation, so a resumed run retraces the same decisions without measuring
+anything twice. Identical mappings within a run are measured once (repeats are told the known result and do not count towards the budget).
 
 The Lava default mapping is always evaluation number 1: it is the reference of every comparison and
 the starting point the strategies are told about.
@@ -249,17 +249,22 @@ def _fill(t: _Tuner, in_flight: list, waiting: dict) -> bool:
 
 
 def _drain(t: _Tuner, in_flight: list, waiting: dict, timeout: float | None) -> None:
-    """Wait for at least one result, then tell every finished one in submission order."""
-    if not any(f.done() for _, _, f in in_flight):
-        concurrent.futures.wait([f for _, _, f in in_flight], timeout=timeout,
-                                return_when=concurrent.futures.FIRST_COMPLETED)
-    for item in [x for x in in_flight if x[2].done()]:
-        in_flight.remove(item)
-        genome, inp, fut = item
-        res = fut.result()
-        t.complete(genome, inp, res, cached=False)
-        for twin in waiting.pop(inp.key(), []):
-            t.strategy.tell(twin, t.fitness(res))
+    """Wait for the oldest submission and tell it (nothing else).
+
+    Results are told strictly in submission order, one per refill, so the strategy sees the same
+    sequence of asks and tells whichever host answers first: a seeded run is reproducible over
+    RPC for a given ``runner.n_parallel``. A finished later result waits for the oldest
+    (head-of-line blocking costs little when measurements take similar times, as on one
+    fidelity)."""
+    genome, inp, fut = in_flight[0]
+    try:
+        res = fut.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return
+    in_flight.pop(0)
+    t.complete(genome, inp, res, cached=False)
+    for twin in waiting.pop(inp.key(), []):
+        t.strategy.tell(twin, t.fitness(res))
 
 
 def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = None,
