@@ -6,7 +6,8 @@ strategy strictly in submission order, one before each refill, so a run is deter
 seed and ``n_parallel`` on any runner (local, pool or RPC, whichever host answers first).
 Before anything is submitted, the tuning log is consulted (``log.lookup``): a hit is told straight
 away and counts as an evaluation, so a resumed run retraces the same decisions without measuring
-anything twice. Identical mappings within a run are measured once (repeats are told the known result and do not count towards the budget).
+anything twice. Identical mappings within a run are measured once (repeats are told the known
+result and do not count towards the budget).
 
 The Lava default mapping is always evaluation number 1: it is the reference of every comparison and
 the starting point the strategies are told about.
