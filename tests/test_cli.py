@@ -310,3 +310,21 @@ def test_several_offloaded_networks_are_all_tuned_and_replayed(tmp_path, capsys)
     (largest,) = json.loads((tmp_path / "s2.json").read_text())["networks"]
     assert largest["layer_sizes"] == [96, 96, 10]
     assert largest["runs"][0]["cache_hits"] == 4  # every candidate came from the shared log
+
+
+def test_tune_stops_on_stagnation_and_wall_time(tmp_path):
+    """--stagnation and --wall-time end the search early; the summary's stop_reason says which."""
+    model = workloads.write_onnx("mlp_tiny", str(tmp_path / "mlp_tiny.onnx"))
+    common = ("tune", model, "--strategy", "random", "--budget", "5000")
+    stag = _cli(*common, "--stagnation", "4", "--json", str(tmp_path / "s.json"),
+                "--outdir", str(tmp_path / "s"))
+    assert stag.returncode == 0, stag.stderr
+    run = json.loads((tmp_path / "s.json").read_text())["networks"][0]["runs"][0]
+    assert run["stop_reason"] == "stagnation" and run["evaluations"] < 5000
+    wall = _cli(*common, "--wall-time", "0.5", "--json", str(tmp_path / "w.json"),
+                "--outdir", str(tmp_path / "w"))
+    assert wall.returncode == 0, wall.stderr
+    run = json.loads((tmp_path / "w.json").read_text())["networks"][0]["runs"][0]
+    assert run["stop_reason"] in ("wall_time", "exhausted") and run["evaluations"] < 5000
+    bad = _cli(*common, "--stagnation", "0")
+    assert bad.returncode != 0 and "--stagnation 0: must be at least 1" in bad.stderr

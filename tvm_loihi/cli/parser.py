@@ -68,6 +68,19 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         "--budget", type=int, default=200, help="evaluations per strategy and network (default 200)"
     )
     p.add_argument(
+        "--wall-time",
+        type=float,
+        metavar="SECONDS",
+        help="stop each strategy's search after this much wall time (what is in flight is "
+        "abandoned; the log keeps everything measured)",
+    )
+    p.add_argument(
+        "--stagnation",
+        type=int,
+        metavar="N",
+        help="stop a strategy after N evaluations without improving its best",
+    )
+    p.add_argument(
         "--objectives", default="latency", help="latency or latency,energy (default latency)"
     )
     p.add_argument(
