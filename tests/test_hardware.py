@@ -9,6 +9,7 @@ import pytest
 
 from tvm_loihi.model.hardware import (
     ASSUMED_CONSTANTS,
+    MAX_CORES,
     PRESETS,
     HardwareSpec,
     core_coords,
@@ -66,6 +67,43 @@ def test_validation_on_construction():
     hw = get_preset("loihi2_1chip")
     with pytest.raises(ValueError, match="syn_op_s"):
         hw.replace_constant("timing.syn_op_s", -1.0)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"routers_x": "8"}, "routers_x must be an integer >= 1, got '8' (str)"),
+        ({"chips_x": True}, "chips_x must be an integer >= 1, got True (bool)"),
+        ({"routers_y": 16.0}, "routers_y must be an integer >= 1, got 16.0 (float)"),
+        ({"cores_per_router": 0}, "cores_per_router must be >= 1, got 0"),
+        ({"limits": {"max_neurons": "8192"}}, "CoreLimits.max_neurons must be an integer"),
+        ({"timing": {"syn_op_s": float("nan")}}, "Timing.syn_op_s must be a finite number >= 0"),
+        ({"timing": {"hop_ew_s": "4e-9"}}, "Timing.hop_ew_s must be a finite number >= 0"),
+        ({"energy": {"syn_op_j": float("inf")}}, "Energy.syn_op_j must be a finite number"),
+        ({"energy": {"static_w_per_chip": None}}, "static_w_per_chip"),
+        ({"timing": {"barrier_s": [1e-6, "x", 1e-6, 1e-6]}}, "Timing.barrier_s[1]"),
+        ({"timing": {"barrier_routers": [0, 2, 4, 29]}}, "barrier_routers must increase from"),
+        ({"timing": "fast"}, "timing must be an object of fields"),
+        ({"name": 7}, "name must be a non-empty string"),
+    ],
+)
+def test_json_value_types_are_checked(data, fragment):
+    with pytest.raises(ValueError) as err:
+        HardwareSpec.from_json(data)
+    assert fragment in str(err.value)
+
+
+def test_mesh_size_is_capped_before_any_allocation():
+    # 10**6 x 16 routers would be 16 M cores (core_coords alone: 512 MB); refused on construction
+    limit = f"16000000 cores, above the limit of MAX_CORES = {MAX_CORES}"
+    with pytest.raises(ValueError, match=limit):
+        HardwareSpec.from_json({"routers_x": 10**6})
+    side = int(MAX_CORES**0.5)  # exactly at the cap is accepted
+    assert HardwareSpec("cap", routers_x=side, routers_y=side).n_cores == MAX_CORES
+    # numpy integers and floats (what a script computing a spec passes) are accepted
+    hw = HardwareSpec("np", routers_x=np.int64(4), routers_y=np.int32(2))
+    assert type(hw.routers_x) is int and hw.n_cores == 8
+    assert get_preset("loihi2_1chip").replace_constant("timing.syn_op_s", np.float64(1e-9))
 
 
 def test_barrier_table_and_chip_span():

@@ -21,9 +21,39 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# Largest system a spec may describe, checked before anything is allocated per core (a typo such as
+# ``routers_x: 1000000`` would otherwise allocate gigabytes). 2**20 cores is 7x Hala Point's
+# 140,544 (LOIHI2.md §1.6), so every real Loihi 2 system fits.
+MAX_CORES: int = 1 << 20
+
+
+def _check_int(owner: str, name: str, value, minimum: int = 1) -> int:
+    """``value`` as an ``int`` >= ``minimum``; bools, strings and floats are rejected by name."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"{owner}.{name} must be an integer >= {minimum}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if value < minimum:
+        raise ValueError(f"{owner}.{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_float(owner: str, name: str, value) -> float:
+    """``value`` as a finite ``float`` >= 0; bools, strings, NaN and infinity are rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{owner}.{name} must be a finite number >= 0, got {value!r} ({type(value).__name__})"
+        )
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}.{name} must be a finite number >= 0, got {value}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -52,10 +82,8 @@ class CoreLimits:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if int(getattr(self, f.name)) <= 0:
-                raise ValueError(
-                    f"CoreLimits.{f.name} must be positive, got {getattr(self, f.name)}"
-                )
+            value = _check_int("CoreLimits", f.name, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
 
 
 @dataclass(frozen=True)
@@ -109,16 +137,21 @@ class Timing:
     barrier_per_chip_hop_s: float = 0.5e-6
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "barrier_routers", tuple(float(v) for v in self.barrier_routers))
-        object.__setattr__(self, "barrier_s", tuple(float(v) for v in self.barrier_s))
-        if len(self.barrier_routers) != len(self.barrier_s) or not self.barrier_s:
-            raise ValueError("Timing: barrier_routers and barrier_s need the same, non-zero length")
-        if any(np.diff(self.barrier_routers) <= 0):
-            raise ValueError("Timing: barrier_routers must increase")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if any(x < 0 for x in (v if isinstance(v, tuple) else (v,))):
-                raise ValueError(f"Timing.{f.name} must be >= 0, got {v}")
+            if f.name in ("barrier_routers", "barrier_s"):
+                if isinstance(v, str | bytes) or not hasattr(v, "__iter__"):
+                    raise ValueError(f"Timing.{f.name} must be a list of numbers, got {v!r}")
+                v = tuple(_check_float("Timing", f"{f.name}[{i}]", x) for i, x in enumerate(v))
+            else:
+                v = _check_float("Timing", f.name, v)
+            object.__setattr__(self, f.name, v)
+        if len(self.barrier_routers) != len(self.barrier_s) or not self.barrier_s:
+            raise ValueError("Timing: barrier_routers and barrier_s need the same, non-zero length")
+        if self.barrier_routers[0] < 1 or any(np.diff(self.barrier_routers) <= 0):
+            raise ValueError(
+                f"Timing.barrier_routers must increase from >= 1, got {self.barrier_routers}"
+            )
 
     def barrier(self, active_routers: int, chip_span: int) -> float:
         """Barrier time for ``active_routers`` routers in use whose chips span ``chip_span`` chip
@@ -153,8 +186,7 @@ class Energy:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if getattr(self, f.name) < 0:
-                raise ValueError(f"Energy.{f.name} must be >= 0, got {getattr(self, f.name)}")
+            object.__setattr__(self, f.name, _check_float("Energy", f.name, getattr(self, f.name)))
 
 
 # Constants whose value is assumed (sensitivity-tested at x0.5 and x2), as "group.field".
@@ -198,12 +230,23 @@ class HardwareSpec:
     energy: Energy = field(default_factory=Energy)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"HardwareSpec.name must be a non-empty string, got {self.name!r}")
+        owner = f"HardwareSpec {self.name!r}"
         for f in ("chips_x", "chips_y", "routers_x", "routers_y", "cores_per_router"):
-            if int(getattr(self, f)) < 1:
+            object.__setattr__(self, f, _check_int(owner, f, getattr(self, f)))
+        # checked before anything is allocated per core (core_coords, the simulator's arrays)
+        if self.n_cores > MAX_CORES:
+            raise ValueError(
+                f"{owner}: {self.chips_x} x {self.chips_y} chips of {self.routers_x} x "
+                f"{self.routers_y} routers x {self.cores_per_router} cores = {self.n_cores} cores, "
+                f"above the limit of MAX_CORES = {MAX_CORES}"
+            )
+        for group, typ in (("limits", CoreLimits), ("timing", Timing), ("energy", Energy)):
+            if not isinstance(getattr(self, group), typ):
                 raise ValueError(
-                    f"HardwareSpec {self.name!r}: {f} must be >= 1, got {getattr(self, f)}"
+                    f"{owner}: {group} must be a {typ.__name__}, got {getattr(self, group)!r}"
                 )
-            object.__setattr__(self, f, int(getattr(self, f)))
 
     @property
     def n_chips(self) -> int:
@@ -234,10 +277,16 @@ class HardwareSpec:
     def from_json(cls, d: dict) -> HardwareSpec:
         """Inverse of :meth:`to_json`; unknown keys raise (a typo must not silently use a
         default)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"hardware JSON: expected an object of fields, got {type(d).__name__}")
         d = dict(d)
         groups = {"limits": CoreLimits, "timing": Timing, "energy": Energy}
         for key, typ in groups.items():
             if key in d:
+                if not isinstance(d[key], dict):
+                    raise ValueError(
+                        f"hardware JSON: {key} must be an object of fields, got {d[key]!r}"
+                    )
                 sub = dict(d[key])
                 unknown = set(sub) - {f.name for f in dataclasses.fields(typ)}
                 if unknown:
