@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from tvm_loihi.measure.log import TuningLog
+from tvm_loihi.measure.records import MeasureInput, MeasureResult
 from tvm_loihi.model import workloads
 from tvm_loihi.model.hardware import MAX_CORES
 
@@ -49,3 +51,40 @@ def test_bad_hardware_json_names_field_value_and_limit(tmp_path, model, spec, fr
     assert res.returncode == 1  # a file's content, not the command line: exit 1 (docs/cli.md)
     assert f"--hardware {path}: not a valid hardware spec" in err and fragment in err, err
     assert not (tmp_path / "tune.jsonl").exists()  # refused before any work
+
+
+def _real_log(path) -> str:
+    log = TuningLog(str(path))
+    mapping = {"core_ids": [0, 1, 2], "cores_per_layer": [1, 2]}
+    log.append(MeasureInput("w0", "h0", mapping, "fast"), MeasureResult(2e-6, 4e-6, {}))
+    return str(path)
+
+
+def test_a_file_that_is_not_a_tuning_log_is_an_error(tmp_path, model):
+    (tmp_path / "notes.txt").write_text("hello\nworld\n")
+    (tmp_path / "one.json").write_text('{"a": 1}')  # no newline: not even one complete line
+    cases = [
+        (model, "none of its"),
+        (str(tmp_path / "notes.txt"), "none of its 2 non-blank line(s) is a tuning record"),
+        (str(tmp_path / "one.json"), "it has no complete line"),
+    ]
+    for path, fragment in cases:
+        for action in ("summary", "best"):
+            res = _cli("log", action, path)
+            err = _one_line(res, "log")
+            assert res.returncode == 1, (path, err)
+            assert f"{path} is not a tuning log: " in err and fragment in err, err
+            assert "tvm-loihi tune" in err and res.stdout == ""
+
+
+def test_a_log_with_one_bad_line_still_reads_and_an_empty_log_is_empty(tmp_path):
+    path = _real_log(tmp_path / "tune.jsonl")
+    with open(path, "a") as f:
+        f.write("garbage\n")
+    res = _cli("log", "summary", path)
+    assert res.returncode == 0, res.stderr
+    assert "1 records" in res.stdout and "1 unreadable lines skipped" in res.stdout
+    assert "1 unreadable line(s) skipped" in res.stderr
+    (tmp_path / "empty.jsonl").write_text("")
+    res = _cli("log", "summary", str(tmp_path / "empty.jsonl"))
+    assert res.returncode == 0 and "0 records" in res.stdout, res.stderr

@@ -23,6 +23,8 @@ def _open(path: str):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TuningLogWarning)
         log = TuningLog(path)
+    if not len(log) and os.path.getsize(path) > 0:
+        _not_a_log(path, log, caught)
     if caught:
         print(
             f"tvm-loihi log: warning: {log.n_skipped} unreadable line(s) skipped in {path} "
@@ -30,6 +32,22 @@ def _open(path: str):
             file=sys.stderr,
         )
     return log
+
+
+def _not_a_log(path: str, log, caught: list) -> None:
+    """Refuse a non-empty file without a single tuning record (an ONNX model, a summary JSON...):
+    reporting it as an empty log with "0 unreadable lines" would hide the wrong path."""
+    if caught:
+        first = str(caught[0].message).split(": skipping ", 1)[-1]
+        why = f"none of its {log.n_skipped} non-blank line(s) is a tuning record ({first})"
+    else:
+        with open(path, "rb") as f:
+            head = f.read(40)
+        why = f"it has no complete line (starts {head!r})"
+    raise CliError(
+        f"{path} is not a tuning log: {why[:300]}; give the JSON-lines log `tvm-loihi tune` "
+        "writes (<outdir>/tune.jsonl)"
+    )
 
 
 def _best_rows(log, objective: str) -> list[dict]:
