@@ -88,3 +88,31 @@ def test_a_log_with_one_bad_line_still_reads_and_an_empty_log_is_empty(tmp_path)
     (tmp_path / "empty.jsonl").write_text("")
     res = _cli("log", "summary", str(tmp_path / "empty.jsonl"))
     assert res.returncode == 0 and "0 records" in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--budget", "0"], "argument --budget: 0: must be at least 1 evaluation"),
+        (["--budget", "-3"], "must be at least 1 evaluation"),
+        (["--strategy", "bilevel,magic"], "unknown ['magic']; known: annealing, bilevel"),
+        (["--strategy", ","], "no strategy named"),
+        (["--objectives", "speed"], "use 'latency' or 'latency,energy'"),
+        (["--verify", "event", "--verify-top-k", "0"], "must be at least 1 mapping"),
+        (["--hardware", "loihi9"], "'loihi9' is neither a preset (kapoho_point"),
+        (["--runner", "http://x"], "'http://x': use 'local' or rpc://HOST:PORT"),
+    ],
+)
+def test_bad_flag_values_are_usage_errors_exit_2(tmp_path, model, argv, fragment):
+    res = _cli("tune", model, *argv, "--outdir", str(tmp_path / "out"))
+    err = _one_line(res, "tune")
+    assert res.returncode == 2, err  # usage error (docs/cli.md)
+    assert fragment in err and "see `tvm-loihi tune --help`" in err, err
+    assert not (tmp_path / "out").exists()  # refused while parsing, before any work
+
+
+def test_unknown_workload_is_a_usage_error_and_a_missing_file_is_not(tmp_path):
+    res = _cli("tune", "--workload", "mlp_zzz")
+    assert res.returncode == 2 and "'mlp_zzz' is unknown; known: mlp_a" in _one_line(res, "tune")
+    res = _cli("tune", str(tmp_path / "missing.onnx"))
+    assert res.returncode == 1 and "does not exist" in _one_line(res, "tune")

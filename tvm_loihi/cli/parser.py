@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .farm_cmd import env_default
@@ -20,12 +21,80 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+# Argument checks run while parsing, so a bad flag value is a usage error (one line, exit 2, as
+# docs/cli.md says) found before any model is loaded. Each returns the value the commands expect
+# (the string for names they parse themselves).
+def _positive_int(what: str):
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{value}: must be at least 1 {what}")
+        return value
+
+    return check
+
+
+def _strategies(text: str) -> str:
+    from ..search import strategy_names
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in strategy_names()]
+    if not names or unknown:
+        what = f"unknown {unknown}" if unknown else "no strategy named"
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {what}; known: {', '.join(strategy_names())} (comma-separate several)"
+        )
+    return text
+
+
+def _objectives(text: str) -> str:
+    objectives = [o.strip() for o in text.split(",")]
+    if objectives not in (["latency"], ["energy"], ["latency", "energy"], ["energy", "latency"]):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 'latency' or 'latency,energy'")
+    return text
+
+
+def _hardware(text: str) -> str:
+    from ..model.hardware import PRESETS
+
+    if text in PRESETS or text.endswith(".json") or os.path.exists(text):
+        return text  # a spec file is read (and its values checked) by the command
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a JSON spec file"
+    )
+
+
+def _workload(text: str) -> str:
+    from ..model.workloads import WORKLOADS
+
+    if text not in WORKLOADS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is unknown; known: {', '.join(sorted(WORKLOADS))}"
+        )
+    return text
+
+
+def _runner(text: str) -> str:
+    from .errors import CliError
+    from .inputs import parse_runner
+
+    try:
+        parse_runner(text)
+    except CliError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {str(err).split(': ', 1)[-1]}") from None
+    return text
+
+
 def _model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
     p.add_argument("model", nargs="?", metavar="MODEL.onnx", help="the ONNX model")
     if workload:
         p.add_argument(
             "--workload",
             metavar="NAME",
+            type=_workload,
             help="use a reference workload (mlp_tiny, mlp_a, ...) "
             "written as ONNX instead of MODEL.onnx",
         )
@@ -38,6 +107,7 @@ def _model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
     p.add_argument(
         "--hardware",
         metavar="PRESET|spec.json",
+        type=_hardware,
         help="hardware preset (loihi2_1chip, loihi2_2chip, kapoho_point, ...) or a JSON spec "
         "(default: loihi2_1chip, or the workload's preset)",
     )
@@ -61,11 +131,15 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--strategy",
         default="bilevel",
+        type=_strategies,
         help="search strategy, or several comma-separated "
         "(bilevel, ga, nsga2, random, annealing, metis_greedy, lava_default; default bilevel)",
     )
     p.add_argument(
-        "--budget", type=int, default=200, help="evaluations per strategy and network (default 200)"
+        "--budget",
+        type=_positive_int("evaluation"),
+        default=200,
+        help="evaluations per strategy and network (default 200)",
     )
     p.add_argument(
         "--wall-time",
@@ -81,11 +155,15 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         help="stop a strategy after N evaluations without improving its best",
     )
     p.add_argument(
-        "--objectives", default="latency", help="latency or latency,energy (default latency)"
+        "--objectives",
+        default="latency",
+        type=_objectives,
+        help="latency or latency,energy (default latency)",
     )
     p.add_argument(
         "--runner",
         default="local",
+        type=_runner,
         help="local (in-process simulator) or rpc://HOST:PORT/KEY "
         "(measurement hosts behind a tracker)",
     )
@@ -100,7 +178,7 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--verify-top-k",
-        type=int,
+        type=_positive_int("mapping"),
         default=8,
         help="how many of the search's best distinct mappings --verify measures (default 8)",
     )
