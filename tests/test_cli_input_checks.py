@@ -114,5 +114,5 @@ def test_bad_flag_values_are_usage_errors_exit_2(tmp_path, model, argv, fragment
 def test_unknown_workload_is_a_usage_error_and_a_missing_file_is_not(tmp_path):
     res = _cli("tune", "--workload", "mlp_zzz")
     assert res.returncode == 2 and "'mlp_zzz' is unknown; known: mlp_a" in _one_line(res, "tune")
-    res = _cli("tune", str(tmp_path / "missing.onnx"))
+    res = _cli("tune", str(tmp_path / "missing.onnx"), "--outdir", str(tmp_path / "out"))
     assert res.returncode == 1 and "does not exist" in _one_line(res, "tune")
