@@ -44,11 +44,17 @@ def _report(report, log: str | None) -> None:
             f"{record.input.mapping and len(record.input.mapping['core_ids'])} cores, "
             f"simulated total latency {record.result.latency_s * 1e6:.2f} us"
         )
-    for name, key, hw_key in report.fallbacks:
+    for name, line, problem in report.rejected:
         print(
-            f"tvm-loihi compile: warning: {name} (workload {key}) has no record for hardware "
-            f"{hw_key} in {log}: Lava default mapping used (tune with the same model, --hardware "
-            "--calibration and --input-layer)",
+            f"tvm-loihi compile: warning: {log} line {line}: the mapping recorded for {name} is "
+            f"invalid and was skipped ({problem})",
+            file=sys.stderr,
+        )
+    for name, key, _hw_key, reason in report.fallbacks:
+        print(
+            f"tvm-loihi compile: warning: {name} (workload {key}) gets the Lava default mapping: "
+            f"{reason} (tune with the same model, --hardware, --calibration, --input-layer and "
+            "--outputs)",
             file=sys.stderr,
         )
 

@@ -210,13 +210,41 @@ class TuningLog:
         fidelity : str, optional
             Only records measured at this fidelity; by default any (ties go to the earliest record).
         """
+        ranked = self.ranked(workload_key, hardware_key, objective, fidelity)
+        return ranked[0] if ranked else None
+
+    def ranked(self, workload_key: str, hardware_key: str, objective: str = "latency",
+               fidelity: str | None = None) -> list[LogRecord]:
+        """Every successful record of a workload on a hardware spec, best ``objective`` first.
+
+        Parameters
+        ----------
+        workload_key, hardware_key : str
+            :meth:`NetworkIR.workload_key` and :meth:`HardwareSpec.key`.
+        objective : str
+            ``"latency"``, ``"energy"`` or a counter name (see :meth:`MeasureResult.objective`).
+        fidelity : str, optional
+            Only records measured at this fidelity; by default any.
+
+        Returns
+        -------
+        list of LogRecord
+            Sorted by objective, ties by line; records whose objective is not a finite number
+            are left out. :func:`tvm_loihi.apply_best` walks it until a mapping validates.
+        """
         candidates = [r for r in self.records()
                       if r.result.ok and r.input.workload_key == workload_key
                       and r.input.hardware_key == hardware_key
                       and (fidelity is None or r.input.fidelity == fidelity)]
-        scored = [(r.result.objective(objective), r.line, r) for r in candidates]
-        scored = [s for s in scored if math.isfinite(s[0])]
-        return min(scored, key=lambda s: s[:2])[2] if scored else None
+        scored = []
+        for r in candidates:
+            try:
+                value = r.result.objective(objective)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(value):
+                scored.append((value, r.line, r))
+        return [s[2] for s in sorted(scored, key=lambda s: s[:2])]
 
     def summary(self) -> dict:
         """Counts and best figures per (workload, hardware, fidelity): the ``tvm-loihi log summary``
