@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..measure.log import LogRecord, TuningLog
-from ..model.hardware import HardwareSpec
+from ..model.hardware import PRESETS, HardwareSpec, get_preset
 from ..model.mapping import Mapping, MappingError
 from ..model.network import NetworkIR
 from ..model.quantize import INPUT_LAYER_NAME
@@ -90,7 +90,14 @@ def _why_other(sizes: tuple[int, ...] | None, network: NetworkIR) -> str:
         return "this network without the on-chip input layer: tuned with --input-layer host"
     if not chip and sizes[1:] == ours and sizes[0] == network.layer_sizes[0]:
         return "this network plus an on-chip input layer: tuned with --input-layer chip"
-    return f"another network (layers {'-'.join(map(str, sizes))}): another model or --outputs"
+    return f"another network, layers {'-'.join(map(str, sizes))} (another model or --outputs)"
+
+
+def _preset_keys() -> dict[str, str]:
+    out = {}
+    for name in sorted(PRESETS):
+        out.setdefault(get_preset(name).key(), name)
+    return out
 
 
 def explain_miss(log: TuningLog, network: NetworkIR, hardware: HardwareSpec,
@@ -111,9 +118,11 @@ def explain_miss(log: TuningLog, network: NetworkIR, hardware: HardwareSpec,
         held = sorted({r.input.hardware_key for r in records})
         if not held:
             return f"{log.path} holds no readable record"
+        presets = _preset_keys()
+        named = [f"{k} ({presets[k]})" if k in presets else k for k in held[:4]]
         return (f"{log.path} has no record for hardware {hw_name!r} ({hardware_key}); it holds "
-                f"hardware {', '.join(held[:4])}{' ...' if len(held) > 4 else ''} (pass the "
-                "--hardware the log was tuned with)")
+                f"hardware {', '.join(named)}{' ...' if len(held) > 4 else ''}: pass the "
+                "--hardware the log was tuned with")
     mine = [r for r in on_hw if r.input.workload_key == workload_key]
     if mine:
         ok = [r for r in mine if r.result.ok]
@@ -127,7 +136,7 @@ def explain_miss(log: TuningLog, network: NetworkIR, hardware: HardwareSpec,
     for r in on_hw:
         if workloads.get(r.input.workload_key) is None:
             workloads[r.input.workload_key] = _mapped_sizes(r)
-    parts = [f"{wk} ({_why_other(sizes, network)})" for wk, sizes in list(workloads.items())[:4]]
+    parts = [f"{wk}: {_why_other(sizes, network)}" for wk, sizes in list(workloads.items())[:4]]
     more = f" and {len(workloads) - 4} more" if len(workloads) > 4 else ""
     return (f"{log.path} holds hardware {hw_name!r} ({hardware_key}) but not this workload "
             f"(layers {'-'.join(map(str, network.layer_sizes[1:]))}); its workload(s) on it: "
