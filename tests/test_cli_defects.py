@@ -90,3 +90,43 @@ def test_replay_miss_from_another_input_layer_names_the_flag(logs):
     assert res.returncode == 0, res.stderr
     assert f"{chip_key}: this network plus an on-chip input layer: tuned with --input-layer chip" \
         in res.stderr
+
+
+def _two_output_model(path: str) -> tuple[str, list[str]]:
+    """mlp_tiny whose first hidden activation is a second graph output."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = workloads.make_onnx("mlp_tiny", spelling="gemm")
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    model.graph.output.append(helper.make_tensor_value_info(relu.output[0], TensorProto.FLOAT,
+                                                            [1, 96]))
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path, [o.name for o in model.graph.output]
+
+
+def test_run_writes_exactly_the_path_given_with_onnx_output_names(tmp_path):
+    model, names = _two_output_model(str(tmp_path / "two_out.onnx"))
+    lib = str(tmp_path / "two.so")
+    res = _cli("compile", model, "-o", lib)
+    assert res.returncode == 0, res.stderr
+    x = workloads.sample_inputs("mlp_tiny", 2, seed=1).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "y.npy"
+    res = _cli("run", lib, "--input", str(tmp_path / "x.npy"), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.is_file() and not (tmp_path / "y.npy.npz").exists()
+    assert f"wrote {out} (2 outputs as an .npz archive, arrays {names[0]!r}, {names[1]!r}" \
+        in res.stdout
+    with np.load(out) as data:
+        assert sorted(data.files) == sorted(names)
+        assert data[names[0]].shape == (2, 10) and data[names[1]].shape == (2, 96)
+    # one output: exactly the path given, even without the .npy suffix numpy.save would add
+    single = str(tmp_path / "single.so")
+    tiny = workloads.write_onnx("mlp_tiny", str(tmp_path / "tiny.onnx"))
+    assert _cli("compile", tiny, "-o", single).returncode == 0
+    res = _cli("run", single, "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.out"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "y.out").is_file() and not (tmp_path / "y.out.npy").exists()
+    assert np.load(tmp_path / "y.out").shape == (2, 10) and "as .npy" in res.stdout
