@@ -127,3 +127,33 @@ def test_compile_cli_never_embeds_a_crafted_line(crafted):
         out = subprocess.run([CLI, "log", command, crafted["log"]], capture_output=True,
                              text=True, timeout=120)
         assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from tvm_loihi.measure.log import TuningLog
+from tvm_loihi.measure.records import MeasureInput, MeasureResult
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit gets EFBIG, not killed
+path, limit = sys.argv[1], int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+inp = MeasureInput("w" * 16, "h" * 16, {"version": 1, "bounds": [[0, 4]], "core_ids": [7]})
+try:
+    TuningLog(path).append(inp, MeasureResult(1e-6, 1e-9, {"pad": "x" * 400}))
+except OSError as err:
+    print(err)
+    sys.exit(3)
+"""
+
+
+def test_failed_append_truncates_back_to_the_last_whole_record(crafted, tmp_path):
+    # A real short write: the file size limit lets part of the record through, then EFBIG.
+    log_path = tmp_path / "full.jsonl"
+    log_path.write_bytes(open(crafted["log"], "rb").read())
+    size = log_path.stat().st_size
+    res = subprocess.run([sys.executable, "-c", _FULL_DISK, str(log_path), str(size + 100)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 3, res.stderr
+    assert "append failed" in res.stdout and "truncated back" in res.stdout
+    assert log_path.stat().st_size == size  # no partial line left behind
+    assert log_path.read_bytes() == open(crafted["log"], "rb").read()
+

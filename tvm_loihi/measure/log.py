@@ -11,7 +11,8 @@ Durability and concurrency
 * Each record is one ``write()`` on a file opened with ``O_APPEND``, under an exclusive ``fcntl``
   lock, then flushed and ``fsync``-ed: a tuner killed with SIGKILL loses at most the measurement in
   flight, never a line already appended, and two processes appending to one log never interleave
-  lines.
+  lines. A write that fails part-way (disk full, file size limit) is truncated back to the last
+  whole record before the error is raised.
 * Readers take the same lock and only consume complete lines; a line cut short (a crash mid-write on
   another machine, a full disk) or otherwise corrupt is skipped with a warning naming the file and
   line number, and the next append starts on a fresh line.
@@ -189,8 +190,14 @@ class TuningLog:
                     return False
                 size = os.fstat(fd).st_size
                 prefix = b"\n" if size and not _ends_with_newline(self.path, size) else b""
-                _write_all(fd, prefix + line.encode("utf-8") + b"\n")
-                os.fsync(fd)
+                try:
+                    _write_all(fd, prefix + line.encode("utf-8") + b"\n")
+                    os.fsync(fd)
+                except OSError as err:  # disk full, file size limit: leave no partial record
+                    os.ftruncate(fd, size)
+                    raise OSError(err.errno, f"tuning log {self.path}: append failed "
+                                  f"({err.strerror or err}); truncated back to the last whole "
+                                  "record (free space, then rerun to resume)") from err
                 self._refresh(lock=False)
         finally:
             os.close(fd)
