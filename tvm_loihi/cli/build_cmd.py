@@ -6,11 +6,16 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+import zipfile
 
 import numpy as np
 
 from . import inputs
 from .errors import CliError, one_line
+
+# An exported Relax function of the library returning the ONNX output names, in output order:
+# what `run -o` names the saved arrays by.
+OUTPUT_NAMES_FUNC = "tvm_loihi_output_names"
 
 
 def _check_output(path: str) -> None:
@@ -44,11 +49,17 @@ def _report(report, log: str | None) -> None:
             f"{record.input.mapping and len(record.input.mapping['core_ids'])} cores, "
             f"simulated total latency {record.result.latency_s * 1e6:.2f} us"
         )
-    for name, key, hw_key in report.fallbacks:
+    for name, line, problem in report.rejected:
         print(
-            f"tvm-loihi compile: warning: {name} (workload {key}) has no record for hardware "
-            f"{hw_key} in {log}: Lava default mapping used (tune with the same model, --hardware "
-            "--calibration and --input-layer)",
+            f"tvm-loihi compile: warning: {log} line {line}: the mapping recorded for {name} is "
+            f"invalid and was skipped ({problem})",
+            file=sys.stderr,
+        )
+    for name, key, _hw_key, reason in report.fallbacks:
+        print(
+            f"tvm-loihi compile: warning: {name} (workload {key}) gets the Lava default mapping: "
+            f"{reason} (tune with the same model, --hardware, --calibration, --input-layer and "
+            "--outputs)",
             file=sys.stderr,
         )
 
@@ -63,7 +74,9 @@ def cmd_compile(args) -> int:
         )
     hardware = inputs.resolve_hardware(args.hardware)
     directory = os.path.dirname(os.path.abspath(args.output))
-    mod = inputs.load_model(inputs.model_path(args, directory), args.outputs)
+    model = inputs.model_path(args, directory)
+    mod = _with_output_names(inputs.load_model(model, args.outputs),
+                             _onnx_output_names(model, args.outputs))
     calibration = inputs.load_calibration(args.calibration)
     executable, report = _build(mod, hardware, calibration, args.log, args.input_layer)
     _report(report, args.log)
@@ -76,6 +89,64 @@ def cmd_compile(args) -> int:
         f"run: tvm-loihi run {args.output} --input x.npy)"
     )
     return 0
+
+
+def _onnx_output_names(path: str, outputs: list[str] | None) -> list[str]:
+    """The graph's output names (or ``--outputs`` when the graph is cut there), in output order."""
+    if outputs:
+        return list(outputs)
+    import onnx
+
+    try:
+        graph = onnx.load(path, load_external_data=False).graph
+    except Exception:  # load_model already accepted it; names are a nicety, never an error
+        return []
+    return [o.name for o in graph.output]
+
+
+def _with_output_names(mod, names: list[str]):
+    """``mod`` plus :data:`OUTPUT_NAMES_FUNC`, so the library itself says what its outputs are."""
+    if not names:
+        return mod
+    from tvm import relax
+
+    from ..compiler import _compat
+
+    bb = relax.BlockBuilder()
+    with bb.function(OUTPUT_NAMES_FUNC, params=[]):
+        out = bb.emit(relax.Tuple([_compat.string_imm(n) for n in names]))
+        bb.emit_func_output(out)
+    mod[OUTPUT_NAMES_FUNC] = bb.get()[OUTPUT_NAMES_FUNC]
+    return mod
+
+
+def _output_names(vm, n: int) -> list[str]:
+    """The ONNX output names embedded by ``compile``; ``output_0`` ... for other libraries."""
+    try:
+        names = [str(name) for name in vm[OUTPUT_NAMES_FUNC]()]
+    except Exception:  # a library built without them ("Module has no function")
+        names = []
+    if len(names) != n or len(set(names)) != n:
+        names = [f"output_{i}" for i in range(n)]
+    return names
+
+
+def _save_outputs(path: str, names: list[str], outs: list[np.ndarray]) -> str:
+    """Write exactly ``path``: one output as ``.npy``, several as an ``.npz`` archive (a zip of
+    ``NAME.npy``, as ``numpy.savez`` writes, but never appending a suffix); returns what it is."""
+    try:
+        if len(outs) == 1:
+            with open(path, "wb") as f:
+                np.save(f, outs[0], allow_pickle=False)
+            return f"output {names[0]!r} as .npy"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, out in zip(names, outs):
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(out), allow_pickle=False)
+    except OSError as err:
+        raise CliError(f"cannot write -o {path}: {err.strerror or err}") from None
+    return (f"{len(outs)} outputs as an .npz archive, arrays {', '.join(map(repr, names))}; "
+            f"read with numpy.load({path!r})[{names[0]!r}]")
 
 
 def _load_vm(path: str):
@@ -145,15 +216,13 @@ def cmd_run(args) -> int:
             f"running {args.model} on --input {args.input} (shape {x.shape}) with the "
             f"{args.backend} backend failed: {detail}{fix}"
         ) from None
-    for i, out in enumerate(outs):
+    names = _output_names(vm, len(outs))
+    for i, (name, out) in enumerate(zip(names, outs)):
         print(
-            f"output {i}: shape {out.shape}, dtype {out.dtype}, first values "
+            f"output {i}: shape {out.shape}, dtype {out.dtype}, name {name!r}, first values "
             f"{np.array2string(out.ravel()[:6], precision=4)}"
         )
     if args.output:
-        if len(outs) == 1:
-            np.save(args.output, outs[0])
-        else:
-            np.savez(args.output, *outs)
-        print(f"wrote {os.path.abspath(args.output)}")
+        what = _save_outputs(args.output, names, outs)
+        print(f"wrote {os.path.abspath(args.output)} ({what})")
     return 0

@@ -229,7 +229,13 @@ def _add_build(sub) -> None:
         choices=("reference", "lava"),
         help="bit-exact numpy reference (default) or Lava's Loihi 2 simulator",
     )
-    p.add_argument("-o", "--output", metavar="OUT.npy", help="save the output here")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.npy",
+        help="write exactly this file: the output as .npy, several outputs as one .npz archive "
+        "with arrays named by the ONNX outputs",
+    )
     p = sub.add_parser("inspect", help="what is offloaded and why not, cores per layer, resources")
     _model_args(p)
     p.add_argument("--json", metavar="REPORT.json", help="also write the report as JSON")

@@ -11,7 +11,8 @@ Durability and concurrency
 * Each record is one ``write()`` on a file opened with ``O_APPEND``, under an exclusive ``fcntl``
   lock, then flushed and ``fsync``-ed: a tuner killed with SIGKILL loses at most the measurement in
   flight, never a line already appended, and two processes appending to one log never interleave
-  lines.
+  lines. A write that fails part-way (disk full, file size limit) is truncated back to the last
+  whole record before the error is raised.
 * Readers take the same lock and only consume complete lines; a line cut short (a crash mid-write on
   another machine, a full disk) or otherwise corrupt is skipped with a warning naming the file and
   line number, and the next append starts on a fresh line.
@@ -189,8 +190,14 @@ class TuningLog:
                     return False
                 size = os.fstat(fd).st_size
                 prefix = b"\n" if size and not _ends_with_newline(self.path, size) else b""
-                _write_all(fd, prefix + line.encode("utf-8") + b"\n")
-                os.fsync(fd)
+                try:
+                    _write_all(fd, prefix + line.encode("utf-8") + b"\n")
+                    os.fsync(fd)
+                except OSError as err:  # disk full, file size limit: leave no partial record
+                    os.ftruncate(fd, size)
+                    raise OSError(err.errno, f"tuning log {self.path}: append failed "
+                                  f"({err.strerror or err}); truncated back to the last whole "
+                                  "record (free space, then rerun to resume)") from err
                 self._refresh(lock=False)
         finally:
             os.close(fd)
@@ -210,13 +217,41 @@ class TuningLog:
         fidelity : str, optional
             Only records measured at this fidelity; by default any (ties go to the earliest record).
         """
+        ranked = self.ranked(workload_key, hardware_key, objective, fidelity)
+        return ranked[0] if ranked else None
+
+    def ranked(self, workload_key: str, hardware_key: str, objective: str = "latency",
+               fidelity: str | None = None) -> list[LogRecord]:
+        """Every successful record of a workload on a hardware spec, best ``objective`` first.
+
+        Parameters
+        ----------
+        workload_key, hardware_key : str
+            :meth:`NetworkIR.workload_key` and :meth:`HardwareSpec.key`.
+        objective : str
+            ``"latency"``, ``"energy"`` or a counter name (see :meth:`MeasureResult.objective`).
+        fidelity : str, optional
+            Only records measured at this fidelity; by default any.
+
+        Returns
+        -------
+        list of LogRecord
+            Sorted by objective, ties by line; records whose objective is not a finite number
+            are left out. :func:`tvm_loihi.apply_best` walks it until a mapping validates.
+        """
         candidates = [r for r in self.records()
                       if r.result.ok and r.input.workload_key == workload_key
                       and r.input.hardware_key == hardware_key
                       and (fidelity is None or r.input.fidelity == fidelity)]
-        scored = [(r.result.objective(objective), r.line, r) for r in candidates]
-        scored = [s for s in scored if math.isfinite(s[0])]
-        return min(scored, key=lambda s: s[:2])[2] if scored else None
+        scored = []
+        for r in candidates:
+            try:
+                value = r.result.objective(objective)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(value):
+                scored.append((value, r.line, r))
+        return [s[2] for s in sorted(scored, key=lambda s: s[:2])]
 
     def summary(self) -> dict:
         """Counts and best figures per (workload, hardware, fidelity): the ``tvm-loihi log summary``

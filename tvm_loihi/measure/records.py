@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,8 +73,14 @@ class MeasureInput:
 
     @classmethod
     def from_json(cls, d: dict) -> MeasureInput:
-        return cls(str(d["workload_key"]), str(d["hardware_key"]), dict(d["mapping"]),
-                   str(d["fidelity"]), str(d.get("activity_key", "")))
+        """Inverse of :meth:`to_json`; raises ``ValueError`` naming the field whose JSON type is
+        wrong (a hand-edited or corrupt record), never coerces it."""
+        d = _expect(d, dict, "input")
+        return cls(_expect(d["workload_key"], str, "input.workload_key"),
+                   _expect(d["hardware_key"], str, "input.hardware_key"),
+                   _expect(d["mapping"], dict, "input.mapping"),
+                   _expect(d["fidelity"], str, "input.fidelity"),
+                   _expect(d.get("activity_key", ""), str, "input.activity_key"))
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,41 @@ class MeasureResult:
 
     @classmethod
     def from_json(cls, d: dict) -> MeasureResult:
-        return cls(d.get("latency_s"), d.get("energy_j"), dict(d.get("counters") or {}),
-                   MeasureError(d.get("error", "no_error")), str(d.get("message", "")),
-                   str(d.get("host", "local")), float(d.get("wall_s", 0.0)),
-                   float(d.get("timestamp", 0.0)))
+        """Inverse of :meth:`to_json`; raises ``ValueError`` naming the field whose JSON type or
+        value is wrong (figures must be finite non-negative numbers, present on success)."""
+        d = _expect(d, dict, "result")
+        error = MeasureError(_expect(d.get("error", "no_error"), str, "result.error"))
+        figures = []
+        for name in ("latency_s", "energy_j"):
+            value = d.get(name)
+            if value is None:
+                if error is MeasureError.NO_ERROR:
+                    raise ValueError(f"result.{name} is missing on a successful result")
+            elif not _is_number(value) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"result.{name} must be a finite number >= 0, got {value!r}")
+            figures.append(None if value is None else float(value))
+        counters = d.get("counters") or {}
+        return cls(figures[0], figures[1], dict(_expect(counters, dict, "result.counters")),
+                   error, _expect(d.get("message", ""), str, "result.message"),
+                   _expect(d.get("host", "local"), str, "result.host"),
+                   float(_expect_number(d.get("wall_s", 0.0), "result.wall_s")),
+                   float(_expect_number(d.get("timestamp", 0.0), "result.timestamp")))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _expect(value: Any, kind: type, name: str) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be a JSON {_JSON_NAMES[kind]}, got {value!r:.60}")
+    return value
+
+
+def _expect_number(value: Any, name: str) -> Any:
+    if not _is_number(value):
+        raise ValueError(f"{name} must be a JSON number, got {value!r:.60}")
+    return value
+
+
+_JSON_NAMES = {dict: "object", str: "string"}
