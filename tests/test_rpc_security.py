@@ -4,17 +4,23 @@ functions; TVM's stock server environment (files, modules, libraries, device mem
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import struct
 import sys
+import time
+import tracemalloc
+import zipfile
+import zlib
 
 import numpy as np
 import pytest
 from _sim_workloads import activity, network
 
 from tvm_loihi.measure import backend
-from tvm_loihi.measure.payload import MeasureRequest, UploadPayload
+from tvm_loihi.measure.payload import MeasureRequest, PayloadError, UploadPayload
 from tvm_loihi.measure.records import MeasureResult
 from tvm_loihi.measure.rpc_runner import request_session
 from tvm_loihi.measure.tracker import (
@@ -111,3 +117,84 @@ def test_measurement_still_works_after_refusals(sess):
     assert remote.latency_s == local.latency_s and remote.energy_j == local.energy_j
     assert REFUSED.startswith("refused:")
 
+
+# -- decompression bombs (issue #11 item 6) --------------------------------------------------------
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+def _bomb(mib: int = 1024, declared: int | None = None) -> bytes:
+    """An upload-shaped ``.npz`` whose one member, ``network.npy``, deflates to ``mib`` MiB (an
+    .npy header and zeros). The deflate stream is built from full-flush blocks: each 1 MiB block of
+    zeros compresses to the same bytes, so it is compressed once and repeated (a real, valid zip,
+    built in well under a second instead of deflating 1 GiB). ``declared`` makes the zip directory
+    lie about the inflated size."""
+    header, zeros = _npy_header((mib << 20,)), bytes(1 << 20)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    data = first + block * mib + c.flush()
+    crc = zlib.crc32(header)
+    for _ in range(mib):
+        crc = zlib.crc32(zeros, crc)
+    name, size = b"network.npy", len(header) + (mib << 20) if declared is None else declared
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size,
+                        len(name), 0) + name
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc,
+                          len(data), size, len(name), 0, 0, 0, 0, 0, 0) + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(data), 0)
+    return local + data + central + end
+
+
+def _lying_header() -> bytes:
+    """A tiny ``.npz`` whose ``.npy`` header declares a 1 TiB array (np.load would allocate it)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("network.npy", _npy_header((1 << 40,)) + bytes(16))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return _bomb()
+
+
+def _refused_with_little_memory(blob: bytes, match: str) -> None:
+    tracemalloc.start()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(PayloadError, match=match):
+            UploadPayload.from_bytes(blob)
+        elapsed = time.monotonic() - t0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"peak {peak / 2**20:.0f} MiB while refusing"
+    assert elapsed < 30  # generous: refused before inflating, not after
+
+
+def test_decompression_bomb_is_refused_before_inflating(bomb):
+    assert len(bomb) < 2 << 20  # ~1 MB on the wire, under the 256 MiB upload limit
+    with zipfile.ZipFile(io.BytesIO(bomb)) as zf, zf.open("network.npy") as f:  # a real bomb
+        assert zf.infolist()[0].file_size > 1 << 30
+        f.read(128)
+        assert f.read(4 << 20) == bytes(4 << 20)
+    _refused_with_little_memory(bomb, r"upload \(decompressed, as declared\) is 1073741\d+ "
+                                      r"bytes, over the host's limit of 268435456")
+    _refused_with_little_memory(_lying_header(), r"as its \.npy header declares.*over the host's "
+                                                 "limit")
+    # a zip directory that understates the size: refused (malformed or over the limit), never
+    # inflated past what it declared
+    _refused_with_little_memory(_bomb(declared=4096), r"upload")
+
+
+def test_decompression_bomb_sent_to_a_host_is_bad_payload(sess, bomb):
+    upload = sess.get_function("tvm_loihi.remote.upload")
+    for blob in (bomb, _lying_header()):
+        reply = json.loads(upload(blob))
+        assert not reply["ok"] and reply["error"] == "bad_payload", reply
+        assert "over the host's limit" in reply["message"], reply
+    assert json.loads(sess.get_function("tvm_loihi.remote.version")())["protocol"] == 1
