@@ -176,9 +176,31 @@ def _tracker_addr(text: str | None) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) binds only this machine's loopback."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def unauthenticated_warning(host: str) -> str:
+    """The line printed when a host binds anything but loopback."""
+    return (f"WARNING: tvm_loihi.rpc_server binds {host!r}, which is not loopback, and sessions "
+            "are unauthenticated: anyone who reaches this host or its tracker can measure on it, "
+            "hold it busy or register a rogue host under its key. Serve only a trusted, isolated "
+            "network, or bind 127.0.0.1.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the host and block until it is killed (or its listen process dies)."""
     args = parse_args(argv)
+    if not is_loopback(args.host):
+        print(unauthenticated_warning(args.host), file=sys.stderr, flush=True)
     from tvm import rpc
 
     server = rpc.Server(args.host, args.port, args.port_end or args.port + 100, key=args.key,
