@@ -19,8 +19,15 @@ Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.m
 * The listen process dies with the launcher (``PR_SET_PDEATHSIG``): a host killed with SIGKILL
   leaves no orphan that still accepts sessions.
 
-The server binds 127.0.0.1 unless ``--host`` says otherwise (TVM RPC executes what it is sent: only
-serve trusted networks). On SIGTERM/SIGINT it kills its listen process and exits.
+* Each session exposes only the measurement protocol (:func:`lock_down_session`): in the forked
+  session process every global function but ``tvm_loihi.remote.*`` (and ``rpc.LocalSession``, which
+  TVM needs to start the session) is removed, and TVM's file and module functions (upload, download,
+  remove, listdir, load_module, ...) answer :data:`REFUSED`. With no ``device_api.cpu`` left, the
+  RPC protocol's raw memory operations fail too.
+
+The server binds 127.0.0.1 unless ``--host`` says otherwise. Sessions are not authenticated yet
+(issue #11 item 2): anyone who reaches the tracker and the host can measure on it and keep it busy,
+so only serve trusted networks. On SIGTERM/SIGINT it kills its listen process and exits.
 """
 
 from __future__ import annotations
@@ -67,8 +74,60 @@ def harden_server() -> None:
                                    type(exc).__name__, exc)
                 time.sleep(1.0)
 
+    original_serve_loop = srv._serve_loop
+
+    def _serve_loop(sock, load_library, work_path):
+        # The forked session process: build TVM's environment, then take away everything but ours.
+        srv._server_env(load_library, work_path)
+        server_loop = srv._ffi_api.ServerLoop
+        lock_down_session()
+        server_loop(sock.fileno())
+
+    _serve_loop._tvm_loihi_original = original_serve_loop
     _serving._tvm_loihi_hardened = True
-    srv._serving, srv._listen_loop = _serving, _listen_loop
+    srv._serving, srv._listen_loop, srv._serve_loop = _serving, _listen_loop, _serve_loop
+
+
+REFUSED = "refused: a tvm_loihi host serves only measurement"
+# TVM's server environment (C++ and tvm.rpc.server): files, modules, libraries. Each is replaced by
+# a function that raises REFUSED, so a client is told why; every other global is removed.
+REFUSED_GLOBALS = ("tvm.rpc.server.upload", "tvm.rpc.server.download", "tvm.rpc.server.remove",
+                   "tvm.rpc.server.listdir", "tvm.rpc.server.load_module",
+                   "tvm.rpc.server.download_linked_module", "tvm.rpc.server.workpath",
+                   "tvm.rpc.server.ImportModule", "runtime.ModuleLoadFromFile",
+                   "ffi.ModuleLoadFromFile", "runtime.module.loadfile_so")
+ALLOWED_PREFIX = "tvm_loihi.remote."
+# What TVM's session machinery itself looks up after the lock-down (the server side of rpc.connect).
+KEPT_GLOBALS = ("rpc.LocalSession",)
+
+
+def _refuse(*args):
+    raise RuntimeError(REFUSED)
+
+
+def lock_down_session() -> int:
+    """Leave only ``tvm_loihi.remote.*`` in this process's global function registry.
+
+    Called in each forked session process after TVM built its server environment and before the
+    session serves its first request: every other global (TVM's ~2,000, among them file upload,
+    download, remove, listdir and module/library loading) is removed, and the names in
+    :data:`REFUSED_GLOBALS` are re-registered as functions that raise :data:`REFUSED`.
+
+    Returns
+    -------
+    int
+        How many globals were removed.
+    """
+    import tvm_ffi
+
+    remove = tvm_ffi.get_global_func("ffi.FunctionRemoveGlobal")  # held: it removes itself too
+    names = [n for n in tvm_ffi.registry.list_global_func_names()
+             if not n.startswith(ALLOWED_PREFIX) and n not in KEPT_GLOBALS]
+    for name in names:
+        remove(name)
+    for name in REFUSED_GLOBALS:
+        tvm_ffi.register_global_func(name, _refuse, override=True)
+    return len(names)
 
 
 def _die_with_parent() -> None:
@@ -117,9 +176,31 @@ def _tracker_addr(text: str | None) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) binds only this machine's loopback."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def unauthenticated_warning(host: str) -> str:
+    """The line printed when a host binds anything but loopback."""
+    return (f"WARNING: tvm_loihi.rpc_server binds {host!r}, which is not loopback, and sessions "
+            "are unauthenticated: anyone who reaches this host or its tracker can measure on it, "
+            "hold it busy or register a rogue host under its key. Serve only a trusted, isolated "
+            "network, or bind 127.0.0.1.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the host and block until it is killed (or its listen process dies)."""
     args = parse_args(argv)
+    if not is_loopback(args.host):
+        print(unauthenticated_warning(args.host), file=sys.stderr, flush=True)
     from tvm import rpc
 
     server = rpc.Server(args.host, args.port, args.port_end or args.port + 100, key=args.key,

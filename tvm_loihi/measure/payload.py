@@ -9,7 +9,8 @@ Two payloads cross the RPC link, both plain data (JSON and ``.npz`` loaded with
 * :class:`MeasureRequest` -- sent per measurement: the keys naming an uploaded workload, the mapping
   as JSON, the fidelity and the host-side time limit.
 
-Every decoder checks the size before parsing and the schema after, and raises :class:`PayloadError`
+Every decoder checks the size before parsing (for ``.npz``, the decompressed size, see
+:func:`check_npz`) and the schema after, and raises :class:`PayloadError`
 with what was wrong and by how much; the host turns that into a ``BAD_PAYLOAD`` result and keeps
 serving.
 """
@@ -45,6 +46,84 @@ def _check_size(what: str, n_bytes: int, limit: int) -> None:
     if n_bytes > limit:
         raise PayloadError(f"{what} is {n_bytes} bytes, over the host's limit of {limit} bytes "
                            f"by {n_bytes - limit}")
+
+
+# -- zip bombs -------------------------------------------------------------------------------------
+MAX_NPZ_MEMBERS = 4096
+_CHUNK = 1 << 20
+
+
+def check_npz(blob: bytes, what: str, max_bytes: int) -> int:
+    """Refuse an ``.npz`` whose *decompressed* content exceeds ``max_bytes``, before anything is
+    allocated for it.
+
+    ``np.load`` inflates each member and allocates the array its ``.npy`` header declares, so a
+    1 MB deflated member can become 1 GiB. Here the declared sizes (zip directory and ``.npy``
+    headers) are summed and refused first; then every compressed member is inflated in 1 MiB chunks
+    with the running total checked, so a member that lies about its size is refused too (stored
+    members, what ``np.savez`` writes, hold their bytes in the blob and are not re-read). Peak
+    memory is one chunk.
+
+    Parameters
+    ----------
+    blob : bytes
+        The ``.npz`` bytes.
+    what : str
+        What it is (named in the error).
+    max_bytes : int
+        Limit on the total decompressed size of all members.
+
+    Returns
+    -------
+    int
+        The total decompressed size.
+
+    Raises
+    ------
+    PayloadError
+        Not a zip, too many members, an unreadable ``.npy`` header, or over the limit.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(blob))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise PayloadError(f"malformed {what}: {type(exc).__name__}: {exc}") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise PayloadError(f"{what} has {len(infos)} members, over the host's limit of "
+                               f"{MAX_NPZ_MEMBERS}")
+        _check_size(f"{what} (decompressed, as declared)", sum(i.file_size for i in infos),
+                    max_bytes)
+        total = 0
+        for info in infos:
+            try:
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise PayloadError(f"{what} member {info.filename!r}: .npy version "
+                                           f"{version} is not accepted")
+                    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                    _check_size(f"{what} member {info.filename!r} (as its .npy header "
+                                "declares)", total + declared, max_bytes)
+                    total += f.tell()
+                    if info.compress_type == zipfile.ZIP_STORED:  # its bytes are in the blob
+                        _check_size(f"{what} member {info.filename!r} data", declared,
+                                    info.file_size - f.tell())
+                        total += declared
+                        continue
+                    while chunk := f.read(_CHUNK):
+                        total += len(chunk)
+                        _check_size(f"{what} (decompressed)", total, max_bytes)
+            except PayloadError:
+                raise
+            except Exception as exc:  # BadZipFile, zlib.error, a bad .npy header, ...
+                raise PayloadError(f"malformed {what} member {info.filename!r}: "
+                                   f"{type(exc).__name__}: {exc}") from None
+    return total
 
 
 # -- activity --------------------------------------------------------------------------------------
@@ -122,6 +201,8 @@ class UploadPayload:
         from ..model.hardware import HardwareSpec
 
         _check_size("upload", len(blob), max_bytes)
+        blob = bytes(blob)
+        check_npz(blob, "upload", max_bytes)
         try:
             with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as z:
                 arrays = {name: z[name] for name in z.files}
@@ -131,7 +212,9 @@ class UploadPayload:
                                    f"v{PROTOCOL_VERSION}")
             hw_text = arrays["hardware"].tobytes()
             _check_size("hardware JSON", len(hw_text), MAX_HARDWARE_JSON_BYTES)
-            payload = cls(NetworkIR.from_bytes(arrays["network"].tobytes()),
+            network_bytes = arrays["network"].tobytes()
+            check_npz(network_bytes, "upload network", max_bytes)
+            payload = cls(NetworkIR.from_bytes(network_bytes),
                           HardwareSpec.from_json(json.loads(hw_text.decode())),
                           unpack_activity(arrays))
         except PayloadError:
