@@ -326,5 +326,7 @@ def test_tune_stops_on_stagnation_and_wall_time(tmp_path):
     assert wall.returncode == 0, wall.stderr
     run = json.loads((tmp_path / "w.json").read_text())["networks"][0]["runs"][0]
     assert run["stop_reason"] in ("wall_time", "exhausted") and run["evaluations"] < 5000
-    bad = _cli(*common, "--stagnation", "0")
-    assert bad.returncode != 0 and "--stagnation 0: must be at least 1" in bad.stderr
+    for flag, value, says in (("--stagnation", "0", "0: must be at least 1 evaluation"),
+                              ("--wall-time", "-1", "-1: must be a positive, finite number")):
+        bad = _cli(*common, flag, value)
+        assert bad.returncode == 2 and says in bad.stderr and flag in bad.stderr, bad.stderr

@@ -37,6 +37,16 @@ def _positive_int(what: str):
     return check
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: must be a positive, finite number of seconds")
+    return value
+
+
 def _strategies(text: str) -> str:
     from ..search import strategy_names
 
@@ -143,14 +153,14 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--wall-time",
-        type=float,
+        type=_positive_seconds,
         metavar="SECONDS",
         help="stop each strategy's search after this much wall time (what is in flight is "
         "abandoned; the log keeps everything measured)",
     )
     p.add_argument(
         "--stagnation",
-        type=int,
+        type=_positive_int("evaluation"),
         metavar="N",
         help="stop a strategy after N evaluations without improving its best",
     )

@@ -61,10 +61,6 @@ def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
         raise CliError(f"--objectives {args.objectives!r}: use 'latency' or 'latency,energy'")
     if args.budget < 1:
         raise CliError(f"--budget {args.budget}: must be at least 1 evaluation")
-    if args.wall_time is not None and not args.wall_time > 0:
-        raise CliError(f"--wall-time {args.wall_time:g}: must be a positive number of seconds")
-    if args.stagnation is not None and args.stagnation < 1:
-        raise CliError(f"--stagnation {args.stagnation}: must be at least 1 evaluation")
     if args.verify and args.verify_top_k < 1:
         raise CliError(f"--verify-top-k {args.verify_top_k}: must be at least 1 mapping")
     inputs.parse_runner(args.runner)
