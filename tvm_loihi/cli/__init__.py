@@ -2,8 +2,9 @@
 
 Commands: ``tune``/``demo`` (:mod:`.tune_cmd`), ``compile``/``run`` (:mod:`.build_cmd`), ``inspect``
 (:mod:`.inspect_cmd`), ``serve``/``tracker`` (:mod:`.farm_cmd`), ``log summary|best``
-(:mod:`.log_cmd`). Every failure is one line on stderr (what, where, what to do) and a non-zero exit
-code: 2 for usage errors, 1 for everything else; ``--verbose`` adds the traceback."""
+(:mod:`.log_cmd`), ``list`` (:mod:`.list_cmd`). Every failure is one line on stderr (what, where,
+what to do) and a non-zero exit code: 2 for usage errors, 1 for everything else; ``--verbose`` adds
+the traceback."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def _commands() -> dict:
     from .build_cmd import cmd_compile, cmd_run
     from .farm_cmd import cmd_serve, cmd_tracker
     from .inspect_cmd import cmd_inspect
+    from .list_cmd import cmd_list
     from .log_cmd import cmd_log
     from .tune_cmd import cmd_tune
 
@@ -34,6 +36,7 @@ def _commands() -> dict:
         "serve": cmd_serve,
         "tracker": cmd_tracker,
         "log": cmd_log,
+        "list": cmd_list,
     }
 
 

@@ -302,6 +302,16 @@ def _add_log(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _add_list(sub) -> None:
+    from .list_cmd import SECTIONS
+
+    p = sub.add_parser(
+        "list", help="hardware presets and target tags, workloads, strategies, backends"
+    )
+    p.add_argument("section", nargs="?", choices=SECTIONS, help="print only this section")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
 def build_parser() -> OneLineParser:
     """The full ``tvm-loihi`` parser; each subcommand sets ``args.command``."""
     parser = OneLineParser(
@@ -315,7 +325,7 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
-    for add in (_add_tune, _add_build, _add_farm, _add_log):
+    for add in (_add_tune, _add_build, _add_farm, _add_log, _add_list):
         add(sub)
     for name, p in sub.choices.items():
         p.add_argument(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import tvm
 
-from ..constants import TARGET_KEY
+from ..constants import TAG_PRESETS, TARGET_KEY
 from . import _compat
 from .config import INPUT_LAYERS, ON_TOO_LARGE, LoihiConfig, current_config, resolve_hardware
 from .lower import lower_loihi
@@ -46,14 +46,6 @@ __all__ = [
     "register",
     "resolve_hardware",
 ]
-
-TAG_PRESETS = {
-    "loihi2": "loihi2_1chip",
-    "loihi2-1chip": "loihi2_1chip",
-    "loihi2-2chip": "loihi2_2chip",
-    "loihi2-kapoho": "kapoho_point",
-}
-
 
 def is_loihi_target(target: tvm.target.Target | None) -> bool:
     """True when ``target`` has the ``loihi2`` key."""
