@@ -257,4 +257,4 @@ def test_cli_tune_verify_compares_at_the_verify_fidelity(tmp_path, capsys):
         assert net["runs"][0]["evaluations"] == 20
         assert net["best"]["total_latency_s"] in {r.latency_s for r in event.values()}
     assert main(["tune", model, "--verify", "event", "--verify-top-k", "0"]) != 0
-    assert "--verify-top-k 0" in capsys.readouterr().err
+    assert "argument --verify-top-k: 0: must be at least 1 mapping" in capsys.readouterr().err
