@@ -7,7 +7,7 @@ import os
 import sys
 import warnings
 
-from ..report.table import format_table
+from ..report.table import format_log_summary, format_table
 from ..report.units import format_quantity
 from .errors import CliError
 
@@ -50,6 +50,15 @@ def _not_a_log(path: str, log, caught: list) -> None:
     )
 
 
+def _cores_per_layer(mapping) -> list[int] | None:
+    """Cores per layer of a record's mapping, or None when it is not a mapping (the log stores
+    what was measured; ``compile --log`` validates before use, the report must not crash)."""
+    bounds = mapping.get("bounds") if isinstance(mapping, dict) else None
+    if not isinstance(bounds, list) or not all(isinstance(b, list) and b for b in bounds):
+        return None
+    return [len(b) - 1 for b in bounds]
+
+
 def _best_rows(log, objective: str) -> list[dict]:
     rows = []
     for group in log.summary()["groups"]:
@@ -67,7 +76,7 @@ def _best_rows(log, objective: str) -> list[dict]:
                 "line": record.line,
                 "latency_s": record.result.latency_s,
                 "energy_j": record.result.energy_j,
-                "cores_per_layer": [len(b) - 1 for b in mapping["bounds"]],
+                "cores_per_layer": _cores_per_layer(mapping),
                 "host": record.result.host,
                 "mapping": mapping,
             }
@@ -77,12 +86,10 @@ def _best_rows(log, objective: str) -> list[dict]:
 
 def cmd_log(args) -> int:
     """Print the summary table or the best records (``--json`` for machine-readable output)."""
-    from ..measure.log import format_summary
-
     log = _open(args.log)
     if args.action == "summary":
         summary = log.summary()
-        print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+        print(json.dumps(summary, indent=2) if args.json else format_log_summary(summary))
         return 0
     rows = _best_rows(log, args.objective)
     if not rows:
@@ -98,7 +105,7 @@ def cmd_log(args) -> int:
             r["line"],
             format_quantity(r["latency_s"], "s"),
             format_quantity(r["energy_j"], "J"),
-            ",".join(map(str, r["cores_per_layer"])),
+            "-" if r["cores_per_layer"] is None else ",".join(map(str, r["cores_per_layer"])),
             r["host"],
         ]
         for r in rows

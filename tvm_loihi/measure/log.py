@@ -276,22 +276,6 @@ class TuningLog:
                 "skipped_lines": self.n_skipped, "groups": rows}
 
 
-def format_summary(summary: dict) -> str:
-    """Render :meth:`TuningLog.summary` as a text table."""
-    out = [f"{summary['path']}: {summary['records']} records (log v{summary['version']}), "
-           f"{summary['skipped_lines']} unreadable lines skipped",
-           f"{'workload':16s} {'hardware':16s} {'fidelity':8s} {'records':>7s} {'ok':>5s} "
-           f"{'best latency':>13s} {'best energy':>12s}  errors / hosts"]
-    for g in summary["groups"]:
-        lat = "-" if g["best_latency_s"] is None else f"{g['best_latency_s'] * 1e6:10.2f} us"
-        en = "-" if g["best_energy_j"] is None else f"{g['best_energy_j'] * 1e6:9.3f} uJ"
-        errs = ", ".join(f"{k}={v}" for k, v in sorted(g["errors"].items())) or "none"
-        out.append(f"{g['workload_key']:16s} {g['hardware_key']:16s} {g['fidelity']:8s} "
-                   f"{g['records']:7d} {g['ok']:5d} {lat:>13s} {en:>12s}  {errs} / "
-                   f"{len(g['hosts'])} host(s)")
-    return "\n".join(out)
-
-
 @contextmanager
 def _locked(fd: int, mode: int):
     fcntl.flock(fd, mode)
@@ -313,38 +297,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tvm_loihi.measure.log summary|best LOG ...`` (what ``tvm-loihi log`` calls)."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="tvm-loihi log", description="Inspect a tuning log.")
-    sub = p.add_subparsers(dest="command", required=True)
-    summary_p = sub.add_parser("summary", help="records, errors and best figures per workload")
-    summary_p.add_argument("log")
-    best_p = sub.add_parser("best", help="the best record per workload and hardware, as JSON lines")
-    best_p.add_argument("log")
-    best_p.add_argument("--workload", help="only this workload key")
-    best_p.add_argument("--hardware", help="only this hardware key")
-    best_p.add_argument("--objective", default="latency")
-    best_p.add_argument("--fidelity", default=None)
-    args = p.parse_args(argv)
-    log = TuningLog(args.log)
-    if args.command == "summary":
-        print(format_summary(log.summary()))
-        return 0
-    pairs = sorted({(r.input.workload_key, r.input.hardware_key) for r in log.records()})
-    found = 0
-    for wk, hk in pairs:
-        if (args.workload and wk != args.workload) or (args.hardware and hk != args.hardware):
-            continue
-        rec = log.best(wk, hk, args.objective, args.fidelity)
-        if rec is not None:
-            found += 1
-            print(json.dumps({**rec.to_json(), "line": rec.line}, sort_keys=True))
-    return 0 if found else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
