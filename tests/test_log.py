@@ -12,8 +12,8 @@ import textwrap
 import pytest
 
 from tvm_loihi.measure.log import TuningLog, TuningLogWarning
-from tvm_loihi.report.table import format_log_summary
 from tvm_loihi.measure.records import MeasureError, MeasureInput, MeasureResult
+from tvm_loihi.report.table import format_log_summary
 
 
 def _inp(i: int, workload: str = "w0", fidelity: str = "fast") -> MeasureInput:
