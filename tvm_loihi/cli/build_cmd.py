@@ -24,7 +24,8 @@ def _check_output(path: str) -> None:
         raise CliError(f"-o {path}: directory {directory} does not exist (create it first)")
 
 
-def _build(mod, hardware, calibration, log: str | None, input_layer: str = "host"):
+def _build(mod, hardware, calibration, log: str | None, input_layer: str = "host",
+           fidelity: str | None = None, max_energy_increase: float | None = None):
     import tvm
 
     from ..compiler.pipeline import LoihiConfig
@@ -35,7 +36,8 @@ def _build(mod, hardware, calibration, log: str | None, input_layer: str = "host
             return tvm.compile(mod, target="loihi2"), None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ReplayWarning)  # reported below, one line per network
-            with apply_best(log) as report:
+            with apply_best(log, fidelity=fidelity,
+                            max_energy_increase=max_energy_increase) as report:
                 return tvm.compile(mod, target="loihi2"), report
 
 
@@ -78,7 +80,8 @@ def cmd_compile(args) -> int:
     mod = _with_output_names(inputs.load_model(model, args.outputs),
                              _onnx_output_names(model, args.outputs))
     calibration = inputs.load_calibration(args.calibration)
-    executable, report = _build(mod, hardware, calibration, args.log, args.input_layer)
+    executable, report = _build(mod, hardware, calibration, args.log, args.input_layer,
+                                args.fidelity, args.max_energy_increase)
     _report(report, args.log)
     try:
         executable.export_library(args.output)

@@ -47,6 +47,15 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _energy_increase(text: str) -> float:
+    from ..measure.energy_budget import parse_energy_increase
+
+    try:
+        return parse_energy_increase(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _strategies(text: str) -> str:
     from ..search import strategy_names
 
@@ -193,6 +202,14 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         help="how many of the search's best distinct mappings --verify measures (default 8)",
     )
     p.add_argument(
+        "--max-energy-increase",
+        type=_energy_increase,
+        metavar="PCT",
+        help="report (and replay) the fastest measured mapping whose energy per inference is at "
+        "most PCT (e.g. 10%%) above the Lava default's; implies --objectives latency,energy "
+        "unless --verify is given",
+    )
+    p.add_argument(
         "--log", help="tuning log, JSON lines (default OUTDIR/tune.jsonl); reused as a cache"
     )
     p.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
@@ -227,6 +244,18 @@ def _add_build(sub) -> None:
     p = sub.add_parser("compile", help="tvm.compile(target='loihi2') with the best logged mappings")
     _model_args(p)
     p.add_argument("--log", help="tuning log to replay (omit: Lava default mapping)")
+    p.add_argument(
+        "--fidelity",
+        choices=("fast", "event"),
+        help="replay only records measured at this fidelity (tune --verify event prints it)",
+    )
+    p.add_argument(
+        "--max-energy-increase",
+        type=_energy_increase,
+        metavar="PCT",
+        help="replay the fastest record whose energy is at most PCT above the Lava default's "
+        "record at the same fidelity",
+    )
     p.add_argument("-o", "--output", required=True, metavar="model.so", help="library to write")
     p = sub.add_parser("run", help="run a compiled model on an input batch")
     p.add_argument("model", metavar="model.so")

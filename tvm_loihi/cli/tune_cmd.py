@@ -20,6 +20,7 @@ import numpy as np
 
 from ..report import ProgressBar, format_comparison, validate_summary
 from ..report.summary import SUMMARY_SCHEMA, SUMMARY_VERSION, change_of, metrics_of, run_of
+from ..report.units import format_quantity
 from . import inputs
 from .errors import CliError
 
@@ -64,6 +65,13 @@ def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
     if args.verify and args.verify_top_k < 1:
         raise CliError(f"--verify-top-k {args.verify_top_k}: must be at least 1 mapping")
     inputs.parse_runner(args.runner)
+    if args.max_energy_increase is not None and not args.verify and "energy" not in objectives:
+        objectives = (*objectives, "energy")
+        print(
+            "tvm-loihi tune: --max-energy-increase without --verify: searching on "
+            f"--objectives {','.join(objectives)} so candidates have measured energy",
+            file=sys.stderr,
+        )
     return strategies, objectives
 
 
@@ -95,6 +103,13 @@ def _tune_one(
             verify_top_k=args.verify_top_k,
         )
         bar.close(f"({res.stop_reason})")
+        if args.max_energy_increase is not None:
+            from ..tuning import apply_energy_budget
+
+            try:
+                res = apply_energy_budget(res, args.max_energy_increase)
+            except ValueError as e:
+                raise CliError(f"--max-energy-increase: {e}") from None
         runs.append(res)
     return NetworkOutcome(
         network, hardware, activity, lower_bound(network, hardware, activity), runs, []
@@ -198,6 +213,8 @@ def _network_summary(outcome: NetworkOutcome) -> dict:
         },
         "runs": [run_of(r) for r in outcome.runs],
         "pareto": _pareto(outcome) if len(best.objectives) == 2 else [],
+        "max_energy_increase": best.max_energy_increase,
+        "fastest": None if best.fastest is None else metrics_of(best.fastest[1]),
     }
 
 
@@ -217,6 +234,7 @@ def _summary(args, model: str, hardware, strategies, objectives, outcomes, figur
             "verify_fidelity": args.verify,
             "verify_top_k": args.verify_top_k if args.verify else None,
             "objectives": list(objectives),
+            "max_energy_increase": args.max_energy_increase,
             "strategies": strategies,
             "budget": args.budget,
             "seed": args.seed,
@@ -240,11 +258,22 @@ def _title(outcome: NetworkOutcome) -> str:
             f"{best.verify_evaluations} verified mappings compared on the "
             f"{best.verify_fidelity} simulator"
         )
+    budget = ""
+    if best.max_energy_increase is not None:
+        budget = (
+            f", fastest within {_percent(best.max_energy_increase)} of the default's energy "
+            f"(unconstrained fastest: {format_quantity(best.fastest[1].latency_s, 's')}, "
+            f"{format_quantity(best.fastest[1].energy_j, 'J')})"
+        )
     return (
         f"{net.name} ({sizes}) on {hw.name} ({hw.n_cores} cores, {hw.n_chips} chip(s)), "
         f"{fidelity}: best of {', '.join(r.strategy for r in outcome.runs)} "
-        f"after {evals} evaluations (best by {best.strategy})"
+        f"after {evals} evaluations (best by {best.strategy}){budget}"
     )
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
 
 
 def _select(pairs: list, which: str) -> list:
@@ -259,6 +288,9 @@ def _replay_command(args, model: str, default_hw: str) -> str:
     extra = f" --calibration {args.calibration}" if args.calibration else ""
     extra += f" --outputs {' '.join(args.outputs)}" if args.outputs else ""
     extra += f" --input-layer {args.input_layer}" if args.input_layer != "host" else ""
+    extra += f" --fidelity {args.verify}" if args.verify else ""
+    if args.max_energy_increase is not None:
+        extra += f" --max-energy-increase {_percent(args.max_energy_increase)}"
     return (
         f"tvm-loihi compile {model} --hardware {args.hardware or default_hw}{extra} "
         f"--log {args.log} "

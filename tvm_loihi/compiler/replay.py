@@ -20,9 +20,11 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..measure.energy_budget import fastest_within, within_budget
 from ..measure.log import LogRecord, TuningLog
+from ..measure.records import MeasureResult
 from ..model.hardware import PRESETS, HardwareSpec, get_preset
-from ..model.mapping import Mapping, MappingError
+from ..model.mapping import Mapping, MappingError, lava_default_mapping
 from ..model.network import NetworkIR
 from ..model.quantize import INPUT_LAYER_NAME
 from .config import current_config
@@ -143,9 +145,23 @@ def explain_miss(log: TuningLog, network: NetworkIR, hardware: HardwareSpec,
             f"{'; '.join(parts)}{more}")
 
 
+def _within_energy_budget(ranked: list[LogRecord], network: NetworkIR, hardware: HardwareSpec,
+                          max_increase: float) -> list[LogRecord]:
+    """The records of ``ranked`` (order kept) within the energy budget of the Lava default's
+    record at their own fidelity; fastest first (the budget is a latency-under-energy choice)."""
+    default = lava_default_mapping(network, hardware).to_json()
+    reference = {}
+    for record in ranked:
+        if record.input.mapping == default:
+            reference.setdefault(record.input.fidelity, record.result)
+    kept = [r for r in ranked if r.input.fidelity in reference
+            and within_budget(r.result, reference[r.input.fidelity], max_increase)]
+    return sorted(kept, key=lambda r: r.result.latency_s)  # stable: ties keep the log's order
+
+
 @contextmanager
 def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
-               fidelity: str | None = None):
+               fidelity: str | None = None, max_energy_increase: float | None = None):
     """Embed the best logged mapping of each offloaded network in what is built inside the context.
 
     Every candidate record is validated against the network and the hardware with the same
@@ -162,6 +178,13 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
         ``"energy"`` or a counter.
     fidelity : str, optional
         Only consider records measured at this fidelity (e.g. ``"event"``); by default any.
+        ``tvm-loihi tune --verify event`` prints a replay command with ``--fidelity event``, so the
+        mapping compiled is the one the run reported.
+    max_energy_increase : float, optional
+        Only consider records whose energy is at most ``1 + max_energy_increase`` times that of
+        the Lava default mapping's record at the same fidelity (records at a fidelity where the
+        default was never measured are skipped); the fastest of them is replayed
+        (``tune --max-energy-increase``).
 
     Yields
     ------
@@ -175,12 +198,17 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
     >>> tvm_loihi.read_mappings(ex)[0]["mapping"] is not None
     True
     """
+    if max_energy_increase is not None:
+        fastest_within([], MeasureResult(1.0, 1.0), max_energy_increase)  # type/range check
     tuning_log = log if isinstance(log, TuningLog) else TuningLog(log)
     report = ReplayReport()
 
     def provider(network, hardware):
         workload_key, hardware_key = network.workload_key(), hardware.key()
-        for record in tuning_log.ranked(workload_key, hardware_key, objective, fidelity):
+        ranked = tuning_log.ranked(workload_key, hardware_key, objective, fidelity)
+        if max_energy_increase is not None:
+            ranked = _within_energy_budget(ranked, network, hardware, max_energy_increase)
+        for record in ranked:
             problem = check_record(record, network, hardware)
             if problem is None:
                 report.applied.append((network.name, workload_key, record))
@@ -191,6 +219,10 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
                 "skipped", ReplayWarning, stacklevel=2)
             report.rejected.append((network.name, record.line, problem))
         reason = explain_miss(tuning_log, network, hardware, fidelity)
+        if max_energy_increase is not None and "no successful" not in reason:
+            reason = (f"no valid record within {max_energy_increase:.0%} of the Lava default's "
+                      f"energy at {fidelity or 'any'} fidelity (the default itself must be "
+                      "logged at that fidelity)")
         warnings.warn(
             f"apply_best: no usable record for network {network.name!r} (workload "
             f"{workload_key}): {reason}; falling back to the Lava default mapping", ReplayWarning,

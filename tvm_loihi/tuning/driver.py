@@ -87,6 +87,12 @@ class TuneResult:
         With verification, the search's own best and its search-fidelity measurement.
     verify_evaluations : int
         Verify-fidelity evaluations (log hits included), outside ``evaluations`` and the budget.
+    max_energy_increase : float or None
+        When set (by :func:`tvm_loihi.tuning.budget.apply_energy_budget`), ``best_*`` is the
+        fastest measured candidate using at most ``1 + max_energy_increase`` times the default's
+        energy; ``fastest`` keeps the unconstrained best.
+    fastest : (Mapping, MeasureResult) or None
+        With an energy budget, the fastest candidate regardless of energy.
     """
 
     strategy: str
@@ -109,6 +115,8 @@ class TuneResult:
     verified: tuple[tuple[Mapping, MeasureResult], ...] = ()
     search_best: tuple[Mapping, MeasureResult] | None = None
     verify_evaluations: int = 0
+    max_energy_increase: float | None = None
+    fastest: tuple[Mapping, MeasureResult] | None = None
 
     def change(self, objective: str = "latency") -> float:
         """Relative change of the best mapping vs the Lava default (``-0.4`` = 40 % lower)."""
@@ -131,7 +139,10 @@ class TuneResult:
                 "search_best": (None if self.search_best is None
                                 else [self.search_best[0].to_json(),
                                       self.search_best[1].to_json()]),
-                "verify_evaluations": self.verify_evaluations}
+                "verify_evaluations": self.verify_evaluations,
+                "max_energy_increase": self.max_energy_increase,
+                "fastest": (None if self.fastest is None
+                            else [self.fastest[0].to_json(), self.fastest[1].to_json()])}
 
 
 def _open_log(log):
