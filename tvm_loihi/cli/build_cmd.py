@@ -228,4 +228,51 @@ def cmd_run(args) -> int:
     if args.output:
         what = _save_outputs(args.output, names, outs)
         print(f"wrote {os.path.abspath(args.output)} ({what})")
+    if args.reference:
+        _print_comparison(args.reference, names, outs)
     return 0
+
+
+def _load_reference(path: str, names: list[str]) -> list[np.ndarray]:
+    """The reference outputs in output order: one ``.npy`` array for one output, or an ``.npz``
+    whose arrays are named by the outputs (as ``run -o`` writes them)."""
+    if not os.path.isfile(path):
+        raise CliError(f"--reference {path!r} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise CliError(f"--reference {path}: not a .npy or .npz file ({err})") from None
+    if isinstance(loaded, np.ndarray):
+        if len(names) != 1:
+            raise CliError(
+                f"--reference {path}: one array for a model with {len(names)} outputs; give an "
+                f".npz with arrays {', '.join(map(repr, names))}"
+            )
+        return [loaded]
+    with loaded:
+        missing = [n for n in names if n not in loaded.files]
+        if missing:
+            raise CliError(
+                f"--reference {path}: no array named {', '.join(map(repr, missing))} (it holds "
+                f"{', '.join(map(repr, loaded.files)) or 'none'})"
+            )
+        return [loaded[n] for n in names]
+
+
+def _print_comparison(path: str, names: list[str], outs: list[np.ndarray]) -> None:
+    from ..report.accuracy import compare_outputs
+
+    for name, out, ref in zip(names, outs, _load_reference(path, names)):
+        try:
+            c = compare_outputs(out, ref)
+        except ValueError as err:
+            raise CliError(f"--reference {path}, output {name!r}: {err}") from None
+        agree = (
+            ""
+            if c["argmax_agreement"] is None
+            else f", argmax agreement {c['argmax_agreement']:.1%} of {c['n_samples']} samples"
+        )
+        print(
+            f"vs reference, output {name!r}: relative L2 error {c['rel_l2_error']:.4g}, "
+            f"max abs error {c['max_abs_error']:.4g}{agree}"
+        )

@@ -275,6 +275,12 @@ def _add_build(sub) -> None:
         help="write exactly this file: the output as .npy, several outputs as one .npz archive "
         "with arrays named by the ONNX outputs",
     )
+    p.add_argument(
+        "--reference",
+        metavar="REF.npy",
+        help="compare with reference outputs (e.g. onnxruntime's): relative L2 error, max abs "
+        "error, argmax agreement; .npz named by the outputs for several",
+    )
     p = sub.add_parser("inspect", help="what is offloaded and why not, cores per layer, resources")
     _model_args(p)
     p.add_argument("--json", metavar="REPORT.json", help="also write the report as JSON")
