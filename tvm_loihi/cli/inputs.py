@@ -124,13 +124,20 @@ def activity_for(network, hardware, calibration: np.ndarray | None):
     (Calibration samples change the quantisation, hence the workload key.)
     """
     from ..model.activity import activity_from_float
-    from ..tuning import default_activity
+
+    return activity_from_float(network, samples_for(network, hardware, calibration)[0])
+
+
+def samples_for(network, hardware, calibration: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """The float inputs behind :func:`activity_for`, and what they are (for reports)."""
+    from ..tuning.driver import default_samples
 
     if calibration is not None:
         x = calibration.reshape(len(calibration), -1)
         if x.shape[1] == network.n_inputs:
-            return activity_from_float(network, x)
-    return default_activity(network, hardware)
+            return x, f"the {len(x)} --calibration samples"
+    x = default_samples(network, hardware)
+    return x, f"{len(x)} seeded sample inputs in [0, 1)"
 
 
 def parse_runner(spec: str) -> tuple[str, int, str] | None:

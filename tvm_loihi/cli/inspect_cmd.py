@@ -70,6 +70,38 @@ def _print_operators(ops: list[dict]) -> None:
     print(format_table(["var", "op", "runs on", "why not on Loihi"], rows, align="llll") + "\n")
 
 
+def _print_quantization(network, hardware, calibration) -> list[dict]:
+    """The per-layer quantisation table (:func:`tvm_loihi.model.quant_report.quantization_report`)
+    on the samples the simulator's activity comes from."""
+    from ..model.quant_report import quantization_report
+
+    x, what = inputs.samples_for(network, hardware, calibration)
+    rows = quantization_report(network, x)
+    table = [
+        [
+            r["name"],
+            "-" if r["weight_exponent"] is None else f"2^{r['weight_exponent']}",
+            "-" if r["shift"] is None else r["shift"],
+            f"{r['peak']} / {r['target']}",
+            f"{r['range_use']:.0%}",
+            f"{r['saturated']:.1%}",
+            f"{r['rounded_to_zero']:.1%}",
+        ]
+        for r in rows
+    ]
+    print(f"quantisation on {what}:")
+    print(
+        format_table(
+            ["layer", "weight step", "shift", "peak / range", "range use", "saturated",
+             "rounded to 0"],
+            table,
+            align="lrrrrrr",
+        )
+        + "\n"
+    )
+    return rows
+
+
 def cmd_inspect(args) -> int:
     """Print (and with ``--json`` write) the offload report of a model."""
     hardware = inputs.resolve_hardware(args.hardware)
@@ -98,6 +130,7 @@ def cmd_inspect(args) -> int:
             f"({used / hw.n_cores * 100:.0f} %) on "
             f"{chips} of {hw.n_chips} chip(s) of {hw.name}\n"
         )
+        quant = _print_quantization(network, hw, calibration)
         report["networks"].append(
             {
                 "name": network.name,
@@ -106,6 +139,7 @@ def cmd_inspect(args) -> int:
                 "layers": rows,
                 "default_cores": used,
                 "default_chips": chips,
+                "quantization": quant,
             }
         )
     if args.json:

@@ -51,9 +51,15 @@ def default_activity(network: NetworkIR, hardware: HardwareSpec | None = None, n
     """Activity of seeded sample inputs: ``n_samples`` vectors in ``[0, 1)`` with about half the
     entries zero (the distribution of :func:`tvm_loihi.model.workloads.sample_inputs`), through the
     reference executor."""
+    return activity_from_float(network, default_samples(network, hardware, n_samples, seed))
+
+
+def default_samples(network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64,
+                    seed: int = 1) -> np.ndarray:
+    """The float sample inputs behind :func:`default_activity`, ``(n_samples, n_inputs)``."""
     spec = WorkloadSpec(network.name, tuple(network.layer_sizes), 0.0,
                         hardware.name if hardware else "")
-    return activity_from_float(network, sample_inputs(spec, n_samples=n_samples, seed=seed))
+    return sample_inputs(spec, n_samples=n_samples, seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
