@@ -117,8 +117,21 @@ def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float
         raise HostUnavailable(f"tracker refused the request: {value!r}")
     url, port, matchkey = value[1]
     sess = call_with_deadline(rpc.connect, timeout_s, url, port, matchkey, session_timeout_s)
-    call_with_deadline(authenticate_session, timeout_s, sess.get_function, secret, f"{url}:{port}")
+    refused = call_with_deadline(_authenticate, timeout_s, sess.get_function, secret,
+                                 f"{url}:{port}")
+    if refused:
+        sess = None  # release the host now (a traceback holding the session would keep it busy)
+        raise AuthenticationError(refused)
     return sess
+
+
+def _authenticate(get_function, secret: bytes | None, where: str) -> str:
+    # The refusal as text, so that no exception (and no traceback) keeps the session alive.
+    try:
+        authenticate_session(get_function, secret, where)
+    except AuthenticationError as exc:
+        return str(exc)
+    return ""
 
 
 @dataclass
@@ -179,8 +192,9 @@ class RPCRunner(Runner):
     secret_file : str, optional
         A file holding the secret (instead of ``secret``).
     check_auth : bool
-        Open one session now (when a host is free) so that a wrong or missing secret fails here,
-        with :class:`~tvm_loihi.measure.auth.AuthenticationError`, not candidate by candidate.
+        Open one session now (waiting at most 5 s for a free host) so that a wrong or missing
+        secret fails here, with :class:`~tvm_loihi.measure.auth.AuthenticationError`, not
+        candidate by candidate.
 
     Raises
     ------
@@ -213,7 +227,7 @@ class RPCRunner(Runner):
         self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
         self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
         self.idle_release_s = float(idle_release_s)
-        if check_auth and free_hosts(summary, key):
+        if check_auth:
             self._check_auth()
         self._uploads: dict[tuple[str, str], bytes] = {}
         self._queue: collections.deque[_Item] = collections.deque()
@@ -228,7 +242,8 @@ class RPCRunner(Runner):
 
     def _check_auth(self) -> None:
         try:
-            sess = request_session(self.tracker, self.key, 60.0, min(self.request_timeout_s, 15.0),
+            # Short: a host just released is free again within a second; all busy -> skip.
+            sess = request_session(self.tracker, self.key, 60.0, min(self.request_timeout_s, 5.0),
                                    secret=self._secret)
         except AuthenticationError:
             raise
