@@ -28,8 +28,8 @@ Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.m
 * Sessions are authenticated (:mod:`tvm_loihi.measure.auth`): the secret comes from
   ``--secret-file``, ``$TVM_LOIHI_SECRET_FILE`` or ``$TVM_LOIHI_SECRET``; without one the host
   refuses to start (on any address, loopback or not) unless ``--insecure`` is given, which prints
-  a warning on stderr (:func:`unauthenticated_warning`). With a secret, the host also registers
-  with a gated tracker (``tvm-loihi tracker``) by the same secret.
+  a warning on stderr (:func:`unauthenticated_warning`). The tracker registration itself is TVM's
+  and unauthenticated (docs/measurement.md, threat model).
 
 The server binds 127.0.0.1 unless ``--host`` says otherwise. On SIGTERM/SIGINT it kills its listen
 process and exits.
