@@ -5,14 +5,16 @@ Measures, side by side in one run (event fidelity on ``mlp_b`` unless told other
 * measurements per second with 1, 2 and 4 hosts, and parallel efficiency ``rate_n / (n * rate_1)``;
 * RPC overhead per measurement vs the in-process ``LocalRunner`` (same candidates, same backend);
 * the local process pool (``PoolRunner``) at the same worker counts, for reference;
-* the cache hit rate of a tuning run SIGKILLed half-way and resumed on the same log.
+* the cache hit rate of a tuning run SIGKILLed half-way and resumed on the same log;
+* the cost of authentication (``--insecure`` hosts vs HMAC-authenticated ones, issue #11.2): per
+  measurement (near-free ``mlp_tiny`` measurements, 1 host) and per session (open + handshake).
 
 Prints a table and writes ``results/bench_rpc.json``. Absolute rates depend on the machine's cores
 (printed): hosts beyond the core count share CPUs, so efficiency there measures the machine, not the
 RPC path.
 
 Usage: ``python scripts/bench_rpc.py [--workload mlp_b] [--fidelity event] [--n 48] [--hosts 1 2
-4]``
+4] [--auth-only]``
 """
 
 from __future__ import annotations
@@ -65,12 +67,13 @@ def bench_local(net, hw, act, inputs) -> dict:
             "per_measurement_s": wall / len(inputs), "results": [r.latency_s for r in results]}
 
 
-def bench_rpc(net, hw, act, inputs, n_hosts: int) -> dict:
+def bench_rpc(net, hw, act, inputs, n_hosts: int, insecure: bool = False) -> dict:
     from tvm_loihi.measure.rpc_runner import RPCRunner
     from tvm_loihi.measure.tracker import LocalFarm
 
-    with LocalFarm(n_hosts=n_hosts) as farm, \
-            RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=300) as runner:
+    with LocalFarm(n_hosts=n_hosts, insecure=insecure) as farm, \
+            RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=300,
+                      secret=farm.secret) as runner:
         runner.register(net, hw, act)
         timed_batch(runner, inputs[:n_hosts])  # warm-up: one session and one upload per host
         wall, results = timed_batch(runner, inputs)
@@ -175,6 +178,73 @@ def bench_overhead(n: int = 200) -> dict:
             "overhead_ms": (rpc["per_measurement_s"] - local["per_measurement_s"]) * 1e3}
 
 
+def _session_setup_s(farm, n: int) -> float:
+    """Median time to get a session from the tracker and authenticate it (then release it)."""
+    from tvm_loihi.measure.rpc_runner import request_session
+    from tvm_loihi.measure.tracker import free_hosts
+
+    times = []
+    for _ in range(n):
+        while not free_hosts(farm.summary(), farm.key):  # the last session's host re-registers
+            time.sleep(0.02)
+        start = time.perf_counter()
+        sess = request_session(farm.tracker_addr, farm.key, 60, 30, secret=farm.secret)
+        sess.get_function("tvm_loihi.remote.version")()
+        times.append(time.perf_counter() - start)
+        del sess
+    return sorted(times)[len(times) // 2]
+
+
+def bench_auth(n: int = 200, repeats: int = 3, sessions: int = 10) -> dict:
+    """Authenticated vs ``--insecure`` hosts: per measurement (mlp_tiny, fast, 1 host; fastest of
+    ``repeats`` interleaved rounds) and per session (median of ``sessions`` opens)."""
+    from tvm_loihi.measure.auth import ENV_FILE_VAR, ENV_VAR
+    from tvm_loihi.measure.records import MeasureInput
+    from tvm_loihi.measure.tracker import LocalFarm
+    from tvm_loihi.model.activity import activity_from_float
+    from tvm_loihi.model.hardware import get_preset
+    from tvm_loihi.model.quantize import quantize_network
+    from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
+
+    for var in (ENV_VAR, ENV_FILE_VAR):  # the insecure rounds must not find a secret
+        os.environ.pop(var, None)
+    spec = WORKLOADS["mlp_tiny"]
+    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=spec.name)
+    hw = get_preset(spec.hardware)
+    act = activity_from_float(net, sample_inputs(spec))
+    inputs = [MeasureInput(net.workload_key(), hw.key(), m, "fast")
+              for m in candidates(net, hw, act, n)]
+    best = {"insecure": float("inf"), "auth": float("inf")}
+    results = {}
+    for rep in range(repeats):
+        for mode in ("insecure", "auth"):
+            row = bench_rpc(net, hw, act, inputs, 1, insecure=(mode == "insecure"))
+            print(f"  auth round {rep + 1}: {mode}: {row['per_measurement_s'] * 1e3:.2f} ms/meas",
+                  flush=True)
+            best[mode] = min(best[mode], row["per_measurement_s"])
+            results[mode] = row["results"]
+    setup = {}
+    for mode in ("insecure", "auth"):
+        with LocalFarm(n_hosts=1, insecure=(mode == "insecure")) as farm:
+            setup[mode] = _session_setup_s(farm, sessions)
+    return {"workload": "mlp_tiny", "fidelity": "fast", "n": n, "repeats": repeats,
+            "insecure_ms": best["insecure"] * 1e3, "auth_ms": best["auth"] * 1e3,
+            "per_measurement_ratio": best["auth"] / best["insecure"],
+            "session_insecure_ms": setup["insecure"] * 1e3, "session_auth_ms": setup["auth"] * 1e3,
+            "per_session_ratio": setup["auth"] / setup["insecure"],
+            "same_results": results["insecure"] == results["auth"]}
+
+
+def print_auth(a: dict) -> None:
+    print(f"\n{'authentication':16s} {'insecure':>10s} {'hmac':>10s} {'ratio':>7s}")
+    print(f"{'ms/measurement':16s} {a['insecure_ms']:10.2f} {a['auth_ms']:10.2f} "
+          f"{a['per_measurement_ratio']:7.3f}")
+    print(f"{'ms/session open':16s} {a['session_insecure_ms']:10.1f} "
+          f"{a['session_auth_ms']:10.1f} {a['per_session_ratio']:7.3f}")
+    print(f"(mlp_tiny, fast, {a['n']} measurements on 1 host, fastest of {a['repeats']} rounds; "
+          f"same figures: {a['same_results']})")
+
+
 def run_configs(net, hw, act, inputs, hosts: list[int], repeats: int) -> list[dict]:
     """Every configuration ``repeats`` times, interleaved; keep each one's fastest run."""
     configs = [("local", 1), *(("rpc", n) for n in hosts), *(("pool", n) for n in hosts)]
@@ -207,7 +277,8 @@ def summarise(rows: list[dict]) -> None:
                   f"for {len(row['mismatches'])} candidates: {row['mismatches'][:3]}")
 
 
-def print_report(rows: list[dict], overhead_s: float, tiny: dict, resumes: list[dict]) -> None:
+def print_report(rows: list[dict], overhead_s: float, tiny: dict, resumes: list[dict],
+                 auth: dict) -> None:
     print(f"\n{'runner':8s} {'workers':>7s} {'meas/s':>8s} {'ms/meas':>8s} {'efficiency':>10s} "
           f"{'vs local':>8s}")
     for r in rows:
@@ -226,6 +297,7 @@ def print_report(rows: list[dict], overhead_s: float, tiny: dict, resumes: list[
               f"{r['reused_of_logged']:.0%} of the {r['logged_before_kill']} logged before SIGKILL "
               "reused), "
               f"{r['re_measured']} logged candidates re-measured")
+    print_auth(auth)
 
 
 def main() -> None:
@@ -239,7 +311,19 @@ def main() -> None:
     p.add_argument("--out", default="results/bench_rpc.json")
     p.add_argument("--resume-only", action="store_true",
                    help="only redo the resume measurement and update it in --out")
+    p.add_argument("--auth-only", action="store_true",
+                   help="only redo the authentication measurement and update it in --out")
     args = p.parse_args()
+    if args.auth_only:
+        auth = bench_auth()
+        print_auth(auth)
+        saved = json.load(open(args.out)) if os.path.exists(args.out) else {}
+        saved["auth"] = auth
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(saved, f, indent=2)
+        print(f"wrote {args.out}")
+        return
 
     from tvm_loihi.measure.records import MeasureInput
     from tvm_loihi.model.activity import activity_from_float
@@ -274,14 +358,15 @@ def main() -> None:
     tiny = bench_overhead()
     resumes = [bench_resume(net, hw, act, args.workload, args.fidelity, args.resume_budget, n_hosts,
                             n_parallel) for n_parallel in (1, n_hosts)]
-    print_report(rows, overhead_s, tiny, resumes)
+    auth = bench_auth()
+    print_report(rows, overhead_s, tiny, resumes, auth)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"cpu_count": cores, "load_average_end": os.getloadavg(), "workload": spec.name,
                    "hardware": hw.name, "fidelity": args.fidelity, "n_measurements": args.n,
                    "repeats": args.repeats, "rows": rows, "rpc_overhead_s": overhead_s,
                    "rpc_overhead_ratio": overhead_s / rows[0]["per_measurement_s"],
-                   "rpc_overhead_near_free": tiny, "resume": resumes}, f, indent=2)
+                   "rpc_overhead_near_free": tiny, "resume": resumes, "auth": auth}, f, indent=2)
     print(f"wrote {args.out}")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import shutil
 import struct
 import subprocess
@@ -46,6 +47,15 @@ def _cli() -> list[str]:
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
+    # The host and this process's request_session share the secret through $TVM_LOIHI_SECRET;
+    # the sessions below are authenticated: what they may do is the point of these tests.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TVM_LOIHI_SECRET", secrets.token_hex(32))
+        mp.delenv("TVM_LOIHI_SECRET_FILE", raising=False)
+        yield from _farm(tmp_path_factory)
+
+
+def _farm(tmp_path_factory):
     log_dir = str(tmp_path_factory.mktemp("sec_farm"))
     tracker = start_tracker("127.0.0.1", log_dir)
     host = None
@@ -202,15 +212,21 @@ def test_decompression_bomb_sent_to_a_host_is_bad_payload(sess, bomb):
 
 
 # -- binding beyond loopback ----------------------------------------------------------------------
-def test_serve_warns_when_not_bound_to_loopback():
-    # 192.0.2.1 (TEST-NET-1) is not loopback and not assigned here: the warning comes before the
-    # bind, which then fails, so no host is exposed by the test.
+def test_serve_refuses_non_loopback_without_secret_and_warns_when_insecure():
+    # 192.0.2.1 (TEST-NET-1) is not loopback and not assigned here: the refusal and the warning
+    # come before the bind, which then fails, so no host is exposed by the test.
     port = free_port()
-    res = subprocess.run([*_cli(), "serve", "--host", "192.0.2.1", "--port", str(port)],
-                         capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_LOIHI_SECRET")}
+    argv = [*_cli(), "serve", "--host", "192.0.2.1", "--port", str(port)]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode != 0
-    assert "binds '192.0.2.1', which is not loopback, and sessions are unauthenticated" \
-        in res.stderr, res.stderr
+    assert "no secret configured; refusing" in res.stderr, res.stderr
+    assert "Binding '192.0.2.1' (not loopback) without a secret is refused" in res.stderr
+    res = subprocess.run([*argv, "--insecure"], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert res.returncode != 0
+    assert "runs --insecure on '192.0.2.1': sessions are not authenticated" in res.stderr, \
+        res.stderr
     assert [h for h in ("0.0.0.0", "::", "10.0.0.5", "loihi-host.lab") if is_loopback(h)] == []
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
 

@@ -25,9 +25,14 @@ Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.m
   remove, listdir, load_module, ...) answer :data:`REFUSED`. With no ``device_api.cpu`` left, the
   RPC protocol's raw memory operations fail too.
 
-The server binds 127.0.0.1 unless ``--host`` says otherwise. Sessions are not authenticated yet
-(issue #11 item 2): anyone who reaches the tracker and the host can measure on it and keep it busy,
-so only serve trusted networks. On SIGTERM/SIGINT it kills its listen process and exits.
+* Sessions are authenticated (:mod:`tvm_loihi.measure.auth`): the secret comes from
+  ``--secret-file``, ``$TVM_LOIHI_SECRET_FILE`` or ``$TVM_LOIHI_SECRET``; without one the host
+  refuses to start (on any address, loopback or not) unless ``--insecure`` is given, which prints
+  a warning on stderr (:func:`unauthenticated_warning`). The tracker registration itself is TVM's
+  and unauthenticated (docs/measurement.md, threat model).
+
+The server binds 127.0.0.1 unless ``--host`` says otherwise. On SIGTERM/SIGINT it kills its listen
+process and exits.
 """
 
 from __future__ import annotations
@@ -141,13 +146,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def server_init(backend: str) -> None:
+def server_init(backend: str, secret: bytes | None = None) -> None:
     """The ``server_init_callback``: runs in TVM's listen process before it accepts sessions."""
     _die_with_parent()
     harden_server()
     from tvm_loihi.measure import remote
 
-    remote.register(backend)
+    remote.register(backend, secret)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -164,6 +169,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="end of the port range (default port+100)")
     p.add_argument("--custom-addr", default=None, help="address to report to the tracker")
     p.add_argument("--silent", action="store_true", help="only log warnings")
+    p.add_argument("--secret-file", default=None,
+                   help="file holding the farm's shared secret (else $TVM_LOIHI_SECRET_FILE, "
+                        "$TVM_LOIHI_SECRET)")
+    p.add_argument("--insecure", action="store_true",
+                   help="serve without a secret: anyone who reaches this host can measure on it")
     return p.parse_args(argv)
 
 
@@ -189,24 +199,57 @@ def is_loopback(host: str) -> bool:
 
 
 def unauthenticated_warning(host: str) -> str:
-    """The line printed when a host binds anything but loopback."""
-    return (f"WARNING: tvm_loihi.rpc_server binds {host!r}, which is not loopback, and sessions "
-            "are unauthenticated: anyone who reaches this host or its tracker can measure on it, "
-            "hold it busy or register a rogue host under its key. Serve only a trusted, isolated "
-            "network, or bind 127.0.0.1.")
+    """The line printed when a host serves without a secret (``--insecure``)."""
+    reach = "this machine" if is_loopback(host) else "the network"
+    return (f"WARNING: tvm_loihi.rpc_server runs --insecure on {host!r}: sessions are not "
+            f"authenticated, so anyone on {reach} who reaches this host or its tracker can measure "
+            "on it, hold it busy or register a rogue host under its key. Configure a secret "
+            "(--secret-file or $TVM_LOIHI_SECRET) instead.")
+
+
+NO_SECRET = ("tvm_loihi.rpc_server: no secret configured; refusing to serve unauthenticated "
+             "sessions. Put a secret in a file (python -c 'import secrets; "
+             "print(secrets.token_hex(32))' > secret && chmod 600 secret) and pass --secret-file "
+             "secret (or set $TVM_LOIHI_SECRET), or pass --insecure to serve anyone who reaches "
+             "this host.")
+
+
+def resolve_secret(secret_file: str | None, insecure: bool, host: str, what: str) -> bytes | None:
+    """The secret a server starts with, or None when ``insecure``; SystemExit with one line when it
+    has none and is not ``insecure`` (or the configured one is unusable).
+
+    ``--insecure`` with a secret configured is an error too: say which one is meant.
+    """
+    from tvm_loihi.measure.auth import SecretError, load_secret
+
+    try:
+        secret = load_secret(secret_file=secret_file)
+    except SecretError as exc:
+        raise SystemExit(f"{what}: {exc}") from None
+    if insecure:
+        if secret is not None:
+            raise SystemExit(f"{what}: --insecure given but a secret is configured "
+                             "(--secret-file / $TVM_LOIHI_SECRET[_FILE]); drop one of them")
+        return None
+    if secret is None:
+        raise SystemExit(NO_SECRET.replace("tvm_loihi.rpc_server", what)
+                         + ("" if is_loopback(host) else
+                            f" Binding {host!r} (not loopback) without a secret is refused."))
+    return secret
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the host and block until it is killed (or its listen process dies)."""
     args = parse_args(argv)
-    if not is_loopback(args.host):
+    secret = resolve_secret(args.secret_file, args.insecure, args.host, "tvm_loihi.rpc_server")
+    if secret is None:
         print(unauthenticated_warning(args.host), file=sys.stderr, flush=True)
     from tvm import rpc
 
     server = rpc.Server(args.host, args.port, args.port_end or args.port + 100, key=args.key,
                         tracker_addr=_tracker_addr(args.tracker), custom_addr=args.custom_addr,
                         silent=args.silent,
-                        server_init_callback=functools.partial(server_init, args.backend))
+                        server_init_callback=functools.partial(server_init, args.backend, secret))
 
     def _stop(signum, frame):
         server.terminate()
@@ -215,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(f"{READY_MARKER} key={args.key} backend={args.backend} addr={args.host}:{server.port} "
-          f"pid={os.getpid()}", flush=True)
+          f"auth={'none' if secret is None else 'hmac-sha256'} pid={os.getpid()}", flush=True)
     while server.proc is not None and server.proc.is_alive():
         time.sleep(0.5)
     print("tvm_loihi.rpc_server: listen process exited", file=sys.stderr, flush=True)

@@ -4,8 +4,9 @@ points).
 Defaults come from environment variables so that container images can run the bare commands:
 ``TVM_LOIHI_TRACKER`` (HOST:PORT the hosts register with), ``TVM_LOIHI_HOST`` (address to bind),
 ``TVM_LOIHI_PORT`` (first port to try), ``TVM_LOIHI_KEY`` (device key), ``TVM_LOIHI_BACKEND``
-(``sim``/``fast``/``event``). Both bind 127.0.0.1 unless told otherwise: TVM RPC runs what it is
-sent, so only expose it on trusted networks."""
+(``sim``/``fast``/``event``), ``TVM_LOIHI_SECRET_FILE`` / ``TVM_LOIHI_SECRET`` (the farm's shared
+secret). Both bind 127.0.0.1 unless told otherwise, and both refuse to start without a secret
+unless ``--insecure`` is given (which prints a warning)."""
 
 from __future__ import annotations
 
@@ -50,12 +51,28 @@ def cmd_serve(args) -> int:
         argv += ["--custom-addr", args.custom_addr]
     if not args.verbose:
         argv.append("--silent")
+    if args.secret_file:
+        argv += ["--secret-file", args.secret_file]
+    if args.insecure:
+        argv.append("--insecure")
     return rpc_server.main(argv)
 
 
 def cmd_tracker(args) -> int:
-    """Start TVM's RPC tracker and block until SIGTERM/SIGINT."""
+    """Start TVM's RPC tracker and block until SIGTERM/SIGINT.
+
+    The tracker itself does not check connections (docs/measurement.md, threat model); it refuses
+    to start without a configured secret unless ``--insecure``, so that a farm states its choice
+    once for every process, and ``--insecure`` prints the warning.
+    """
     from tvm.rpc.tracker import Tracker
+
+    from ..rpc_server import resolve_secret
+
+    if resolve_secret(args.secret_file, args.insecure, args.host, "tvm-loihi tracker") is None:
+        print(f"WARNING: tvm-loihi tracker runs --insecure on {args.host!r}: the farm's hosts do "
+              "not authenticate their clients; anyone who reaches them can measure on them.",
+              file=sys.stderr, flush=True)
 
     try:
         tracker = Tracker(

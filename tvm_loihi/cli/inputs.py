@@ -157,18 +157,22 @@ def parse_runner(spec: str) -> tuple[str, int, str] | None:
     return url.hostname, port, url.path.strip("/") or DEFAULT_KEY
 
 
-def make_runner(spec: str):
-    """A :class:`~tvm_loihi.measure.runner.Runner` for ``--runner``."""
+def make_runner(spec: str, secret_file: str | None = None):
+    """A :class:`~tvm_loihi.measure.runner.Runner` for ``--runner`` (``secret_file``: the farm's
+    secret, else ``$TVM_LOIHI_SECRET_FILE`` / ``$TVM_LOIHI_SECRET``)."""
     from ..measure.runner import LocalRunner
 
     target = parse_runner(spec)
     if target is None:
         return LocalRunner()
+    from ..measure.auth import AuthenticationError, SecretError
     from ..measure.rpc_runner import HostUnavailable, RPCRunner, TrackerUnreachable
 
     host, port, key = target
     try:
-        return RPCRunner(host, port, key)
+        return RPCRunner(host, port, key, secret_file=secret_file)
+    except (AuthenticationError, SecretError) as err:
+        raise CliError(f"--runner {spec}: {err}") from None
     except TrackerUnreachable as err:
         raise CliError(
             f"--runner {spec}: cannot reach an RPC tracker at {host}:{port} ({err}); start one "

@@ -187,6 +187,12 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         "(measurement hosts behind a tracker)",
     )
     p.add_argument(
+        "--secret-file",
+        metavar="PATH",
+        help="the farm's shared secret for rpc:// (default $TVM_LOIHI_SECRET_FILE, "
+        "$TVM_LOIHI_SECRET)",
+    )
+    p.add_argument(
         "--fidelity", default="fast", choices=("fast", "event"), help="simulator fidelity"
     )
     p.add_argument(
@@ -316,6 +322,7 @@ def _add_farm(sub) -> None:
         default=env_default("TVM_LOIHI_CUSTOM_ADDR", ""),
         help="address to report to the tracker (default: the one it sees)",
     )
+    _auth_args(p)
     p = sub.add_parser("tracker", help="start TVM's RPC tracker ($TVM_LOIHI_* defaults)")
     p.add_argument(
         "--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind"
@@ -327,6 +334,22 @@ def _add_farm(sub) -> None:
         help="port (default 9190)",
     )
     p.add_argument("--port-end", type=int, default=None, help="last port to try (default port+10)")
+    _auth_args(p)
+
+
+def _auth_args(p) -> None:
+    p.add_argument(
+        "--secret-file",
+        metavar="PATH",
+        default=env_default("TVM_LOIHI_SECRET_FILE", "") or None,
+        help="file holding the farm's shared secret (else $TVM_LOIHI_SECRET); never on the "
+        "command line",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="run without a secret (prints a warning): anyone who reaches it can use it",
+    )
 
 
 def _add_log(sub) -> None:

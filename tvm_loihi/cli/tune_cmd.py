@@ -326,7 +326,8 @@ def cmd_tune(args) -> int:
     strategies, objectives = _check_args(args)
     default_hw = _default_hardware(args)
     hardware = inputs.resolve_hardware(args.hardware, default_hw)
-    runner = inputs.make_runner(args.runner)  # an unreachable farm fails before any work
+    # an unreachable farm (or a refused secret) fails before any work
+    runner = inputs.make_runner(args.runner, getattr(args, "secret_file", None))
     try:
         os.makedirs(args.outdir, exist_ok=True)
         args.log = args.log or os.path.join(args.outdir, "tune.jsonl")

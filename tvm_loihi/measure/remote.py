@@ -4,7 +4,12 @@ interface.
 A host is a TVM RPC server (:mod:`tvm_loihi.rpc_server`) whose init callback calls :func:`register`.
 Each tuner session is a forked process; it holds the workloads uploaded to it (keyed by workload and
 hardware key) and answers measurement requests that carry only the mapping JSON. Global functions
-(all plain str/bytes in and JSON text out, so no pickle crosses the link):
+(all plain str/bytes in and JSON text out, so no pickle crosses the link). On a host with a secret
+(:mod:`tvm_loihi.measure.auth`) every function but ``challenge`` and ``auth`` refuses until the
+session has authenticated:
+
+``tvm_loihi.remote.challenge()``, ``tvm_loihi.remote.auth(text)``
+    The HMAC-SHA256 challenge-response (:class:`~tvm_loihi.measure.auth.SessionGate`).
 
 ``tvm_loihi.remote.version()``
     ``{"package", "protocol", "backend", "fidelities", "host", "pid"}``.
@@ -230,7 +235,7 @@ def _server_address() -> str:
 _STATE: HostState | None = None
 
 
-def register(backend: str | MeasurementBackend = "sim") -> HostState:
+def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = None) -> HostState:
     """Register the ``tvm_loihi.remote.*`` global functions in this process (an RPC server's init
     callback).
 
@@ -238,14 +243,21 @@ def register(backend: str | MeasurementBackend = "sim") -> HostState:
     ----------
     backend : str or MeasurementBackend
         ``"sim"``, ``"fast"``, ``"event"`` or a backend instance.
+    secret : bytes, optional
+        The farm's shared secret; None (``--insecure``) leaves sessions unauthenticated.
     """
     import tvm_ffi
+
+    from .auth import SessionGate
 
     global _STATE
     _STATE = HostState(make_backend(backend) if isinstance(backend, str) else backend)
     state = _STATE
+    gate = SessionGate(secret, lambda: state.host_id)
     functions = (("version", state.version), ("ping", lambda text: text),
                  ("upload", state.upload), ("has", state.has), ("measure", state.measure))
     for name, fn in functions:
-        tvm_ffi.register_global_func(f"tvm_loihi.remote.{name}", fn, override=True)
+        tvm_ffi.register_global_func(f"tvm_loihi.remote.{name}", gate.guard(fn), override=True)
+    tvm_ffi.register_global_func("tvm_loihi.remote.challenge", gate.challenge, override=True)
+    tvm_ffi.register_global_func("tvm_loihi.remote.auth", gate.auth, override=True)
     return state

@@ -33,6 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .auth import AuthenticationError, authenticate_session, load_secret
 from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload
 from .records import MeasureError, MeasureInput, MeasureResult
 from .runner import Runner
@@ -82,12 +83,21 @@ def call_with_deadline(fn, timeout_s: float, *args):
 
 
 def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float, timeout_s: float,
-                    priority: int = 1):
-    """Ask the tracker for a host under ``key`` and connect to it, giving up after ``timeout_s``.
+                    priority: int = 1, secret: bytes | str | None = None):
+    """Ask the tracker for a host under ``key``, connect to it and authenticate, giving up after
+    ``timeout_s``.
 
     Unlike ``TrackerSession.request`` this never blocks forever: the request goes over a socket with
-    a time-out, and closing that socket withdraws it at the tracker.
+    a time-out, and closing that socket withdraws it at the tracker. ``secret`` (default:
+    :func:`~tvm_loihi.measure.auth.load_secret`, i.e. ``$TVM_LOIHI_SECRET[_FILE]``) authenticates
+    with the tracker and the session (:func:`~tvm_loihi.measure.auth.authenticate_session`).
+
+    Raises
+    ------
+    AuthenticationError
+        The host refused the secret, or could not prove it holds it.
     """
+    secret = load_secret(secret)
     from tvm import rpc
     from tvm.rpc import base
 
@@ -106,7 +116,22 @@ def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float
     if value[0] != base.TrackerCode.SUCCESS:
         raise HostUnavailable(f"tracker refused the request: {value!r}")
     url, port, matchkey = value[1]
-    return call_with_deadline(rpc.connect, timeout_s, url, port, matchkey, session_timeout_s)
+    sess = call_with_deadline(rpc.connect, timeout_s, url, port, matchkey, session_timeout_s)
+    refused = call_with_deadline(_authenticate, timeout_s, sess.get_function, secret,
+                                 f"{url}:{port}")
+    if refused:
+        sess = None  # release the host now (a traceback holding the session would keep it busy)
+        raise AuthenticationError(refused)
+    return sess
+
+
+def _authenticate(get_function, secret: bytes | None, where: str) -> str:
+    # The refusal as text, so that no exception (and no traceback) keeps the session alive.
+    try:
+        authenticate_session(get_function, secret, where)
+    except AuthenticationError as exc:
+        return str(exc)
+    return ""
 
 
 @dataclass
@@ -161,14 +186,31 @@ class RPCRunner(Runner):
     idle_release_s : float
         A worker with nothing to do releases its session after this long (frees the host for
         others).
+    secret : bytes or str, optional
+        The farm's shared secret (:mod:`tvm_loihi.measure.auth`); default ``$TVM_LOIHI_SECRET_FILE``
+        or ``$TVM_LOIHI_SECRET``, and without any only hosts started with ``--insecure`` are used.
+    secret_file : str, optional
+        A file holding the secret (instead of ``secret``).
+    check_auth : bool
+        Open one session now (waiting at most 5 s for a free host) so that a wrong or missing
+        secret fails here, with :class:`~tvm_loihi.measure.auth.AuthenticationError`, not
+        candidate by candidate.
+
+    Raises
+    ------
+    AuthenticationError
+        ``check_auth`` found that a host refuses the secret (or cannot prove it holds it).
     """
 
     def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
                  n_parallel: int | None = None, timeout_s: float = 60.0,
                  session_timeout_s: float = 600.0, request_timeout_s: float = 60.0,
-                 max_attempts: int = 3, idle_release_s: float = 5.0) -> None:
+                 max_attempts: int = 3, idle_release_s: float = 5.0,
+                 secret: bytes | str | None = None, secret_file: str | None = None,
+                 check_auth: bool = True) -> None:
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
+        self._secret = load_secret(secret, secret_file)
         try:
             summary = query_summary(*self.tracker)
         except OSError as exc:
@@ -185,6 +227,8 @@ class RPCRunner(Runner):
         self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
         self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
         self.idle_release_s = float(idle_release_s)
+        if check_auth:
+            self._check_auth()
         self._uploads: dict[tuple[str, str], bytes] = {}
         self._queue: collections.deque[_Item] = collections.deque()
         self._cond = threading.Condition()
@@ -195,6 +239,17 @@ class RPCRunner(Runner):
             for i in range(self.n_parallel)]
         for w in self._workers:
             w.start()
+
+    def _check_auth(self) -> None:
+        try:
+            # Short: a host just released is free again within a second; all busy -> skip.
+            sess = request_session(self.tracker, self.key, 60.0, min(self.request_timeout_s, 5.0),
+                                   secret=self._secret)
+        except AuthenticationError:
+            raise
+        except (HostUnavailable, TimeoutError, OSError, RuntimeError):
+            return  # busy or slow: the workers will find out
+        del sess
 
     # -- Runner API ------------------------------------------------------------------------------
     def register(self, network, hardware, activity) -> None:
@@ -294,10 +349,15 @@ class RPCRunner(Runner):
         long)."""
         try:
             sess = request_session(self.tracker, self.key, self.session_timeout_s,
-                                   self.request_timeout_s)
+                                   self.request_timeout_s, secret=self._secret)
             session = call_with_deadline(_Session, self.request_timeout_s, sess, time.monotonic())
             self._no_host_since = None
             return session
+        except AuthenticationError as exc:  # retrying will not help: fail what is queued
+            logger.error("%s", exc)
+            self._fail_queue(str(exc))
+            time.sleep(0.5)
+            return None
         except (HostUnavailable, TimeoutError, OSError, RuntimeError) as exc:
             logger.warning("no session from tracker %s:%d: %s", *self.tracker, exc)
             now = time.monotonic()

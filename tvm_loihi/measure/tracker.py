@@ -116,12 +116,13 @@ class ManagedProcess:
             self.popen.wait(timeout=10)
 
 
-def _spawn(name: str, argv: list[str], log_dir: str) -> ManagedProcess:
+def _spawn(name: str, argv: list[str], log_dir: str,
+           env: dict | None = None) -> ManagedProcess:
     log_path = os.path.join(log_dir, f"{name}.log")
     with open(log_path, "wb") as log:
         popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                 env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
     return ManagedProcess(name, popen, log_path)
 
 
@@ -149,22 +150,33 @@ def start_tracker(host: str = "127.0.0.1", log_dir: str | None = None,
 
 def start_host(tracker: tuple[str, int], key: str = DEFAULT_KEY, backend: str = "sim",
                host: str = "127.0.0.1", log_dir: str | None = None,
-               timeout_s: float = 90.0) -> ManagedProcess:
+               timeout_s: float = 90.0, secret: str | None = None,
+               insecure: bool = False) -> ManagedProcess:
     """Start ``python -m tvm_loihi.rpc_server`` and wait for its ready line (it then registers
-    itself)."""
+    itself).
+
+    ``secret`` reaches the host in its ``$TVM_LOIHI_SECRET`` (default: this process's
+    ``$TVM_LOIHI_SECRET[_FILE]``); ``insecure`` starts it with ``--insecure`` instead.
+    """
     log_dir = log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_")
-    proc = _spawn_host(tracker, key, backend, host, log_dir)
+    proc = _spawn_host(tracker, key, backend, host, log_dir, secret, insecure)
     _finish_host_start(proc, timeout_s)
     return proc
 
 
 def _spawn_host(tracker: tuple[str, int], key: str, backend: str, host: str,
-                log_dir: str) -> ManagedProcess:
+                log_dir: str, secret: str | None = None, insecure: bool = False) -> ManagedProcess:
+    from .auth import ENV_FILE_VAR, ENV_VAR
+
     port = free_port(host)
     argv = [sys.executable, "-m", "tvm_loihi.rpc_server", "--tracker", f"{tracker[0]}:{tracker[1]}",
             "--key", key, "--backend", backend, "--host", host, "--port", str(port),
             "--port-end", str(port + 50), "--silent"]
-    proc = _spawn(f"host-{port}", argv, log_dir)
+    env = {ENV_VAR: secret, ENV_FILE_VAR: ""} if secret else None
+    if insecure:
+        argv.append("--insecure")
+        env = {ENV_VAR: "", ENV_FILE_VAR: ""}
+    proc = _spawn(f"host-{port}", argv, log_dir, env)
     proc.port = port
     return proc
 
@@ -195,6 +207,13 @@ class LocalFarm:
         ``--backend`` of every host.
     host : str
         Address everything binds to.
+    secret : str, optional
+        The farm's shared secret. Default: the one configured in this process
+        (``$TVM_LOIHI_SECRET[_FILE]``), else a random one. While the farm runs, it is exported as
+        ``$TVM_LOIHI_SECRET`` in this process, so :class:`RPCRunner`, ``request_session`` and
+        tuners started from here authenticate without being told.
+    insecure : bool
+        Start the hosts with ``--insecure`` (no secret) instead.
 
     Examples
     --------
@@ -209,6 +228,9 @@ class LocalFarm:
     log_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="tvm_loihi_farm_"))
     tracker: ManagedProcess | None = None
     hosts: list[ManagedProcess] = field(default_factory=list)
+    secret: str | None = None
+    insecure: bool = False
+    _saved_env: dict | None = field(default=None, repr=False)
 
     @property
     def tracker_addr(self) -> tuple[str, int]:
@@ -216,6 +238,7 @@ class LocalFarm:
 
     def start(self, timeout_s: float = 120.0) -> LocalFarm:
         """Start the tracker, then the hosts (in parallel), and wait until all are registered."""
+        self._export_secret()
         try:
             self.tracker = start_tracker(self.host, self.log_dir)
             started = [self._spawn() for _ in range(self.n_hosts)]
@@ -235,8 +258,32 @@ class LocalFarm:
             wait_for_hosts(*self.tracker_addr, self.key, len(self.live_hosts()))
         return proc
 
+    def _export_secret(self) -> None:
+        import secrets
+
+        from .auth import ENV_FILE_VAR, ENV_VAR, load_secret
+
+        if self.insecure:
+            return
+        if self.secret is None:
+            configured = load_secret()
+            self.secret = configured.decode() if configured else secrets.token_hex(32)
+        if self._saved_env is None:
+            self._saved_env = {k: os.environ.get(k) for k in (ENV_VAR, ENV_FILE_VAR)}
+        os.environ.pop(ENV_FILE_VAR, None)
+        os.environ[ENV_VAR] = self.secret
+
+    def _restore_env(self) -> None:
+        for k, v in (self._saved_env or {}).items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env = None
+
     def _spawn(self) -> ManagedProcess:
-        proc = _spawn_host(self.tracker_addr, self.key, self.backend, self.host, self.log_dir)
+        proc = _spawn_host(self.tracker_addr, self.key, self.backend, self.host, self.log_dir,
+                           self.secret, self.insecure)
         self.hosts.append(proc)
         return proc
 
@@ -253,6 +300,7 @@ class LocalFarm:
             proc.kill()
         if self.tracker is not None:
             self.tracker.kill()
+        self._restore_env()
 
     def __enter__(self) -> LocalFarm:
         return self.start()
