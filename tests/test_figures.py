@@ -25,6 +25,7 @@ from tvm_loihi.report.figures import (
     plot_convergence,
     plot_pareto,
     plot_utilisation,
+    utilisation_figure,
 )
 from tvm_loihi.report.placement import (
     VIEW_MARGIN,
@@ -224,6 +225,15 @@ def test_utilisation_figure(run, tmp_path):
     rgb = _check_png(path, UTILISATION_SIZE)
     for colour in layer_colours(len(run["names"])):
         assert _has_colour(rgb, colour)
+
+
+def test_utilisation_core_ticks_are_whole_cores(run):
+    fig = utilisation_figure(run["panels"], run["names"], measured_by="fast simulator")
+    for ax in fig.axes:
+        fig.canvas.draw()
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)  # mlp_tiny: 3 cores
+    assert fig._suptitle.get_text().endswith("measured by: fast simulator")
 
 
 def test_pareto_figure(run, tmp_path):

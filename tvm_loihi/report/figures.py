@@ -173,6 +173,17 @@ def plot_utilisation(
     *,
     measured_by: str | None = None,
 ) -> str:
+    """Write :func:`utilisation_figure` to the PNG ``path`` and return the path."""
+    return save(utilisation_figure(panels, layer_names, title, measured_by=measured_by), path)
+
+
+def utilisation_figure(
+    panels: Sequence[tuple[str, object, object]],
+    layer_names: Sequence[str],
+    title: str = "Per-core utilisation",
+    *,
+    measured_by: str | None = None,
+):
     """Busy fraction of every used core, cores grouped by layer, one panel per mapping.
 
     Parameters
@@ -185,6 +196,10 @@ def plot_utilisation(
         Legend labels of the layers.
     measured_by : str, optional
         What produced the busy times (e.g. ``"fast simulator, local"``), shown under the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     plt = pyplot()
     fig, axes = plt.subplots(
@@ -203,7 +218,7 @@ def plot_utilisation(
         ax.legend(loc="upper right", fontsize=8, ncol=min(4, len(layer_names)))
     axes[-1, 0].set_xlabel("core (in layer order, slice by slice)")
     fig.suptitle(_title(title, measured_by))
-    return save(fig, path)
+    return fig
 
 
 def plot_pareto(
