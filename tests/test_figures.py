@@ -11,7 +11,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from tvm_loihi.model import workloads
-from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.hardware import get_preset, global_router_xy
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 from tvm_loihi.model.quantize import quantize_network
 from tvm_loihi.report import ProgressBar, format_comparison
@@ -20,11 +20,20 @@ from tvm_loihi.report.figures import (
     CONVERGENCE_SIZE,
     PARETO_SIZE,
     UTILISATION_SIZE,
+    convergence_figure,
+    convergence_series,
     plot_convergence,
     plot_pareto,
     plot_utilisation,
+    utilisation_figure,
 )
-from tvm_loihi.report.placement import edge_loads, placement_size, plot_placement
+from tvm_loihi.report.placement import (
+    VIEW_MARGIN,
+    edge_loads,
+    placement_size,
+    placement_view,
+    plot_placement,
+)
 from tvm_loihi.report.summary import metrics_of
 from tvm_loihi.sim import evaluate, lower_bound
 from tvm_loihi.tuning import default_activity, tune
@@ -65,6 +74,10 @@ def _has_colour(rgb: np.ndarray, colour, tol: float = 0.02) -> bool:
     return bool((np.abs(rgb - np.asarray(colour[:3])).max(axis=2) < tol).any())
 
 
+def _count_colour(rgb: np.ndarray, colour, tol: float = 0.02) -> int:
+    return int((np.abs(rgb - np.asarray(colour[:3])).max(axis=2) < tol).sum())
+
+
 def test_convergence_figure(run, tmp_path):
     res = run["res"]
     lb = lower_bound(run["net"], run["hw"], run["act"])
@@ -78,11 +91,99 @@ def test_convergence_figure(run, tmp_path):
     assert _has_colour(rgb, (0.122, 0.467, 0.706)) and _has_colour(rgb, (1.0, 0.498, 0.055))
 
 
+def _close_runs(run):
+    """Two strategies that end 0.3 us apart on a ~100 us latency, and a clearly worse one."""
+    h = np.asarray(run["res"].history, dtype=float)
+    a = np.minimum.accumulate(np.concatenate([h, h[-1:] * np.ones(10)]))
+    b = a.copy()
+    b[-5:] -= 0.3e-6
+    return [("ga", a), ("bilevel", b), ("random", a * 1.1)]
+
+
+def test_convergence_is_a_ratio_to_the_lower_bound_and_separates_close_runs(run, tmp_path):
+    res = run["res"]
+    lb = lower_bound(run["net"], run["hw"], run["act"])
+    runs = _close_runs(run)
+    reference, name, ratios = convergence_series(runs, lb)
+    assert reference == lb and name == "lower bound"
+    assert all((r >= 1.0).all() for r in ratios)
+    fig = convergence_figure(runs, default_s=res.default_result.latency_s, lower_bound_s=lb,
+                             measured_by="fast simulator, runner local")
+    main, zoom = fig.axes
+    for ax in (main, zoom):
+        ydata = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+        assert all((y >= 1.0).all() for y in ydata)
+    assert "/ lower bound" in main.get_ylabel()
+    assert main.get_legend() is None
+    assert len(fig.legends) == 1  # one legend, outside the axes
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(lab.startswith("ga: ") and "x (" in lab for lab in labels)
+    # the zoom shows only the two close runs, far enough apart to be told apart
+    assert len(zoom.get_lines()) == 2
+    lo, hi = zoom.get_ylim()
+    gap = 0.3e-6 / lb
+    assert gap / (hi - lo) > 0.3
+    assert "measured by: fast simulator, runner local" in fig._suptitle.get_text()
+    path = plot_convergence(runs, str(tmp_path / "c.png"),
+                            default_s=res.default_result.latency_s, lower_bound_s=lb)
+    rgb = _check_png(path, CONVERGENCE_SIZE)
+    plot_area = rgb[: int(rgb.shape[0] * 0.8)]  # above the legend
+    for colour in layer_colours(3):  # tab10: ga, bilevel, random in drawing order
+        assert _count_colour(plot_area, colour) > 50
+
+
+def test_convergence_without_lower_bound_is_relative_to_the_best_found(run):
+    runs = _close_runs(run)
+    reference, name, ratios = convergence_series(runs)
+    assert name == "best found" and reference == min(float(r[-1]) for _, r in runs)
+    assert min(float(r.min()) for r in ratios) == 1.0
+
+
 def test_placement_figure_shows_every_layer_and_link_heat(run, tmp_path):
     path = plot_placement(run["hw"], run["panels"], run["names"], str(tmp_path / "p.png"))
-    rgb = _check_png(path, placement_size(run["hw"], 2))
+    rgb = _check_png(path, placement_size(run["hw"], 2, placement_view(run["hw"], run["panels"])))
     for colour in layer_colours(len(run["names"])):
         assert _has_colour(rgb, colour)
+
+
+_UNUSED_GREY = (0.93, 0.93, 0.93)
+
+
+def test_placement_is_cropped_to_the_used_cores(run, tmp_path):
+    hw, panels = run["hw"], run["panels"]
+    used = {int(c) for _, m, _ in panels for k in range(m.n_layers) for c in m.layer_core_ids(k)}
+    assert len(used) < 0.1 * hw.n_cores  # mlp_tiny: a few of the 128 cores
+    view = placement_view(hw, panels)
+    xy = global_router_xy(hw)[sorted(used)]
+    gw, gh = hw.mesh_shape
+    # every used core with one router of context (where the mesh has one), the host port, and
+    # far less than the whole mesh
+    assert view.x0 <= max(0, xy[:, 0].min() - VIEW_MARGIN) and view.y0 == 0
+    assert view.x1 >= min(gw - 1, xy[:, 0].max() + VIEW_MARGIN)
+    assert view.y1 >= min(gh - 1, xy[:, 1].max() + VIEW_MARGIN)
+    assert not view.full and view.shape[0] * view.shape[1] <= 0.25 * gw * gh
+    path = plot_placement(hw, panels, run["names"], str(tmp_path / "p.png"),
+                          measured_by="fast simulator, local")
+    rgb = _check_png(path, placement_size(hw, 2, view))
+    # the drawn cores are mostly the network's, not unused grey (uncropped: 3 of 128 = 2 %)
+    layer_px = sum(_count_colour(rgb, c) for c in layer_colours(len(run["names"])))
+    grey_px = _count_colour(rgb, _UNUSED_GREY)
+    assert layer_px / (layer_px + grey_px) > 0.1
+
+
+def test_placement_title_says_what_part_of_the_mesh_is_shown(run):
+    view = placement_view(run["hw"], run["panels"])
+    text = view.describe(run["hw"])
+    assert text == (f"routers x {view.x0}-{view.x1}, y {view.y0}-{view.y1} of the 8 x 16 mesh "
+                    "(128 cores; the rest are unused)")
+
+
+def test_placement_of_a_spread_mapping_shows_the_whole_mesh(run):
+    net, hw = run["net"], run["hw"]
+    corners = Mapping.from_assignment(net, (1, 1, 1), [0, 7, 127])  # opposite corners
+    panels = [("corners", corners, evaluate(net, corners, hw, run["act"]))]
+    view = placement_view(hw, panels)
+    assert view.full and view.describe(hw) == "whole 8 x 16 router mesh"
 
 
 def test_placement_on_two_chips_outlines_both(tmp_path):
@@ -119,10 +220,20 @@ def test_edge_loads_sum_both_directions():
 
 
 def test_utilisation_figure(run, tmp_path):
-    path = plot_utilisation(run["panels"], run["names"], str(tmp_path / "u.png"))
+    path = plot_utilisation(run["panels"], run["names"], str(tmp_path / "u.png"),
+                            measured_by="fast simulator, re-run locally")
     rgb = _check_png(path, UTILISATION_SIZE)
     for colour in layer_colours(len(run["names"])):
         assert _has_colour(rgb, colour)
+
+
+def test_utilisation_core_ticks_are_whole_cores(run):
+    fig = utilisation_figure(run["panels"], run["names"], measured_by="fast simulator")
+    for ax in fig.axes:
+        fig.canvas.draw()
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)  # mlp_tiny: 3 cores
+    assert fig._suptitle.get_text().endswith("measured by: fast simulator")
 
 
 def test_pareto_figure(run, tmp_path):
@@ -187,3 +298,9 @@ def test_progress_bar_terminal_and_plain():
     bar.close("(budget)")
     lines = plain.getvalue().splitlines()
     assert "\r" not in plain.getvalue() and len(lines) == 10 and lines[-1].endswith("(budget)")
+
+
+def test_convergence_of_identical_runs_has_no_zoom(run):
+    h = run["res"].history
+    fig = convergence_figure([("ga", h), ("random", h)], default_s=h[0])
+    assert len(fig.axes) == 1

@@ -35,12 +35,14 @@ _LAZY = {
     "TuneResult": "tvm_loihi.tuning",
     "apply_best": "tvm_loihi.compiler.replay",
     "ReplayWarning": "tvm_loihi.compiler.replay",
+    "QuantizationWarning": "tvm_loihi.model.quantize",
 }
 
 __all__ = [
     "LoihiCapacityError",
     "LoihiConfig",
     "LowerLoihiToPacked",
+    "QuantizationWarning",
     "ReplayWarning",
     "TuneResult",
     "apply_best",

@@ -116,7 +116,8 @@ def _tune_one(
     )
 
 
-def _figures(outcome: NetworkOutcome, outdir: str, log_path: str) -> list[str]:
+def _figures(outcome: NetworkOutcome, outdir: str, log_path: str,
+             runner: str = "local") -> list[str]:
     from ..report.figures import plot_convergence, plot_pareto, plot_utilisation
     from ..report.placement import plot_placement
     from ..sim import evaluate
@@ -133,17 +134,22 @@ def _figures(outcome: NetworkOutcome, outdir: str, log_path: str) -> list[str]:
         )
     ]
     where = f"{net.name} on {hw.name}"
+    searched = f"{best.fidelity} simulator, runner {runner}"
+    resimulated = f"{fid} simulator, re-run locally"
     paths = [
         plot_convergence(
             [(r.strategy, r.history) for r in outcome.runs],
             stem.format("convergence"),
             default_s=best.history[0],  # evaluation 1, at the search fidelity
             lower_bound_s=outcome.lower_bound_s,
-            title=f"Convergence: {where} ({best.fidelity} simulator)",
+            title=f"Convergence: {where}",
+            measured_by=searched,
         ),
-        plot_placement(hw, panels, names, stem.format("placement"), title=f"Placement: {where}"),
+        plot_placement(hw, panels, names, stem.format("placement"), title=f"Placement: {where}",
+                       measured_by=resimulated),
         plot_utilisation(
-            panels, names, stem.format("utilisation"), title=f"Per-core utilisation: {where}"
+            panels, names, stem.format("utilisation"), title=f"Per-core utilisation: {where}",
+            measured_by=resimulated,
         ),
     ]
     if len(best.objectives) == 2:
@@ -156,6 +162,7 @@ def _figures(outcome: NetworkOutcome, outdir: str, log_path: str) -> list[str]:
                 default=(best.default_result.latency_s, best.default_result.energy_j),
                 best=(best.best_result.latency_s, best.best_result.energy_j),
                 title=f"Pareto front: {where}",
+                measured_by=searched,
             )
         )
     return paths
@@ -347,7 +354,7 @@ def cmd_tune(args) -> int:
             )
             + "\n"
         )
-        figures += _figures(outcome, args.outdir, args.log)
+        figures += _figures(outcome, args.outdir, args.log, args.runner)
     summary = _summary(args, model, hardware, strategies, objectives, outcomes, figures)
     print("figures:\n" + "\n".join(f"  {p}" for p in summary["figures"]))
     print(f"tuning log: {summary['log']}\nreplay it:  {_replay_command(args, model, default_hw)}")

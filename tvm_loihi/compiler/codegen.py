@@ -156,12 +156,15 @@ def split_chains(func: relax.Function, calls: list[LayerCall]) -> list[Chain]:
 
 
 def compile_chain(chain: Chain, calibration: np.ndarray | None, name: str,
-                  input_layer: bool = False) -> NetworkIR:
+                  input_layer: bool = False,
+                  weight_clip_percentile: float | None = None) -> NetworkIR:
     """Quantise one chain with fixed parameters (calibration samples at its input, or default);
     ``input_layer`` prepends the on-chip input population
-    (:func:`tvm_loihi.model.quantize.input_relay`)."""
+    (:func:`tvm_loihi.model.quantize.input_relay`); ``weight_clip_percentile`` as in
+    :func:`~tvm_loihi.model.quantize.quantize_network`."""
     return quantize_network(chain.float_layers, calibration, name=name, tap_layers=chain.taps,
-                            input_layer=input_layer)
+                            input_layer=input_layer,
+                            weight_clip_percentile=weight_clip_percentile)
 
 
 def compile_function(
@@ -170,6 +173,7 @@ def compile_function(
     calibration: dict[int, np.ndarray] | None = None,
     layer_names: dict | None = None,
     input_layer: bool = False,
+    weight_clip_percentile: float | None = None,
 ) -> list[tuple[Chain, NetworkIR]]:
     """Compile an offloaded function into quantised networks, one per chain.
 
@@ -186,6 +190,8 @@ def compile_function(
         Weight fingerprint -> source layer name (see :data:`LAYER_NAMES_ATTR`).
     input_layer : bool
         Give every network an on-chip input population (``LoihiConfig(input_layer="chip")``).
+    weight_clip_percentile : float, optional
+        Weight step from this percentile of ``|W|`` (``LoihiConfig(weight_clip_percentile=...)``).
 
     Returns
     -------
@@ -203,7 +209,8 @@ def compile_function(
     for j, chain in enumerate(chains):
         cal = known.get(chain.input_expr)
         net_name = name if len(chains) == 1 else f"{name}.{j}"
-        out.append((chain, compile_chain(chain, cal, net_name, input_layer)))
+        out.append((chain, compile_chain(chain, cal, net_name, input_layer,
+                                         weight_clip_percentile)))
         if cal is not None:
             values = float_reference(chain.float_layers, cal)
             for call, value in zip(chain.calls, values):

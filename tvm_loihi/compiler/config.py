@@ -53,6 +53,13 @@ class LoihiConfig:
         and splits. One pipeline stage deeper; on the one-chip workloads it lets the search cut
         much more latency (docs/results.md). Tuning and compiling must use the same choice (it
         changes the workload key).
+    weight_clip_percentile : float, optional
+        Take each layer's 8-bit weight step from this percentile (in ``(0, 100]``) of its non-zero
+        ``|W|`` instead of the largest one, saturating the few weights above it (see
+        :mod:`tvm_loihi.model.quantize`). For models with a few outlier weights that would round
+        the rest to zero (a :class:`~tvm_loihi.model.quantize.QuantizationWarning` says so).
+        Changes the quantised weights, hence the workload key: tune and compile with the same
+        value. Default: the largest ``|W|`` (no clipping).
     mapping_provider : callable, optional
         ``provider(network, hardware) -> dict | None`` asked once per offloaded network at lowering
         time for the mapping to embed (``Mapping.to_json()``), or None for Lava's default mapping.
@@ -68,6 +75,7 @@ class LoihiConfig:
     on_too_large: str = "error"
     input_layer: str = "host"
     mapping_provider: MappingProvider | None = None
+    weight_clip_percentile: float | None = None
 
     def __post_init__(self) -> None:
         if self.input_layer not in INPUT_LAYERS:
@@ -78,6 +86,10 @@ class LoihiConfig:
             raise ValueError(
                 f"on_too_large must be one of {ON_TOO_LARGE}, got {self.on_too_large!r}"
             )
+        clip = self.weight_clip_percentile
+        if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))
+                                 or not 0 < clip <= 100):
+            raise ValueError(f"weight_clip_percentile must be a number in (0, 100], got {clip!r}")
         if self.hardware is not None:
             resolve_hardware(self.hardware)  # an unknown preset or a wrong type fails here
         if self.mapping_provider is not None and not callable(self.mapping_provider):

@@ -2,8 +2,10 @@
 
 :func:`load_onnx` checks the file (missing, truncated or malformed -> :class:`OnnxLoadError` saying
 which), checks that TVM's importer knows every op (else names the ops and the nodes, and suggests
-cutting the graph with ``outputs=[...]``), then imports with the weights as constants and records
-each dense layer's ONNX node name so the offloaded layers carry it
+cutting the graph with ``outputs=[...]``), checks every initializer and ``Constant`` for NaN,
+infinity and empty dimensions (else names the tensor and the nodes that use it), then imports with
+the weights as constants and records each dense layer's ONNX node name so the offloaded layers
+carry it
 (:data:`tvm_loihi.compiler.codegen.LAYER_NAMES_ATTR`).
 """
 
@@ -68,6 +70,58 @@ def _check_ops(model, where: str) -> None:
     )
 
 
+def _constant_tensors(model):
+    """(tensor name, TensorProto) of every initializer and ``Constant`` node value."""
+    for init in model.graph.initializer:
+        yield init.name, init
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and attr.HasField("t"):
+                    yield node.output[0], attr.t
+
+
+def _check_tensors(model, where: str) -> None:
+    from onnx import numpy_helper
+
+    users: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        for value in node.input:
+            users.setdefault(value, []).append(
+                f"node {node.name or node.output[0]!r} ({node.op_type})")
+    for name, tensor in _constant_tensors(model):
+        used_by = ", ".join(users.get(name, [])[:3]) or "no node"
+        dims = tuple(int(d) for d in tensor.dims)
+        if 0 in dims:
+            raise OnnxLoadError(
+                f"{where}: tensor {name!r} (used by {used_by}) has an empty dimension, shape "
+                f"{dims}: a layer needs at least one neuron and one input; fix the export"
+            )
+        values = numpy_helper.to_array(tensor)
+        if values.dtype.kind not in "fc":
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            counts = [f"{n} {kind}" for n, kind in ((int(np.isnan(values).sum()), "NaN"),
+                                                     (int(np.isinf(values).sum()), "infinite"))
+                      if n]
+            raise OnnxLoadError(
+                f"{where}: tensor {name!r} (used by {used_by}) has {' and '.join(counts)} "
+                f"value(s) of {values.size} (first at index {first}): the chip needs finite "
+                "weights and biases; fix the model (a diverged training run or a bad export?)"
+            )
+    init = {i.name for i in model.graph.initializer}
+    for value in model.graph.input:
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in value.type.tensor_type.shape.dim]
+        if value.name not in init and 0 in dims:
+            raise OnnxLoadError(
+                f"{where}: input {value.name!r} has an empty dimension, shape "
+                f"{tuple(dims)}: fix the export (or pass shape_dict)"
+            )
+
+
 def cut_onnx(model, outputs: list[str]):
     """The sub-model computing only ``outputs`` from the graph inputs (``onnx.utils.Extractor``)."""
     import onnx.utils
@@ -126,6 +180,7 @@ def load_onnx(path_or_model, outputs: list[str] | None = None,
     if outputs:
         model = cut_onnx(model, list(outputs))
     _check_ops(model, where)
+    _check_tensors(model, where)
     try:
         mod = _compat.onnx_to_relax(model, shape_dict)
     except Exception as err:  # the importer raises many types; keep the cause, say where

@@ -138,7 +138,8 @@ def lower_loihi(mod: tvm.IRModule, config=None) -> tvm.IRModule:
         func = offloaded[fname]
         calibration = calibration_for_call(mod, fname, config)
         compiled = compile_function(func, f"loihi{index}", calibration, layer_names,
-                                    input_layer=config.input_layer == "chip")
+                                    input_layer=config.input_layer == "chip",
+                                    weight_clip_percentile=config.weight_clip_percentile)
         _check_capacity(compiled, hardware)
         payloads = [make_payload(net, fname, hardware, mapping_for(config, net, hardware))
                     for _, net in compiled]
