@@ -25,7 +25,7 @@ def _oracle_violations(net, mapping, hw):
             block = w[b[j]: b[j + 1]]  # (neurons on core, n_in)
             nnz_per_axon = block.sum(axis=0)
             n = b[j + 1] - b[j]
-            dense = layer.n_in * -(-n // lim.dense_synapses_per_word)
+            dense = layer.n_in * -(-(n + lim.dense_extra_synapses) // lim.dense_synapses_per_word)
             sparse = int((-(-nnz_per_axon // lim.sparse_synapses_per_word)).sum())
             if k + 1 < len(net.layers):
                 wn = net.layers[k + 1].weights.toarray() != 0
