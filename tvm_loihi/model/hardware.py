@@ -221,7 +221,17 @@ ASSUMED_CONSTANTS: tuple[str, ...] = (
     "timing.barrier_per_chip_hop_s", "timing.neuron_update_s", "timing.syn_op_s",
     "timing.msg_send_s", "timing.msg_recv_s",
     "energy.chip_crossing_j", "energy.static_w_per_chip",
+    "energy.msg_out_j", "energy.spike_out_j",
 )
+
+# The plausible range of an assumed constant where the evidence gives one (else x0.5 - x2).
+# Message and spike energies are L1 silicon-fit values with no Loihi 2 figure: 10-111 pJ, the low
+# end being where energy falls with latency as the paper reports (notes/loihi2-silicon.md §4).
+ASSUMED_RANGES: dict[str, tuple[float, float]] = {
+    "energy.msg_out_j": (10e-12, 111e-12),
+    "energy.spike_out_j": (10e-12, 111e-12),
+    "energy.static_w_per_chip": (0.232, 0.282),
+}
 
 
 @dataclass(frozen=True)
