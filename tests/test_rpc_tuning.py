@@ -117,7 +117,7 @@ def test_pool_runner_matches_local_and_survives_worker_death(tmp_path):
     with PoolRunner(n_workers=2, timeout_s=30) as pool:
         pool.register(net, HW, act)
         first = pool.submit([inp, inp])
-        expected = backend.measure(net, HW, act, mapping).latency_s
+        expected = backend.measure(net, HW, act, mapping, FIDELITY).latency_s
         assert all(f.result(timeout=120).latency_s == expected for f in first)
         workers = [c for c in psutil.Process().children(recursive=True)
                    if "popen_worker" in " ".join(c.cmdline())]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from _networks import tiny_network
 
-from tvm_loihi.model.hardware import HardwareSpec
+from tvm_loihi.model.hardware import HardwareSpec, get_preset
 from tvm_loihi.model.mapping import Mapping
 from tvm_loihi.model.network import NetworkIR
 from tvm_loihi.search import EVOLUTIONARY, get_strategy, strategy_names
@@ -20,9 +20,17 @@ from tvm_loihi.search.registry import register
 from tvm_loihi.sim import evaluate
 from tvm_loihi.tuning import default_activity, tune
 
+# These landscapes were built on the v0 timing (L1-sized hops and links), where the optimum is a
+# needle by a clear margin. Under the recalibrated default (#13) hops and links are 4.7x cheaper
+# and the best few placements differ by ~1e-5 relative, a tie at the timing model's resolution
+# rather than a needle; the instances keep the v0 timing so the exact-optimum check keeps its
+# meaning (on the default timing the strategies land within 5e-5 of the optimum).
+_V0_TIMING = get_preset("loihi2_1chip_v0").timing
 INSTANCES = {
-    "2 layers on 2x3": ((12, 3, 3), HardwareSpec("mesh2x3", routers_x=2, routers_y=3)),
-    "3 layers on 2x3": ((10, 3, 2, 2), HardwareSpec("mesh2x3b", routers_x=3, routers_y=2)),
+    "2 layers on 2x3": ((12, 3, 3), HardwareSpec("mesh2x3", routers_x=2, routers_y=3,
+                                                  timing=_V0_TIMING)),
+    "3 layers on 2x3": ((10, 3, 2, 2), HardwareSpec("mesh2x3b", routers_x=3, routers_y=2,
+                                                     timing=_V0_TIMING)),
 }
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tvm_loihi.model.activity import ActivityProfile
-from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.hardware import HardwareSpec, get_preset
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 from tvm_loihi.model.network import Layer, NetworkIR
 from tvm_loihi.sim import evaluate
@@ -34,11 +34,18 @@ def _one_message(core_a: int, core_b: int, hw):
     return map_traffic(net, m, hw, act)
 
 
+# The default calibration on 8 x 16 routers of one core each, where core ids run along the mesh
+# (the hand-computed geometry below counts routers by core id).
+MESH16_2CHIP = HardwareSpec("loihi2_2chip_mesh16", chips_x=2)
+
+
+@pytest.mark.parametrize("preset", ["loihi2_1chip", "loihi2_1chip_mesh16"])
 @pytest.mark.parametrize("d", [1, 3, 7])
-def test_one_message_over_d_hops(d):
-    hw = get_preset("loihi2_1chip")
+def test_one_message_over_d_hops(d, preset):
+    hw = get_preset(preset)
     t = hw.timing
-    mt = _one_message(0, d, hw)  # core d is d hops east of core 0 on row 0
+    # core d x cores_per_router is d routers east of core 0 on row 0
+    mt = _one_message(0, d * hw.cores_per_router, hw)
     barrier = t.barrier(2, 0)
     window = t.neuron_update_s + t.msg_send_s  # core a: one neuron update, one message
     # emitted at the end of the send window, d hop latencies (cut-through), whole one link service
@@ -65,7 +72,7 @@ def test_barrier_only_timestep():
 
 
 def test_chip_crossing_costs_what_the_spec_says():
-    hw = get_preset("loihi2_2chip")
+    hw = MESH16_2CHIP
     t, e = hw.timing, hw.energy
     on_chip = _one_message(6, 7, hw)  # (6,0) -> (7,0): one east hop on chip 0
     crossing = _one_message(7, 128, hw)  # (7,0) chip 0 -> (0,0) chip 1: one chip-to-chip hop
@@ -82,7 +89,7 @@ def test_chip_crossing_costs_what_the_spec_says():
 
 
 def test_two_flows_sharing_a_link_take_longer():
-    hw = get_preset("loihi2_1chip").replace_constant("timing.link_msg_s", 200e-9)
+    hw = get_preset("loihi2_1chip_mesh16").replace_constant("timing.link_msg_s", 200e-9)
     net = _chain(np.eye(2), np.eye(2))
     # 0->3 and 1->4 share links (1,0)->(2,0)->(3,0)
     m = Mapping.from_assignment(net, (2, 2), [0, 1, 3, 4])
@@ -100,7 +107,7 @@ def test_two_flows_sharing_a_link_take_longer():
 @given(x0=st.integers(0, 7), y0=st.integers(0, 15), x1=st.integers(0, 7), y1=st.integers(0, 15),
        dx=st.integers(0, 7), dy=st.integers(0, 15))
 def test_hops_never_decrease_when_destination_moves_farther(x0, y0, x1, y1, dx, dy):
-    hw = get_preset("loihi2_2chip")
+    hw = MESH16_2CHIP
     sx = 1 if x1 >= x0 else -1
     sy = 1 if y1 >= y0 else -1
     far = (min(max(x1 + sx * dx, 0), 15), min(max(y1 + sy * dy, 0), 15))

@@ -10,12 +10,14 @@ Resource rules (constants in :class:`~tvm_loihi.model.hardware.CoreLimits`):
 
 * neurons per core <= ``max_neurons``;
 * SynMem words per core <= ``synmem_words``, where the core uses the cheaper of two encodings:
-  *dense* (``ceil(n_neurons_on_core / 4)`` words per input axon of the layer, zeros stored) or
+  *dense* (``ceil((n_neurons_on_core + dense_extra_synapses) / dense_synapses_per_word)``, by
+  default ``ceil((n + 3) / 4)``, words per input axon of the layer, zeros stored) or
   *sparse* (``ceil(nnz / 2)`` words per source neuron with a non-zero synapse onto the core);
 * input axons per core (distinct source neurons with a non-zero synapse onto it)
   <= ``max_input_axons``;
 * output axon entries per core (sum over its neurons of the distinct destination cores they reach;
-  one per neuron for the output layer, whose spikes go to the host) <= ``max_output_axons``.
+  one per neuron for the output layer, whose spikes go to the host) <= ``max_output_axons``;
+* neuron groups per core (one: a core holds one slice of one layer) <= ``max_neuron_groups``.
 
 The Lava default mapping applies the same rules (the compiler keeps the cheaper encoding per core)
 and gives each layer the fewest cores that satisfy them (LOIHI2.md §2). Output axons of layer k
@@ -73,7 +75,7 @@ class SliceStats:
 
 
 def _compute(weights: sps.csr_matrix, bounds: np.ndarray, dense_per_word: int,
-             sparse_per_word: int) -> SliceStats:
+             sparse_per_word: int, dense_extra: int = 0) -> SliceStats:
     _n_out, n_in = weights.shape
     c = len(bounds) - 1
     neurons = np.diff(bounds)
@@ -89,7 +91,7 @@ def _compute(weights: sps.csr_matrix, bounds: np.ndarray, dense_per_word: int,
     input_axons = np.bincount(cols, minlength=c)
     sparse_each = -(-vals // sparse_per_word)
     sparse_words = np.bincount(cols, weights=sparse_each, minlength=c).astype(np.int64)
-    dense_per_axon = -(-neurons // dense_per_word)
+    dense_per_axon = -(-(neurons + dense_extra) // dense_per_word)
     # Dense stores every input axon's full row of the slice, zeros included (LOIHI2.md §2 item 5).
     dense_words = n_in * dense_per_axon
     use_dense = dense_words < sparse_words
@@ -111,17 +113,19 @@ _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def slice_stats(network: NetworkIR, layer: int, bounds: np.ndarray, dense_per_word: int = 4,
-                sparse_per_word: int = 2) -> SliceStats:
+                sparse_per_word: int = 2, dense_extra: int = 0) -> SliceStats:
     """Cached :class:`SliceStats` of ``network.layers[layer]`` split at ``bounds`` (LRU per
-    network)."""
+    network); a dense row of ``n`` synapses takes ``ceil((n + dense_extra) / dense_per_word)``
+    words."""
     cache = _caches.get(network)
     if cache is None:
         cache = LRU(_CACHE_ENTRIES, _CACHE_BYTES)
         _caches[network] = cache
     b = np.ascontiguousarray(bounds, dtype=np.int64)
-    key = (layer, dense_per_word, sparse_per_word, b.tobytes())
+    key = (layer, dense_per_word, sparse_per_word, dense_extra, b.tobytes())
     return cache.get_or_make(
-        key, lambda: _compute(network.layers[layer].weights, b, dense_per_word, sparse_per_word))
+        key, lambda: _compute(network.layers[layer].weights, b, dense_per_word, sparse_per_word,
+                              dense_extra))
 
 
 def even_bounds(n: int, c: int) -> np.ndarray:
@@ -146,7 +150,7 @@ def layer_stats(network: NetworkIR, hardware, k: int, bounds: np.ndarray) -> Sli
     encodings."""
     lim = hardware.limits
     return slice_stats(network, k, bounds, lim.dense_synapses_per_word,
-                       lim.sparse_synapses_per_word)
+                       lim.sparse_synapses_per_word, lim.dense_extra_synapses)
 
 
 def layer_usage(stats: SliceStats, next_stats: SliceStats | None, bounds: np.ndarray) -> dict:
@@ -156,7 +160,8 @@ def layer_usage(stats: SliceStats, next_stats: SliceStats | None, bounds: np.nda
     else:
         out_axons = np.add.reduceat(next_stats.fanout, bounds[:-1])
     return {"max_neurons": stats.neurons, "synmem_words": stats.synmem_words,
-            "max_input_axons": stats.input_axons, "max_output_axons": out_axons}
+            "max_input_axons": stats.input_axons, "max_output_axons": out_axons,
+            "max_neuron_groups": np.ones_like(stats.neurons)}
 
 
 def _over(usage: dict, limits) -> tuple[str, int, int, int] | None:

@@ -69,6 +69,7 @@ def _measurement(fidelity: str, mt: MappedTraffic, tl: Timeline) -> Measurement:
                    "flight_s": tl.flight_s},
         barrier_s=tl.barrier_s, core_ids=mt.slice_core, core_utilisation=tl.core_busy_s / total,
         link_messages=tl.link_messages.reshape(4, geo.gh, geo.gw),
+        static_board_j=mt.hardware.n_chips * mt.hardware.energy.static_w_per_chip * total,
     )
 
 

@@ -21,10 +21,23 @@ def event_counts(mt: MappedTraffic) -> dict[str, float]:
     return counts
 
 
-def energy_breakdown(mt: MappedTraffic, counts: dict[str, float],
-                     latency_s: float) -> dict[str, float]:
-    """Energy (joules) per component for a run of ``latency_s`` seconds."""
-    e = mt.hardware.energy
+def dynamic_energy(energy, counts: dict[str, float]) -> dict[str, float]:
+    """Dynamic energy (joules) per component from event counts.
+
+    Parameters
+    ----------
+    energy : Energy
+        Per-event energies.
+    counts : dict
+        ``syn_ops``, ``dendrite_updates`` (neuron updates), ``spikes`` (spiking neurons),
+        ``axon_out`` (messages), ``hops_ew``, ``hops_ns``, ``hops_local``, ``chip_crossings``.
+
+    Returns
+    -------
+    dict
+        ``{component_j: joules}`` without the static term.
+    """
+    e = energy
     active = counts["spikes"]
     return {
         "syn_ops_j": counts["syn_ops"] * e.syn_op_j,
@@ -35,5 +48,12 @@ def energy_breakdown(mt: MappedTraffic, counts: dict[str, float],
         "hops_j": counts["hops_ew"] * e.hop_ew_j + counts["hops_ns"] * e.hop_ns_j
         + counts["hops_local"] * e.hop_local_j,
         "chip_crossings_j": counts["chip_crossings"] * e.chip_crossing_j,
-        "static_j": mt.chips_used * e.static_w_per_chip * latency_s,
     }
+
+
+def energy_breakdown(mt: MappedTraffic, counts: dict[str, float],
+                     latency_s: float) -> dict[str, float]:
+    """Energy (joules) per component for a run of ``latency_s`` seconds."""
+    e = mt.hardware.energy
+    return {**dynamic_energy(e, counts),
+            "static_j": mt.chips_used * e.static_w_per_chip * latency_s}

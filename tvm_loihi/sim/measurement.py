@@ -42,6 +42,10 @@ class Measurement:
         ``(S,)`` busy fraction of each used core over the run.
     link_messages : numpy.ndarray
         ``(4, gh, gw)`` messages over each directed link (east, west, north, south) over the run.
+    static_board_j : float
+        Static energy of every chip of the system over the run. ``energy_j`` charges static power
+        per *used* chip (Lava's convention: lava-dl subtracts idle chips arithmetically); idle
+        chips are not power-gated on Kapoho Point, so the board draws this much.
     """
 
     fidelity: str
@@ -60,10 +64,21 @@ class Measurement:
     core_ids: np.ndarray = field(default=None, repr=False)
     core_utilisation: np.ndarray = field(default=None, repr=False)
     link_messages: np.ndarray = field(default=None, repr=False)
+    static_board_j: float = 0.0
 
     @property
     def latency_s(self) -> float:
         return self.total_latency_s
+
+    @property
+    def energy_board_j(self) -> float:
+        """``energy_j`` with static power charged for every chip of the board."""
+        return self.energy_j - self.energy_breakdown_j.get("static_j", 0.0) + self.static_board_j
+
+    @property
+    def energy_per_inference_board_j(self) -> float:
+        """``energy_board_j / n_samples``."""
+        return self.energy_board_j / self.n_samples
 
     def to_json(self, detail: bool = True) -> dict:
         """Plain JSON data; ``detail=False`` leaves out the per-timestep/core/link arrays."""
@@ -76,6 +91,8 @@ class Measurement:
             "n_samples": self.n_samples,
             "counters": dict(self.counters), "energy_breakdown_j": dict(self.energy_breakdown_j),
             "barrier_s": self.barrier_s,
+            "energy_board_j": self.energy_board_j,
+            "energy_per_inference_board_j": self.energy_per_inference_board_j,
         }
         if detail:
             d["timesteps"] = {k: np.asarray(v).tolist() for k, v in self.timesteps.items()}

@@ -126,18 +126,54 @@ def _pairs(network, mapping, hardware, activity, stats):
     return offsets, src, dst, player, msgs, ops
 
 
+def core_send_s(timing, neurons, msgs_out):
+    """A core's send pipeline in one timestep: every neuron updated, every message emitted.
+
+    Parameters
+    ----------
+    timing : Timing
+        Per-event times.
+    neurons, msgs_out : float or numpy.ndarray
+        Neurons on the core and messages it sends in the timestep.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Seconds (``neurons x t_neuron + msgs_out x t_send``).
+    """
+    return neurons * timing.neuron_update_s + msgs_out * timing.msg_send_s
+
+
+def core_recv_s(timing, msgs_in, syn_ops):
+    """A core's receive pipeline in one timestep (``msgs_in x t_recv + syn_ops x t_syn``).
+
+    Parameters
+    ----------
+    timing : Timing
+        Per-event times.
+    msgs_in, syn_ops : float or numpy.ndarray
+        Messages the core receives and synaptic operations it does in the timestep.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Seconds.
+    """
+    return msgs_in * timing.msg_recv_s + syn_ops * timing.syn_op_s
+
+
 def _work(layers: list[LayerCounts], offsets, n: int,
           hw: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
     t = hw.timing
     steps = n + len(layers) - 1
     neurons = np.concatenate([lc.neurons for lc in layers])
-    send = np.repeat((neurons * t.neuron_update_s)[None, :], steps, axis=0)
+    send = np.repeat(core_send_s(t, neurons, 0.0)[None, :], steps, axis=0)
     recv = np.zeros_like(send)
     for k, lc in enumerate(layers):
         cols = slice(offsets[k], offsets[k + 1])
-        recv[k: k + n, cols] = lc.msgs_in * t.msg_recv_s + lc.syn_ops * t.syn_op_s
+        recv[k: k + n, cols] = core_recv_s(t, lc.msgs_in, lc.syn_ops)
         if k + 1 < len(layers):
-            send[k + 1: k + 1 + n, cols] += lc.msgs_out * t.msg_send_s
+            send[k + 1: k + 1 + n, cols] += core_send_s(t, 0.0, lc.msgs_out)
     return send, recv
 
 
