@@ -65,6 +65,8 @@ def cmd_tracker(args) -> int:
     to start without a configured secret unless ``--insecure``, so that a farm states its choice
     once for every process, and ``--insecure`` prints the warning.
     """
+    if args.action == "status":
+        return _tracker_status(args)
     from tvm.rpc.tracker import Tracker
 
     from ..rpc_server import resolve_secret
@@ -104,3 +106,56 @@ def cmd_tracker(args) -> int:
         time.sleep(0.5)
     print("tvm-loihi tracker: tracker process exited", file=sys.stderr, flush=True)
     return 1
+
+
+def tracker_status(summary: dict) -> list[dict]:
+    """Per device key: registered hosts (``addr:port``), free hosts and queued session requests,
+    from a tracker's SUMMARY (what TVM's ``query_rpc_tracker`` prints)."""
+    hosts: dict[str, list[str]] = {}
+    for server in summary.get("server_info", []):
+        key = str(server.get("key", "")).removeprefix("server:")
+        addr = server.get("addr") or ["?", "?"]
+        hosts.setdefault(key, []).append(f"{addr[0]}:{addr[1]}")
+    queues = summary.get("queue_info", {})
+    rows = []
+    for key in sorted(set(hosts) | set(queues)):
+        q = queues.get(key, {})
+        registered = sorted(hosts.get(key, []))
+        free = int(q.get("free", 0))
+        rows.append({"key": key, "hosts": registered, "n_hosts": len(registered), "free": free,
+                     "in_use": max(0, len(registered) - free),
+                     "pending": int(q.get("pending", 0))})
+    return rows
+
+
+def _tracker_status(args) -> int:
+    import json
+
+    from ..measure.tracker import query_summary
+    from ..report.table import format_table
+
+    where = f"{args.host}:{args.port}"
+    try:
+        summary = query_summary(args.host, args.port, timeout_s=args.timeout)
+    except OSError as err:
+        raise CliError(
+            f"tracker {where} does not answer ({err}); start one with `tvm-loihi tracker "
+            f"--port {args.port}` or give its --host/--port"
+        ) from None
+    rows = tracker_status(summary)
+    if args.json:
+        print(json.dumps({"tracker": where, "keys": rows}, indent=2))
+        return 0
+    n = sum(r["n_hosts"] for r in rows)
+    print(f"tracker {where}: {n} host(s) registered under {len(rows)} key(s)")
+    if rows:
+        table = [[r["key"], r["n_hosts"], r["free"], r["in_use"], r["pending"]] for r in rows]
+        print(format_table(["key", "hosts", "free", "in use", "queued requests"], table,
+                           align="lrrrr"))
+        for r in rows:
+            for h in r["hosts"]:
+                print(f"  {r['key']}: {h}")
+    if any(r["pending"] for r in rows):
+        print("queued requests wait for a free host: a client may be holding sessions, or every "
+              "host is busy")
+    return 0

@@ -323,9 +323,22 @@ def _add_farm(sub) -> None:
         help="address to report to the tracker (default: the one it sees)",
     )
     _auth_args(p)
-    p = sub.add_parser("tracker", help="start TVM's RPC tracker ($TVM_LOIHI_* defaults)")
+    p = sub.add_parser(
+        "tracker",
+        help="start TVM's RPC tracker, or `tracker status`: its hosts and queues "
+        "($TVM_LOIHI_* defaults)",
+    )
     p.add_argument(
-        "--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind"
+        "action",
+        nargs="?",
+        default="start",
+        choices=("start", "status"),
+        help="start (default) a tracker, or print the status of the one at --host:--port",
+    )
+    p.add_argument(
+        "--host",
+        default=env_default("TVM_LOIHI_HOST", "127.0.0.1"),
+        help="address to bind (status: the tracker's address)",
     )
     p.add_argument(
         "--port",
@@ -334,6 +347,14 @@ def _add_farm(sub) -> None:
         help="port (default 9190)",
     )
     p.add_argument("--port-end", type=int, default=None, help="last port to try (default port+10)")
+    p.add_argument("--json", action="store_true", help="status: print JSON instead of tables")
+    p.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="status: give up on a tracker that does not answer within this (default 5)",
+    )
     _auth_args(p)
 
 
