@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import ctypes
 import json
 import logging
 import socket
@@ -39,6 +40,14 @@ from .runner import Runner
 from .tracker import free_hosts, hosts_for_key, query_summary
 
 logger = logging.getLogger(__name__)
+
+# Grace times (seconds). A client-side deadline is the host's own limit plus a grace for the answer
+# to cross the link.
+CALL_GRACE_S = 10.0  # on top of timeout_s: a measurement not answered by then means a wedged host
+RENEW_MARGIN_S = 10.0  # on top of timeout_s: renew a session this long before TVM would end it
+UPLOAD_GRACE_S = 60.0  # on top of request_timeout_s: time for one workload upload
+WORKER_JOIN_S = 5.0  # close() waits this long for the workers to stop
+RETRY_PAUSE_S = 0.5  # between session requests that failed
 
 
 class HostUnavailable(RuntimeError):
@@ -133,8 +142,22 @@ class _Session:
         self.uploaded: set[tuple[str, str]] = set()
 
     def close(self) -> None:
-        self.funcs.clear()
-        self.sess = None
+        """Drop every reference (TVM frees the remote handles and ends the session)."""
+        self.funcs, self.sess = {}, None
+
+    def abandon(self) -> None:
+        """Drop the session *without* freeing it: to a wedged host (SIGSTOP, hung machine) TVM's
+        destructors block on the dead link while holding the GIL, which would freeze every thread
+        of the tuner. The handles are leaked on purpose (one socket per wedged session); the host
+        ends the session itself after ``session_timeout_s``."""
+        _ABANDONED.append((self.funcs, self.sess))
+        for handle in (self.funcs, self.sess):
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))  # never freed, not even at exit
+        self.funcs, self.sess = {}, None
+
+
+# Sessions given up on (see _Session.abandon); kept so that a debugger can see them.
+_ABANDONED: list = []
 
 
 class RPCRunner(Runner):
@@ -237,7 +260,7 @@ class RPCRunner(Runner):
             item.future.set_result(MeasureResult.failure(MeasureError.HOST_LOST, "runner closed"))
         # Workers finish what they measure and drop their sessions on their own (daemon threads); a
         # worker waiting at the tracker drops the session it may still get. Do not wait for those.
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + WORKER_JOIN_S
         for w in self._workers:
             w.join(timeout=max(0.0, deadline - time.monotonic()))
 
@@ -287,7 +310,8 @@ class RPCRunner(Runner):
                 session.close()
 
     def _expiring(self, session: _Session) -> bool:
-        return time.monotonic() - session.started + self.timeout_s + 10.0 >= self.session_timeout_s
+        return (time.monotonic() - session.started + self.timeout_s + RENEW_MARGIN_S
+                >= self.session_timeout_s)
 
     def _acquire(self) -> _Session | None:
         """A fresh session, or None (after failing the queue if no host has served the key for too
@@ -309,7 +333,7 @@ class RPCRunner(Runner):
             if since is not None and now - since >= self.request_timeout_s:
                 self._fail_queue(f"no host under key {self.key!r} for {now - since:.0f} s "
                                  f"(last error: {exc})")
-            time.sleep(0.5)
+            time.sleep(RETRY_PAUSE_S)
             return None
 
     def _fail_queue(self, reason: str) -> None:
@@ -323,8 +347,8 @@ class RPCRunner(Runner):
         item.hosts_tried.append(session.host)
         try:
             result = self._measure_on(session, item.inp)
-        except TimeoutError as exc:  # the host did not answer: treat it as wedged, drop the session
-            session.close()
+        except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
+            session.abandon()
             self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
             return None
         except Exception as exc:  # kShutdown, broken pipe, reset: the host or its session died
@@ -338,14 +362,15 @@ class RPCRunner(Runner):
         wk = (inp.workload_key, inp.hardware_key)
         if wk not in session.uploaded:
             reply = json.loads(call_with_deadline(session.funcs["upload"],
-                                                  self.request_timeout_s + 60.0, self._uploads[wk]))
+                                                  self.request_timeout_s + UPLOAD_GRACE_S,
+                                                  self._uploads[wk]))
             if not reply["ok"]:
                 return MeasureResult.failure(MeasureError(reply["error"]), reply["message"],
                                              session.host)
             session.uploaded.add(wk)
         text = MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
                               self.timeout_s).to_text()
-        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + 10.0, text)
+        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + CALL_GRACE_S, text)
         return MeasureResult.from_json(json.loads(reply))
 
     def _fail_or_retry(self, item: _Item, reason: str,
