@@ -291,6 +291,8 @@ def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]
 
 def cmd_tune(args) -> int:
     """Run ``tvm-loihi tune`` (see the module docstring)."""
+    from ..measure.rpc_runner import HostUnavailable
+
     strategies, objectives = _check_args(args)
     default_hw = _default_hardware(args)
     hardware = inputs.resolve_hardware(args.hardware, default_hw)
@@ -299,6 +301,8 @@ def cmd_tune(args) -> int:
         os.makedirs(args.outdir, exist_ok=True)
         args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
         model, outcomes = _run_all(args, runner, hardware, strategies, objectives)
+    except HostUnavailable as err:  # the farm went away mid-run (FarmUnavailable): how to resume
+        raise CliError(f"{err} (tuning log: {os.path.abspath(args.log)})") from None
     finally:
         runner.close()
     figures = []

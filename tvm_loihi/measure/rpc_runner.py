@@ -62,6 +62,11 @@ class TrackerUnreachable(HostUnavailable):
     """No RPC tracker answers at the given address."""
 
 
+class FarmUnavailable(HostUnavailable):
+    """The runner went ``give_up_after_s`` without a session (tracker lost, every host held by
+    another client, or no host left): it measures nothing more and says why."""
+
+
 def call_with_deadline(fn, timeout_s: float, *args):
     """Run ``fn(*args)`` in a daemon thread; raise TimeoutError if it has not returned after
     ``timeout_s``.
@@ -184,12 +189,18 @@ class RPCRunner(Runner):
     idle_release_s : float
         A worker with nothing to do releases its session after this long (frees the host for
         others).
+    give_up_after_s : float
+        When no worker has obtained a session or finished a measurement for this long while some
+        need one (the tracker is gone, or another client holds every host), the queue fails with
+        ``HOST_LOST`` and every later :meth:`submit` raises :class:`FarmUnavailable` with one line
+        saying what is wrong and how to resume (the tuning log keeps what was measured).
     """
 
     def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
                  n_parallel: int | None = None, timeout_s: float = 60.0,
                  session_timeout_s: float = 600.0, request_timeout_s: float = 60.0,
-                 max_attempts: int = 3, idle_release_s: float = 5.0) -> None:
+                 max_attempts: int = 3, idle_release_s: float = 5.0,
+                 give_up_after_s: float = 120.0) -> None:
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
         try:
@@ -208,6 +219,9 @@ class RPCRunner(Runner):
         self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
         self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
         self.idle_release_s = float(idle_release_s)
+        self.give_up_after_s = float(give_up_after_s)
+        self._stalled_since: float | None = None  # first failed session request since progress
+        self._fatal: str | None = None  # set once the runner gave up (see give_up_after_s)
         self._uploads: dict[tuple[str, str], bytes] = {}
         self._queue: collections.deque[_Item] = collections.deque()
         self._cond = threading.Condition()
@@ -233,6 +247,8 @@ class RPCRunner(Runner):
         with self._cond:
             if self._closed:
                 raise RuntimeError("RPCRunner is closed")
+            if self._fatal is not None:
+                raise FarmUnavailable(self._fatal)
             for inp in inputs:
                 fut: concurrent.futures.Future = concurrent.futures.Future()
                 fut.set_running_or_notify_cancel()
@@ -321,6 +337,7 @@ class RPCRunner(Runner):
                                    self.request_timeout_s)
             session = call_with_deadline(_Session, self.request_timeout_s, sess, time.monotonic())
             self._no_host_since = None
+            self._progress()
             return session
         except (HostUnavailable, TimeoutError, OSError, RuntimeError) as exc:
             logger.warning("no session from tracker %s:%d: %s", *self.tracker, exc)
@@ -333,8 +350,40 @@ class RPCRunner(Runner):
             if since is not None and now - since >= self.request_timeout_s:
                 self._fail_queue(f"no host under key {self.key!r} for {now - since:.0f} s "
                                  f"(last error: {exc})")
+            self._check_stall(exc)
             time.sleep(RETRY_PAUSE_S)
             return None
+
+    def _progress(self) -> None:
+        self._stalled_since = None
+
+    def _check_stall(self, exc: BaseException) -> None:
+        """Give up (see ``give_up_after_s``) once session requests have failed that long with no
+        progress anywhere."""
+        now = time.monotonic()
+        with self._cond:
+            self._stalled_since = self._stalled_since or now
+            stalled = now - self._stalled_since
+            if stalled < self.give_up_after_s or self._fatal is not None:
+                return
+            self._fatal = self._stall_message(exc, stalled)
+        logger.error("%s", self._fatal)
+        self._fail_queue(self._fatal)
+
+    def _stall_message(self, exc: BaseException, stalled_s: float) -> str:
+        where = f"{self.tracker[0]}:{self.tracker[1]}"
+        if isinstance(exc, NoHostForKey):
+            what = f"no host has served key {self.key!r} at tracker {where}"
+            fix = f"start hosts (`tvm-loihi serve --tracker {where} --key {self.key}`)"
+        elif isinstance(exc, HostUnavailable):
+            what = (f"every host under key {self.key!r} at tracker {where} stayed busy "
+                    "(another client holds their sessions?)")
+            fix = "free the hosts or add some"
+        else:
+            what = f"the RPC tracker {where} is unreachable ({type(exc).__name__}: {exc})"
+            fix = f"restart it (`tvm-loihi tracker --port {self.tracker[1]}`) and its hosts"
+        return (f"{what} for {stalled_s:.0f} s; {fix}, then rerun with the same tuning log to "
+                "resume (it keeps every measurement so far)")
 
     def _fail_queue(self, reason: str) -> None:
         with self._cond:
@@ -355,6 +404,7 @@ class RPCRunner(Runner):
             session.close()
             self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
             return None
+        self._progress()
         item.future.set_result(result)
         return session
 
