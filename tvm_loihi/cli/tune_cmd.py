@@ -198,6 +198,8 @@ def _network_summary(outcome: NetworkOutcome) -> dict:
         },
         "runs": [run_of(r) for r in outcome.runs],
         "pareto": _pareto(outcome) if len(best.objectives) == 2 else [],
+        "hosts": outcome.runs[-1].hosts,  # the runner's per-host counts (cumulative over runs)
+        "confirmation": best.confirmation,
     }
 
 
@@ -227,6 +229,20 @@ def _summary(args, model: str, hardware, strategies, objectives, outcomes, figur
             "networks": [_network_summary(o) for o in outcomes],
         }
     )
+
+
+def _hosts_line(outcome: NetworkOutcome) -> str:
+    """Which host measured what, and how the reported best was checked (issue #11.3)."""
+    parts = [f"{host} measured {s['measured']}, rejected {s['rejected']}"
+             + (" (dropped)" if s["dropped"] else "")
+             for host, s in outcome.runs[-1].hosts.items()]
+    conf = outcome.best.confirmation or {}
+    check = ""
+    if conf.get("confirmed_by"):
+        check = f"; best re-measured on {conf['confirmed_by']}"
+    if conf.get("rejected"):
+        check += f", {len(conf['rejected'])} better-looking result(s) rejected"
+    return "hosts: " + ("; ".join(parts) or "none") + check
 
 
 def _title(outcome: NetworkOutcome) -> str:
@@ -318,6 +334,7 @@ def cmd_tune(args) -> int:
             )
             + "\n"
         )
+        print(_hosts_line(outcome), file=sys.stderr)
         figures += _figures(outcome, args.outdir, args.log)
     summary = _summary(args, model, hardware, strategies, objectives, outcomes, figures)
     print("figures:\n" + "\n".join(f"  {p}" for p in summary["figures"]))

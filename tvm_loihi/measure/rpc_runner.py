@@ -32,8 +32,9 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .checks import HARDWARE_TOLERANCE, MAX_STRIKES, check_result, parse_result, tolerance_for
 from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload
 from .records import MeasureError, MeasureInput, MeasureResult
 from .runner import Runner
@@ -123,12 +124,24 @@ def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float
     return call_with_deadline(rpc.connect, timeout_s, url, port, matchkey, session_timeout_s)
 
 
+def _lower_bound(network, hardware, activity) -> float:
+    """The simulator's latency lower bound for the workload (0 if it cannot be computed)."""
+    from ..sim import lower_bound
+
+    try:
+        return float(lower_bound(network, hardware, activity))
+    except Exception as exc:  # a check that cannot run must not stop measurement
+        logger.warning("no latency lower bound for %s (%s); range checks use 0", network.name, exc)
+        return 0.0
+
+
 @dataclass
 class _Item:
     inp: MeasureInput
     future: concurrent.futures.Future
     attempts: int = 0
     hosts_tried: list[str] = field(default_factory=list)
+    avoid: set[str] = field(default_factory=set)  # hosts that must not measure it
 
 
 class _Session:
@@ -194,13 +207,20 @@ class RPCRunner(Runner):
         need one (the tracker is gone, or another client holds every host), the queue fails with
         ``HOST_LOST`` and every later :meth:`submit` raises :class:`FarmUnavailable` with one line
         saying what is wrong and how to resume (the tuning log keeps what was measured).
+    hardware_tolerance : float
+        Relative tolerance of results at a hardware (non-simulator) fidelity; see
+        :mod:`tvm_loihi.measure.checks`.
+    max_strikes : int
+        Rejected results after which a host is dropped from the run (its sessions are held idle,
+        so the tracker does not offer it again, and never measure).
     """
 
     def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
                  n_parallel: int | None = None, timeout_s: float = 60.0,
                  session_timeout_s: float = 600.0, request_timeout_s: float = 60.0,
                  max_attempts: int = 3, idle_release_s: float = 5.0,
-                 give_up_after_s: float = 120.0) -> None:
+                 give_up_after_s: float = 120.0, hardware_tolerance: float = HARDWARE_TOLERANCE,
+                 max_strikes: int = MAX_STRIKES) -> None:
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
         try:
@@ -222,6 +242,11 @@ class RPCRunner(Runner):
         self.give_up_after_s = float(give_up_after_s)
         self._stalled_since: float | None = None  # first failed session request since progress
         self._fatal: str | None = None  # set once the runner gave up (see give_up_after_s)
+        self.hardware_tolerance, self.max_strikes = float(hardware_tolerance), int(max_strikes)
+        self._bounds: dict[tuple[str, str], float] = {}
+        self._stats: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self._dropped: set[str] = set()
+        self._parked: list[_Session] = []  # sessions of dropped hosts, held so none is re-offered
         self._uploads: dict[tuple[str, str], bytes] = {}
         self._queue: collections.deque[_Item] = collections.deque()
         self._cond = threading.Condition()
@@ -238,11 +263,53 @@ class RPCRunner(Runner):
         """Make a workload measurable; it is uploaded once to each session that measures it."""
         payload = UploadPayload(network, hardware, activity)
         self._uploads[(payload.workload_key, payload.hardware_key)] = payload.to_bytes()
+        self._bounds[(payload.workload_key, payload.hardware_key)] = _lower_bound(
+            network, hardware, activity)
         self._remember_activity(network, hardware, activity)
+
+    def submit_elsewhere(self, inputs: list[MeasureInput],
+                         hosts: set[str]) -> list[concurrent.futures.Future]:
+        """Like :meth:`submit`, but no host in ``hosts`` measures them (to re-measure a result
+        somewhere else); see :meth:`usable_hosts` for whether another host exists."""
+        return self._enqueue(inputs, set(hosts))
+
+    def usable_hosts(self) -> list[str]:
+        """Hosts registered under the key and not dropped from this run."""
+        try:
+            listed = hosts_for_key(query_summary(*self.tracker), self.key)
+        except OSError:
+            listed = list(self._stats)
+        return [h for h in listed if h not in self._dropped]
+
+    def host_stats(self) -> dict[str, dict]:
+        """Per host: ``{"measured", "rejected", "dropped"}`` (results accepted / refused by the
+        checks, and whether it was dropped from the run)."""
+        with self._cond:
+            return {host: {"measured": int(c["measured"]), "rejected": int(c["rejected"]),
+                           "dropped": host in self._dropped}
+                    for host, c in sorted(self._stats.items())}
+
+    def report_bad(self, host: str, reason: str) -> None:
+        """Count a strike against ``host`` found outside the runner (a re-measure disagreed)."""
+        self._strike(host, reason)
+
+    def _strike(self, host: str, reason: str) -> None:
+        with self._cond:
+            self._stats[host]["rejected"] += 1
+            strikes = self._stats[host]["rejected"]
+            dropped = strikes >= self.max_strikes and host not in self._dropped
+            if dropped:
+                self._dropped.add(host)
+        logger.warning("result from host %s rejected (%s)", host, reason)
+        if dropped:
+            logger.error("host %s dropped from the run after %d rejected results", host, strikes)
 
     def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
         """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are
         values)."""
+        return self._enqueue(inputs, set())
+
+    def _enqueue(self, inputs: list[MeasureInput], avoid: set[str]) -> list:
         futures = []
         with self._cond:
             if self._closed:
@@ -261,7 +328,7 @@ class RPCRunner(Runner):
                         f"{inp.hardware_key} was not registered with this runner (call register "
                         "first)"))
                 else:
-                    self._queue.append(_Item(inp, fut))
+                    self._queue.append(_Item(inp, fut, avoid=set(avoid)))
                 futures.append(fut)
             self._cond.notify_all()
         return futures
@@ -274,6 +341,10 @@ class RPCRunner(Runner):
             self._cond.notify_all()
         for item in pending:
             item.future.set_result(MeasureResult.failure(MeasureError.HOST_LOST, "runner closed"))
+        with self._cond:
+            parked, self._parked = self._parked, []
+        for session in parked:
+            session.close()
         # Workers finish what they measure and drop their sessions on their own (daemon threads); a
         # worker waiting at the tracker drops the session it may still get. Do not wait for those.
         deadline = time.monotonic() + WORKER_JOIN_S
@@ -294,9 +365,21 @@ class RPCRunner(Runner):
                 self._cond.wait(remaining)
             return bool(self._queue) and not self._closed
 
-    def _pop(self) -> _Item | None:
+    def _pop(self, host: str) -> _Item | None:
+        """The oldest queued candidate ``host`` may measure (None if every one avoids it)."""
         with self._cond:
-            return self._queue.popleft() if self._queue and not self._closed else None
+            if self._closed:
+                return None
+            for item in self._queue:
+                if host not in item.avoid:
+                    self._queue.remove(item)
+                    return item
+            return None
+
+    def _park(self, session: _Session) -> None:
+        """Hold a dropped host's session unused, so the tracker does not offer that host again."""
+        with self._cond:
+            self._parked.append(session)
 
     def _requeue(self, item: _Item) -> None:
         with self._cond:
@@ -318,9 +401,17 @@ class RPCRunner(Runner):
                 if session is None:
                     session = self._acquire()
                     continue  # re-check the queue: another worker may have taken the work meanwhile
-                item = self._pop()
+                if session.host in self._dropped:
+                    self._park(session)
+                    session = None
+                    continue
+                item = self._pop(session.host)
                 if item is not None:
                     session = self._measure_item(item, session)
+                else:  # what is queued must be measured elsewhere: give this host back
+                    session.close()
+                    session = None
+                    time.sleep(RETRY_PAUSE_S)
         finally:
             if session is not None:
                 session.close()
@@ -405,6 +496,13 @@ class RPCRunner(Runner):
             self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
             return None
         self._progress()
+        if result.error is MeasureError.REJECTED:
+            self._strike(session.host, result.message)
+            item.avoid.add(session.host)
+            self._fail_or_retry(item, result.message, error=MeasureError.REJECTED)
+            return session
+        with self._cond:
+            self._stats[session.host]["measured"] += 1
         item.future.set_result(result)
         return session
 
@@ -421,12 +519,26 @@ class RPCRunner(Runner):
         text = MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
                               self.timeout_s).to_text()
         reply = call_with_deadline(session.funcs["measure"], self.timeout_s + CALL_GRACE_S, text)
-        return MeasureResult.from_json(json.loads(reply))
+        return self._checked(session.host, inp, reply)
+
+    def _checked(self, host: str, inp: MeasureInput, reply: str) -> MeasureResult:
+        """The host's answer if it passes :mod:`~tvm_loihi.measure.checks`, recorded as measured by
+        the session's host (whatever the answer claims); else a ``REJECTED`` result naming it."""
+        result, problem = parse_result(reply)
+        if result is not None:
+            bound = self._bounds.get((inp.workload_key, inp.hardware_key), 0.0)
+            problem = check_result(result, bound, tolerance_for(inp.fidelity,
+                                                                self.hardware_tolerance))
+        if problem is None:
+            return replace(result, host=host)
+        return MeasureResult.failure(MeasureError.REJECTED,
+                                     f"result from host {host} rejected: {problem}", host)
 
     def _fail_or_retry(self, item: _Item, reason: str,
                        error: MeasureError = MeasureError.HOST_LOST) -> None:
         item.attempts += 1
-        if item.attempts >= self.max_attempts or self._closed:
+        nowhere = bool(item.avoid) and not set(self.usable_hosts()) - item.avoid
+        if item.attempts >= self.max_attempts or self._closed or nowhere:
             tracker = f"{self.tracker[0]}:{self.tracker[1]}"
             host = item.hosts_tried[-1] if item.hosts_tried else tracker
             tried = item.hosts_tried or "no host"
