@@ -19,6 +19,12 @@ What TVM 0.27's RPC does under failure, and what this runner does about it
   dropped explicitly (:meth:`_Session.close`), also on error and on :meth:`RPCRunner.close`.
 * A host dying mid-call raises ``kShutdown``/broken-pipe errors: the session is dropped and the
   candidate is retried on another session (up to ``max_attempts``), then reported as ``HOST_LOST``.
+* A wedged host (SIGSTOP): the deadline fires and the session is abandoned, never freed (TVM's
+  destructor would block on the dead link holding the GIL); the candidate is retried elsewhere.
+* A lost tracker or every host held by someone else: after ``give_up_after_s`` without progress
+  the runner fails its queue and raises :class:`FarmUnavailable` (one line: what, how to resume).
+* Answers are checked (:mod:`tvm_loihi.measure.checks`): a failing one is ``REJECTED`` naming the
+  host and retried elsewhere; ``max_strikes`` rejections drop the host from the run.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ distinct mappings by the search objective, and the Lava default, are measured ag
 fidelity (through the same runner and log; these evaluations do not count against ``budget``), and
 the best of them there becomes the result's best. The search fidelity's optimum is exploitable: the
 fast model is optimistic about the very mappings the search drives it towards.
+
+The reported best (after verification, the best verified) is re-measured on another host or in
+process before it is reported (:mod:`tvm_loihi.tuning.confirm`): a host's plausible lie is rejected
+and the next best taken.
 """
 
 from __future__ import annotations
