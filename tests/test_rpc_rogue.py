@@ -53,7 +53,7 @@ def _tune(farm, log, seed: int):
     return result, stats, honest
 
 
-@pytest.mark.parametrize("factor", ["0", "0.5"], ids=["one_ns", "half"])
+@pytest.mark.parametrize("factor", ["0", "0.8"], ids=["one_ns", "plausible"])
 def test_rogue_host_never_becomes_the_best(tmp_path, monkeypatch, factor):
     log = tmp_path / "tune.jsonl"
     with LocalFarm(n_hosts=1) as farm:
@@ -70,9 +70,9 @@ def test_rogue_host_never_becomes_the_best(tmp_path, monkeypatch, factor):
         assert not [r for r in records if r.result.ok and r.result.host == rogue]
     else:  # plausible lies pass the range checks; the re-measure of the best catches them
         rejected = result.confirmation["rejected"]
-        if any(r.result.ok and r.result.host == rogue for r in records):
-            assert rejected and rejected[0]["host"] == rogue, result.confirmation
-            assert stats[rogue]["rejected"] >= 1
+        assert any(r.result.ok and r.result.host == rogue for r in records)
+        assert rejected and rejected[0]["host"] == rogue, result.confirmation
+        assert stats[rogue]["rejected"] >= 1
     assert result.confirmation["best_host"] != rogue
     assert result.confirmation["confirmed_by"] not in ("", "unconfirmed", rogue)
     refused = [r for r in records if r.result.error is MeasureError.REJECTED]
