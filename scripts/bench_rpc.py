@@ -7,7 +7,10 @@ Measures, side by side in one run (event fidelity on ``mlp_b`` unless told other
 * the local process pool (``PoolRunner``) at the same worker counts, for reference;
 * the cache hit rate of a tuning run SIGKILLed half-way and resumed on the same log;
 * the cost of authentication (``--insecure`` hosts vs HMAC-authenticated ones, issue #11.2): per
-  measurement (near-free ``mlp_tiny`` measurements, 1 host) and per session (open + handshake).
+  measurement (near-free ``mlp_tiny`` measurements, 1 host) and per session (open + handshake);
+* the cost of the result checks per measurement (strict parse + range check vs the unchecked parse,
+  as a ratio), and the time to recover from a wedged (SIGSTOPed) host and to end on a lost tracker
+  (``--faults-only`` redoes just these).
 
 Prints a table and writes ``results/bench_rpc.json``. Absolute rates depend on the machine's cores
 (printed): hosts beyond the core count share CPUs, so efficiency there measures the machine, not the
@@ -245,6 +248,119 @@ def print_auth(a: dict) -> None:
           f"same figures: {a['same_results']})")
 
 
+def bench_checks(n: int = 2000) -> dict:
+    """Client-side cost per result of :mod:`tvm_loihi.measure.checks` vs the unchecked parse, on a
+    real result's JSON text (mlp_tiny, fast)."""
+    from tvm_loihi.measure import backend
+    from tvm_loihi.measure.checks import check_result, parse_result, tolerance_for
+    from tvm_loihi.measure.records import MeasureResult
+    from tvm_loihi.model.mapping import lava_default_mapping
+    from tvm_loihi.sim import lower_bound
+
+    net, hw, act = _tiny()
+    text = json.dumps(backend.measure(net, hw, act, lava_default_mapping(net, hw).to_json())
+                      .to_json())
+    bound, tol = lower_bound(net, hw, act), tolerance_for("fast")
+    start = time.perf_counter()
+    for _ in range(n):
+        MeasureResult.from_json(json.loads(text))
+    unchecked = (time.perf_counter() - start) / n
+    start = time.perf_counter()
+    for _ in range(n):
+        res, _problem = parse_result(text)
+        check_result(res, bound, tol)
+    checked = (time.perf_counter() - start) / n
+    measure_s = backend.measure(net, hw, act, lava_default_mapping(net, hw).to_json()).wall_s
+    return {"unchecked_us": unchecked * 1e6, "checked_us": checked * 1e6,
+            "ratio": checked / unchecked, "share_of_fast_measurement": checked / measure_s}
+
+
+def _tiny():
+    from tvm_loihi.model.activity import activity_from_float
+    from tvm_loihi.model.hardware import get_preset
+    from tvm_loihi.model.quantize import quantize_network
+    from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
+
+    spec = WORKLOADS["mlp_tiny"]
+    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=spec.name)
+    return net, get_preset(spec.hardware), activity_from_float(net, sample_inputs(spec))
+
+
+def bench_wedged(timeout_s: float = 5.0, n: int = 40) -> dict:
+    """SIGSTOP one host of two while ``n`` candidates are queued: seconds from the stop until every
+    candidate has a result (the wedged call's deadline, then a retry elsewhere)."""
+    from tvm_loihi.measure.records import MeasureInput
+    from tvm_loihi.measure.rpc_runner import CALL_GRACE_S, RPCRunner
+    from tvm_loihi.measure.tracker import LocalFarm
+
+    net, hw, act = _tiny()
+    inputs = [MeasureInput(net.workload_key(), hw.key(), m, "event")
+              for m in candidates(net, hw, act, n)]
+    with LocalFarm(n_hosts=2) as farm, RPCRunner(*farm.tracker_addr, key=farm.key,
+                                                 timeout_s=timeout_s) as runner:
+        runner.register(net, hw, act)
+        timed_batch(runner, inputs[:4])  # warm-up: both sessions open
+        futures = runner.submit(inputs[4:])
+        futures[1].result(timeout=600)
+        victim = farm.hosts[0]
+        os.killpg(victim.pid, signal.SIGSTOP)
+        stopped = time.perf_counter()
+        try:
+            results = [f.result(timeout=600) for f in futures]
+            recovered = time.perf_counter() - stopped
+        finally:
+            os.killpg(victim.pid, signal.SIGCONT)
+    return {"timeout_s": timeout_s, "deadline_s": timeout_s + CALL_GRACE_S,
+            "recovery_s": recovered, "ok": sum(r.ok for r in results), "n": len(results)}
+
+
+def bench_lost_tracker(session_timeout_s: float = 20.0, give_up_after_s: float = 10.0) -> dict:
+    """Kill the tracker mid-run: seconds until the runner refuses work with FarmUnavailable."""
+    from tvm_loihi.measure.records import MeasureInput
+    from tvm_loihi.measure.rpc_runner import FarmUnavailable, RPCRunner
+    from tvm_loihi.measure.tracker import LocalFarm
+
+    net, hw, act = _tiny()
+    inputs = [MeasureInput(net.workload_key(), hw.key(), m, "event")
+              for m in candidates(net, hw, act, 400)]
+    with LocalFarm(n_hosts=2) as farm, RPCRunner(
+            *farm.tracker_addr, key=farm.key, timeout_s=5.0, session_timeout_s=session_timeout_s,
+            request_timeout_s=5.0, give_up_after_s=give_up_after_s) as runner:
+        runner.register(net, hw, act)
+        timed_batch(runner, inputs[:4])
+        farm.tracker.kill()
+        killed = time.perf_counter()
+        message = ""
+        for inp in inputs[4:]:
+            try:
+                runner.submit([inp])[0].result(timeout=600)
+            except FarmUnavailable as exc:
+                message = str(exc)
+                break
+        ended = time.perf_counter() - killed
+    return {"session_timeout_s": session_timeout_s, "give_up_after_s": give_up_after_s,
+            "ended_s": ended, "message": message}
+
+
+def bench_faults() -> dict:
+    return {"checks": bench_checks(), "wedged_host": bench_wedged(),
+            "lost_tracker": bench_lost_tracker()}
+
+
+def print_faults(f: dict) -> None:
+    c, w, t = f["checks"], f["wedged_host"], f["lost_tracker"]
+    print(f"\n{'fault / check':34s} {'figure':>12s} {'reference':>22s} {'ratio':>7s}")
+    print(f"{'result check per measurement':34s} {c['checked_us']:10.1f}us "
+          f"{c['unchecked_us']:12.1f}us unchecked {c['ratio']:6.2f}x")
+    print(f"{'recover from a SIGSTOPed host':34s} {w['recovery_s']:11.1f}s "
+          f"{w['deadline_s']:11.1f}s deadline {w['recovery_s'] / w['deadline_s']:6.2f}x")
+    bound = t["session_timeout_s"] + t["give_up_after_s"]
+    print(f"{'end on a lost tracker':34s} {t['ended_s']:11.1f}s "
+          f"{bound:6.1f}s session+give-up {t['ended_s'] / bound:6.2f}x")
+    print(f"  (checks: {c['share_of_fast_measurement']:.2%} of one fast mlp_tiny measurement; "
+          f"wedged: {w['ok']}/{w['n']} candidates measured; tracker: {t['message'][:90]}...)")
+
+
 def run_configs(net, hw, act, inputs, hosts: list[int], repeats: int) -> list[dict]:
     """Every configuration ``repeats`` times, interleaved; keep each one's fastest run."""
     configs = [("local", 1), *(("rpc", n) for n in hosts), *(("pool", n) for n in hosts)]
@@ -313,7 +429,19 @@ def main() -> None:
                    help="only redo the resume measurement and update it in --out")
     p.add_argument("--auth-only", action="store_true",
                    help="only redo the authentication measurement and update it in --out")
+    p.add_argument("--faults-only", action="store_true",
+                   help="only redo the checks / wedged host / lost tracker figures (into --out)")
     args = p.parse_args()
+    if args.faults_only:
+        faults = bench_faults()
+        print_faults(faults)
+        saved = json.load(open(args.out)) if os.path.exists(args.out) else {}
+        saved["faults"] = faults
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(saved, f, indent=2)
+        print(json.dumps(faults, indent=2))
+        return
     if args.auth_only:
         auth = bench_auth()
         print_auth(auth)
@@ -360,13 +488,16 @@ def main() -> None:
                             n_parallel) for n_parallel in (1, n_hosts)]
     auth = bench_auth()
     print_report(rows, overhead_s, tiny, resumes, auth)
+    faults = bench_faults()
+    print_faults(faults)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"cpu_count": cores, "load_average_end": os.getloadavg(), "workload": spec.name,
                    "hardware": hw.name, "fidelity": args.fidelity, "n_measurements": args.n,
                    "repeats": args.repeats, "rows": rows, "rpc_overhead_s": overhead_s,
                    "rpc_overhead_ratio": overhead_s / rows[0]["per_measurement_s"],
-                   "rpc_overhead_near_free": tiny, "resume": resumes, "auth": auth}, f, indent=2)
+                   "rpc_overhead_near_free": tiny, "resume": resumes, "auth": auth,
+                   "faults": faults}, f, indent=2)
     print(f"wrote {args.out}")
 
 

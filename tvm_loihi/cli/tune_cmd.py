@@ -222,6 +222,8 @@ def _network_summary(outcome: NetworkOutcome) -> dict:
         "pareto": _pareto(outcome) if len(best.objectives) == 2 else [],
         "max_energy_increase": best.max_energy_increase,
         "fastest": None if best.fastest is None else metrics_of(best.fastest[1]),
+        "hosts": outcome.runs[-1].hosts,  # the runner's per-host counts (cumulative over runs)
+        "confirmation": best.confirmation,
     }
 
 
@@ -252,6 +254,20 @@ def _summary(args, model: str, hardware, strategies, objectives, outcomes, figur
             "networks": [_network_summary(o) for o in outcomes],
         }
     )
+
+
+def _hosts_line(outcome: NetworkOutcome) -> str:
+    """Which host measured what, and how the reported best was checked (issue #11.3)."""
+    parts = [f"{host} measured {s['measured']}, rejected {s['rejected']}"
+             + (" (dropped)" if s["dropped"] else "")
+             for host, s in outcome.runs[-1].hosts.items()]
+    conf = outcome.best.confirmation or {}
+    check = ""
+    if conf.get("confirmed_by"):
+        check = f"; best re-measured on {conf['confirmed_by']}"
+    if conf.get("rejected"):
+        check += f", {len(conf['rejected'])} better-looking result(s) rejected"
+    return "hosts: " + ("; ".join(parts) or "none") + check
 
 
 def _title(outcome: NetworkOutcome) -> str:
@@ -330,6 +346,8 @@ def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]
 
 def cmd_tune(args) -> int:
     """Run ``tvm-loihi tune`` (see the module docstring)."""
+    from ..measure.rpc_runner import HostUnavailable
+
     strategies, objectives = _check_args(args)
     default_hw = _default_hardware(args)
     hardware = inputs.resolve_hardware(args.hardware, default_hw)
@@ -339,6 +357,8 @@ def cmd_tune(args) -> int:
         os.makedirs(args.outdir, exist_ok=True)
         args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
         model, outcomes = _run_all(args, runner, hardware, strategies, objectives)
+    except HostUnavailable as err:  # the farm went away mid-run (FarmUnavailable): how to resume
+        raise CliError(f"{err} (tuning log: {os.path.abspath(args.log)})") from None
     finally:
         runner.close()
     figures = []
@@ -354,6 +374,7 @@ def cmd_tune(args) -> int:
             )
             + "\n"
         )
+        print(_hosts_line(outcome), file=sys.stderr)
         figures += _figures(outcome, args.outdir, args.log, args.runner)
     summary = _summary(args, model, hardware, strategies, objectives, outcomes, figures)
     print("figures:\n" + "\n".join(f"  {p}" for p in summary["figures"]))

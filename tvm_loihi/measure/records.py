@@ -26,6 +26,7 @@ class MeasureError(enum.Enum):
     TIMEOUT = "timeout"
     HOST_LOST = "host_lost"  # the measurement host died or the session broke
     UNKNOWN_WORKLOAD = "unknown_workload"  # host has not been sent this network
+    REJECTED = "rejected"  # the client's checks refused the host's answer (measure/checks.py)
 
 
 def canonical_json(obj: Any) -> str:

@@ -19,27 +19,43 @@ What TVM 0.27's RPC does under failure, and what this runner does about it
   dropped explicitly (:meth:`_Session.close`), also on error and on :meth:`RPCRunner.close`.
 * A host dying mid-call raises ``kShutdown``/broken-pipe errors: the session is dropped and the
   candidate is retried on another session (up to ``max_attempts``), then reported as ``HOST_LOST``.
+* A wedged host (SIGSTOP): the deadline fires and the session is abandoned, never freed (TVM's
+  destructor would block on the dead link holding the GIL); the candidate is retried elsewhere.
+* A lost tracker or every host held by someone else: after ``give_up_after_s`` without progress
+  the runner fails its queue and raises :class:`FarmUnavailable` (one line: what, how to resume).
+* Answers are checked (:mod:`tvm_loihi.measure.checks`): a failing one is ``REJECTED`` naming the
+  host and retried elsewhere; ``max_strikes`` rejections drop the host from the run.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import ctypes
 import json
 import logging
 import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .auth import AuthenticationError, authenticate_session, load_secret
+from .checks import HARDWARE_TOLERANCE, MAX_STRIKES, check_result, parse_result, tolerance_for
 from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload
 from .records import MeasureError, MeasureInput, MeasureResult
 from .runner import Runner
 from .tracker import free_hosts, hosts_for_key, query_summary
 
 logger = logging.getLogger(__name__)
+
+# Grace times (seconds). A client-side deadline is the host's own limit plus a grace for the answer
+# to cross the link.
+CALL_GRACE_S = 10.0  # on top of timeout_s: a measurement not answered by then means a wedged host
+RENEW_MARGIN_S = 10.0  # on top of timeout_s: renew a session this long before TVM would end it
+UPLOAD_GRACE_S = 60.0  # on top of request_timeout_s: time for one workload upload
+WORKER_JOIN_S = 5.0  # close() waits this long for the workers to stop
+RETRY_PAUSE_S = 0.5  # between session requests that failed
 
 
 class HostUnavailable(RuntimeError):
@@ -52,6 +68,11 @@ class NoHostForKey(HostUnavailable):
 
 class TrackerUnreachable(HostUnavailable):
     """No RPC tracker answers at the given address."""
+
+
+class FarmUnavailable(HostUnavailable):
+    """The runner went ``give_up_after_s`` without a session (tracker lost, every host held by
+    another client, or no host left): it measures nothing more and says why."""
 
 
 def call_with_deadline(fn, timeout_s: float, *args):
@@ -134,12 +155,24 @@ def _authenticate(get_function, secret: bytes | None, where: str) -> str:
     return ""
 
 
+def _lower_bound(network, hardware, activity) -> float:
+    """The simulator's latency lower bound for the workload (0 if it cannot be computed)."""
+    from ..sim import lower_bound
+
+    try:
+        return float(lower_bound(network, hardware, activity))
+    except Exception as exc:  # a check that cannot run must not stop measurement
+        logger.warning("no latency lower bound for %s (%s); range checks use 0", network.name, exc)
+        return 0.0
+
+
 @dataclass
 class _Item:
     inp: MeasureInput
     future: concurrent.futures.Future
     attempts: int = 0
     hosts_tried: list[str] = field(default_factory=list)
+    avoid: set[str] = field(default_factory=set)  # hosts that must not measure it
 
 
 class _Session:
@@ -158,8 +191,22 @@ class _Session:
         self.uploaded: set[tuple[str, str]] = set()
 
     def close(self) -> None:
-        self.funcs.clear()
-        self.sess = None
+        """Drop every reference (TVM frees the remote handles and ends the session)."""
+        self.funcs, self.sess = {}, None
+
+    def abandon(self) -> None:
+        """Drop the session *without* freeing it: to a wedged host (SIGSTOP, hung machine) TVM's
+        destructors block on the dead link while holding the GIL, which would freeze every thread
+        of the tuner. The handles are leaked on purpose (one socket per wedged session); the host
+        ends the session itself after ``session_timeout_s``."""
+        _ABANDONED.append((self.funcs, self.sess))
+        for handle in (self.funcs, self.sess):
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))  # never freed, not even at exit
+        self.funcs, self.sess = {}, None
+
+
+# Sessions given up on (see _Session.abandon); kept so that a debugger can see them.
+_ABANDONED: list = []
 
 
 class RPCRunner(Runner):
@@ -200,14 +247,26 @@ class RPCRunner(Runner):
     ------
     AuthenticationError
         ``check_auth`` found that a host refuses the secret (or cannot prove it holds it).
+    give_up_after_s : float
+        When no worker has obtained a session or finished a measurement for this long while some
+        need one (the tracker is gone, or another client holds every host), the queue fails with
+        ``HOST_LOST`` and every later :meth:`submit` raises :class:`FarmUnavailable` with one line
+        saying what is wrong and how to resume (the tuning log keeps what was measured).
+    hardware_tolerance : float
+        Relative tolerance of results at a hardware (non-simulator) fidelity; see
+        :mod:`tvm_loihi.measure.checks`.
+    max_strikes : int
+        Rejected results after which a host is dropped from the run (its sessions are held idle,
+        so the tracker does not offer it again, and never measure).
     """
 
     def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
                  n_parallel: int | None = None, timeout_s: float = 60.0,
                  session_timeout_s: float = 600.0, request_timeout_s: float = 60.0,
                  max_attempts: int = 3, idle_release_s: float = 5.0,
-                 secret: bytes | str | None = None, secret_file: str | None = None,
-                 check_auth: bool = True) -> None:
+                 give_up_after_s: float = 120.0, hardware_tolerance: float = HARDWARE_TOLERANCE,
+                 max_strikes: int = MAX_STRIKES, secret: bytes | str | None = None,
+                 secret_file: str | None = None, check_auth: bool = True) -> None:
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
         self._secret = load_secret(secret, secret_file)
@@ -227,6 +286,14 @@ class RPCRunner(Runner):
         self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
         self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
         self.idle_release_s = float(idle_release_s)
+        self.give_up_after_s = float(give_up_after_s)
+        self._stalled_since: float | None = None  # first failed session request since progress
+        self._fatal: str | None = None  # set once the runner gave up (see give_up_after_s)
+        self.hardware_tolerance, self.max_strikes = float(hardware_tolerance), int(max_strikes)
+        self._bounds: dict[tuple[str, str], float] = {}
+        self._stats: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self._dropped: set[str] = set()
+        self._parked: list[_Session] = []  # sessions of dropped hosts, held so none is re-offered
         if check_auth:
             self._check_auth()
         self._uploads: dict[tuple[str, str], bytes] = {}
@@ -256,15 +323,59 @@ class RPCRunner(Runner):
         """Make a workload measurable; it is uploaded once to each session that measures it."""
         payload = UploadPayload(network, hardware, activity)
         self._uploads[(payload.workload_key, payload.hardware_key)] = payload.to_bytes()
+        self._bounds[(payload.workload_key, payload.hardware_key)] = _lower_bound(
+            network, hardware, activity)
         self._remember_activity(network, hardware, activity)
+
+    def submit_elsewhere(self, inputs: list[MeasureInput],
+                         hosts: set[str]) -> list[concurrent.futures.Future]:
+        """Like :meth:`submit`, but no host in ``hosts`` measures them (to re-measure a result
+        somewhere else); see :meth:`usable_hosts` for whether another host exists."""
+        return self._enqueue(inputs, set(hosts))
+
+    def usable_hosts(self) -> list[str]:
+        """Hosts registered under the key and not dropped from this run."""
+        try:
+            listed = hosts_for_key(query_summary(*self.tracker), self.key)
+        except OSError:
+            listed = list(self._stats)
+        return [h for h in listed if h not in self._dropped]
+
+    def host_stats(self) -> dict[str, dict]:
+        """Per host: ``{"measured", "rejected", "dropped"}`` (results accepted / refused by the
+        checks, and whether it was dropped from the run)."""
+        with self._cond:
+            return {host: {"measured": int(c["measured"]), "rejected": int(c["rejected"]),
+                           "dropped": host in self._dropped}
+                    for host, c in sorted(self._stats.items())}
+
+    def report_bad(self, host: str, reason: str) -> None:
+        """Count a strike against ``host`` found outside the runner (a re-measure disagreed)."""
+        self._strike(host, reason)
+
+    def _strike(self, host: str, reason: str) -> None:
+        with self._cond:
+            self._stats[host]["rejected"] += 1
+            strikes = self._stats[host]["rejected"]
+            dropped = strikes >= self.max_strikes and host not in self._dropped
+            if dropped:
+                self._dropped.add(host)
+        logger.warning("result from host %s rejected (%s)", host, reason)
+        if dropped:
+            logger.error("host %s dropped from the run after %d rejected results", host, strikes)
 
     def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
         """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are
         values)."""
+        return self._enqueue(inputs, set())
+
+    def _enqueue(self, inputs: list[MeasureInput], avoid: set[str]) -> list:
         futures = []
         with self._cond:
             if self._closed:
                 raise RuntimeError("RPCRunner is closed")
+            if self._fatal is not None:
+                raise FarmUnavailable(self._fatal)
             for inp in inputs:
                 fut: concurrent.futures.Future = concurrent.futures.Future()
                 fut.set_running_or_notify_cancel()
@@ -277,7 +388,7 @@ class RPCRunner(Runner):
                         f"{inp.hardware_key} was not registered with this runner (call register "
                         "first)"))
                 else:
-                    self._queue.append(_Item(inp, fut))
+                    self._queue.append(_Item(inp, fut, avoid=set(avoid)))
                 futures.append(fut)
             self._cond.notify_all()
         return futures
@@ -290,9 +401,13 @@ class RPCRunner(Runner):
             self._cond.notify_all()
         for item in pending:
             item.future.set_result(MeasureResult.failure(MeasureError.HOST_LOST, "runner closed"))
+        with self._cond:
+            parked, self._parked = self._parked, []
+        for session in parked:
+            session.close()
         # Workers finish what they measure and drop their sessions on their own (daemon threads); a
         # worker waiting at the tracker drops the session it may still get. Do not wait for those.
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + WORKER_JOIN_S
         for w in self._workers:
             w.join(timeout=max(0.0, deadline - time.monotonic()))
 
@@ -310,9 +425,21 @@ class RPCRunner(Runner):
                 self._cond.wait(remaining)
             return bool(self._queue) and not self._closed
 
-    def _pop(self) -> _Item | None:
+    def _pop(self, host: str) -> _Item | None:
+        """The oldest queued candidate ``host`` may measure (None if every one avoids it)."""
         with self._cond:
-            return self._queue.popleft() if self._queue and not self._closed else None
+            if self._closed:
+                return None
+            for item in self._queue:
+                if host not in item.avoid:
+                    self._queue.remove(item)
+                    return item
+            return None
+
+    def _park(self, session: _Session) -> None:
+        """Hold a dropped host's session unused, so the tracker does not offer that host again."""
+        with self._cond:
+            self._parked.append(session)
 
     def _requeue(self, item: _Item) -> None:
         with self._cond:
@@ -334,15 +461,24 @@ class RPCRunner(Runner):
                 if session is None:
                     session = self._acquire()
                     continue  # re-check the queue: another worker may have taken the work meanwhile
-                item = self._pop()
+                if session.host in self._dropped:
+                    self._park(session)
+                    session = None
+                    continue
+                item = self._pop(session.host)
                 if item is not None:
                     session = self._measure_item(item, session)
+                else:  # what is queued must be measured elsewhere: give this host back
+                    session.close()
+                    session = None
+                    time.sleep(RETRY_PAUSE_S)
         finally:
             if session is not None:
                 session.close()
 
     def _expiring(self, session: _Session) -> bool:
-        return time.monotonic() - session.started + self.timeout_s + 10.0 >= self.session_timeout_s
+        return (time.monotonic() - session.started + self.timeout_s + RENEW_MARGIN_S
+                >= self.session_timeout_s)
 
     def _acquire(self) -> _Session | None:
         """A fresh session, or None (after failing the queue if no host has served the key for too
@@ -352,6 +488,7 @@ class RPCRunner(Runner):
                                    self.request_timeout_s, secret=self._secret)
             session = call_with_deadline(_Session, self.request_timeout_s, sess, time.monotonic())
             self._no_host_since = None
+            self._progress()
             return session
         except AuthenticationError as exc:  # retrying will not help: fail what is queued
             logger.error("%s", exc)
@@ -369,8 +506,40 @@ class RPCRunner(Runner):
             if since is not None and now - since >= self.request_timeout_s:
                 self._fail_queue(f"no host under key {self.key!r} for {now - since:.0f} s "
                                  f"(last error: {exc})")
-            time.sleep(0.5)
+            self._check_stall(exc)
+            time.sleep(RETRY_PAUSE_S)
             return None
+
+    def _progress(self) -> None:
+        self._stalled_since = None
+
+    def _check_stall(self, exc: BaseException) -> None:
+        """Give up (see ``give_up_after_s``) once session requests have failed that long with no
+        progress anywhere."""
+        now = time.monotonic()
+        with self._cond:
+            self._stalled_since = self._stalled_since or now
+            stalled = now - self._stalled_since
+            if stalled < self.give_up_after_s or self._fatal is not None:
+                return
+            self._fatal = self._stall_message(exc, stalled)
+        logger.error("%s", self._fatal)
+        self._fail_queue(self._fatal)
+
+    def _stall_message(self, exc: BaseException, stalled_s: float) -> str:
+        where = f"{self.tracker[0]}:{self.tracker[1]}"
+        if isinstance(exc, NoHostForKey):
+            what = f"no host has served key {self.key!r} at tracker {where}"
+            fix = f"start hosts (`tvm-loihi serve --tracker {where} --key {self.key}`)"
+        elif isinstance(exc, HostUnavailable):
+            what = (f"every host under key {self.key!r} at tracker {where} stayed busy "
+                    "(another client holds their sessions?)")
+            fix = "free the hosts or add some"
+        else:
+            what = f"the RPC tracker {where} is unreachable ({type(exc).__name__}: {exc})"
+            fix = f"restart it (`tvm-loihi tracker --port {self.tracker[1]}`) and its hosts"
+        return (f"{what} for {stalled_s:.0f} s; {fix}, then rerun with the same tuning log to "
+                "resume (it keeps every measurement so far)")
 
     def _fail_queue(self, reason: str) -> None:
         with self._cond:
@@ -383,14 +552,22 @@ class RPCRunner(Runner):
         item.hosts_tried.append(session.host)
         try:
             result = self._measure_on(session, item.inp)
-        except TimeoutError as exc:  # the host did not answer: treat it as wedged, drop the session
-            session.close()
+        except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
+            session.abandon()
             self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
             return None
         except Exception as exc:  # kShutdown, broken pipe, reset: the host or its session died
             session.close()
             self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
             return None
+        self._progress()
+        if result.error is MeasureError.REJECTED:
+            self._strike(session.host, result.message)
+            item.avoid.add(session.host)
+            self._fail_or_retry(item, result.message, error=MeasureError.REJECTED)
+            return session
+        with self._cond:
+            self._stats[session.host]["measured"] += 1
         item.future.set_result(result)
         return session
 
@@ -398,20 +575,35 @@ class RPCRunner(Runner):
         wk = (inp.workload_key, inp.hardware_key)
         if wk not in session.uploaded:
             reply = json.loads(call_with_deadline(session.funcs["upload"],
-                                                  self.request_timeout_s + 60.0, self._uploads[wk]))
+                                                  self.request_timeout_s + UPLOAD_GRACE_S,
+                                                  self._uploads[wk]))
             if not reply["ok"]:
                 return MeasureResult.failure(MeasureError(reply["error"]), reply["message"],
                                              session.host)
             session.uploaded.add(wk)
         text = MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
                               self.timeout_s).to_text()
-        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + 10.0, text)
-        return MeasureResult.from_json(json.loads(reply))
+        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + CALL_GRACE_S, text)
+        return self._checked(session.host, inp, reply)
+
+    def _checked(self, host: str, inp: MeasureInput, reply: str) -> MeasureResult:
+        """The host's answer if it passes :mod:`~tvm_loihi.measure.checks`, recorded as measured by
+        the session's host (whatever the answer claims); else a ``REJECTED`` result naming it."""
+        result, problem = parse_result(reply)
+        if result is not None:
+            bound = self._bounds.get((inp.workload_key, inp.hardware_key), 0.0)
+            problem = check_result(result, bound, tolerance_for(inp.fidelity,
+                                                                self.hardware_tolerance))
+        if problem is None:
+            return replace(result, host=host)
+        return MeasureResult.failure(MeasureError.REJECTED,
+                                     f"result from host {host} rejected: {problem}", host)
 
     def _fail_or_retry(self, item: _Item, reason: str,
                        error: MeasureError = MeasureError.HOST_LOST) -> None:
         item.attempts += 1
-        if item.attempts >= self.max_attempts or self._closed:
+        nowhere = bool(item.avoid) and not set(self.usable_hosts()) - item.avoid
+        if item.attempts >= self.max_attempts or self._closed or nowhere:
             tracker = f"{self.tracker[0]}:{self.tracker[1]}"
             host = item.hosts_tried[-1] if item.hosts_tried else tracker
             tried = item.hosts_tried or "no host"

@@ -17,6 +17,10 @@ distinct mappings by the search objective, and the Lava default, are measured ag
 fidelity (through the same runner and log; these evaluations do not count against ``budget``), and
 the best of them there becomes the result's best. The search fidelity's optimum is exploitable: the
 fast model is optimistic about the very mappings the search drives it towards.
+
+The reported best (after verification, the best verified) is re-measured on another host or in
+process before it is reported (:mod:`tvm_loihi.tuning.confirm`): a host's plausible lie is rejected
+and the next best taken.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import concurrent.futures
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +45,7 @@ from ..search import get_strategy
 from ..search.genome import Genome
 from ..search.problem import MappingProblem
 from ..search.selection import pareto_front
+from .confirm import confirm_best
 
 # A strategy that only re-proposes known mappings is stopped after this many.
 _DUPLICATES_PER_BUDGET = 2
@@ -99,6 +104,12 @@ class TuneResult:
         energy; ``fastest`` keeps the unconstrained best.
     fastest : (Mapping, MeasureResult) or None
         With an energy budget, the fastest candidate regardless of energy.
+    confirmation : dict or None
+        How the reported best was checked (:class:`tvm_loihi.tuning.confirm.Confirmation` JSON):
+        who measured it, who re-measured it, which candidates were rejected on the way.
+    hosts : dict
+        Per measurement host: ``{"measured", "rejected", "dropped"}`` (the runner's counts since it
+        started, or this run's results per host for a runner without checks).
     """
 
     strategy: str
@@ -123,6 +134,8 @@ class TuneResult:
     verify_evaluations: int = 0
     max_energy_increase: float | None = None
     fastest: tuple[Mapping, MeasureResult] | None = None
+    confirmation: dict | None = None
+    hosts: dict = field(default_factory=dict)
 
     def change(self, objective: str = "latency") -> float:
         """Relative change of the best mapping vs the Lava default (``-0.4`` = 40 % lower)."""
@@ -148,7 +161,8 @@ class TuneResult:
                 "verify_evaluations": self.verify_evaluations,
                 "max_energy_increase": self.max_energy_increase,
                 "fastest": (None if self.fastest is None
-                            else [self.fastest[0].to_json(), self.fastest[1].to_json()])}
+                            else [self.fastest[0].to_json(), self.fastest[1].to_json()]),
+                "confirmation": self.confirmation, "hosts": self.hosts}
 
 
 def _open_log(log):
@@ -408,6 +422,21 @@ def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, Me
     return out
 
 
+def _ranked(t: _Tuner, verified: list | None) -> list[tuple[MeasureInput, MeasureResult]]:
+    """Successful candidates for the reported best, best first (ties: search rank / order)."""
+    pairs = verified if verified is not None else [t.results[k] for k in dict.fromkeys(t.order)]
+    return sorted([p for p in pairs if p[1].ok], key=lambda p: t.fitness(p[1])[0])
+
+
+def _host_stats(t: _Tuner) -> dict:
+    if hasattr(t.runner, "host_stats"):
+        return t.runner.host_stats()
+    counts: dict[str, int] = {}
+    for _, res in t.results.values():
+        counts[res.host] = counts.get(res.host, 0) + 1
+    return {h: {"measured": n, "rejected": 0, "dropped": False} for h, n in sorted(counts.items())}
+
+
 def _result(t: _Tuner, strategy: str, seed: int, reason: str, verify_fidelity: str | None,
             verified: list | None) -> TuneResult:
     best_inp, best_res = t.results[t.best_key]
@@ -418,8 +447,14 @@ def _result(t: _Tuner, strategy: str, seed: int, reason: str, verify_fidelity: s
         extra = {"verify_fidelity": verify_fidelity, "verified": pairs,
                  "search_best": (Mapping.from_json(best_inp.mapping), best_res),
                  "verify_evaluations": len(verified)}
-        best_inp, best_res = min(verified, key=lambda v: t.fitness(v[1])[0])  # ties: search rank
         default_res = next(r for i, r in verified if i.mapping == default_inp.mapping)
+    ranked = _ranked(t, verified)
+    if ranked:
+        best_inp, best_res, confirmation = confirm_best(
+            ranked, t.runner, (t.problem.network, t.problem.hardware, t.problem.activity),
+            t.objectives[0])
+        extra["confirmation"] = confirmation.to_json()
+    extra["hosts"] = _host_stats(t)
     return TuneResult(strategy, seed, t.objectives, t.fidelity,
                       Mapping.from_json(best_inp.mapping), best_res,
                       Mapping.from_json(default_inp.mapping), default_res,
