@@ -14,6 +14,7 @@ import os
 import numpy as np
 import tvm
 
+from ..model.argcheck import check_type, describe
 from . import _compat
 from .codegen import LAYER_NAMES_ATTR, weight_fingerprint
 
@@ -27,6 +28,8 @@ def _read_model(path_or_model):
     from google.protobuf.message import DecodeError
 
     if not isinstance(path_or_model, (str, os.PathLike)):
+        check_type("load_onnx", "path_or_model", path_or_model,
+                   (str, os.PathLike, onnx.ModelProto), "an .onnx path or onnx.load(path)")
         return path_or_model, "<model>"
     path = os.fspath(path_or_model)
     if not os.path.exists(path):
@@ -121,6 +124,12 @@ def load_onnx(path_or_model, outputs: list[str] | None = None,
     tvm.IRModule
         Weights as constants; ONNX layer names recorded under :data:`LAYER_NAMES_ATTR`.
     """
+    if outputs is not None and (isinstance(outputs, str) or not all(
+            isinstance(name, str) for name in outputs)):
+        raise TypeError(f"load_onnx: outputs must be a list of str (value names, e.g. "
+                        f"['probabilities']), got {describe(outputs)}")
+    if shape_dict is not None:
+        check_type("load_onnx", "shape_dict", shape_dict, dict, "input name -> shape")
     model, where = _read_model(path_or_model)
     _check(model, where)
     if outputs:

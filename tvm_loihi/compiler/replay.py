@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..measure.log import LogRecord, TuningLog
+from ..model.argcheck import check_type
 from ..model.hardware import PRESETS, HardwareSpec, get_preset
 from ..model.mapping import Mapping, MappingError
 from ..model.network import NetworkIR
@@ -175,6 +176,10 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
     >>> tvm_loihi.read_mappings(ex)[0]["mapping"] is not None
     True
     """
+    check_type("apply_best", "log", log, (str, os.PathLike, TuningLog), "the tuning log's path")
+    check_type("apply_best", "objective", objective, str, "'latency', 'energy' or a counter")
+    if fidelity is not None:
+        check_type("apply_best", "fidelity", fidelity, str, "'fast' or 'event'")
     tuning_log = log if isinstance(log, TuningLog) else TuningLog(log)
     report = ReplayReport()
 
