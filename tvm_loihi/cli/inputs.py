@@ -71,13 +71,22 @@ def model_path(args, directory: str) -> str:
 
 def load_model(path: str, outputs: list[str] | None):
     """Relax module of an ONNX file, cut to ``outputs`` when given (errors say what to do)."""
-    from ..compiler.frontend import OnnxLoadError, load_onnx
+    from ..compiler.frontend import OnnxLoadError, UnsupportedOpsError, load_onnx
 
     try:
         return load_onnx(path, outputs=outputs or None)
     except OnnxLoadError as err:
-        text = str(err).replace("tvm_loihi.load_onnx(path, outputs=", "--outputs (")
+        unsupported = isinstance(err, UnsupportedOpsError)
+        text = err.message(_outputs_flag(err.reachable)) if unsupported else str(err)
+        text = text[len(path) + 2:] if text.startswith(f"{path}: ") else text
         raise CliError(f"cannot load {path}: {text}") from None
+
+
+def _outputs_flag(names) -> str:
+    """``--outputs a b`` as a user pastes it (names quoted only when the shell needs it)."""
+    import shlex
+
+    return "--outputs " + " ".join(shlex.quote(n) for n in names)
 
 
 def load_calibration(path: str | None) -> np.ndarray | None:
