@@ -89,6 +89,17 @@ def _outputs_flag(names) -> str:
     return "--outputs " + " ".join(shlex.quote(n) for n in names)
 
 
+def check_writable(path: str, flag: str) -> None:
+    """Fail now, not after the work, when ``path`` cannot be written (missing directory...)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise CliError(f"{flag} {path}: is a directory; give a file path")
+    if not os.path.isdir(directory):
+        raise CliError(f"{flag} {path}: directory {directory!r} does not exist (create it first)")
+    if not os.access(directory, os.W_OK):
+        raise CliError(f"{flag} {path}: directory {directory!r} is not writable")
+
+
 def load_calibration(path: str | None) -> np.ndarray | None:
     """Calibration samples ``(n_samples, ...)`` from a ``.npy`` file, or None."""
     if path is None:

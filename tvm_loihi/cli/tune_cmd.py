@@ -273,9 +273,7 @@ def _default_hardware(args) -> str:
     return spec.hardware if spec else "loihi2_1chip"
 
 
-def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]:
-    model = inputs.model_path(args, args.outdir)
-    calibration = inputs.load_calibration(args.calibration)
+def _run_all(args, model, calibration, runner, hardware, strategies, objectives) -> list:
     mod = inputs.load_model(model, args.outputs)
     networks = inputs.offloaded_networks(mod, hardware, calibration, args.input_layer)
     pairs = _select(networks, args.networks)
@@ -286,7 +284,7 @@ def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]
     outcomes = [
         _tune_one(net, hw, runner, strategies, objectives, args, calibration) for net, hw in pairs
     ]
-    return model, outcomes
+    return outcomes
 
 
 def cmd_tune(args) -> int:
@@ -294,11 +292,16 @@ def cmd_tune(args) -> int:
     strategies, objectives = _check_args(args)
     default_hw = _default_hardware(args)
     hardware = inputs.resolve_hardware(args.hardware, default_hw)
+    # Files first (no TVM needed), then the farm: every bad argument fails before any work.
+    model = inputs.model_path(args, args.outdir)
+    calibration = inputs.load_calibration(args.calibration)
+    if args.log:
+        inputs.check_writable(args.log, "--log")
+    args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
     runner = inputs.make_runner(args.runner)  # an unreachable farm fails before any work
     try:
         os.makedirs(args.outdir, exist_ok=True)
-        args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
-        model, outcomes = _run_all(args, runner, hardware, strategies, objectives)
+        outcomes = _run_all(args, model, calibration, runner, hardware, strategies, objectives)
     finally:
         runner.close()
     figures = []
