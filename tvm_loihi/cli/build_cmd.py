@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 
+from ..report.units import count_of
 from . import inputs
 from .errors import CliError, one_line
 
@@ -49,7 +50,7 @@ def _report(report, log: str | None) -> None:
     for name, key, record in report.applied:
         print(
             f"{name} (workload {key}): tuned mapping from {log} line {record.line}, "
-            f"{record.input.mapping and len(record.input.mapping['core_ids'])} cores, "
+            f"{count_of(len(record.input.mapping['core_ids']), 'core')}, "
             f"simulated total latency {record.result.latency_s * 1e6:.2f} us"
         )
     for name, line, problem in report.rejected:
