@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error already printed on one line (2)
         return int(stop.code or 0)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume hint of `tune`
     verbose = bool(getattr(args, "verbose", False))
     args.verbose = verbose
     logging.basicConfig(

@@ -266,6 +266,16 @@ def _replay_command(args, model: str, default_hw: str) -> str:
     )
 
 
+def _resume_command(args) -> str:
+    """The command as the user typed it, with the log named explicitly."""
+    import shlex
+
+    argv = list(getattr(args, "argv", None) or [args.command])
+    if not any(a == "--log" or a.startswith("--log=") for a in argv):
+        argv += ["--log", args.log]
+    return shlex.join(["tvm-loihi", *argv])
+
+
 def _default_hardware(args) -> str:
     from ..model.workloads import WORKLOADS
 
@@ -302,6 +312,11 @@ def cmd_tune(args) -> int:
     try:
         os.makedirs(args.outdir, exist_ok=True)
         outcomes = _run_all(args, model, calibration, runner, hardware, strategies, objectives)
+    except KeyboardInterrupt:
+        print(f"\ntvm-loihi tune: interrupted; every finished measurement is in {args.log}. "
+              f"Resume (nothing is measured twice) with:\n  {_resume_command(args)}",
+              file=sys.stderr)
+        return 130
     finally:
         runner.close()
     figures = []
