@@ -104,3 +104,30 @@ def test_run_with_a_wrong_input_shape_says_what_the_model_wants(tmp_path):
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert "shape (4, 10)" in ok.stdout
+
+
+def test_nothing_offloadable_is_said_the_same_way_by_inspect_compile_and_tune(tmp_path):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")], "host_only",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = str(tmp_path / "host_only.onnx")
+    onnx.save(model, path)
+    said = "nothing in the model is offloaded to Loihi"
+    ins = subprocess.run([CLI, "inspect", path], capture_output=True, text=True, timeout=300)
+    assert ins.returncode == 0, ins.stderr
+    assert said in ins.stdout and "for the reasons above" in ins.stdout
+    assert "tvm-loihi inspect" not in ins.stdout + ins.stderr  # never "run inspect" from inspect
+    so = str(tmp_path / "h.so")
+    com = subprocess.run([CLI, "compile", path, "-o", so], capture_output=True, text=True,
+                         timeout=300)
+    assert com.returncode == 0 and os.path.isfile(so), com.stderr
+    assert f"warning: {said}" in com.stderr and "entirely on the host" in com.stderr
+    tun = subprocess.run([CLI, "tune", path, "--budget", "2", "--outdir", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=300)
+    assert tun.returncode == 1
+    assert said in tun.stderr

@@ -84,6 +84,11 @@ def cmd_compile(args) -> int:
                              _onnx_output_names(model, args.outputs))
     executable, report = _build(mod, hardware, calibration, args.log, args.input_layer)
     _report(report, args.log)
+    from ..compiler.artifact import read_payloads
+
+    if not read_payloads(executable):
+        print(f"tvm-loihi compile: warning: {inputs.NOTHING_OFFLOADED}; the library runs entirely "
+              "on the host (`tvm-loihi inspect MODEL.onnx` says why per operator)", file=sys.stderr)
     try:
         executable.export_library(args.output)
     except Exception as err:  # TVM raises its own error types for a missing compiler or a bad path

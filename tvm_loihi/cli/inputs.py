@@ -119,18 +119,21 @@ def load_calibration(path: str | None) -> np.ndarray | None:
     return x.astype(np.float32)
 
 
-def offloaded_networks(mod, hardware, calibration, input_layer: str = "host") -> list:
-    """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``)."""
+NOTHING_OFFLOADED = ("nothing in the model is offloaded to Loihi (it needs dense layers -- Gemm, "
+                     "or MatMul [+ Add] [+ Relu] -- with constant weights)")
+
+
+def offloaded_networks(mod, hardware, calibration, input_layer: str = "host",
+                       required: bool = True) -> list:
+    """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``);
+    none is a :class:`CliError` unless ``required`` is False."""
     from ..compiler.pipeline import LoihiConfig
     from ..compiler.replay import extract_networks
 
     config = LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer)
     pairs = extract_networks(mod, config=config)
-    if not pairs:
-        raise CliError(
-            "nothing in the model is offloaded to Loihi (needs dense layers with constant "
-            "weights); run `tvm-loihi inspect MODEL.onnx` to see why"
-        )
+    if not pairs and required:
+        raise CliError(f"{NOTHING_OFFLOADED}; `tvm-loihi inspect MODEL.onnx` says why per operator")
     return pairs
 
 
