@@ -15,7 +15,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -46,6 +48,13 @@ def _report_offload(mod, hardware) -> None:
             print(f"  host: {d}")
 
 
+def _scratch_dir(prefix: str) -> str:
+    """A temporary directory removed when the example exits (examples leave nothing behind)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="mlp_a", help="reference workload name")
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> float:
     print(f"import tvm + tvm_loihi: {time.perf_counter() - t0:.2f} s")
     path = args.onnx
     if path is None:
-        path = os.path.join(tempfile.mkdtemp(prefix="tvm_loihi_"), f"{args.workload}.onnx")
+        path = os.path.join(_scratch_dir("tvm_loihi_"), f"{args.workload}.onnx")
         workloads.write_onnx(args.workload, path, batch=args.batch)
         print(f"wrote {path}")
     mod = load_onnx(path, outputs=args.outputs)

@@ -16,8 +16,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import tempfile
 
 
@@ -31,6 +33,13 @@ def write_spec(path: str) -> dict:
     with open(path, "w") as f:
         json.dump(spec, f, indent=2)
     return spec
+
+
+def _scratch_dir(prefix: str) -> str:
+    """A temporary directory removed when the example exits (examples leave nothing behind)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -48,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     from tvm_loihi.model.mapping import min_cores_per_layer
     from tvm_loihi.tuning import tune
 
-    outdir = tempfile.mkdtemp(prefix="tvm_loihi_hw_")
+    outdir = _scratch_dir("tvm_loihi_hw_")
     spec_path = os.path.join(outdir, "my_system.json")
     write_spec(spec_path)
     hardware = HardwareSpec.load(spec_path)

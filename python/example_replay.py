@@ -15,7 +15,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -28,6 +30,13 @@ def _run(ex_or_lib, x: np.ndarray) -> np.ndarray:
     return np.concatenate(
         [vm["main"](tvm.runtime.tensor(x[i : i + 1])).numpy() for i in range(len(x))]
     )
+
+
+def _scratch_dir(prefix: str) -> str:
+    """A temporary directory removed when the example exits (examples leave nothing behind)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -46,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     from tvm_loihi.model import workloads
     from tvm_loihi.tuning import tune
 
-    outdir = args.outdir or tempfile.mkdtemp(prefix="tvm_loihi_replay_")
+    outdir = args.outdir or _scratch_dir("tvm_loihi_replay_")
     os.makedirs(outdir, exist_ok=True)
     onnx_path = workloads.write_onnx(args.workload, os.path.join(outdir, f"{args.workload}.onnx"))
     log = os.path.join(outdir, "tune.jsonl")

@@ -15,9 +15,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import os
+import shutil
 import tempfile
+
+
+def _scratch_dir(prefix: str) -> str:
+    """A temporary directory removed when the example exits (examples leave nothing behind)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,11 +45,15 @@ def main(argv: list[str] | None = None) -> dict:
     from tvm_loihi.model import workloads
     from tvm_loihi.tuning import tune
 
-    outdir = tempfile.mkdtemp(prefix="tvm_loihi_rpc_")
+    outdir = _scratch_dir("tvm_loihi_rpc_")
     onnx_path = workloads.write_onnx(args.workload, os.path.join(outdir, f"{args.workload}.onnx"))
     (network, hardware), *_ = extract_networks(load_onnx(onnx_path))
     log = os.path.join(outdir, "tune.jsonl")
-    with LocalFarm(n_hosts=args.hosts) as farm:
+    # The hosts are killed at the end, so TVM's per-session temp dirs would outlive them: keep
+    # them, and the farm's process logs, inside the scratch dir removed at exit.
+    os.environ["TMPDIR"] = os.path.join(outdir, "hosts_tmp")
+    os.makedirs(os.environ["TMPDIR"])
+    with LocalFarm(n_hosts=args.hosts, log_dir=os.environ["TMPDIR"]) as farm:
         host, port = farm.tracker_addr
         print(
             f"tracker {host}:{port}, hosts {farm.hosts and [h.port for h in farm.hosts]} "

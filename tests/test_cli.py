@@ -236,7 +236,7 @@ def _error_cases(tmp_path, tuned) -> list[tuple[list[str], str]]:
         (["compile", model, "-o", f"{t}/no/such/dir/m.so"], "does not exist"),
         (["run", f"{t}/missing.so", "--input", f"{t}/wrong.npy"], "tvm-loihi compile"),
         (["run", f"{t}/not_a_lib.so", "--input", f"{t}/wrong.npy"], "not a library"),
-        (["run", tuned["lib"], "--input", f"{t}/wrong.npy"], "shape the model declares"),
+        (["run", tuned["lib"], "--input", f"{t}/wrong.npy"], "model wants (1, 64), got (1, 5)"),
         (["log", "summary", f"{t}/none.jsonl"], "does not exist"),
         (["serve", "--tracker", "nohostport"], "HOST:PORT"),
     ]

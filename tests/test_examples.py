@@ -40,7 +40,9 @@ def test_example_runs_and_leaves_no_process_behind(path, tmp_path):
     marker = (
         uuid.uuid4().hex
     )  # inherited by everything the example starts (trackers, hosts, workers)
-    env = {**os.environ, "TVM_LOIHI_SMOKE_MARKER": marker}
+    scratch = tmp_path / "tmp"  # the examples' temp dir: must be empty again afterwards (#15.7)
+    scratch.mkdir()
+    env = {**os.environ, "TVM_LOIHI_SMOKE_MARKER": marker, "TMPDIR": str(scratch)}
     res = subprocess.run(
         [sys.executable, path, *SMOKE_ARGS.get(name, [])],
         capture_output=True,
@@ -52,6 +54,7 @@ def test_example_runs_and_leaves_no_process_behind(path, tmp_path):
     assert res.returncode == 0, f"{name} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
     assert EXPECTED.get(name, "") in res.stdout
     assert _survivors(marker) == [], f"{name} left processes running"
+    assert sorted(os.listdir(scratch)) == [], f"{name} left temporary files"
 
 
 def _survivors(marker: str, grace_s: float = 5.0) -> list[str]:

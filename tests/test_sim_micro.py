@@ -84,8 +84,19 @@ def test_chip_crossing_costs_what_the_spec_says():
     net = _chain(np.ones((1, 1)), np.ones((1, 1)))
     act = ActivityProfile((np.ones((1, 1), bool),) * 3)
     r = evaluate(net, Mapping.from_assignment(net, (1, 1), [7, 128]), hw, act)
-    assert r.counters["chip_crossings"] == 2  # host -> chip 0, chip 0 -> chip 1
+    assert r.counters["chip_crossings"] == 1  # chip 0 -> chip 1; host -> chip 0 counted apart
+    assert r.counters["host_messages"] == 1
+    # the host message takes an off-chip link too: priced like a crossing
     assert r.energy_breakdown_j["chip_crossings_j"] == pytest.approx(2 * e.chip_crossing_j)
+
+
+def test_one_chip_has_no_chip_crossings_only_host_messages():
+    hw = get_preset("loihi2_1chip")
+    net = _chain(np.ones((1, 1)), np.ones((1, 1)))
+    act = ActivityProfile((np.ones((1, 1), bool),) * 3)
+    r = evaluate(net, Mapping.from_assignment(net, (1, 1), [0, 1]), hw, act)
+    assert r.counters["chip_crossings"] == 0  # #15.7: host messages are not chip crossings
+    assert r.counters["host_messages"] == 1
 
 
 def test_two_flows_sharing_a_link_take_longer():

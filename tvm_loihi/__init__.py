@@ -4,60 +4,47 @@
 (``loihi2``, ``loihi2-1chip``, ``loihi2-2chip``, ``loihi2-kapoho``), the ``loihi2`` Relax pipeline
 (and the hook that makes plain ``tvm.compile(mod, target="loihi2")`` offload), and the runtime
 function ``tvm_loihi.run_subgraph`` that compiled artifacts call. Every process that builds or loads
-a ``loihi2`` artifact must import it first. It loads only the compiler and the model (no search,
-tuning or measurement code, no Lava): :func:`tune`, :class:`TuneResult`, :func:`apply_best` and
-:class:`ReplayWarning` are imported on first use. Layers and where to change what:
-docs/architecture.md.
+a ``loihi2`` artifact must import it first.
+
+The import itself is cheap (no TVM): every public name is resolved on first use (module
+``__getattr__``), and the registrations are made by :mod:`tvm_loihi.compiler` as soon as TVM is in
+the process -- at once if ``tvm`` is already imported, else right after ``import tvm`` finishes
+(a one-shot import hook), whichever module imports it. So ``import tvm_loihi`` before or after
+``import tvm`` both work, and the CLI checks its arguments before paying for TVM. Layers and where
+to change what: docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import importlib
-
-from .compiler import _compat
-from .compiler import patterns as _patterns
-from .compiler import pipeline as _pipeline
-from .compiler import runtime as _runtime
-from .compiler.artifact import read_mappings, read_payloads
-from .compiler.config import LoihiConfig, set_mapping_provider
-from .compiler.frontend import load_onnx
-from .compiler.lower import LowerLoihiToPacked
-from .compiler.partition import explain_offload, partition_for_loihi
-from .compiler.pipeline import extract_networks, loihi_pipeline
-from .compiler.runtime import set_backend, use_backend
-from .model.resources import LoihiCapacityError
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
-# Public names loaded on first use (they pull in the tuning log, the search or the measurement).
+# Public name -> the module that defines it (imported on first use).
 _LAZY = {
-    "tune": "tvm_loihi.tuning",
+    "LoihiCapacityError": "tvm_loihi.model.resources",
+    "LoihiConfig": "tvm_loihi.compiler.config",
+    "LowerLoihiToPacked": "tvm_loihi.compiler.lower",
+    "ReplayWarning": "tvm_loihi.compiler.replay",
     "TuneResult": "tvm_loihi.tuning",
     "apply_best": "tvm_loihi.compiler.replay",
-    "ReplayWarning": "tvm_loihi.compiler.replay",
     "QuantizationWarning": "tvm_loihi.model.quantize",
+    "explain_offload": "tvm_loihi.compiler.partition",
+    "extract_networks": "tvm_loihi.compiler.pipeline",
+    "load_onnx": "tvm_loihi.compiler.frontend",
+    "loihi_pipeline": "tvm_loihi.compiler.pipeline",
+    "partition_for_loihi": "tvm_loihi.compiler.partition",
+    "read_mappings": "tvm_loihi.compiler.artifact",
+    "read_payloads": "tvm_loihi.compiler.artifact",
+    "set_backend": "tvm_loihi.compiler.runtime",
+    "set_mapping_provider": "tvm_loihi.compiler.config",
+    "tune": "tvm_loihi.tuning",
+    "use_backend": "tvm_loihi.compiler.runtime",
 }
 
-__all__ = [
-    "LoihiCapacityError",
-    "LoihiConfig",
-    "LowerLoihiToPacked",
-    "QuantizationWarning",
-    "ReplayWarning",
-    "TuneResult",
-    "apply_best",
-    "explain_offload",
-    "extract_networks",
-    "load_onnx",
-    "loihi_pipeline",
-    "partition_for_loihi",
-    "read_mappings",
-    "read_payloads",
-    "set_backend",
-    "set_mapping_provider",
-    "tune",
-    "use_backend",
-]
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):
@@ -72,7 +59,29 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-_compat.register_ffi_error(LoihiCapacityError)  # raised inside the pipeline pass, keeps its type
-_patterns.register()
-_pipeline.register()
-_runtime.register()
+class _RegisterAfterTVM:
+    """One-shot ``sys.meta_path`` finder: once ``tvm`` has been executed, import
+    :mod:`tvm_loihi.compiler` (whose import registers patterns, tags, pipeline and runtime)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tvm":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("tvm")
+        if spec is None or spec.loader is None:
+            return spec
+        exec_tvm = spec.loader.exec_module
+
+        def exec_module(module):
+            exec_tvm(module)
+            importlib.import_module("tvm_loihi.compiler")  # no-op when it is what imports tvm
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if "tvm" in sys.modules:
+    importlib.import_module("tvm_loihi.compiler")
+else:
+    sys.meta_path.insert(0, _RegisterAfterTVM())

@@ -8,7 +8,9 @@ the traceback."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import sys
 import traceback
 import warnings
@@ -19,25 +21,24 @@ from .parser import build_parser
 __all__ = ["CliError", "main"]
 
 
-def _commands() -> dict:
-    from .build_cmd import cmd_compile, cmd_run
-    from .farm_cmd import cmd_serve, cmd_tracker
-    from .inspect_cmd import cmd_inspect
-    from .list_cmd import cmd_list
-    from .log_cmd import cmd_log
-    from .tune_cmd import cmd_tune
+# Command -> (module, function): only the command run is imported, so `list` or a bad argument
+# never pays for TVM.
+_COMMANDS = {
+    "tune": ("tune_cmd", "cmd_tune"),
+    "demo": ("tune_cmd", "cmd_tune"),
+    "compile": ("build_cmd", "cmd_compile"),
+    "run": ("build_cmd", "cmd_run"),
+    "inspect": ("inspect_cmd", "cmd_inspect"),
+    "serve": ("farm_cmd", "cmd_serve"),
+    "tracker": ("farm_cmd", "cmd_tracker"),
+    "log": ("log_cmd", "cmd_log"),
+    "list": ("list_cmd", "cmd_list"),
+}
 
-    return {
-        "tune": cmd_tune,
-        "demo": cmd_tune,
-        "compile": cmd_compile,
-        "run": cmd_run,
-        "inspect": cmd_inspect,
-        "serve": cmd_serve,
-        "tracker": cmd_tracker,
-        "log": cmd_log,
-        "list": cmd_list,
-    }
+
+def _command(name: str):
+    module, func = _COMMANDS[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), func)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error already printed on one line (2)
         return int(stop.code or 0)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume hint of `tune`
     verbose = bool(getattr(args, "verbose", False))
     args.verbose = verbose
     logging.basicConfig(
@@ -59,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            return int(_commands()[args.command](args) or 0)
+            return int(_command(args.command)(args) or 0)
+        except BrokenPipeError:  # stdout closed early (`tvm-loihi list | head`): not an error
+            sys.stdout = open(os.devnull, "w")
+            return 0
         except KeyboardInterrupt:
             print(f"tvm-loihi {args.command}: interrupted", file=sys.stderr)
             return 130

@@ -10,12 +10,16 @@ import zipfile
 
 import numpy as np
 
+from ..report.units import count_of
 from . import inputs
 from .errors import CliError, one_line
 
 # An exported Relax function of the library returning the ONNX output names, in output order:
 # what `run -o` names the saved arrays by.
 OUTPUT_NAMES_FUNC = "tvm_loihi_output_names"
+# Likewise the input shapes of ``main`` ("batch,3,100": a number per static dimension, the name
+# of a symbolic one), so `run` says "model wants (batch, 3, 100), got (4, 50)" before TVM does.
+INPUT_SHAPES_FUNC = "tvm_loihi_input_shapes"
 
 
 def _check_output(path: str) -> None:
@@ -48,7 +52,7 @@ def _report(report, log: str | None) -> None:
     for name, key, record in report.applied:
         print(
             f"{name} (workload {key}): tuned mapping from {log} line {record.line}, "
-            f"{record.input.mapping and len(record.input.mapping['core_ids'])} cores, "
+            f"{count_of(len(record.input.mapping['core_ids']), 'core')}, "
             f"simulated total latency {record.result.latency_s * 1e6:.2f} us"
         )
     for name, line, problem in report.rejected:
@@ -77,12 +81,17 @@ def cmd_compile(args) -> int:
     hardware = inputs.resolve_hardware(args.hardware)
     directory = os.path.dirname(os.path.abspath(args.output))
     model = inputs.model_path(args, directory)
+    calibration = inputs.load_calibration(args.calibration)  # files first, TVM after
     mod = _with_output_names(inputs.load_model(model, args.outputs),
                              _onnx_output_names(model, args.outputs))
-    calibration = inputs.load_calibration(args.calibration)
     executable, report = _build(mod, hardware, calibration, args.log, args.input_layer,
                                 args.fidelity, args.max_energy_increase)
     _report(report, args.log)
+    from ..compiler.artifact import read_payloads
+
+    if not read_payloads(executable):
+        print(f"tvm-loihi compile: warning: {inputs.NOTHING_OFFLOADED}; the library runs entirely "
+              "on the host (`tvm-loihi inspect MODEL.onnx` says why per operator)", file=sys.stderr)
     try:
         executable.export_library(args.output)
     except Exception as err:  # TVM raises its own error types for a missing compiler or a bad path
@@ -108,19 +117,56 @@ def _onnx_output_names(path: str, outputs: list[str] | None) -> list[str]:
 
 
 def _with_output_names(mod, names: list[str]):
-    """``mod`` plus :data:`OUTPUT_NAMES_FUNC`, so the library itself says what its outputs are."""
-    if not names:
-        return mod
+    """``mod`` plus :data:`OUTPUT_NAMES_FUNC` and :data:`INPUT_SHAPES_FUNC`, so the library
+    itself says what its outputs are and what inputs it takes."""
+    shapes = _main_input_shapes(mod)
+    if shapes:
+        mod = _with_strings(mod, INPUT_SHAPES_FUNC, shapes)
+    return _with_strings(mod, OUTPUT_NAMES_FUNC, names) if names else mod
+
+
+def _main_input_shapes(mod) -> list[str]:
+    from ..compiler import _compat
+
+    shapes = []
+    for param in mod["main"].params:
+        dims = getattr(getattr(_compat.type_of(param), "shape", None), "values", None)
+        if dims is None:
+            return []  # unknown rank: nothing to check against
+        shapes.append(",".join(str(d.value) if hasattr(d, "value") else str(d) for d in dims))
+    return shapes
+
+
+def _with_strings(mod, func_name: str, strings: list[str]):
     from tvm import relax
 
     from ..compiler import _compat
 
     bb = relax.BlockBuilder()
-    with bb.function(OUTPUT_NAMES_FUNC, params=[]):
-        out = bb.emit(relax.Tuple([_compat.string_imm(n) for n in names]))
+    with bb.function(func_name, params=[]):
+        out = bb.emit(relax.Tuple([_compat.string_imm(s) for s in strings]))
         bb.emit_func_output(out)
-    mod[OUTPUT_NAMES_FUNC] = bb.get()[OUTPUT_NAMES_FUNC]
+    mod[func_name] = bb.get()[func_name]
     return mod
+
+
+def _check_input_shape(vm, x: np.ndarray) -> None:
+    """A :class:`CliError` "model wants (batch, 64), got (4, 50)" unless ``x`` fits ``main``'s
+    input (a static batch dimension may differ: :func:`_execute` then runs sample by sample)."""
+    try:
+        shapes = [str(s) for s in vm[INPUT_SHAPES_FUNC]()]
+    except Exception:  # a library built without them: TVM's own check decides
+        return
+    if len(shapes) != 1:
+        return
+    dims = [int(d) if d.lstrip("-").isdigit() else d for d in shapes[0].split(",")]
+    fits = len(dims) == x.ndim and all(
+        not isinstance(d, int) or d == n for d, n in zip(dims[1:], x.shape[1:]))
+    if not fits:
+        wants = "(" + ", ".join(map(str, dims)) + ")"
+        got = "(" + ", ".join(map(str, x.shape)) + ")"
+        raise CliError(f"--input: model wants {wants}, got {got} (save an array of that shape "
+                       "with numpy.save; the first dimension is the batch)")
 
 
 def _output_names(vm, n: int) -> list[str]:
@@ -152,13 +198,17 @@ def _save_outputs(path: str, names: list[str], outs: list[np.ndarray]) -> str:
             f"read with numpy.load({path!r})[{names[0]!r}]")
 
 
-def _load_vm(path: str):
-    import tvm
-
+def _check_model_file(path: str) -> None:
     if not os.path.isfile(path):
         raise CliError(
             f"compiled model {path!r} does not exist (build it with `tvm-loihi compile`)"
         )
+
+
+def _load_vm(path: str):
+    import tvm
+
+    _check_model_file(path)
     try:
         return tvm.relax.VirtualMachine(tvm.runtime.load_module(path), tvm.cpu())
     except Exception as err:
@@ -203,12 +253,14 @@ def _execute(vm, x: np.ndarray) -> list[np.ndarray]:
 
 def cmd_run(args) -> int:
     """``tvm-loihi run model.so --input x.npy [--backend reference|lava] [-o out.npy]``."""
-    from ..compiler.runtime import use_backend
-
-    vm = _load_vm(args.model)
+    _check_model_file(args.model)  # every file checked before TVM is imported
     x = _load_input(args.input)
     if args.output:
         _check_output(args.output)
+    from ..compiler.runtime import use_backend
+
+    vm = _load_vm(args.model)
+    _check_input_shape(vm, x)
     try:
         with use_backend(args.backend):
             outs = _execute(vm, x)

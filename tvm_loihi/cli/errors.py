@@ -7,6 +7,7 @@ and given a hint by type. ``--verbose`` prints the full traceback as well."""
 from __future__ import annotations
 
 import re
+import sys
 
 _FRAME = re.compile(r"^(Traceback|File \"|\s*\d+: |at |During handling|The above exception)")
 
@@ -15,18 +16,26 @@ class CliError(Exception):
     """A user-facing failure whose message already says what, where and what to do."""
 
 
-def _hint(exc: BaseException) -> str:
-    from ..compiler.frontend import OnnxLoadError
-    from ..model.mapping import MappingError
-    from ..model.resources import LoihiCapacityError
+def _loaded(module: str, name: str) -> type:
+    """``module.name`` if that module is already imported, else a class nothing is an instance of:
+    an exception of a module never imported cannot be raised, and formatting an error must not
+    import TVM (the frontend) just to rule it out."""
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name) if loaded is not None else _Never
 
-    if isinstance(exc, CliError | LoihiCapacityError):
+
+class _Never(Exception):
+    pass
+
+
+def _hint(exc: BaseException) -> str:
+    if isinstance(exc, CliError | _loaded("tvm_loihi.model.resources", "LoihiCapacityError")):
         return ""
-    if isinstance(exc, OnnxLoadError):
+    if isinstance(exc, _loaded("tvm_loihi.compiler.frontend", "OnnxLoadError")):
         return "re-export the model, or cut it with --outputs NAME"
     if isinstance(exc, FileNotFoundError):
         return "check the path"
-    if isinstance(exc, MappingError):
+    if isinstance(exc, _loaded("tvm_loihi.model.mapping", "MappingError")):
         return "choose a larger --hardware preset or fewer cores per layer"
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return "check that the tracker and hosts are running (tvm-loihi tracker / tvm-loihi serve)"

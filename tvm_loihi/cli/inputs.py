@@ -71,13 +71,33 @@ def model_path(args, directory: str) -> str:
 
 def load_model(path: str, outputs: list[str] | None):
     """Relax module of an ONNX file, cut to ``outputs`` when given (errors say what to do)."""
-    from ..compiler.frontend import OnnxLoadError, load_onnx
+    from ..compiler.frontend import OnnxLoadError, UnsupportedOpsError, load_onnx
 
     try:
         return load_onnx(path, outputs=outputs or None)
     except OnnxLoadError as err:
-        text = str(err).replace("tvm_loihi.load_onnx(path, outputs=", "--outputs (")
+        unsupported = isinstance(err, UnsupportedOpsError)
+        text = err.message(_outputs_flag(err.reachable)) if unsupported else str(err)
+        text = text[len(path) + 2:] if text.startswith(f"{path}: ") else text
         raise CliError(f"cannot load {path}: {text}") from None
+
+
+def _outputs_flag(names) -> str:
+    """``--outputs a b`` as a user pastes it (names quoted only when the shell needs it)."""
+    import shlex
+
+    return "--outputs " + " ".join(shlex.quote(n) for n in names)
+
+
+def check_writable(path: str, flag: str) -> None:
+    """Fail now, not after the work, when ``path`` cannot be written (missing directory...)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise CliError(f"{flag} {path}: is a directory; give a file path")
+    if not os.path.isdir(directory):
+        raise CliError(f"{flag} {path}: directory {directory!r} does not exist (create it first)")
+    if not os.access(directory, os.W_OK):
+        raise CliError(f"{flag} {path}: directory {directory!r} is not writable")
 
 
 def load_calibration(path: str | None) -> np.ndarray | None:
@@ -99,18 +119,21 @@ def load_calibration(path: str | None) -> np.ndarray | None:
     return x.astype(np.float32)
 
 
-def offloaded_networks(mod, hardware, calibration, input_layer: str = "host") -> list:
-    """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``)."""
+NOTHING_OFFLOADED = ("nothing in the model is offloaded to Loihi (it needs dense layers -- Gemm, "
+                     "or MatMul [+ Add] [+ Relu] -- with constant weights)")
+
+
+def offloaded_networks(mod, hardware, calibration, input_layer: str = "host",
+                       required: bool = True) -> list:
+    """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``);
+    none is a :class:`CliError` unless ``required`` is False."""
     from ..compiler.pipeline import LoihiConfig
     from ..compiler.replay import extract_networks
 
     config = LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer)
     pairs = extract_networks(mod, config=config)
-    if not pairs:
-        raise CliError(
-            "nothing in the model is offloaded to Loihi (needs dense layers with constant "
-            "weights); run `tvm-loihi inspect MODEL.onnx` to see why"
-        )
+    if not pairs and required:
+        raise CliError(f"{NOTHING_OFFLOADED}; `tvm-loihi inspect MODEL.onnx` says why per operator")
     return pairs
 
 

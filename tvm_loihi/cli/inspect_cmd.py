@@ -116,7 +116,10 @@ def cmd_inspect(args) -> int:
     }
     limits = {lim: int(getattr(hardware.limits, lim)) for lim in LIMITS}
     calibration = inputs.load_calibration(args.calibration)
-    for network, hw in inputs.offloaded_networks(mod, hardware, calibration, args.input_layer):
+    pairs = inputs.offloaded_networks(mod, hardware, calibration, args.input_layer, required=False)
+    if not pairs:
+        print(f"{inputs.NOTHING_OFFLOADED}: every operator runs on the host, for the reasons above")
+    for network, hw in pairs:
         rows, mapping = _layers(network, hw)
         used = mapping.n_cores_used
         chips = len({int(c) // hw.cores_per_chip for c in mapping.core_ids})

@@ -321,6 +321,16 @@ def _replay_command(args, model: str, default_hw: str) -> str:
     )
 
 
+def _resume_command(args) -> str:
+    """The command as the user typed it, with the log named explicitly."""
+    import shlex
+
+    argv = list(getattr(args, "argv", None) or [args.command])
+    if not any(a == "--log" or a.startswith("--log=") for a in argv):
+        argv += ["--log", args.log]
+    return shlex.join(["tvm-loihi", *argv])
+
+
 def _default_hardware(args) -> str:
     from ..model.workloads import WORKLOADS
 
@@ -328,9 +338,7 @@ def _default_hardware(args) -> str:
     return spec.hardware if spec else "loihi2_1chip"
 
 
-def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]:
-    model = inputs.model_path(args, args.outdir)
-    calibration = inputs.load_calibration(args.calibration)
+def _run_all(args, model, calibration, runner, hardware, strategies, objectives) -> list:
     mod = inputs.load_model(model, args.outputs)
     networks = inputs.offloaded_networks(mod, hardware, calibration, args.input_layer)
     pairs = _select(networks, args.networks)
@@ -341,24 +349,35 @@ def _run_all(args, runner, hardware, strategies, objectives) -> tuple[str, list]
     outcomes = [
         _tune_one(net, hw, runner, strategies, objectives, args, calibration) for net, hw in pairs
     ]
-    return model, outcomes
+    return outcomes
 
 
 def cmd_tune(args) -> int:
     """Run ``tvm-loihi tune`` (see the module docstring)."""
-    from ..measure.rpc_runner import HostUnavailable
-
     strategies, objectives = _check_args(args)
     default_hw = _default_hardware(args)
     hardware = inputs.resolve_hardware(args.hardware, default_hw)
+    # Files first (no TVM needed), then the farm: every bad argument fails before any work.
+    model = inputs.model_path(args, args.outdir)
+    calibration = inputs.load_calibration(args.calibration)
+    if args.log:
+        inputs.check_writable(args.log, "--log")
+    args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
+    from ..measure.rpc_runner import HostUnavailable
+
     # an unreachable farm (or a refused secret) fails before any work
     runner = inputs.make_runner(args.runner, getattr(args, "secret_file", None))
     try:
         os.makedirs(args.outdir, exist_ok=True)
-        args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
-        model, outcomes = _run_all(args, runner, hardware, strategies, objectives)
+        outcomes = _run_all(args, model, calibration, runner, hardware, strategies, objectives)
     except HostUnavailable as err:  # the farm went away mid-run (FarmUnavailable): how to resume
-        raise CliError(f"{err} (tuning log: {os.path.abspath(args.log)})") from None
+        raise CliError(f"{err} (tuning log: {os.path.abspath(args.log)}; resume with: "
+                       f"{_resume_command(args)})") from None
+    except KeyboardInterrupt:
+        print(f"\ntvm-loihi tune: interrupted; every finished measurement is in {args.log}. "
+              f"Resume (nothing is measured twice) with:\n  {_resume_command(args)}",
+              file=sys.stderr)
+        return 130
     finally:
         runner.close()
     figures = []

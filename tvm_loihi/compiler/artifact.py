@@ -13,9 +13,13 @@ import tvm
 from tvm import relax
 
 from ..constants import PAYLOADS_FUNC
+from ..model.argcheck import check_type
 
 
-def _vm(artifact) -> relax.VirtualMachine:
+def _vm(artifact, func: str) -> relax.VirtualMachine:
+    check_type(func, "artifact", artifact,
+               (relax.VirtualMachine, relax.VMExecutable, tvm.runtime.Module, str),
+               "what tvm.compile returns, or an exported library's path")
     if isinstance(artifact, relax.VirtualMachine):
         return artifact
     if isinstance(artifact, str):
@@ -38,7 +42,11 @@ def read_payloads(artifact) -> list[dict]:
         (``NetworkIR.meta_json()``), and ``mapping`` / ``hardware`` when present. Empty when nothing
         was offloaded.
     """
-    vm = _vm(artifact)
+    return _payloads(artifact, "read_payloads")
+
+
+def _payloads(artifact, caller: str) -> list[dict]:
+    vm = _vm(artifact, caller)
     try:
         func = vm[PAYLOADS_FUNC]
     except AttributeError:  # "Module has no function": nothing was offloaded
@@ -54,5 +62,5 @@ def read_mappings(artifact) -> list[dict]:
          "layer_sizes": [p["network"]["layers"][0]["shape"][1],
                          *(layer["shape"][0] for layer in p["network"]["layers"])],
          "mapping": p.get("mapping")}
-        for p in read_payloads(artifact)
+        for p in _payloads(artifact, "read_mappings")
     ]

@@ -16,6 +16,7 @@ import os
 import numpy as np
 import tvm
 
+from ..model.argcheck import check_type, describe
 from . import _compat
 from .codegen import LAYER_NAMES_ATTR, weight_fingerprint
 
@@ -24,11 +25,67 @@ class OnnxLoadError(ValueError):
     """The ONNX model cannot be loaded or imported; the message says why and what to do."""
 
 
+class UnsupportedOpsError(OnnxLoadError):
+    """TVM's ONNX importer lacks some ops of the graph.
+
+    Attributes
+    ----------
+    ops : tuple of str
+        The unsupported op types.
+    nodes : tuple of str
+        The offending nodes, by name or, unnamed, by op type and index (``"ArgMax node #7"``).
+    reachable : tuple of str
+        Values computed without any unsupported op, to cut the graph to: the graph outputs among
+        them first, else the values the unsupported nodes consume (never an initializer or a graph
+        input). Empty when the unsupported ops come first.
+    """
+
+    def __init__(self, where: str, ops, nodes, reachable) -> None:
+        self.where, self.ops, self.nodes = where, tuple(ops), tuple(nodes)
+        self.reachable = tuple(reachable)
+        super().__init__(self.message(f"tvm_loihi.load_onnx(path, outputs={list(reachable)!r})"))
+
+    def message(self, cut: str) -> str:
+        """The message with ``cut`` (how to cut the graph in the caller's syntax) as the fix."""
+        nodes = ", ".join(self.nodes[:5]) + (f" and {len(self.nodes) - 5} more"
+                                             if len(self.nodes) > 5 else "")
+        head = (f"{self.where}: TVM's ONNX importer does not support op(s) {', '.join(self.ops)} "
+                f"(nodes: {nodes})")
+        if not self.reachable:
+            return (f"{head}; no value of the graph can be computed without them (they read the "
+                    "graph inputs directly): re-export the model without them")
+        return f"{head}. Cut the graph to values computed without them: {cut}"
+
+
+def _node_label(node, index: int) -> str:
+    return f"{node.name} ({node.op_type})" if node.name else f"{node.op_type} node #{index}"
+
+
+def reachable_without(model, bad_types: set[str]) -> list[str]:
+    """Values of ``model`` computed without any op in ``bad_types``: the graph outputs among them
+    (in output order), else the computed values the unsupported nodes read (graph order)."""
+    tainted: set[str] = set()
+    for node in model.graph.node:  # ONNX graphs are topologically sorted
+        if node.op_type in bad_types or any(i in tainted for i in node.input if i):
+            tainted.update(o for o in node.output if o)
+    computed = {o for n in model.graph.node for o in n.output if o} - tainted
+    outputs = [o.name for o in model.graph.output if o.name in computed]
+    if outputs:
+        return outputs
+    frontier: list[str] = []
+    for node in model.graph.node:
+        if node.op_type in bad_types or any(i in tainted for i in node.input if i):
+            frontier += [i for i in node.input if i in computed and i not in frontier]
+    return frontier
+
+
 def _read_model(path_or_model):
     import onnx
     from google.protobuf.message import DecodeError
 
     if not isinstance(path_or_model, (str, os.PathLike)):
+        check_type("load_onnx", "path_or_model", path_or_model,
+                   (str, os.PathLike, onnx.ModelProto), "an .onnx path or onnx.load(path)")
         return path_or_model, "<model>"
     path = os.fspath(path_or_model)
     if not os.path.exists(path):
@@ -61,13 +118,8 @@ def _check_ops(model, where: str) -> None:
     if not bad:
         return
     ops = sorted({n.op_type for n in bad})
-    nodes = ", ".join(f"{n.name or '?'} ({n.op_type})" for n in bad[:5])
-    before = [i for i in bad[0].input if i]
-    raise OnnxLoadError(
-        f"{where}: TVM's ONNX importer does not support op(s) {', '.join(ops)} (nodes: {nodes}). "
-        f"Cut the graph to the outputs you need before them, e.g. "
-        f"tvm_loihi.load_onnx(path, outputs={before[:1]!r})"
-    )
+    labels = [_node_label(n, i) for i, n in enumerate(model.graph.node) if n.op_type in ops]
+    raise UnsupportedOpsError(where, ops, labels, reachable_without(model, set(ops)))
 
 
 def _constant_tensors(model):
@@ -129,10 +181,15 @@ def cut_onnx(model, outputs: list[str]):
     init = {i.name for i in model.graph.initializer}
     inputs = [i.name for i in model.graph.input if i.name not in init]
     known = {o for n in model.graph.node for o in n.output} | set(inputs)
+    graph_outputs = ", ".join(o.name for o in model.graph.output)
+    constants = [o for o in outputs if o in init]
+    if constants:
+        raise OnnxLoadError(f"outputs {', '.join(constants)}: initializers (constants of the "
+                            f"graph), not computed values; graph outputs: {graph_outputs}")
     missing = [o for o in outputs if o not in known]
     if missing:
-        raise OnnxLoadError(f"outputs {missing} are not values of the ONNX graph; "
-                            f"graph outputs: {[o.name for o in model.graph.output]}")
+        raise OnnxLoadError(f"outputs {', '.join(missing)}: not values of the ONNX graph; "
+                            f"graph outputs: {graph_outputs}")
     inferred = onnx.shape_inference.infer_shapes(model)
     return onnx.utils.Extractor(inferred).extract_model(inputs, list(outputs))
 
@@ -175,6 +232,12 @@ def load_onnx(path_or_model, outputs: list[str] | None = None,
     tvm.IRModule
         Weights as constants; ONNX layer names recorded under :data:`LAYER_NAMES_ATTR`.
     """
+    if outputs is not None and (isinstance(outputs, str) or not all(
+            isinstance(name, str) for name in outputs)):
+        raise TypeError(f"load_onnx: outputs must be a list of str (value names, e.g. "
+                        f"['probabilities']), got {describe(outputs)}")
+    if shape_dict is not None:
+        check_type("load_onnx", "shape_dict", shape_dict, dict, "input name -> shape")
     model, where = _read_model(path_or_model)
     _check(model, where)
     if outputs:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import tvm
 from tvm import relax
 
+from ..model.argcheck import check_type
 from ..model.resources import LoihiCapacityError
 from . import _compat
 from .codegen import LAYER_NAMES_ATTR
@@ -81,6 +82,8 @@ def partition_for_loihi(
     tvm.IRModule
         The partitioned module; offloaded functions carry ``{"Codegen": "loihi"}``.
     """
+    check_type("partition_for_loihi", "mod", mod, tvm.IRModule,
+               "e.g. from tvm_loihi.load_onnx(path)")
     if on_too_large not in ("error", "host"):
         raise ValueError(f"on_too_large must be 'error' or 'host', got {on_too_large!r}")
     out, log = partition_with_log(mod, hardware)
@@ -159,6 +162,7 @@ def explain_offload(mod: tvm.IRModule, hardware=None) -> list[OffloadDecision]:
     list of OffloadDecision
         In program order of the constant-folded ``main``.
     """
+    check_type("explain_offload", "mod", mod, tvm.IRModule, "e.g. from tvm_loihi.load_onnx(path)")
     folded = relax.transform.FoldConstant()(mod)
     _, log = partition_with_log(folded, hardware)
     by_var: dict[str, list[str]] = {}

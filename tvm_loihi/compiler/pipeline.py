@@ -25,6 +25,7 @@ from __future__ import annotations
 import tvm
 
 from ..constants import TAG_PRESETS, TARGET_KEY
+from ..model.argcheck import check_type
 from . import _compat
 from .config import INPUT_LAYERS, ON_TOO_LARGE, LoihiConfig, current_config, resolve_hardware
 from .lower import lower_loihi
@@ -140,6 +141,9 @@ def extract_networks(mod: tvm.IRModule, target: str = TARGET_KEY,
     if not isinstance(mod, tvm.IRModule):
         raise TypeError(f"extract_networks: mod must be a tvm.IRModule (e.g. from "
                         f"tvm_loihi.compiler.frontend.load_onnx), got {type(mod).__name__}")
+    check_type("extract_networks", "target", target, str, "a loihi2 target tag, e.g. 'loihi2'")
+    if config is not None:
+        check_type("extract_networks", "config", config, LoihiConfig)
     seen: list[tuple[object, object]] = []
 
     def record(network, hardware):

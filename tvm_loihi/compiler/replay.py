@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ..measure.energy_budget import fastest_within, within_budget
 from ..measure.log import LogRecord, TuningLog
 from ..measure.records import MeasureResult
+from ..model.argcheck import check_type
 from ..model.hardware import PRESETS, HardwareSpec, get_preset
 from ..model.mapping import Mapping, MappingError, lava_default_mapping
 from ..model.network import NetworkIR
@@ -200,6 +201,10 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
     """
     if max_energy_increase is not None:
         fastest_within([], MeasureResult(1.0, 1.0), max_energy_increase)  # type/range check
+    check_type("apply_best", "log", log, (str, os.PathLike, TuningLog), "the tuning log's path")
+    check_type("apply_best", "objective", objective, str, "'latency', 'energy' or a counter")
+    if fidelity is not None:
+        check_type("apply_best", "fidelity", fidelity, str, "'fast' or 'event'")
     tuning_log = log if isinstance(log, TuningLog) else TuningLog(log)
     report = ReplayReport()
 

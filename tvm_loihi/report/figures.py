@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._mpl import layer_colours, pyplot, save
-from .units import unit_axis
+from .units import count_of, unit_axis
 
 CONVERGENCE_SIZE = (11.0, 5.5)
 UTILISATION_SIZE = (10.0, 6.0)
@@ -156,7 +156,7 @@ def _utilisation_panel(ax, mapping, measurement, layer_names: Sequence[str], col
             width=1.0,
             color=colours[k],
             edgecolor="none",
-            label=f"{layer_names[k]} ({len(ids)} cores)",
+            label=f"{layer_names[k]} ({count_of(len(ids), 'core')})",
         )
         x0 += len(ids)
     ax.set_xlim(-0.5, x0 - 0.5)
@@ -211,7 +211,7 @@ def utilisation_figure(
         _utilisation_panel(ax, mapping, measurement, layer_names, colours)
         ax.set_ylim(0, max(top * 1.3, 1e-3))  # head room for the legend
         ax.set_title(
-            f"{label}: {measurement.cores_used} cores, mean busy "
+            f"{label}: {count_of(measurement.cores_used, 'core')}, mean busy "
             f"{np.mean(measurement.core_utilisation) * 100:.1f} %",
             fontsize=10,
         )

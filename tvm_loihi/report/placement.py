@@ -18,6 +18,7 @@ import numpy as np
 
 from ..model.hardware import HardwareSpec, core_coords, global_router_xy
 from ._mpl import layer_colours, pyplot, save
+from .units import count_of
 
 _CELL = 0.6  # fraction of a router cell the cores fill (links run in the gaps)
 VIEW_MARGIN = 1  # routers of context around the used region
@@ -251,8 +252,8 @@ def plot_placement(
         ax.set_xlabel("router x (global mesh)")
         ax.set_ylabel("router y (global mesh)")
         ax.set_title(
-            f"{label}: {measurement.cores_used} of {hardware.n_cores} cores on "
-            f"{measurement.chips_used} of {hardware.n_chips} chip(s)",
+            f"{label}: {count_of(measurement.cores_used, 'core')} on "
+            f"{count_of(measurement.chips_used, 'chip')}",
             fontsize=10,
         )
     handles = [Patch(color=c, label=n) for c, n in zip(colours, layer_names)]

@@ -49,3 +49,8 @@ def unit_axis(values, unit: str) -> tuple[float, str]:
         return 1.0, unit
     factor, prefix = scale_for(max(finite))
     return factor, prefix + unit
+
+
+def count_of(n: int, noun: str) -> str:
+    """``"1 core"``, ``"9 cores"``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

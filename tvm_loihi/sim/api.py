@@ -6,6 +6,7 @@ import numpy as np
 
 from ..constants import FIDELITIES
 from ..model.activity import ActivityProfile
+from ..model.argcheck import check_type
 from ..model.hardware import HardwareSpec
 from ..model.mapping import Mapping
 from ..model.network import NetworkIR
@@ -37,6 +38,11 @@ def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     -------
     Measurement
     """
+    check_type("evaluate", "network", network, NetworkIR)
+    check_type("evaluate", "mapping", mapping, Mapping, "e.g. Mapping.from_assignment")
+    check_type("evaluate", "hardware", hardware, HardwareSpec, "e.g. get_preset('loihi2_1chip')")
+    check_type("evaluate", "activity", activity, ActivityProfile,
+               "e.g. tvm_loihi.tuning.default_activity(network)")
     if fidelity not in FIDELITIES:
         raise ValueError(f"fidelity must be one of {FIDELITIES}, got {fidelity!r}")
     activity.check_matches(network)

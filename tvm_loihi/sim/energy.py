@@ -15,8 +15,8 @@ def event_counts(mt: MappedTraffic) -> dict[str, float]:
         "hops_ew": float(msgs @ r.hops_ew),
         "hops_ns": float(msgs @ r.hops_ns),
         "hops_local": float(msgs @ r.local),
-        # host -> chip 0 counts as one crossing per input message
-        "chip_crossings": float(msgs @ r.crossings) + counts["host_messages"],
+        # chip-to-chip messages only: host input is counted apart, as "host_messages"
+        "chip_crossings": float(msgs @ r.crossings),
     })
     return counts
 
@@ -47,7 +47,9 @@ def dynamic_energy(energy, counts: dict[str, float]) -> dict[str, float]:
         "messages_j": counts["axon_out"] * e.msg_out_j,
         "hops_j": counts["hops_ew"] * e.hop_ew_j + counts["hops_ns"] * e.hop_ns_j
         + counts["hops_local"] * e.hop_local_j,
-        "chip_crossings_j": counts["chip_crossings"] * e.chip_crossing_j,
+        # a host message takes the same off-chip link as a chip crossing: priced alike
+        "chip_crossings_j": (counts["chip_crossings"] + counts["host_messages"])
+        * e.chip_crossing_j,
     }
 
 

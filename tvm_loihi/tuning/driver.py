@@ -37,6 +37,7 @@ from ..measure.log import TuningLog
 from ..measure.records import MeasureInput, MeasureResult
 from ..measure.runner import LocalRunner, Runner
 from ..model.activity import ActivityProfile, activity_from_float
+from ..model.argcheck import check_type
 from ..model.hardware import HardwareSpec
 from ..model.mapping import Mapping
 from ..model.network import NetworkIR
@@ -299,6 +300,23 @@ def _drain(t: _Tuner, in_flight: list, waiting: dict, timeout: float | None) -> 
         t.strategy.tell(twin, t.fitness(res))
 
 
+def _check_tune_args(network, hardware, runner, strategy, budget, seed, activity, log) -> None:
+    check_type("tune", "network", network, NetworkIR,
+               "from `(network, hardware), = tvm_loihi.extract_networks(mod)`")
+    check_type("tune", "hardware", hardware, HardwareSpec,
+               "from tvm_loihi.extract_networks(mod), or get_preset('loihi2_1chip') from "
+               "tvm_loihi.model.hardware")
+    if runner is not None:
+        check_type("tune", "runner", runner, Runner, "e.g. tvm_loihi.measure.runner.LocalRunner()")
+    check_type("tune", "strategy", strategy, str, "a registered name, e.g. 'bilevel'")
+    check_type("tune", "budget", budget, (int, np.integer))
+    check_type("tune", "seed", seed, (int, np.integer))
+    if activity is not None:
+        check_type("tune", "activity", activity, ActivityProfile)
+    if log is not None and not (hasattr(log, "lookup") and hasattr(log, "append")):
+        check_type("tune", "log", log, (str, os.PathLike, TuningLog), "the log file's path")
+
+
 def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = None,
          strategy: str = "bilevel", budget: int = 300, seed: int = 0,
          objectives: Sequence[str] = ("latency",), activity: ActivityProfile | None = None,
@@ -356,6 +374,7 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
     -------
     TuneResult
     """
+    _check_tune_args(network, hardware, runner, strategy, budget, seed, activity, log)
     if budget < 1:
         raise ValueError(f"tune: budget must be >= 1, got {budget}")
     if verify_fidelity is not None and verify_top_k < 1:
