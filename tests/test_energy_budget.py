@@ -16,7 +16,7 @@ from tvm_loihi.measure.energy_budget import fastest_within, parse_energy_increas
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.measure.records import MeasureResult
 from tvm_loihi.model import workloads
-from tvm_loihi.tuning import apply_energy_budget, tune
+from tvm_loihi.tuning import tune
 
 CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
 
@@ -51,40 +51,43 @@ def test_fastest_within_keeps_to_the_budget():
         fastest_within(results, default, -0.1)
 
 
-def _mlp_tiny(tmp_path_factory):
-    model = workloads.write_onnx("mlp_tiny", str(tmp_path_factory.mktemp("budget") / "m.onnx"))
+@pytest.fixture(scope="module")
+def mlp_a(tmp_path_factory):
+    model = workloads.write_onnx("mlp_a", str(tmp_path_factory.mktemp("budget") / "m.onnx"))
     ((network, hardware),) = tvm_loihi.extract_networks(tvm_loihi.load_onnx(model))
     return network, hardware
 
 
-@pytest.fixture(scope="module")
-def two_objective_run(tmp_path_factory):
-    network, hardware = _mlp_tiny(tmp_path_factory)
-    return tune(network, hardware, strategy="ga", budget=40, seed=5,
-                objectives=("latency", "energy"))
+def test_tune_picks_the_fastest_measured_mapping_within_the_budget(mlp_a, tmp_path):
+    network, hardware = mlp_a
+    log = TuningLog(tmp_path / "t.jsonl")
+    free = tune(network, hardware, strategy="ga", budget=40, seed=5, log=log)
+    assert free.max_energy_increase is None and free.fastest is None
+    records = [r for r in log.records() if r.result.ok]
+    e0 = free.default_result.energy_j
+    for budget in (0.0, 0.05, 0.25, 10.0):
+        # the same seeded run again: every candidate comes from the log, only the pick differs
+        res = tune(network, hardware, strategy="ga", budget=40, seed=5, log=log,
+                   max_energy_increase=budget)
+        assert res.cache_hits == res.evaluations
+        within = [r.result.latency_s for r in records
+                  if r.result.energy_j <= e0 * (1 + budget) * (1 + 1e-12)]
+        assert res.best_result.latency_s == min(within)
+        assert res.best_result.energy_j <= e0 * (1 + budget) * (1 + 1e-12)
+        assert res.fastest[1].latency_s == free.best_result.latency_s
+        assert res.max_energy_increase == budget
+        json.dumps(res.to_json())
+    # the budget binds on this workload: the unconstrained fastest costs energy
+    assert free.best_result.energy_j > e0
+    assert tune(network, hardware, strategy="ga", budget=40, seed=5, log=log,
+                max_energy_increase=0.0).best_result.latency_s > free.best_result.latency_s
 
 
-def test_apply_energy_budget_picks_the_fastest_within_it(two_objective_run):
-    res = two_objective_run
-    e0 = res.default_result.energy_j
-    for budget in (0.0, 0.05, 0.2, 10.0):
-        chosen = apply_energy_budget(res, budget)
-        assert chosen.best_result.energy_j <= e0 * (1 + budget) * (1 + 1e-12)
-        assert chosen.fastest == (res.best_mapping, res.best_result)
-        assert chosen.max_energy_increase == budget
-        # nothing on the measured front within the budget is faster
-        for _, r in [*res.pareto, (res.default_mapping, res.default_result)]:
-            if r.energy_j <= e0 * (1 + budget):
-                assert chosen.best_result.latency_s <= r.latency_s
-    assert apply_energy_budget(res, 10.0).best_result.latency_s == res.best_result.latency_s
-    json.dumps(apply_energy_budget(res, 0.1).to_json())  # serialisable
-
-
-def test_apply_energy_budget_needs_measured_energy(tmp_path_factory):
-    network, hardware = _mlp_tiny(tmp_path_factory)
-    res = tune(network, hardware, strategy="random", budget=5, seed=1)
-    with pytest.raises(ValueError, match="objectives"):
-        apply_energy_budget(res, 0.1)
+def test_tune_refuses_a_bad_budget(mlp_a):
+    network, hardware = mlp_a
+    for bad in (-0.1, float("nan"), "10%", True):
+        with pytest.raises(ValueError, match="max_increase"):
+            tune(network, hardware, strategy="random", budget=2, max_energy_increase=bad)
 
 
 def test_tune_and_compile_with_an_energy_budget(tmp_path):
@@ -97,7 +100,6 @@ def test_tune_and_compile_with_an_energy_budget(tmp_path):
                     "--log", str(log), "--outdir", str(tmp_path / "out"),
                     "--json", str(summary))
     assert tune_run.returncode == 0, tune_run.stderr
-    assert "--objectives latency,energy" in tune_run.stderr
     assert "fastest within 10% of the default's energy" in tune_run.stdout
     assert "--max-energy-increase 10%" in tune_run.stdout
     net = json.loads(summary.read_text())["networks"][0]

@@ -212,8 +212,7 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         type=_energy_increase,
         metavar="PCT",
         help="report (and replay) the fastest measured mapping whose energy per inference is at "
-        "most PCT (e.g. 10%%) above the Lava default's; implies --objectives latency,energy "
-        "unless --verify is given",
+        "most PCT (e.g. 10%%) above the Lava default's (with --verify: of the verified ones)",
     )
     p.add_argument(
         "--log", help="tuning log, JSON lines (default OUTDIR/tune.jsonl); reused as a cache"

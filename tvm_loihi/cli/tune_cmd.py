@@ -65,13 +65,6 @@ def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
     if args.verify and args.verify_top_k < 1:
         raise CliError(f"--verify-top-k {args.verify_top_k}: must be at least 1 mapping")
     inputs.parse_runner(args.runner)
-    if args.max_energy_increase is not None and not args.verify and "energy" not in objectives:
-        objectives = (*objectives, "energy")
-        print(
-            "tvm-loihi tune: --max-energy-increase without --verify: searching on "
-            f"--objectives {','.join(objectives)} so candidates have measured energy",
-            file=sys.stderr,
-        )
     return strategies, objectives
 
 
@@ -101,15 +94,9 @@ def _tune_one(
             callback=bar,
             verify_fidelity=args.verify,
             verify_top_k=args.verify_top_k,
+            max_energy_increase=args.max_energy_increase,
         )
         bar.close(f"({res.stop_reason})")
-        if args.max_energy_increase is not None:
-            from ..tuning import apply_energy_budget
-
-            try:
-                res = apply_energy_budget(res, args.max_energy_increase)
-            except ValueError as e:
-                raise CliError(f"--max-energy-increase: {e}") from None
         runs.append(res)
     return NetworkOutcome(
         network, hardware, activity, lower_bound(network, hardware, activity), runs, []

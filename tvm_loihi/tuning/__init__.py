@@ -6,7 +6,6 @@ Imports :mod:`tvm_loihi.search`, :mod:`tvm_loihi.measure`, :mod:`tvm_loihi.sim` 
 
 from __future__ import annotations
 
-from .budget import apply_energy_budget
 from .driver import TuneResult, default_activity, tune
 
-__all__ = ["TuneResult", "apply_energy_budget", "default_activity", "tune"]
+__all__ = ["TuneResult", "default_activity", "tune"]
