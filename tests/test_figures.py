@@ -149,8 +149,18 @@ def test_placement_figure_shows_every_layer_and_link_heat(run, tmp_path):
 _UNUSED_GREY = (0.93, 0.93, 0.93)
 
 
-def test_placement_is_cropped_to_the_used_cores(run, tmp_path):
-    hw, panels = run["hw"], run["panels"]
+@pytest.fixture(scope="module")
+def small_on_mesh16(run):
+    """mlp_tiny's Lava default (3 cores) on the 8 x 16 x 1 mesh, where most of the mesh is unused
+    (the run's own best may spread over every core of the default 8 x 4 x 4 chip)."""
+    net, hw = run["net"], get_preset("loihi2_1chip_mesh16")
+    act = default_activity(net, hw)
+    m = lava_default_mapping(net, hw)
+    return net, hw, act, [("Lava default", m, evaluate(net, m, hw, act))]
+
+
+def test_placement_is_cropped_to_the_used_cores(run, small_on_mesh16, tmp_path):
+    _, hw, _, panels = small_on_mesh16
     used = {int(c) for _, m, _ in panels for k in range(m.n_layers) for c in m.layer_core_ids(k)}
     assert len(used) < 0.1 * hw.n_cores  # mlp_tiny: a few of the 128 cores
     view = placement_view(hw, panels)
@@ -164,26 +174,28 @@ def test_placement_is_cropped_to_the_used_cores(run, tmp_path):
     assert not view.full and view.shape[0] * view.shape[1] <= 0.25 * gw * gh
     path = plot_placement(hw, panels, run["names"], str(tmp_path / "p.png"),
                           measured_by="fast simulator, local")
-    rgb = _check_png(path, placement_size(hw, 2, view))
+    rgb = _check_png(path, placement_size(hw, 1, view))
     # the drawn cores are mostly the network's, not unused grey (uncropped: 3 of 128 = 2 %)
     layer_px = sum(_count_colour(rgb, c) for c in layer_colours(len(run["names"])))
     grey_px = _count_colour(rgb, _UNUSED_GREY)
     assert layer_px / (layer_px + grey_px) > 0.1
 
 
-def test_placement_title_says_what_part_of_the_mesh_is_shown(run):
-    view = placement_view(run["hw"], run["panels"])
-    text = view.describe(run["hw"])
-    assert text == (f"routers x {view.x0}-{view.x1}, y {view.y0}-{view.y1} of the 8 x 16 mesh "
-                    "(128 cores; the rest are unused)")
+def test_placement_title_says_what_part_of_the_mesh_is_shown(small_on_mesh16):
+    _, hw, _, panels = small_on_mesh16
+    view = placement_view(hw, panels)
+    assert view.describe(hw) == (f"routers x {view.x0}-{view.x1}, y {view.y0}-{view.y1} of the "
+                                 "8 x 16 mesh (128 cores; the rest are unused)")
 
 
-def test_placement_of_a_spread_mapping_shows_the_whole_mesh(run):
-    net, hw = run["net"], run["hw"]
+@pytest.mark.parametrize("preset, mesh", [("loihi2_1chip_mesh16", "8 x 16"),
+                                          ("loihi2_1chip", "8 x 4")])
+def test_placement_of_a_spread_mapping_shows_the_whole_mesh(run, preset, mesh):
+    net, hw = run["net"], get_preset(preset)
     corners = Mapping.from_assignment(net, (1, 1, 1), [0, 7, 127])  # opposite corners
     panels = [("corners", corners, evaluate(net, corners, hw, run["act"]))]
     view = placement_view(hw, panels)
-    assert view.full and view.describe(hw) == "whole 8 x 16 router mesh"
+    assert view.full and view.describe(hw) == f"whole {mesh} router mesh"
 
 
 def test_placement_on_two_chips_outlines_both(tmp_path):

@@ -72,7 +72,8 @@ def test_pilotnet_dynamic_energy_within_20_percent():
     spikes = PILOTNET_TOTALS["dendrite_updates"] - 2 * PILOTNET_NEURONS
     counts = {"syn_ops": PILOTNET_TOTALS["syn_ops"], "dendrite_updates": PILOTNET_NEURONS,
               "spikes": spikes, "axon_out": PILOTNET_TOTALS["axon_out"], "hops_ew": 0.0,
-              "hops_ns": 0.0, "hops_local": 0.0, "chip_crossings": 0.0}
+              "hops_ns": 0.0, "hops_local": 0.0, "chip_crossings": 0.0,
+              "host_messages": 0.0}
     joules = sum(dynamic_energy(get_preset("loihi2_1chip").energy, counts).values())
     assert joules == pytest.approx(PILOTNET_DYNAMIC_J, rel=0.20)
 
