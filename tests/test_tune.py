@@ -127,6 +127,33 @@ def test_termination_by_stagnation_and_exhaustion():
     assert only.best_result.latency_s == only.default_result.latency_s
 
 
+def test_a_user_written_stopping_rule_ends_the_run():
+    """tuning/termination.py's example: stop at a target latency (#12: rules are objects over the
+    run's explicit state, combined with the built-in ones)."""
+    from tvm_loihi.tuning.termination import Termination
+
+    free = tune(NET, HW, strategy="ga", budget=60, seed=2, activity=ACT)
+    target = free.history[len(free.history) // 2]  # reached half-way through the free run
+
+    class TargetLatency(Termination):
+        def __init__(self, seconds):
+            self.seconds = seconds
+
+        def reason(self, state):
+            best = state.best_evaluation
+            return "target" if best is not None and best.fitness[0] <= self.seconds else None
+
+    res = tune(NET, HW, strategy="ga", budget=60, seed=2, activity=ACT,
+               termination=TargetLatency(target))
+    assert res.stop_reason == "target"
+    assert res.best_result.latency_s <= target
+    first = next(i for i, v in enumerate(free.history) if v <= target)
+    assert res.evaluations == first + 1  # stopped at the evaluation that reached it
+    assert res.history == free.history[: first + 1]
+    with pytest.raises(TypeError, match="Termination"):
+        tune(NET, HW, budget=5, activity=ACT, termination=lambda state: "x")
+
+
 def test_backend_reports_invalid_mappings_and_unknown_workloads_as_values():
     tight = HardwareSpec("tight", routers_x=4, routers_y=4,
                          limits=HW.limits.__class__(max_neurons=4))

@@ -7,5 +7,8 @@ Imports :mod:`tvm_loihi.search`, :mod:`tvm_loihi.measure`, :mod:`tvm_loihi.sim` 
 from __future__ import annotations
 
 from .driver import TuneResult, default_activity, tune
+from .state import Evaluation, TuneState
+from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
 
-__all__ = ["TuneResult", "default_activity", "tune"]
+__all__ = ["AnyOf", "Budget", "Evaluation", "Exhausted", "Stagnation", "Termination", "TuneResult",
+           "TuneState", "WallTime", "default_activity", "tune"]

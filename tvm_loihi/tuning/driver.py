@@ -48,6 +48,8 @@ from ..search.genome import Genome
 from ..search.problem import MappingProblem
 from ..search.selection import pareto_front
 from .confirm import confirm_best
+from .state import Evaluation, TuneState
+from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
 
 # A strategy that only re-proposes known mappings is stopped after this many.
 _DUPLICATES_PER_BUDGET = 2
@@ -178,20 +180,36 @@ class _Tuner:
 
     def __init__(self, problem: MappingProblem, strategy, runner: Runner,
                  objectives: tuple[str, ...], fidelity: str, log, budget: int,
-                 callback: Callable | None) -> None:
+                 callback: Callable | None, rule: Termination) -> None:
         self.problem, self.strategy, self.runner = problem, strategy, runner
         self.objectives, self.fidelity, self.log, self.budget = objectives, fidelity, log, budget
-        self.callback = callback
+        self.callback, self.rule = callback, rule
         self.keys = (problem.network.workload_key(), problem.hardware.key())
         self.activity_key = problem.activity.key()
-        self.results: dict[str, tuple[MeasureInput, MeasureResult]] = {}
-        self.order: list[str] = []  # input key of every evaluation, in order
-        self.history: list[float] = []
-        self.values: list[float] = []
-        self.best_key: str | None = None
-        self.cache_hits = self.duplicates = 0
-        self.last_improvement = 0
-        self.start = time.monotonic()
+        self.results: dict[str, tuple[MeasureInput, MeasureResult]] = {}  # by input key
+        self.state = TuneState()  # the run so far, an explicit value (tuning/state.py)
+
+    # views of the state
+    @property
+    def order(self) -> list[str]:
+        """Input key of every evaluation, in order."""
+        return [e.key for e in self.state.evaluations]
+
+    @property
+    def best_key(self) -> str | None:
+        best = self.state.best_evaluation
+        return None if best is None else best.key
+
+    @property
+    def start(self) -> float:
+        return self.state.started
+
+    def stop_reason(self) -> str:
+        """The first stopping rule that fires (``""``: none)."""
+        return self.rule.reason(self.state) or ""
+
+    def duplicate(self) -> None:
+        self.state = self.state.with_duplicate()
 
     def fitness(self, res: MeasureResult) -> tuple[float, ...]:
         return tuple(res.objective(o) for o in self.objectives)
@@ -201,25 +219,19 @@ class _Tuner:
                             self.activity_key)
 
     def complete(self, genome: Genome, inp: MeasureInput, res: MeasureResult, cached: bool) -> None:
-        key = inp.key()
-        self.results[key] = (inp, res)
-        self.order.append(key)
-        if cached:
-            self.cache_hits += 1
-        elif self.log is not None:
+        self.results[inp.key()] = (inp, res)
+        if not cached and self.log is not None:
             self.log.append(inp, res)
         fit = self.fitness(res)
-        self.values.append(fit[0])
-        if self.best_key is None or fit[0] < self.fitness(self.results[self.best_key][1])[0]:
-            self.best_key, self.last_improvement = key, len(self.order)
-        self.history.append(self.fitness(self.results[self.best_key][1])[0])
+        self.state = self.state.record(Evaluation(inp, res, fit, cached))
         self.strategy.tell(genome, fit)
         if self.callback is not None:
-            elapsed = time.monotonic() - self.start
-            self.callback({"evaluations": len(self.order), "budget": self.budget,
-                           "best": self.history[-1], "cache_hits": self.cache_hits,
+            st = self.state
+            elapsed = st.elapsed_s
+            self.callback({"evaluations": st.n_evaluations, "budget": self.budget,
+                           "best": st.history[-1], "cache_hits": st.cache_hits,
                            "elapsed_s": elapsed,
-                           "evals_per_s": len(self.order) / max(elapsed, 1e-9)})
+                           "evals_per_s": st.n_evaluations / max(elapsed, 1e-9)})
 
     def evaluate_now(self, genome: Genome) -> None:
         """Measure one genome synchronously (the Lava default before the search starts)."""
@@ -240,25 +252,12 @@ class _Tuner:
                      for i in front)
 
 
-def _stop_reason(
-    t: _Tuner, in_flight: int, max_wall_s: float | None, stagnation: int | None
-) -> str:
-    if len(t.order) >= t.budget:
-        return "budget"
-    if max_wall_s is not None and time.monotonic() - t.start >= max_wall_s:
-        return "wall_time"
-    if stagnation is not None and len(t.order) - t.last_improvement >= stagnation:
-        return "stagnation"
-    if t.duplicates > _DUPLICATES_PER_BUDGET * t.budget:
-        return "exhausted"
-    return ""
-
-
 def _fill(t: _Tuner, in_flight: list, waiting: dict) -> bool:
     """Ask and submit until the runner is busy or the budget is covered;
     False when the strategy is done."""
-    while len(in_flight) < t.runner.n_parallel and len(t.order) + len(in_flight) < t.budget:
-        if _stop_reason(t, len(in_flight), None, None):
+    while len(in_flight) < t.runner.n_parallel:
+        remaining = t.rule.remaining(t.state)
+        if (remaining is not None and len(in_flight) >= remaining) or t.stop_reason():
             return True
         genome = t.strategy.ask()
         if genome is None:
@@ -266,11 +265,11 @@ def _fill(t: _Tuner, in_flight: list, waiting: dict) -> bool:
         inp = t.make_input(genome)
         key = inp.key()
         if key in t.results:  # identical mapping already measured in this run
-            t.duplicates += 1
+            t.duplicate()
             t.strategy.tell(genome, t.fitness(t.results[key][1]))
             continue
         if key in waiting:  # identical mapping in flight: told when it completes
-            t.duplicates += 1
+            t.duplicate()
             waiting[key].append(genome)
             continue
         cached = t.log.lookup(inp) if t.log is not None else None
@@ -318,13 +317,28 @@ def _check_tune_args(network, hardware, runner, strategy, budget, seed, activity
         check_type("tune", "log", log, (str, os.PathLike, TuningLog), "the log file's path")
 
 
+def _rule(budget: int, max_wall_s: float | None, stagnation: int | None,
+          extra: Termination | None) -> Termination:
+    """The run's stopping rules, in the order their reasons are reported."""
+    rules: list[Termination] = [Budget(budget)]
+    if max_wall_s is not None:
+        rules.append(WallTime(max_wall_s))
+    if stagnation is not None:
+        rules.append(Stagnation(stagnation))
+    rules.append(Exhausted(_DUPLICATES_PER_BUDGET * budget))
+    if extra is not None:
+        rules.append(extra)
+    return AnyOf(*rules)
+
+
 def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = None,
          strategy: str = "bilevel", budget: int = 300, seed: int = 0,
          objectives: Sequence[str] = ("latency",), activity: ActivityProfile | None = None,
          fidelity: str = "fast", log=None, max_wall_s: float | None = None,
          stagnation: int | None = None, callback: Callable[[dict], None] | None = None,
          strategy_params: dict | None = None, verify_fidelity: str | None = None,
-         verify_top_k: int = 8, max_energy_increase: float | None = None) -> TuneResult:
+         verify_top_k: int = 8, max_energy_increase: float | None = None,
+         termination: Termination | None = None) -> TuneResult:
     """Search for a low-latency mapping of ``network`` on ``hardware``.
 
     Parameters
@@ -376,10 +390,18 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
         times the Lava default's at the same fidelity (``0.1`` = 10 %); the unconstrained best is
         kept as ``TuneResult.fastest``. The pick is confirmed like any best.
 
+    termination : Termination, optional
+        Extra stopping rules (:mod:`tvm_loihi.tuning.termination`, e.g. a target latency),
+        combined with the budget, ``max_wall_s``, ``stagnation`` and the strategy-exhausted rule;
+        the first rule that fires names ``TuneResult.stop_reason``.
+
     Returns
     -------
     TuneResult
     """
+    if termination is not None and not isinstance(termination, Termination):
+        raise TypeError(f"tune: termination must be a tvm_loihi.tuning.termination.Termination, "
+                        f"got {type(termination).__name__}")
     _check_tune_args(network, hardware, runner, strategy, budget, seed, activity, log)
     if budget < 1:
         raise ValueError(f"tune: budget must be >= 1, got {budget}")
@@ -398,13 +420,15 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
     runner = LocalRunner() if own_runner else runner
     try:
         runner.register(network, hardware, activity)
-        t = _Tuner(problem, strat, runner, objectives, fidelity, _open_log(log), budget, callback)
+        rule = _rule(budget, max_wall_s, stagnation, termination)
+        t = _Tuner(problem, strat, runner, objectives, fidelity, _open_log(log), budget, callback,
+                   rule)
         t.evaluate_now(problem.default)
         in_flight: list = []
         waiting: dict = {}
         more = True
         while True:
-            reason = _stop_reason(t, len(in_flight), max_wall_s, stagnation)
+            reason = t.stop_reason()
             if reason and not in_flight:
                 break
             if more and not reason:
@@ -414,12 +438,12 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
                     reason = "exhausted"
                     break
                 continue
-            remaining = (None if max_wall_s is None
-                         else max(0.0, max_wall_s - (time.monotonic() - t.start)))
-            _drain(t, in_flight, waiting, remaining)
-            if max_wall_s is not None and time.monotonic() - t.start >= max_wall_s:
-                reason = "wall_time"
-                break  # abandon what is still in flight
+            deadline = rule.deadline(t.state)
+            _drain(t, in_flight, waiting,
+                   None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if deadline is not None and time.monotonic() >= deadline:
+                reason = t.stop_reason() or "wall_time"
+                break  # a deadline abandons what is still in flight
         verified = _verify(t, verify_fidelity, verify_top_k) if verify_fidelity else None
     finally:
         if own_runner:
@@ -493,5 +517,6 @@ def _result(t: _Tuner, strategy: str, seed: int, reason: str, verify_fidelity: s
     return TuneResult(strategy, seed, t.objectives, t.fidelity,
                       Mapping.from_json(best_inp.mapping), best_res,
                       Mapping.from_json(default_inp.mapping), default_res,
-                      tuple(t.history), tuple(t.values), t.pareto(), len(t.order), t.cache_hits,
-                      t.duplicates, time.monotonic() - t.start, reason or "budget", **extra)
+                      t.state.history, t.state.values, t.pareto(), t.state.n_evaluations,
+                      t.state.cache_hits, t.state.duplicates, t.state.elapsed_s,
+                      reason or "budget", **extra)
