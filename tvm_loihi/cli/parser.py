@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..constants import MEASURE_FIDELITIES
 from .farm_cmd import env_default
 
 EPILOG = (
@@ -193,11 +194,15 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         "$TVM_LOIHI_SECRET)",
     )
     p.add_argument(
-        "--fidelity", default="fast", choices=("fast", "event"), help="simulator fidelity"
+        "--fidelity",
+        default="fast",
+        choices=MEASURE_FIDELITIES,
+        help="what to measure at: fast or event simulator, or standin (the silicon stand-in; "
+        "needs --runner rpc:// hosts started with --backend standin)",
     )
     p.add_argument(
         "--verify",
-        choices=("fast", "event"),
+        choices=MEASURE_FIDELITIES,
         help="re-measure the search's best mappings and the Lava default at this fidelity and "
         "report the best there (not counted in --budget)",
     )
@@ -252,7 +257,7 @@ def _add_build(sub) -> None:
     p.add_argument("--log", help="tuning log to replay (omit: Lava default mapping)")
     p.add_argument(
         "--fidelity",
-        choices=("fast", "event"),
+        choices=MEASURE_FIDELITIES,
         help="replay only records measured at this fidelity (tune --verify event prints it)",
     )
     p.add_argument(
@@ -305,8 +310,29 @@ def _add_farm(sub) -> None:
     p.add_argument(
         "--backend",
         default=env_default("TVM_LOIHI_BACKEND", "sim"),
-        choices=("sim", "fast", "event"),
-        help="what measures (default sim: both fidelities)",
+        choices=("sim", "fast", "event", "standin"),
+        help="what measures (default sim: both fidelities; standin: the silicon stand-in, "
+        "fidelity standin)",
+    )
+    p.add_argument(
+        "--standin-seed",
+        type=int,
+        metavar="S",
+        help="seed of the stand-in's hidden constants (required with --backend standin)",
+    )
+    p.add_argument(
+        "--standin-cv",
+        type=float,
+        default=0.02,
+        metavar="CV",
+        help="stand-in run-to-run noise as a coefficient of variation (default 0.02)",
+    )
+    p.add_argument(
+        "--standin-cost",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="stand-in wall-clock seconds per measurement (default 0.5)",
     )
     p.add_argument(
         "--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind"
