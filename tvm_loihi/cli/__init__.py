@@ -1,10 +1,10 @@
 """The ``tvm-loihi`` command line (console script ``tvm_loihi.cli:main``); see docs/cli.md.
 
 Commands: ``tune``/``demo`` (:mod:`.tune_cmd`), ``compile``/``run`` (:mod:`.build_cmd`), ``inspect``
-(:mod:`.inspect_cmd`), ``serve``/``tracker`` (:mod:`.farm_cmd`), ``log summary|best``
-(:mod:`.log_cmd`), ``list`` (:mod:`.list_cmd`). Every failure is one line on stderr (what, where,
-what to do) and a non-zero exit code: 2 for usage errors, 1 for everything else; ``--verbose`` adds
-the traceback."""
+(:mod:`.inspect_cmd`), ``serve``/``tracker`` (:mod:`.farm_cmd`), ``calibrate``
+(:mod:`.calibrate_cmd`), ``log summary|best`` (:mod:`.log_cmd`), ``list`` (:mod:`.list_cmd`). Every
+failure is one line on stderr (what, where, what to do) and a non-zero exit code: 2 for usage
+errors, 1 for everything else; ``--verbose`` adds the traceback."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ __all__ = ["CliError", "main"]
 
 def _commands() -> dict:
     from .build_cmd import cmd_compile, cmd_run
+    from .calibrate_cmd import cmd_calibrate
     from .farm_cmd import cmd_serve, cmd_tracker
     from .inspect_cmd import cmd_inspect
     from .list_cmd import cmd_list
@@ -35,6 +36,7 @@ def _commands() -> dict:
         "inspect": cmd_inspect,
         "serve": cmd_serve,
         "tracker": cmd_tracker,
+        "calibrate": cmd_calibrate,
         "log": cmd_log,
         "list": cmd_list,
     }

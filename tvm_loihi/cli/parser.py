@@ -378,6 +378,43 @@ def _auth_args(p) -> None:
     )
 
 
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the simulator's assumed constants to a tuning log's measurements",
+    )
+    p.add_argument("log", metavar="LOG.jsonl", help="tuning log holding the measurements")
+    _model_args(p)
+    p.add_argument(
+        "-o", "--output", required=True, metavar="fitted.json", help="fitted HardwareSpec JSON"
+    )
+    p.add_argument(
+        "--fidelity",
+        choices=MEASURE_FIDELITIES,
+        help="use only records measured at this fidelity (default: all)",
+    )
+    p.add_argument(
+        "--model",
+        default="fast",
+        choices=("fast", "event"),
+        help="simulator fidelity fitted (default fast)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.25,
+        help="share of records held out for the quality report (default 0.25)",
+    )
+    p.add_argument(
+        "--max-records",
+        type=_positive_int("record"),
+        default=200,
+        help="training records used at most (default 200)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split (default 0)")
+    p.add_argument("--json", metavar="FIT.json", help="also write the fit report as JSON")
+
+
 def _add_log(sub) -> None:
     p = sub.add_parser("log", help="summarise a tuning log or show its best records")
     p.add_argument("action", choices=("summary", "best"))
@@ -409,7 +446,7 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
-    for add in (_add_tune, _add_build, _add_farm, _add_log, _add_list):
+    for add in (_add_tune, _add_build, _add_farm, _add_calibrate, _add_log, _add_list):
         add(sub)
     for name, p in sub.choices.items():
         p.add_argument(
