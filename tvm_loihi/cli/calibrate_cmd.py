@@ -32,7 +32,7 @@ def cmd_calibrate(args) -> int:
     acts = [inputs.activity_for(net, hw, calibration) for net, hw in pairs]
     try:
         fit = calibrate(args.log, hardware, nets, acts, fidelity=args.fidelity,
-                        holdout=args.holdout, seed=args.seed, model=args.model,
+                        holdout=args.holdout, seed=args.seed, model=args.fit_model,
                         max_records=args.max_records)
     except ValueError as err:
         raise CliError(str(err)) from None

@@ -394,7 +394,7 @@ def _add_calibrate(sub) -> None:
         help="use only records measured at this fidelity (default: all)",
     )
     p.add_argument(
-        "--model",
+        "--fit-model",
         default="fast",
         choices=("fast", "event"),
         help="simulator fidelity fitted (default fast)",
