@@ -19,6 +19,10 @@ TAG_PRESETS = {
 DEVICE_KEY = "loihi2"
 # The simulator fidelities: the max-affine model and the event-level NoC model.
 FIDELITIES = ("fast", "event")
+# What a measurement host can measure at: the simulator fidelities and the silicon stand-in
+# (the event model with hidden constants and noise, :mod:`tvm_loihi.measure.standin`).
+STANDIN_FIDELITY = "standin"
+MEASURE_FIDELITIES = (*FIDELITIES, STANDIN_FIDELITY)
 # Lines a measurement host and a tracker print once they listen (parsed by LocalFarm and tests).
 HOST_READY_MARKER = "tvm_loihi.rpc_server ready"
 TRACKER_READY_MARKER = "tvm-loihi tracker ready"

@@ -1,6 +1,8 @@
 """Measurement host: ``python -m tvm_loihi.rpc_server --tracker HOST:PORT --key loihi2``.
 
-Options: ``--backend sim|fast|event``, ``--host`` (default 127.0.0.1), ``--port``, ``--port-end``.
+Options: ``--backend sim|fast|event|standin`` (``standin``: ``--standin-seed S``, ``--standin-cv``,
+``--standin-cost``; see :mod:`tvm_loihi.measure.standin`), ``--host`` (default 127.0.0.1),
+``--port``, ``--port-end``.
 
 TVM's own ``tvm.exec.rpc_server`` cannot load Python functions, so this entry point starts
 ``tvm.rpc.Server`` with an init callback that (in the server's listen process, before it listens)
@@ -146,7 +148,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def server_init(backend: str, secret: bytes | None = None) -> None:
+def server_init(backend, secret: bytes | None = None) -> None:
     """The ``server_init_callback``: runs in TVM's listen process before it accepts sessions."""
     _die_with_parent()
     harden_server()
@@ -160,9 +162,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--tracker", default=None, help="HOST:PORT of the RPC tracker to register with")
     p.add_argument("--key", default="loihi2", help="device key to register under (default loihi2)")
-    p.add_argument("--backend", default="sim", choices=("sim", "fast", "event"),
+    p.add_argument("--backend", default="sim", choices=("sim", "fast", "event", "standin"),
                    help="what to measure with: sim = simulator, both fidelities (default); "
-                        "fast or event = only that fidelity")
+                        "fast or event = only that fidelity; standin = the silicon stand-in "
+                        "(hidden constants, noise, a cost per measurement)")
+    p.add_argument("--standin-seed", type=int, default=None,
+                   help="seed of the stand-in's hidden constants (required with --backend standin)")
+    p.add_argument("--standin-cv", type=float, default=0.02,
+                   help="stand-in run-to-run noise, coefficient of variation (default 0.02)")
+    p.add_argument("--standin-cost", type=float, default=0.5,
+                   help="stand-in wall-clock seconds per measurement (default 0.5)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9091, help="first port to try (default 9091)")
     p.add_argument("--port-end", type=int, default=None,
@@ -238,9 +247,30 @@ def resolve_secret(secret_file: str | None, insecure: bool, host: str, what: str
     return secret
 
 
+def make_host_backend(args: argparse.Namespace):
+    """The backend ``--backend`` names (a name, or a configured stand-in); SystemExit with one line
+    for bad stand-in options."""
+    standin_flags = args.standin_seed is not None or args.standin_cv != 0.02 \
+        or args.standin_cost != 0.5
+    if args.backend != "standin":
+        if standin_flags:
+            raise SystemExit(f"--standin-* options need --backend standin, not {args.backend!r}")
+        return args.backend
+    if args.standin_seed is None:
+        raise SystemExit("--backend standin needs --standin-seed S (the hidden constants' seed)")
+    from tvm_loihi.measure.standin import StandinBackend
+
+    try:
+        return StandinBackend(seed=args.standin_seed, cv=args.standin_cv,
+                              cost_s=args.standin_cost)
+    except ValueError as exc:
+        raise SystemExit(f"--backend standin: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the host and block until it is killed (or its listen process dies)."""
     args = parse_args(argv)
+    backend = make_host_backend(args)
     secret = resolve_secret(args.secret_file, args.insecure, args.host, "tvm_loihi.rpc_server")
     if secret is None:
         print(unauthenticated_warning(args.host), file=sys.stderr, flush=True)
@@ -249,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     server = rpc.Server(args.host, args.port, args.port_end or args.port + 100, key=args.key,
                         tracker_addr=_tracker_addr(args.tracker), custom_addr=args.custom_addr,
                         silent=args.silent,
-                        server_init_callback=functools.partial(server_init, args.backend, secret))
+                        server_init_callback=functools.partial(server_init, backend, secret))
 
     def _stop(signum, frame):
         server.terminate()

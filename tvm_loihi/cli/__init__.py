@@ -1,10 +1,10 @@
 """The ``tvm-loihi`` command line (console script ``tvm_loihi.cli:main``); see docs/cli.md.
 
 Commands: ``tune``/``demo`` (:mod:`.tune_cmd`), ``compile``/``run`` (:mod:`.build_cmd`), ``inspect``
-(:mod:`.inspect_cmd`), ``serve``/``tracker`` (:mod:`.farm_cmd`), ``log summary|best``
-(:mod:`.log_cmd`), ``list`` (:mod:`.list_cmd`). Every failure is one line on stderr (what, where,
-what to do) and a non-zero exit code: 2 for usage errors, 1 for everything else; ``--verbose`` adds
-the traceback."""
+(:mod:`.inspect_cmd`), ``serve``/``tracker`` (:mod:`.farm_cmd`), ``calibrate``
+(:mod:`.calibrate_cmd`), ``log summary|best`` (:mod:`.log_cmd`), ``list`` (:mod:`.list_cmd`). Every
+failure is one line on stderr (what, where, what to do) and a non-zero exit code: 2 for usage
+errors, 1 for everything else; ``--verbose`` adds the traceback."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ _COMMANDS = {
     "inspect": ("inspect_cmd", "cmd_inspect"),
     "serve": ("farm_cmd", "cmd_serve"),
     "tracker": ("farm_cmd", "cmd_tracker"),
+    "calibrate": ("calibrate_cmd", "cmd_calibrate"),
     "log": ("log_cmd", "cmd_log"),
     "list": ("list_cmd", "cmd_list"),
 }

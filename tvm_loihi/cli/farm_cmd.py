@@ -4,9 +4,9 @@ points).
 Defaults come from environment variables so that container images can run the bare commands:
 ``TVM_LOIHI_TRACKER`` (HOST:PORT the hosts register with), ``TVM_LOIHI_HOST`` (address to bind),
 ``TVM_LOIHI_PORT`` (first port to try), ``TVM_LOIHI_KEY`` (device key), ``TVM_LOIHI_BACKEND``
-(``sim``/``fast``/``event``), ``TVM_LOIHI_SECRET_FILE`` / ``TVM_LOIHI_SECRET`` (the farm's shared
-secret). Both bind 127.0.0.1 unless told otherwise, and both refuse to start without a secret
-unless ``--insecure`` is given (which prints a warning)."""
+(``sim``/``fast``/``event``/``standin``), ``TVM_LOIHI_SECRET_FILE`` / ``TVM_LOIHI_SECRET`` (the
+farm's shared secret). Both bind 127.0.0.1 unless told otherwise, and both refuse to start without
+a secret unless ``--insecure`` is given (which prints a warning)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ def cmd_serve(args) -> int:
         "--port",
         str(args.port),
     ]
+    if args.standin_seed is not None:
+        argv += ["--standin-seed", str(args.standin_seed)]
+    argv += ["--standin-cv", repr(args.standin_cv), "--standin-cost", repr(args.standin_cost)]
     if args.tracker:
         argv += ["--tracker", _check_tracker_addr(args.tracker)]
     if args.custom_addr:

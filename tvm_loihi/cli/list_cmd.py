@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import re
 
-from ..constants import DEVICE_KEY, FIDELITIES, TAG_PRESETS
+from ..constants import DEVICE_KEY, MEASURE_FIDELITIES, TAG_PRESETS
 
 SECTIONS = ("presets", "tags", "workloads", "strategies", "backends")
 
 _FIDELITY_TEXT = {
     "fast": "max-affine model per core and link (default; what the search uses)",
     "event": "event-level NoC model (slower; use for --verify)",
+    "standin": "silicon STAND-IN, not silicon: event model with hidden constants and noise "
+    "(rpc:// hosts started with `serve --backend standin`)",
 }
 _RUNNER_TEXT = (
     ("local", "the simulator in this process (default)"),
@@ -81,7 +83,7 @@ def collect() -> dict:
         ],
         "backends": {
             "fidelities": [
-                {"name": f, "description": _FIDELITY_TEXT.get(f, "")} for f in FIDELITIES
+                {"name": f, "description": _FIDELITY_TEXT.get(f, "")} for f in MEASURE_FIDELITIES
             ],
             "runners": [{"name": n, "description": d} for n, d in _RUNNER_TEXT],
             "run_backends": [{"name": n, "description": d} for n, d in _RUN_BACKENDS],

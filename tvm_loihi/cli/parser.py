@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..constants import MEASURE_FIDELITIES
 from .farm_cmd import env_default
 
 EPILOG = (
@@ -193,11 +194,15 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         "$TVM_LOIHI_SECRET)",
     )
     p.add_argument(
-        "--fidelity", default="fast", choices=("fast", "event"), help="simulator fidelity"
+        "--fidelity",
+        default="fast",
+        choices=MEASURE_FIDELITIES,
+        help="what to measure at: fast or event simulator, or standin (the silicon stand-in; "
+        "needs --runner rpc:// hosts started with --backend standin)",
     )
     p.add_argument(
         "--verify",
-        choices=("fast", "event"),
+        choices=MEASURE_FIDELITIES,
         help="re-measure the search's best mappings and the Lava default at this fidelity and "
         "report the best there (not counted in --budget)",
     )
@@ -251,7 +256,7 @@ def _add_build(sub) -> None:
     p.add_argument("--log", help="tuning log to replay (omit: Lava default mapping)")
     p.add_argument(
         "--fidelity",
-        choices=("fast", "event"),
+        choices=MEASURE_FIDELITIES,
         help="replay only records measured at this fidelity (tune --verify event prints it)",
     )
     p.add_argument(
@@ -304,8 +309,29 @@ def _add_farm(sub) -> None:
     p.add_argument(
         "--backend",
         default=env_default("TVM_LOIHI_BACKEND", "sim"),
-        choices=("sim", "fast", "event"),
-        help="what measures (default sim: both fidelities)",
+        choices=("sim", "fast", "event", "standin"),
+        help="what measures (default sim: both fidelities; standin: the silicon stand-in, "
+        "fidelity standin)",
+    )
+    p.add_argument(
+        "--standin-seed",
+        type=int,
+        metavar="S",
+        help="seed of the stand-in's hidden constants (required with --backend standin)",
+    )
+    p.add_argument(
+        "--standin-cv",
+        type=float,
+        default=0.02,
+        metavar="CV",
+        help="stand-in run-to-run noise as a coefficient of variation (default 0.02)",
+    )
+    p.add_argument(
+        "--standin-cost",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="stand-in wall-clock seconds per measurement (default 0.5)",
     )
     p.add_argument(
         "--host", default=env_default("TVM_LOIHI_HOST", "127.0.0.1"), help="address to bind"
@@ -372,6 +398,43 @@ def _auth_args(p) -> None:
     )
 
 
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the simulator's assumed constants to a tuning log's measurements",
+    )
+    p.add_argument("log", metavar="LOG.jsonl", help="tuning log holding the measurements")
+    _model_args(p)
+    p.add_argument(
+        "-o", "--output", required=True, metavar="fitted.json", help="fitted HardwareSpec JSON"
+    )
+    p.add_argument(
+        "--fidelity",
+        choices=MEASURE_FIDELITIES,
+        help="use only records measured at this fidelity (default: all)",
+    )
+    p.add_argument(
+        "--fit-model",
+        default="fast",
+        choices=("fast", "event"),
+        help="simulator fidelity fitted (default fast)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.25,
+        help="share of records held out for the quality report (default 0.25)",
+    )
+    p.add_argument(
+        "--max-records",
+        type=_positive_int("record"),
+        default=200,
+        help="training records used at most (default 200)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split (default 0)")
+    p.add_argument("--json", metavar="FIT.json", help="also write the fit report as JSON")
+
+
 def _add_log(sub) -> None:
     p = sub.add_parser("log", help="summarise a tuning log or show its best records")
     p.add_argument("action", choices=("summary", "best"))
@@ -403,7 +466,7 @@ def build_parser() -> OneLineParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
-    for add in (_add_tune, _add_build, _add_farm, _add_log, _add_list):
+    for add in (_add_tune, _add_build, _add_farm, _add_calibrate, _add_log, _add_list):
         add(sub)
     for name, p in sub.choices.items():
         p.add_argument(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..constants import STANDIN_FIDELITY
 from ..report import ProgressBar, format_comparison, validate_summary
 from ..report.summary import SUMMARY_SCHEMA, SUMMARY_VERSION, change_of, metrics_of, run_of
 from ..report.units import format_quantity
@@ -64,8 +65,26 @@ def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
         raise CliError(f"--budget {args.budget}: must be at least 1 evaluation")
     if args.verify and args.verify_top_k < 1:
         raise CliError(f"--verify-top-k {args.verify_top_k}: must be at least 1 mapping")
-    inputs.parse_runner(args.runner)
+    standin = STANDIN_FIDELITY in (args.fidelity, args.verify)
+    if inputs.parse_runner(args.runner) is None and standin:
+        raise CliError(
+            f"--fidelity/--verify {STANDIN_FIDELITY}: the silicon stand-in is measured by hosts "
+            "(`tvm-loihi serve --backend standin --standin-seed S`); use --runner "
+            "rpc://HOST:PORT/KEY"
+        )
     return strategies, objectives
+
+
+def _measured_by(fidelity: str) -> str:
+    """How a fidelity is named in titles and figures (the stand-in is never called silicon)."""
+    if fidelity == STANDIN_FIDELITY:
+        return "silicon STAND-IN (event model with hidden constants and noise; not silicon)"
+    return f"{fidelity} simulator"
+
+
+def _resimulated(fidelity: str) -> str:
+    """The local fidelity figures re-simulate at: the stand-in's model is hidden, so ``event``."""
+    return "event" if fidelity == STANDIN_FIDELITY else fidelity
 
 
 def _tune_one(
@@ -114,15 +133,17 @@ def _figures(outcome: NetworkOutcome, outdir: str, log_path: str,
     names = [layer.name for layer in net.layers]
     fid = best.verify_fidelity or best.fidelity
     panels = [
-        (label, m, evaluate(net, m, hw, outcome.activity, fid))
+        (label, m, evaluate(net, m, hw, outcome.activity, _resimulated(fid)))
         for label, m in (
             ("Lava default", best.default_mapping),
             (f"best found ({best.strategy})", best.best_mapping),
         )
     ]
     where = f"{net.name} on {hw.name}"
-    searched = f"{best.fidelity} simulator, runner {runner}"
-    resimulated = f"{fid} simulator, re-run locally"
+    searched = f"{_measured_by(best.fidelity)}, runner {runner}"
+    resimulated = f"{_resimulated(fid)} simulator, re-run locally"
+    if fid == STANDIN_FIDELITY:
+        resimulated += " with the default constants (the stand-in's are hidden)"
     paths = [
         plot_convergence(
             [(r.strategy, r.history) for r in outcome.runs],
@@ -261,12 +282,12 @@ def _title(outcome: NetworkOutcome) -> str:
     net, hw, best = outcome.network, outcome.hardware, outcome.best
     evals = sum(r.evaluations for r in outcome.runs)
     sizes = "-".join(map(str, net.layer_sizes))
-    fidelity = f"{best.fidelity} simulator"
+    fidelity = _measured_by(best.fidelity)
     if best.verify_fidelity:
         fidelity = (
-            f"searched on the {best.fidelity} simulator, Lava default and best of "
+            f"searched on the {_measured_by(best.fidelity)}, Lava default and best of "
             f"{best.verify_evaluations} verified mappings compared on the "
-            f"{best.verify_fidelity} simulator"
+            f"{_measured_by(best.verify_fidelity)}"
         )
     budget = ""
     if best.max_energy_increase is not None:

@@ -26,7 +26,7 @@ _GRACE_S = 10.0
 _WORKER_STATE: list = []  # the HostState of this worker process (set on first use)
 
 
-def _pool_measure(backend: str, upload_path: str, workload: tuple[str, str],
+def _pool_measure(backend, upload_path: str, workload: tuple[str, str],
                   request_text: str) -> str:
     """Runs in a pool worker: upload on first use of the workload, then measure (JSON text out)."""
     from .remote import HostState, make_backend
@@ -50,15 +50,17 @@ class PoolRunner(Runner):
     ----------
     n_workers : int, optional
         Worker processes (default: the machine's core count).
-    backend : str
-        ``"sim"``, ``"fast"`` or ``"event"`` (see :func:`tvm_loihi.measure.remote.make_backend`).
+    backend : str or MeasurementBackend
+        ``"sim"``, ``"fast"``, ``"event"``, ``"standin"`` (see
+        :func:`tvm_loihi.measure.remote.make_backend`) or a picklable backend instance such as
+        ``StandinBackend(seed=3)`` (each worker gets its own copy).
     timeout_s : float
         Per-measurement limit (``TIMEOUT`` result).
     max_attempts : int
         Worker deaths a candidate may cause before it fails with ``HOST_LOST``.
     """
 
-    def __init__(self, n_workers: int | None = None, backend: str = "sim", timeout_s: float = 60.0,
+    def __init__(self, n_workers: int | None = None, backend="sim", timeout_s: float = 60.0,
                  max_attempts: int = 2) -> None:
         from tvm.support.popen_pool import PopenPoolExecutor
 

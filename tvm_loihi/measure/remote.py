@@ -28,7 +28,9 @@ session has authenticated:
 Backends
 --------
 :class:`MeasurementBackend` is what a host measures with. :class:`SimulatorBackend` serves the Loihi
-2 performance simulator (fidelities ``fast`` and ``event``). A real Loihi 2 host would subclass
+2 performance simulator (fidelities ``fast`` and ``event``);
+:class:`~tvm_loihi.measure.standin.StandinBackend` is the silicon stand-in (fidelity ``standin``:
+hidden constants, noise, a cost per measurement). A real Loihi 2 host would subclass
 :class:`MeasurementBackend` (see its docstring for the contract); it cannot be tested here, so it is
 not faked.
 """
@@ -76,6 +78,8 @@ class MeasurementBackend(abc.ABC):
 
     name: str = "abstract"
     fidelities: tuple[str, ...] = ()
+    # Prefixed to the host label of every result (``"standin"`` -> ``standin@127.0.0.1:9091``).
+    label: str = ""
 
     def prepare(self, workload: UploadPayload) -> object:
         """Per-workload state kept by the session (default: the payload itself)."""
@@ -111,13 +115,27 @@ class SimulatorBackend(MeasurementBackend):
         return backend.measure(w.network, w.hardware, w.activity, mapping, fidelity)
 
 
-def make_backend(name: str) -> MeasurementBackend:
-    """``"sim"`` (both simulator fidelities), ``"fast"`` or ``"event"`` (one fidelity)."""
+BACKENDS = ("sim", "fast", "event", "standin")
+
+
+def make_backend(name: str | MeasurementBackend, **options) -> MeasurementBackend:
+    """A backend by name: ``"sim"`` (both simulator fidelities), ``"fast"`` or ``"event"`` (one
+    fidelity), ``"standin"`` (the silicon stand-in; ``options`` are its ``seed``, ``cv``,
+    ``cost_s``, ``noise_seed``, see :class:`~tvm_loihi.measure.standin.StandinConfig`). A backend
+    instance is returned as it is."""
+    if isinstance(name, MeasurementBackend):
+        return name
+    if name == "standin":
+        from .standin import StandinBackend
+
+        return StandinBackend(**options)
+    if options:
+        raise ValueError(f"backend {name!r} takes no options, got {sorted(options)}")
     if name == "sim":
         return SimulatorBackend()
     if name in FIDELITIES:
         return SimulatorBackend((name,))
-    raise ValueError(f"unknown measurement backend {name!r}; use 'sim', 'fast' or 'event'")
+    raise ValueError(f"unknown measurement backend {name!r}; use one of {', '.join(BACKENDS)}")
 
 
 # A BaseException, so that a backend's `except Exception` cannot swallow the time-out.
@@ -155,7 +173,9 @@ class HostState:
 
     @property
     def host_id(self) -> str:
-        return self._host_id or _server_address()
+        host = self._host_id or _server_address()
+        label = getattr(self.backend, "label", "")
+        return f"{label}@{host}" if label else host
 
     def version(self) -> str:
         from importlib.metadata import PackageNotFoundError, version
@@ -242,7 +262,8 @@ def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = N
     Parameters
     ----------
     backend : str or MeasurementBackend
-        ``"sim"``, ``"fast"``, ``"event"`` or a backend instance.
+        ``"sim"``, ``"fast"``, ``"event"``, ``"standin"`` (default options) or a backend
+        instance.
     secret : bytes, optional
         The farm's shared secret; None (``--insecure``) leaves sessions unauthenticated.
     """
@@ -251,7 +272,7 @@ def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = N
     from .auth import SessionGate
 
     global _STATE
-    _STATE = HostState(make_backend(backend) if isinstance(backend, str) else backend)
+    _STATE = HostState(make_backend(backend))
     state = _STATE
     gate = SessionGate(secret, lambda: state.host_id)
     functions = (("version", state.version), ("ping", lambda text: text),

@@ -151,27 +151,29 @@ def start_tracker(host: str = "127.0.0.1", log_dir: str | None = None,
 def start_host(tracker: tuple[str, int], key: str = DEFAULT_KEY, backend: str = "sim",
                host: str = "127.0.0.1", log_dir: str | None = None,
                timeout_s: float = 90.0, secret: str | None = None,
-               insecure: bool = False) -> ManagedProcess:
+               insecure: bool = False, backend_args: tuple[str, ...] = ()) -> ManagedProcess:
     """Start ``python -m tvm_loihi.rpc_server`` and wait for its ready line (it then registers
     itself).
 
     ``secret`` reaches the host in its ``$TVM_LOIHI_SECRET`` (default: this process's
     ``$TVM_LOIHI_SECRET[_FILE]``); ``insecure`` starts it with ``--insecure`` instead.
+    ``backend_args`` are more host options (e.g. ``("--standin-seed", "3")``).
     """
     log_dir = log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_")
-    proc = _spawn_host(tracker, key, backend, host, log_dir, secret, insecure)
+    proc = _spawn_host(tracker, key, backend, host, log_dir, secret, insecure, backend_args)
     _finish_host_start(proc, timeout_s)
     return proc
 
 
 def _spawn_host(tracker: tuple[str, int], key: str, backend: str, host: str,
-                log_dir: str, secret: str | None = None, insecure: bool = False) -> ManagedProcess:
+                log_dir: str, secret: str | None = None, insecure: bool = False,
+                backend_args: tuple[str, ...] = ()) -> ManagedProcess:
     from .auth import ENV_FILE_VAR, ENV_VAR
 
     port = free_port(host)
     argv = [sys.executable, "-m", "tvm_loihi.rpc_server", "--tracker", f"{tracker[0]}:{tracker[1]}",
             "--key", key, "--backend", backend, "--host", host, "--port", str(port),
-            "--port-end", str(port + 50), "--silent"]
+            "--port-end", str(port + 50), "--silent", *backend_args]
     env = {ENV_VAR: secret, ENV_FILE_VAR: ""} if secret else None
     if insecure:
         argv.append("--insecure")
@@ -205,6 +207,8 @@ class LocalFarm:
         Device key the hosts register under.
     backend : str
         ``--backend`` of every host.
+    backend_args : tuple of str
+        More options for every host (``("--standin-seed", "3", "--standin-cost", "0")``).
     host : str
         Address everything binds to.
     secret : str, optional
@@ -230,6 +234,7 @@ class LocalFarm:
     hosts: list[ManagedProcess] = field(default_factory=list)
     secret: str | None = None
     insecure: bool = False
+    backend_args: tuple[str, ...] = ()
     _saved_env: dict | None = field(default=None, repr=False)
 
     @property
@@ -283,7 +288,7 @@ class LocalFarm:
 
     def _spawn(self) -> ManagedProcess:
         proc = _spawn_host(self.tracker_addr, self.key, self.backend, self.host, self.log_dir,
-                           self.secret, self.insecure)
+                           self.secret, self.insecure, tuple(self.backend_args))
         self.hosts.append(proc)
         return proc
 
