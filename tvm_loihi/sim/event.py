@@ -20,9 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from .fast import Timeline, run_link_messages
-from .kernels import link_queues, receive_queues
+from .kernels import link_queues, link_queues_bp, receive_queues
 from .mapped import MappedTraffic
 from .routing import N_DIRECTIONS, explicit_routes
+
+# Back-pressure fixed point: at most this many passes per timestep, until no wait grows by more
+# than this (seconds).
+MAX_ITER = 32
+TOL_S = 1e-13
 
 
 def _link_tables(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray]:
@@ -37,15 +42,21 @@ def _link_tables(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _items(mt: MappedTraffic, wave: np.ndarray):
-    """Every (pair, link) of every route, sorted by wave then link; start of each link's group."""
+    """Every (pair, link) of every route, sorted by wave then link; start of each link's group;
+    index of each item's previous link on its route (-1: the first)."""
     offsets, links = explicit_routes(mt.geo, mt.routes)
     pair = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     order = np.lexsort((links, wave[links]))
     pair, links = pair[order], links[order]
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    first = np.zeros(len(order), dtype=bool)
+    first[offsets[:-1][np.diff(offsets) > 0]] = True
+    prev = np.where(first[order], -1, position[np.maximum(order - 1, 0)])
     if not len(links):
-        return pair, links, np.zeros(1, dtype=np.int64)
+        return pair, links, np.zeros(1, dtype=np.int64), prev
     starts = np.flatnonzero(np.diff(links, prepend=-1))
-    return pair, links, np.append(starts, len(links))
+    return pair, links, np.append(starts, len(links)), prev
 
 
 def event_timeline(mt: MappedTraffic) -> Timeline:
@@ -57,9 +68,15 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     tail = part.tail_ready.copy()
     steps = part.n_timesteps
     link_done = np.zeros(steps)
-    pair, links, starts = _items(mt, wave)
-    link_queues(msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat,
-                link_done)
+    pair, links, starts, prev = _items(mt, wave)
+    stall = np.zeros((steps, part.send.shape[1] + 1))  # sender waits; column 0: the host port
+    depth = t.link_buffer_msgs
+    if depth == 0:  # unbounded buffers (the v0 presets)
+        link_queues(msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat,
+                    link_done)
+    else:
+        link_queues_bp(part.messages, head, tail, pair, links, prev, part.pair_src,
+                       mt.geo.service_s, lat, float(depth), MAX_ITER, TOL_S, link_done, stall)
     head, tail = np.ascontiguousarray(head.T), np.ascontiguousarray(tail.T)
     # whole at the destination one link service after the head arrives (same router: one local hop)
     moved = (mt.routes.local == 0)[:, None]
@@ -70,7 +87,7 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     work = part.work_pt
     receive_queues(head, tail, work, msgs, part.dst_order, part.dst_starts, part.dst_slices,
                    recv_done)
-    compute = np.maximum(part.send, recv_done)
+    compute = np.maximum(part.send + stall[:, 1:], recv_done)
     drain = np.where(msgs > 0, tail, 0.0).max(axis=0, initial=0.0)
     barrier = t.barrier(mt.active_routers, mt.chip_span)
     step = compute.max(axis=1) + barrier

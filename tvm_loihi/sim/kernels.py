@@ -294,3 +294,145 @@ def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob, tmp):
                 c1 -= slope
             ib += 1
     return best
+
+
+@njit(cache=True)
+def _reich_held(keys, idx, m, sizes, floors, s, depart):
+    """:func:`_reich` where train ``k``'s last message leaves no earlier than ``floors[k]`` (it
+    waits at the head of the link's FIFO for space downstream); every message that arrives after
+    it leaves after it (head-of-line blocking)."""
+    arrived, rate, prev, best_gap = 0.0, 0.0, 0.0, -np.inf
+    i = 0
+    while i < 2 * m:
+        tau = keys[idx[i]]
+        before = arrived + rate * (tau - prev) if i else 0.0
+        best_gap = max(best_gap, tau - before)
+        jump = 0.0
+        floor = 0.0
+        j = i
+        while j < 2 * m and keys[idx[j]] == tau:
+            e = idx[j]
+            k = e % m
+            n = sizes[k]
+            a, b = keys[k], keys[m + k]
+            if e >= m or b <= a:
+                floor = max(floor, floors[k])
+            if b <= a:  # all messages at once
+                jump += n * s if e < m else 0.0
+            else:
+                slope = max(n - 2.0, 0.0) * s / (b - a)
+                jump += s if n >= 2 or e < m else 0.0
+                rate += slope if e < m else -slope
+            j += 1
+        arrived = before + jump
+        prev = tau
+        if arrived + best_gap < floor:
+            best_gap = floor - arrived
+        d = arrived + best_gap
+        for q in range(i, j):
+            depart[idx[q]] = d
+        i = j
+    return arrived + best_gap
+
+
+@njit(cache=True)
+def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, pair_src, service,
+                   latency, depth, max_iter, tol, link_done, stall):
+    """:func:`link_queues` with finite link buffers (credit flow), timestep by timestep.
+
+    Every link's downstream buffer holds ``depth`` messages: a message may cross link U into the
+    router ahead only when the message ``depth`` places before it has left that buffer (started
+    service on its next link L). For a train of ``n > depth`` messages (fluid, leaving L evenly
+    between its first and last departure) this puts its last message's arrival at L no earlier
+    than the start of service of its message ``n - 1 - depth`` on L. Where that binds, the train's
+    last message waits at the head of U's FIFO (a floor on its departure from U), so every message
+    that reaches U after it waits too (head-of-line blocking), and so on upstream. On a train's
+    first link the sender waits: its send window is stretched by the wait (``stall``,
+    ``(T, S + 1)``, column 0 the host port, column ``s + 1`` slice ``s``): its trains' last
+    messages leave that much later (their first ones before the wait, except single-message
+    trains). Waits only grow, so the fixed point is found by repeated passes (at most
+    ``max_iter``; stop when no wait grows by more than ``tol`` seconds). ``item_*`` are sorted by
+    wave and grouped by link as for :func:`link_queues`; ``item_prev`` is the index of the same
+    pair's previous link (-1: first link). ``head``/``tail`` ``(T, P)`` hold emission times on
+    entry and arrival after the last link on exit (as :func:`link_queues`).
+    """
+    T, P = msgs_tp.shape
+    n_items = item_pair.shape[0]
+    act = np.empty(n_items, dtype=np.int64)
+    starts = np.empty(n_items + 1, dtype=np.int64)
+    floor = np.zeros(n_items)
+    widest = 1
+    run = 0
+    for i in range(n_items):
+        run = run + 1 if i and item_link[i] == item_link[i - 1] else 1
+        widest = max(widest, run)
+    pairs = np.empty(widest, dtype=np.int64)
+    items = np.empty(widest, dtype=np.int64)
+    sizes = np.empty(widest)
+    floors = np.empty(widest)
+    keys = np.empty(2 * widest)
+    idx = np.empty(2 * widest, dtype=np.int64)
+    tmp = np.empty(2 * widest, dtype=np.int64)
+    depart = np.empty(2 * widest)
+    h = np.empty(P)
+    b = np.empty(P)
+    for t in range(T):
+        row = msgs_tp[t]
+        na, ng = 0, 0
+        for i in range(n_items):
+            if row[item_pair[i]] > 0:
+                if na == 0 or item_link[i] != item_link[act[na - 1]]:
+                    starts[ng] = na
+                    ng += 1
+                act[na] = i
+                floor[i] = 0.0
+                na += 1
+        starts[ng] = na
+        last_done = 0.0
+        for it in range(max_iter):
+            for p in range(P):
+                w = stall[t, pair_src[p] + 1]
+                h[p] = head[t, p] + (w if row[p] == 1 else 0.0)  # sent before the sender waits
+                b[p] = tail[t, p] + w
+            grew = False
+            last_done = 0.0
+            for g in range(ng):
+                lo, hi = starts[g], starts[g + 1]
+                m = hi - lo
+                link = item_link[act[lo]]
+                s, lat = service[link], latency[link]
+                for q in range(m):
+                    i = act[lo + q]
+                    p = item_pair[i]
+                    items[q] = i
+                    pairs[q] = p
+                    keys[q] = h[p]
+                    keys[m + q] = b[p]
+                    sizes[q] = row[p]
+                    floors[q] = floor[i]
+                _order(keys, 2 * m, idx, tmp)
+                done = _reich_held(keys, idx, m, sizes, floors, s, depart)
+                last_done = max(last_done, done)
+                for q in range(m):
+                    p, n = pairs[q], sizes[q]
+                    if n > depth:
+                        # start of service on this link of the message `depth` before the tail
+                        d0 = depart[q] - s
+                        need = d0 + (n - 1.0 - depth) / (n - 1.0) * (depart[m + q] - s - d0)
+                        if need - b[p] > tol:
+                            grew = True
+                            prev = item_prev[items[q]]
+                            if prev >= 0:  # leave the previous link when it can arrive here
+                                u = item_link[prev]
+                                floor[prev] = max(floor[prev], need + service[u] - latency[u])
+                            else:  # the sender waits
+                                c = pair_src[p] + 1
+                                stall[t, c] = max(stall[t, c], stall[t, c] + need - b[p])
+                    h[p] = depart[q] - s + lat
+                    b[p] = depart[m + q] - s + lat
+            if not grew or it == max_iter - 1:
+                break
+        for p in range(P):
+            head[t, p] = h[p]
+            tail[t, p] = b[p]
+        link_done[t] = last_done
