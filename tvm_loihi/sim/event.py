@@ -53,10 +53,13 @@ def _items(mt: MappedTraffic, wave: np.ndarray):
     first = np.zeros(len(order), dtype=bool)
     first[offsets[:-1][np.diff(offsets) > 0]] = True
     prev = np.where(first[order], -1, position[np.maximum(order - 1, 0)])
+    last = np.zeros(len(order), dtype=bool)
+    last[offsets[1:][np.diff(offsets) > 0] - 1] = True
+    nxt = np.where(last[order], -1, position[np.minimum(order + 1, max(len(order) - 1, 0))])
     if not len(links):
-        return pair, links, np.zeros(1, dtype=np.int64), prev
+        return pair, links, np.zeros(1, dtype=np.int64), prev, nxt
     starts = np.flatnonzero(np.diff(links, prepend=-1))
-    return pair, links, np.append(starts, len(links)), prev
+    return pair, links, np.append(starts, len(links)), prev, nxt
 
 
 def event_timeline(mt: MappedTraffic) -> Timeline:
@@ -68,14 +71,14 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     tail = part.tail_ready.copy()
     steps = part.n_timesteps
     link_done = np.zeros(steps)
-    pair, links, starts, prev = _items(mt, wave)
+    pair, links, starts, prev, nxt = _items(mt, wave)
     stall = np.zeros((steps, part.send.shape[1] + 1))  # sender waits; column 0: the host port
     depth = t.link_buffer_msgs
     if depth == 0:  # unbounded buffers (the v0 presets)
         link_queues(msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat,
                     link_done)
     else:
-        link_queues_bp(part.messages, head, tail, pair, links, prev, part.pair_src,
+        link_queues_bp(part.messages, head, tail, pair, links, prev, nxt, part.pair_src,
                        mt.geo.service_s, lat, float(depth), MAX_ITER, TOL_S, link_done, stall)
     head, tail = np.ascontiguousarray(head.T), np.ascontiguousarray(tail.T)
     # whole at the destination one link service after the head arrives (same router: one local hop)

@@ -298,46 +298,19 @@ def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob, tmp):
 
 @njit(cache=True)
 def _reich_held(keys, idx, m, sizes, floors, s, depart):
-    """:func:`_reich` where train ``k``'s last message leaves no earlier than ``floors[k]`` (it
-    waits at the head of the link's FIFO for space downstream); every message that arrives after
-    it leaves after it (head-of-line blocking)."""
-    arrived, rate, prev, best_gap = 0.0, 0.0, 0.0, -np.inf
-    i = 0
-    while i < 2 * m:
-        tau = keys[idx[i]]
-        before = arrived + rate * (tau - prev) if i else 0.0
-        best_gap = max(best_gap, tau - before)
-        jump = 0.0
-        floor = 0.0
-        j = i
-        while j < 2 * m and keys[idx[j]] == tau:
-            e = idx[j]
-            k = e % m
-            n = sizes[k]
-            a, b = keys[k], keys[m + k]
-            if e >= m or b <= a:
-                floor = max(floor, floors[k])
-            if b <= a:  # all messages at once
-                jump += n * s if e < m else 0.0
-            else:
-                slope = max(n - 2.0, 0.0) * s / (b - a)
-                jump += s if n >= 2 or e < m else 0.0
-                rate += slope if e < m else -slope
-            j += 1
-        arrived = before + jump
-        prev = tau
-        if arrived + best_gap < floor:
-            best_gap = floor - arrived
-        d = arrived + best_gap
-        for q in range(i, j):
-            depart[idx[q]] = d
-        i = j
-    return arrived + best_gap
+    """:func:`_reich`, where train ``k``'s last message leaves no earlier than ``floors[k]`` (it
+    waits upstream for space in the link's downstream buffer; the link serves others meanwhile)."""
+    last = _reich(keys, idx, m, sizes, s, depart)
+    for k in range(m):
+        if floors[k] > depart[m + k]:
+            depart[m + k] = floors[k]
+            last = max(last, floors[k])
+    return last
 
 
 @njit(cache=True)
-def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, pair_src, service,
-                   latency, depth, max_iter, tol, link_done, stall):
+def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_next, pair_src,
+                   service, latency, depth, max_iter, tol, link_done, stall):
     """:func:`link_queues` with finite link buffers (credit flow), timestep by timestep.
 
     Every link's downstream buffer holds ``depth`` messages: a message may cross link U into the
@@ -345,16 +318,20 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, pair_sr
     service on its next link L). For a train of ``n > depth`` messages (fluid, leaving L evenly
     between its first and last departure) this puts its last message's arrival at L no earlier
     than the start of service of its message ``n - 1 - depth`` on L. Where that binds, the train's
-    last message waits at the head of U's FIFO (a floor on its departure from U), so every message
-    that reaches U after it waits too (head-of-line blocking), and so on upstream. On a train's
+    last message leaves U that late (a floor on its departure from U; it waits in the buffer
+    before U, and so on upstream). While the train fills U's buffer
+    (from its first arrival at L until its last crosses U) every other train that crosses U into
+    that buffer, bound for any other link, waits behind the ``depth`` messages ahead of it, which
+    leave at the blocked train's pace on L (head-of-line blocking; the train that waits longest
+    per link and timestep is kept, over the union of such intervals). On a train's
     first link the sender waits: its send window is stretched by the wait (``stall``,
     ``(T, S + 1)``, column 0 the host port, column ``s + 1`` slice ``s``): its trains' last
     messages leave that much later (their first ones before the wait, except single-message
     trains). Waits only grow, so the fixed point is found by repeated passes (at most
     ``max_iter``; stop when no wait grows by more than ``tol`` seconds). ``item_*`` are sorted by
-    wave and grouped by link as for :func:`link_queues`; ``item_prev`` is the index of the same
-    pair's previous link (-1: first link). ``head``/``tail`` ``(T, P)`` hold emission times on
-    entry and arrival after the last link on exit (as :func:`link_queues`).
+    wave and grouped by link as for :func:`link_queues`; ``item_prev`` / ``item_next`` are the
+    indices of the same pair's previous / next link (-1: none). ``head``/``tail`` ``(T, P)`` hold
+    emission times on entry and arrival after the last link on exit (as :func:`link_queues`).
     """
     T, P = msgs_tp.shape
     n_items = item_pair.shape[0]
@@ -376,7 +353,16 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, pair_sr
     depart = np.empty(2 * widest)
     h = np.empty(P)
     b = np.empty(P)
+    n_links = service.shape[0]
+    hol_a = np.empty(n_links)  # per link: interval its buffer is full of one blocked train ...
+    hol_b = np.empty(n_links)
+    hol_d = np.empty(n_links)  # ... the wait behind it
+    hol_next = np.empty(n_links, dtype=np.int64)  # and the link that train waits for
     for t in range(T):
+        hol_a[:] = np.inf
+        hol_b[:] = -np.inf
+        hol_d[:] = 0.0
+        hol_next[:] = -1
         row = msgs_tp[t]
         na, ng = 0, 0
         for i in range(n_items):
@@ -413,23 +399,42 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, pair_sr
                 _order(keys, 2 * m, idx, tmp)
                 done = _reich_held(keys, idx, m, sizes, floors, s, depart)
                 last_done = max(last_done, done)
+                blocked = hol_d[link] > 0.0
                 for q in range(m):
                     p, n = pairs[q], sizes[q]
+                    hn = depart[q] - s + lat
+                    bn = depart[m + q] - s + lat
+                    nxt = item_next[items[q]]
+                    if blocked and (nxt < 0 or item_link[nxt] != hol_next[link]):
+                        if hol_a[link] <= hn <= hol_b[link]:
+                            hn += hol_d[link]
+                        if hol_a[link] <= bn <= hol_b[link]:
+                            bn += hol_d[link]
                     if n > depth:
                         # start of service on this link of the message `depth` before the tail
                         d0 = depart[q] - s
                         need = d0 + (n - 1.0 - depth) / (n - 1.0) * (depart[m + q] - s - d0)
+                        prev = item_prev[items[q]]
+                        if prev >= 0 and need >= b[p] - tol:  # fills the previous link's buffer
+                            u = item_link[prev]
+                            wait = depth * (depart[m + q] - depart[q]) / (n - 1.0)
+                            if (wait > hol_d[u] + tol or h[p] < hol_a[u] - tol
+                                    or need > hol_b[u] + tol):
+                                grew = True
+                                hol_d[u] = max(hol_d[u], wait)
+                                hol_a[u] = min(hol_a[u], h[p])
+                                hol_b[u] = max(hol_b[u], need)
+                                hol_next[u] = link
                         if need - b[p] > tol:
                             grew = True
-                            prev = item_prev[items[q]]
                             if prev >= 0:  # leave the previous link when it can arrive here
                                 u = item_link[prev]
                                 floor[prev] = max(floor[prev], need + service[u] - latency[u])
                             else:  # the sender waits
                                 c = pair_src[p] + 1
                                 stall[t, c] = max(stall[t, c], stall[t, c] + need - b[p])
-                    h[p] = depart[q] - s + lat
-                    b[p] = depart[m + q] - s + lat
+                    h[p] = hn
+                    b[p] = bn
             if not grew or it == max_iter - 1:
                 break
         for p in range(P):
