@@ -11,8 +11,11 @@ message moves on one hop latency after it starts service). XY routing makes the 
 queue sees its exact arrival times -- contention and head-of-line waits included. At the
 destination the core's receive pipeline serves messages in arrival order whatever their source
 (``t_recv + syn ops / n x t_syn`` each). A timestep ends when every core's send window and receive
-queue are done; then the barrier. Buffers are unbounded (no back-pressure): not modelled. The loops
-are compiled (:mod:`tvm_loihi.sim.kernels`) and run over trains, never over messages.
+queue are done; then the barrier. Link buffers hold ``timing.link_buffer_msgs`` messages (credit
+flow, :func:`tvm_loihi.sim.kernels.link_queues_bp`): a train that fills a buffer slows the links
+and the sender behind it and blocks other trains sharing that buffer (head-of-line); 0 = unbounded
+(the ``*_v0`` presets). The loops are compiled (:mod:`tvm_loihi.sim.kernels`) and run over trains,
+never over messages.
 """
 
 from __future__ import annotations
