@@ -325,10 +325,12 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_ne
     leave at the blocked train's pace on L (head-of-line blocking; the train that waits longest
     per link and timestep is kept, over the union of such intervals). On a train's
     first link the sender waits: its send window is stretched by the wait (``stall``,
-    ``(T, S + 1)``, column 0 the host port, column ``s + 1`` slice ``s``): its trains' last
-    messages leave that much later (their first ones before the wait, except single-message
-    trains). Waits only grow, so the fixed point is found by repeated passes (at most
-    ``max_iter``; stop when no wait grows by more than ``tol`` seconds). ``item_*`` are sorted by
+    ``(T, S + 1)``, column 0 the host port, column ``s + 1`` slice ``s``): its other trains' last
+    messages arrive that much later (their first ones were sent before the wait, except
+    single-message trains); the waiting train itself is paced by the floors downstream (the wait
+    is not fed back into the link queues, which would count it twice). Floors only grow, so the
+    fixed point is found by repeated passes (at most ``max_iter``; stop when no floor or blocking
+    interval grows by more than ``tol`` seconds). ``item_*`` are sorted by
     wave and grouped by link as for :func:`link_queues`; ``item_prev`` / ``item_next`` are the
     indices of the same pair's previous / next link (-1: none). ``head``/``tail`` ``(T, P)`` hold
     emission times on entry and arrival after the last link on exit (as :func:`link_queues`).
@@ -353,6 +355,7 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_ne
     depart = np.empty(2 * widest)
     h = np.empty(P)
     b = np.empty(P)
+    waits = np.zeros(P, dtype=np.bool_)
     n_links = service.shape[0]
     hol_a = np.empty(n_links)  # per link: interval its buffer is full of one blocked train ...
     hol_b = np.empty(n_links)
@@ -377,9 +380,10 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_ne
         last_done = 0.0
         for it in range(max_iter):
             for p in range(P):
-                w = stall[t, pair_src[p] + 1]
-                h[p] = head[t, p] + (w if row[p] == 1 else 0.0)  # sent before the sender waits
-                b[p] = tail[t, p] + w
+                h[p] = head[t, p]
+                b[p] = tail[t, p]
+                waits[p] = False
+            stall[t, :] = 0.0
             grew = False
             last_done = 0.0
             for g in range(ng):
@@ -425,19 +429,21 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_ne
                                 hol_a[u] = min(hol_a[u], h[p])
                                 hol_b[u] = max(hol_b[u], need)
                                 hol_next[u] = link
-                        if need - b[p] > tol:
+                        if prev >= 0 and need - b[p] > tol:  # leave U when it can arrive here
                             grew = True
-                            if prev >= 0:  # leave the previous link when it can arrive here
-                                u = item_link[prev]
-                                floor[prev] = max(floor[prev], need + service[u] - latency[u])
-                            else:  # the sender waits
-                                c = pair_src[p] + 1
-                                stall[t, c] = max(stall[t, c], stall[t, c] + need - b[p])
+                            u = item_link[prev]
+                            floor[prev] = max(floor[prev], need + service[u] - latency[u])
+                        if prev < 0 and need - b[p] > tol:  # the sender waits
+                            c = pair_src[p] + 1
+                            stall[t, c] = max(stall[t, c], need - b[p])
+                            waits[p] = True
                     h[p] = hn
                     b[p] = bn
             if not grew or it == max_iter - 1:
                 break
         for p in range(P):
-            head[t, p] = h[p]
-            tail[t, p] = b[p]
+            # the sender's other trains: their messages after its wait leave that much later
+            w = 0.0 if waits[p] or row[p] == 0 else stall[t, pair_src[p] + 1]
+            head[t, p] = h[p] + (w if row[p] == 1 else 0.0)
+            tail[t, p] = b[p] + w
         link_done[t] = last_done
