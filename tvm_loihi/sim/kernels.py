@@ -329,11 +329,12 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_ne
     messages arrive that much later (their first ones were sent before the wait, except
     single-message trains); the waiting train itself is paced by the floors downstream (the wait
     is not fed back into the link queues, which would count it twice). Floors only grow, so the
-    fixed point is found by repeated passes (at most ``max_iter``; stop when no floor or blocking
-    interval grows by more than ``tol`` seconds). ``item_*`` are sorted by
-    wave and grouped by link as for :func:`link_queues`; ``item_prev`` / ``item_next`` are the
-    indices of the same pair's previous / next link (-1: none). ``head``/``tail`` ``(T, P)`` hold
-    emission times on entry and arrival after the last link on exit (as :func:`link_queues`).
+    fixed point is found by repeated passes (at most ``max_iter``; stop when no floor grows by more
+    than ``tol`` x the timestep's latest emission and no buffer newly blocks). ``item_*`` are
+    sorted by wave and grouped by link as for :func:`link_queues`; ``item_prev`` / ``item_next``
+    are the indices of the same pair's previous / next link (-1: none). ``head``/``tail``
+    ``(T, P)`` hold emission times on entry and arrival after the last link on exit (as
+    :func:`link_queues`).
     """
     T, P = msgs_tp.shape
     n_items = item_pair.shape[0]
@@ -377,6 +378,11 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_ne
                 floor[i] = 0.0
                 na += 1
         starts[ng] = na
+        scale = 0.0  # waits below tol x the timestep's latest emission are not worth a pass
+        for p in range(P):
+            if row[p] > 0:
+                scale = max(scale, tail[t, p])
+        tol_s = tol * scale
         last_done = 0.0
         for it in range(max_iter):
             for p in range(P):
@@ -419,21 +425,20 @@ def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_ne
                         d0 = depart[q] - s
                         need = d0 + (n - 1.0 - depth) / (n - 1.0) * (depart[m + q] - s - d0)
                         prev = item_prev[items[q]]
-                        if prev >= 0 and need >= b[p] - tol:  # fills the previous link's buffer
+                        if prev >= 0 and need >= b[p] - tol_s:  # fills the previous link's buffer
                             u = item_link[prev]
                             wait = depth * (depart[m + q] - depart[q]) / (n - 1.0)
-                            if (wait > hol_d[u] + tol or h[p] < hol_a[u] - tol
-                                    or need > hol_b[u] + tol):
+                            if hol_d[u] == 0.0:  # a new blocked buffer
                                 grew = True
-                                hol_d[u] = max(hol_d[u], wait)
-                                hol_a[u] = min(hol_a[u], h[p])
-                                hol_b[u] = max(hol_b[u], need)
-                                hol_next[u] = link
-                        if prev >= 0 and need - b[p] > tol:  # leave U when it can arrive here
+                            hol_d[u] = max(hol_d[u], wait)
+                            hol_a[u] = min(hol_a[u], h[p])
+                            hol_b[u] = max(hol_b[u], need)
+                            hol_next[u] = link
+                        if prev >= 0 and need - b[p] > tol_s:  # leave U when it can arrive here
                             grew = True
                             u = item_link[prev]
                             floor[prev] = max(floor[prev], need + service[u] - latency[u])
-                        if prev < 0 and need - b[p] > tol:  # the sender waits
+                        if prev < 0 and need - b[p] > tol_s:  # the sender waits
                             c = pair_src[p] + 1
                             stall[t, c] = max(stall[t, c], need - b[p])
                             waits[p] = True
