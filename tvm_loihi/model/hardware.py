@@ -160,11 +160,22 @@ class Timing:
     # Own source: assumed 0.5 us per chip-boundary crossing on the longest path between active
     # chips (LOIHI2.md §6).
     barrier_per_chip_hop_s: float = 0.5e-6
+    # Messages the downstream buffer of every link (router input port, and a sender's injection
+    # port) holds; a message advances onto a link only when that buffer has space (credit flow),
+    # so a saturated link stalls the links and senders behind it (head-of-line blocking). Assumed
+    # 8, because no Loihi 2 router buffer depth is public; range 2-64 (typical NoC input buffers).
+    # 0 = unbounded, the pre-back-pressure model (the ``*_v0`` presets, and spec files saved
+    # before this field existed).
+    link_buffer_msgs: int = 8
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name in ("barrier_routers", "barrier_s"):
+            if f.name == "link_buffer_msgs":
+                if isinstance(v, numbers.Real) and not isinstance(v, bool) and v == int(v):
+                    v = int(v)  # scale_constant gives 4.0 for 8 x 0.5
+                v = _check_int("Timing", f.name, v, 0)
+            elif f.name in ("barrier_routers", "barrier_s"):
                 if isinstance(v, str | bytes) or not hasattr(v, "__iter__"):
                     raise ValueError(f"Timing.{f.name} must be a list of numbers, got {v!r}")
                 v = tuple(_check_float("Timing", f"{f.name}[{i}]", x) for i, x in enumerate(v))
@@ -219,7 +230,7 @@ ASSUMED_CONSTANTS: tuple[str, ...] = (
     "timing.link_msg_s", "timing.chip_link_msg_s", "timing.chip_crossing_s",
     "timing.host_link_msg_s",
     "timing.barrier_per_chip_hop_s", "timing.neuron_update_s", "timing.syn_op_s",
-    "timing.msg_send_s", "timing.msg_recv_s",
+    "timing.msg_send_s", "timing.msg_recv_s", "timing.link_buffer_msgs",
     "energy.chip_crossing_j", "energy.static_w_per_chip",
     "energy.msg_out_j", "energy.spike_out_j",
 )
@@ -231,6 +242,7 @@ ASSUMED_RANGES: dict[str, tuple[float, float]] = {
     "energy.msg_out_j": (10e-12, 111e-12),
     "energy.spike_out_j": (10e-12, 111e-12),
     "energy.static_w_per_chip": (0.232, 0.282),
+    "timing.link_buffer_msgs": (2, 64),
 }
 
 
@@ -268,6 +280,7 @@ _BASIS: tuple[tuple[str, str, str], ...] = (
     ("timing.barrier_s", "s", "flat: 1.77 us per step over 5-69 cores (OzU-CAST) less neuron work"),
     ("timing.barrier_routers", "routers", "one point = flat; L1 ramp is loihi2_1chip_ramp"),
     ("timing.barrier_per_chip_hop_s", "s", "assumed"),
+    ("timing.link_buffer_msgs", "messages", "assumed (no public figure; 2-64); 0 = unbounded (v0)"),
     ("energy.syn_op_j", "J", "L1 Davies 2018; PilotNet dynamic energy within +4 %"),
     ("energy.neuron_active_j", "J", "L1 Davies 2018"),
     ("energy.neuron_inactive_j", "J", "L1 Davies 2018"),
@@ -310,6 +323,7 @@ def calibration_table(hardware: HardwareSpec | None = None) -> tuple[Calibration
 # written before them loads with these values, and they stay out of the key while they hold them.
 _POST_V0_FIELDS: dict[str, dict[str, int]] = {
     "limits": {"dense_extra_synapses": 0, "max_neuron_groups": 8},
+    "timing": {"link_buffer_msgs": 0},
 }
 
 
@@ -485,14 +499,14 @@ def _v0(name: str, **geometry) -> HardwareSpec:
     """The constants before the silicon recalibration (issue #13), so old logs stay reproducible:
     synop 0.37 ns (Hala Point peak) with the other core costs at L1 / 12.7, NoC terms at L1 size,
     the L1 barrier ramp, Loihi 1 limits (8,192 neurons, 4,096 input / output axons) and dense rows
-    of ceil(n / 4) words."""
+    of ceil(n / 4) words, unbounded link buffers."""
     limits = CoreLimits(max_neurons=8192, max_input_axons=4096, max_output_axons=4096,
                         dense_extra_synapses=0)
     timing = Timing(syn_op_s=0.37e-9, neuron_update_s=0.76e-9, msg_send_s=0.40e-9,
                     msg_recv_s=1.26e-9, hop_ew_s=4.1e-9, hop_ns_s=6.5e-9, hop_local_s=2.1e-9,
                     link_msg_s=0.58e-9, host_link_msg_s=0.58e-9,
                     barrier_routers=(1.0, 2.0, 4.0, 29.0),
-                    barrier_s=(0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6))
+                    barrier_s=(0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6), link_buffer_msgs=0)
     return HardwareSpec(name, limits=limits, timing=timing, **geometry)
 
 

@@ -11,8 +11,11 @@ message moves on one hop latency after it starts service). XY routing makes the 
 queue sees its exact arrival times -- contention and head-of-line waits included. At the
 destination the core's receive pipeline serves messages in arrival order whatever their source
 (``t_recv + syn ops / n x t_syn`` each). A timestep ends when every core's send window and receive
-queue are done; then the barrier. Buffers are unbounded (no back-pressure): not modelled. The loops
-are compiled (:mod:`tvm_loihi.sim.kernels`) and run over trains, never over messages.
+queue are done; then the barrier. Link buffers hold ``timing.link_buffer_msgs`` messages (credit
+flow, :func:`tvm_loihi.sim.kernels.link_queues_bp`): a train that fills a buffer slows the links
+and the sender behind it and blocks other trains sharing that buffer (head-of-line); 0 = unbounded
+(the ``*_v0`` presets). The loops are compiled (:mod:`tvm_loihi.sim.kernels`) and run over trains,
+never over messages.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ from __future__ import annotations
 import numpy as np
 
 from .fast import Timeline, run_link_messages
-from .kernels import link_queues, receive_queues
+from .kernels import link_queues, link_queues_bp, receive_queues
 from .mapped import MappedTraffic
 from .routing import N_DIRECTIONS, explicit_routes
+
+# Back-pressure fixed point: at most this many passes per timestep, until no wait grows by more
+# than this fraction of the timestep's latest emission. 4 passes: total latency within 3e-4 of
+# the 32-pass fixed point on random mlp_b2 mappings (8: 1e-5; 2: 3e-2), at 2.6-3.5x the
+# unbounded model's time there; a timestep where no buffer fills takes one pass.
+MAX_ITER = 4
+TOL_REL = 1e-4
 
 
 def _link_tables(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray]:
@@ -37,15 +47,24 @@ def _link_tables(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _items(mt: MappedTraffic, wave: np.ndarray):
-    """Every (pair, link) of every route, sorted by wave then link; start of each link's group."""
+    """Every (pair, link) of every route, sorted by wave then link; start of each link's group;
+    index of each item's previous link on its route (-1: the first)."""
     offsets, links = explicit_routes(mt.geo, mt.routes)
     pair = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     order = np.lexsort((links, wave[links]))
     pair, links = pair[order], links[order]
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    first = np.zeros(len(order), dtype=bool)
+    first[offsets[:-1][np.diff(offsets) > 0]] = True
+    prev = np.where(first[order], -1, position[np.maximum(order - 1, 0)])
+    last = np.zeros(len(order), dtype=bool)
+    last[offsets[1:][np.diff(offsets) > 0] - 1] = True
+    nxt = np.where(last[order], -1, position[np.minimum(order + 1, max(len(order) - 1, 0))])
     if not len(links):
-        return pair, links, np.zeros(1, dtype=np.int64)
+        return pair, links, np.zeros(1, dtype=np.int64), prev, nxt
     starts = np.flatnonzero(np.diff(links, prepend=-1))
-    return pair, links, np.append(starts, len(links))
+    return pair, links, np.append(starts, len(links)), prev, nxt
 
 
 def event_timeline(mt: MappedTraffic) -> Timeline:
@@ -57,9 +76,15 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     tail = part.tail_ready.copy()
     steps = part.n_timesteps
     link_done = np.zeros(steps)
-    pair, links, starts = _items(mt, wave)
-    link_queues(msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat,
-                link_done)
+    pair, links, starts, prev, nxt = _items(mt, wave)
+    stall = np.zeros((steps, part.send.shape[1] + 1))  # sender waits; column 0: the host port
+    depth = t.link_buffer_msgs
+    if depth == 0:  # unbounded buffers (the v0 presets)
+        link_queues(msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat,
+                    link_done)
+    else:
+        link_queues_bp(part.messages, head, tail, pair, links, prev, nxt, part.pair_src,
+                       mt.geo.service_s, lat, float(depth), MAX_ITER, TOL_REL, link_done, stall)
     head, tail = np.ascontiguousarray(head.T), np.ascontiguousarray(tail.T)
     # whole at the destination one link service after the head arrives (same router: one local hop)
     moved = (mt.routes.local == 0)[:, None]
@@ -70,7 +95,7 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     work = part.work_pt
     receive_queues(head, tail, work, msgs, part.dst_order, part.dst_starts, part.dst_slices,
                    recv_done)
-    compute = np.maximum(part.send, recv_done)
+    compute = np.maximum(part.send + stall[:, 1:], recv_done)
     drain = np.where(msgs > 0, tail, 0.0).max(axis=0, initial=0.0)
     barrier = t.barrier(mt.active_routers, mt.chip_span)
     step = compute.max(axis=1) + barrier

@@ -14,8 +14,10 @@ Per timestep ``t``::
 with send = neurons x t_neuron + messages out x t_send and receive = messages in x t_recv + syn ops
 x t_syn (the two pipelines of a core run concurrently), and train emission times as in
 :mod:`tvm_loihi.sim.partition`. Every term is a lower bound on what the event model simulates, so
-``fast <= event`` holds timestep by timestep. The per-mapping cost is one compiled pass,
-O((pairs + links) x timesteps), on top of the cached partition arrays.
+``fast <= event`` holds timestep by timestep. There is no back-pressure term: finite link buffers
+only delay the event model, so the bound holds at every ``timing.link_buffer_msgs``. The
+per-mapping cost is one compiled pass, O((pairs + links) x timesteps), on top of the cached
+partition arrays.
 """
 
 from __future__ import annotations
