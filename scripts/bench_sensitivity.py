@@ -60,6 +60,8 @@ PRESET_VARIANTS = {"loihi2_1chip": ("loihi2_1chip_mesh16", "loihi2_1chip_n8192",
 def scaled(hw: HardwareSpec, name: str, value: float) -> HardwareSpec:
     """``hw`` with the constant ``"group.field"`` set to ``value``."""
     group, fieldname = name.split(".")
+    if isinstance(getattr(getattr(hw, group), fieldname), int):
+        value = round(value)  # a count, e.g. the link buffer depth
     part = dataclasses.replace(getattr(hw, group), **{fieldname: value})
     return dataclasses.replace(hw, name=f"{hw.name}[{name}={value:.3g}]", **{group: part})
 

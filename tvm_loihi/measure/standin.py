@@ -57,7 +57,7 @@ def hidden_names() -> tuple[str, ...]:
 
 def draw_constants(hardware: HardwareSpec, rng: np.random.Generator) -> dict[str, float]:
     """Log-uniform draws of :func:`hidden_names` inside their ranges, none within 2 % of the
-    default.
+    default (integer constants, such as the link buffer depth, rounded to whole numbers).
 
     Parameters
     ----------
@@ -76,13 +76,16 @@ def draw_constants(hardware: HardwareSpec, rng: np.random.Generator) -> dict[str
         group, field_name = name.split(".")
         default = float(getattr(getattr(hardware, group), field_name))
         lo, hi = constant_range(hardware, name)
+        integral = isinstance(getattr(getattr(hardware, group), field_name), int)
         for _ in range(1000):
             value = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+            if integral:  # a count (e.g. link_buffer_msgs): a whole number in the range
+                value = float(min(max(round(value), math.ceil(lo)), math.floor(hi)))
             if default == 0 or abs(value / default - 1.0) >= MIN_OFFSET:
                 break
         else:  # a range narrower than +-2 % around the default: take its far end
             value = hi if abs(hi - default) >= abs(lo - default) else lo
-        out[name] = value
+        out[name] = int(value) if integral else value
     return out
 
 

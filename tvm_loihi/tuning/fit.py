@@ -282,7 +282,11 @@ def calibrate(log, hardware: HardwareSpec, networks: NetworkIR | Sequence[Networ
         notes.append(f"only {len(train)} training records: the fit is weakly determined")
         warnings.warn(f"calibrate: {notes[-1]}", stacklevel=2)
 
-    assumed = [c for c in ASSUMED_CONSTANTS if c.split(".")[0] in ("timing", "energy")]
+    # continuous constants only: a count such as the link buffer depth is not a least-squares
+    # variable (it keeps the hardware's value)
+    assumed = [c for c in ASSUMED_CONSTANTS if c.split(".")[0] in ("timing", "energy")
+               and isinstance(getattr(getattr(hardware, c.split(".")[0]), c.split(".")[1]),
+                              float)]
     t_names = [c for c in assumed if c.startswith("timing.")]
     e_names = [c for c in assumed if c.startswith("energy.")]
     fits: dict[str, ConstantFit] = {}
