@@ -138,6 +138,21 @@ def test_json_summary_schema_and_values_match_the_log(tuned):
     del bad["networks"][0]["best"]["cores_used"]
     with pytest.raises(ValueError, match=r"networks\[0\]\.best: missing keys \['cores_used'\]"):
         validate_summary(bad)
+    # energy both ways: on one chip static power per used chip == per board, same sign
+    for part in ("default", "best"):
+        assert net[part]["energy_per_inference_board_j"] == pytest.approx(
+            net[part]["energy_per_inference_j"]
+        )
+    assert net["change"]["energy_per_inference_board_j"] == pytest.approx(
+        net["change"]["energy_per_inference_j"]
+    )
+    assert net["energy_sign_differs"] is False
+    stdout = tuned["tune"].stdout
+    assert "static: used chips" in stdout and "static: whole board" in stdout
+    bad = json.loads(tuned["summary"].read_text())
+    bad["networks"][0]["best"]["energy_per_inference_board_j"] = "1 uJ"
+    with pytest.raises(ValueError, match=r"best\.energy_per_inference_board_j: expected float"):
+        validate_summary(bad)
 
 
 def test_compile_and_run_match_the_python_api(tuned):

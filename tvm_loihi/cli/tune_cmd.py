@@ -20,7 +20,14 @@ import numpy as np
 
 from ..constants import STANDIN_FIDELITY
 from ..report import ProgressBar, format_comparison, validate_summary
-from ..report.summary import SUMMARY_SCHEMA, SUMMARY_VERSION, change_of, metrics_of, run_of
+from ..report.summary import (
+    SUMMARY_SCHEMA,
+    SUMMARY_VERSION,
+    change_of,
+    energy_sign_differs,
+    metrics_of,
+    run_of,
+)
 from ..report.units import format_quantity
 from . import inputs
 from .errors import CliError
@@ -211,6 +218,7 @@ def _network_summary(outcome: NetworkOutcome) -> dict:
     best = outcome.best
     default_m, best_m = metrics_of(best.default_result), metrics_of(best.best_result)
     lb = outcome.lower_bound_s
+    change = change_of(default_m, best_m)
     return {
         "name": outcome.network.name,
         "workload_key": outcome.network.workload_key(),
@@ -221,7 +229,8 @@ def _network_summary(outcome: NetworkOutcome) -> dict:
         "best": best_m,
         "best_strategy": best.strategy,
         "best_mapping": best.best_mapping.to_json(),
-        "change": change_of(default_m, best_m),
+        "change": change,
+        "energy_sign_differs": energy_sign_differs(change),
         "ratio_to_lower_bound": {
             "default": default_m["total_latency_s"] / lb,
             "best": best_m["total_latency_s"] / lb,

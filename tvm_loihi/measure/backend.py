@@ -39,7 +39,8 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
     MeasureResult
         ``latency_s`` = total latency of the sample set, ``energy_j`` = energy per inference;
         counters hold ``per_sample_latency_s``, ``throughput_sps``, ``cores_used``, ``chips_used``,
-        ``energy_total_j`` and the simulator's profiler counters.
+        ``energy_total_j``, ``energy_per_inference_board_j`` (static power charged for every chip
+        of the board, not only the used ones) and the simulator's profiler counters.
     """
     start = time.perf_counter()
     try:
@@ -53,7 +54,8 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
         counters = {**{str(k): v for k, v in dict(m.counters).items()},
                     "per_sample_latency_s": float(m.per_sample_latency_s),
                     "throughput_sps": float(m.throughput_sps), "cores_used": int(m.cores_used),
-                    "chips_used": int(m.chips_used), "energy_total_j": float(m.energy_j)}
+                    "chips_used": int(m.chips_used), "energy_total_j": float(m.energy_j),
+                    "energy_per_inference_board_j": float(m.energy_per_inference_board_j)}
         return MeasureResult(float(m.total_latency_s), float(m.energy_per_inference_j), counters,
                              host=host, wall_s=time.perf_counter() - start)
     except Exception as err:  # measurement failures are values, never raised

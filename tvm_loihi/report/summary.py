@@ -10,7 +10,8 @@ Schema (version 1)::
         "name": str, "workload_key": str, "layer_sizes": [int], "n_samples": int,
         "lower_bound_s": float,
         "default": METRICS, "best": METRICS, "best_strategy": str, "best_mapping": Mapping JSON,
-        "change": {metric: relative change best/default - 1},
+        "change": {metric: relative change best/default - 1 (null where a metric is null)},
+        "energy_sign_differs": bool | null,
         "ratio_to_lower_bound": {"default": float, "best": float},
         "runs": [{"strategy", "seed", "evaluations", "cache_hits", "duplicates", "stop_reason",
                   "wall_s",
@@ -18,7 +19,17 @@ Schema (version 1)::
         "pareto": [{"latency_s", "energy_j", "cores_used"}]}]}
 
     METRICS = {"total_latency_s", "per_sample_latency_s", "energy_per_inference_j", "cores_used",
-               "chips_used"}
+               "chips_used", "energy_per_inference_board_j" (float or null)}
+
+Energy per inference is reported two ways. ``energy_per_inference_j`` charges static power for the
+*used* chips only (Lava's convention: lava-dl subtracts idle chips' static power arithmetically);
+``energy_per_inference_board_j`` charges it for every chip of the board (unused chips are not
+power-gated on Kapoho Point, so that is what the board draws). On one chip they are equal; on a
+multi-chip board a mapping that spreads onto more chips can raise the first and lower the second.
+``energy_sign_differs`` is true when the two changes vs the Lava default have opposite signs (the
+evidence then leaves the sign of the energy effect open). The board figure is null for results
+whose backend does not report it (the ``energy_per_inference_board_j`` counter of
+:func:`tvm_loihi.measure.backend.simulate`), e.g. records of older tuning logs.
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ METRICS = {
     "cores_used": int,
     "chips_used": int,
 }
+# metrics that may be null (a backend or an old log record without the counter)
+OPTIONAL_METRICS = {"energy_per_inference_board_j": float}
 _TOP = {
     "schema": str,
     "version": int,
@@ -89,12 +102,40 @@ def metrics_of(result) -> dict:
         "energy_per_inference_j": float(result.energy_j),
         "cores_used": int(c["cores_used"]),
         "chips_used": int(c["chips_used"]),
+        "energy_per_inference_board_j": (
+            float(c["energy_per_inference_board_j"])
+            if c.get("energy_per_inference_board_j") is not None
+            else None
+        ),
     }
 
 
 def change_of(default: dict, best: dict) -> dict:
-    """Relative change ``best / default - 1`` per metric."""
-    return {k: (best[k] / default[k] - 1.0) if default[k] else 0.0 for k in METRICS}
+    """Relative change ``best / default - 1`` per metric (None where either value is missing)."""
+    out = {}
+    for k in (*METRICS, *OPTIONAL_METRICS):
+        d, b = default.get(k), best.get(k)
+        out[k] = None if d is None or b is None else (b / d - 1.0) if d else 0.0
+    return out
+
+
+def energy_sign_differs(change: dict) -> bool | None:
+    """Whether the energy changes per used chip and per board (see :func:`change_of`) have
+    opposite signs; None when the board figure is missing.
+
+    Parameters
+    ----------
+    change : dict
+        Output of :func:`change_of`.
+
+    Returns
+    -------
+    bool or None
+    """
+    chip, board = change.get("energy_per_inference_j"), change.get("energy_per_inference_board_j")
+    if chip is None or board is None:
+        return None
+    return (chip > 0 > board) or (chip < 0 < board)
 
 
 def run_of(result) -> dict:
@@ -129,6 +170,11 @@ def _check(obj, spec: dict, where: str) -> None:
             raise ValueError(f"{where}.{key}: expected {typ.__name__}, got {value!r:.60}")
 
 
+def _check_optional(obj: dict, spec: dict, where: str) -> None:
+    present = {k: t for k, t in spec.items() if obj.get(k) is not None}
+    _check({k: obj[k] for k in present}, present, where)
+
+
 def validate_summary(summary: dict) -> dict:
     """Check a summary against the schema above; return it, or raise ValueError naming the field."""
     _check(summary, _TOP, "summary")
@@ -145,7 +191,9 @@ def validate_summary(summary: dict) -> dict:
         _check(net, _NETWORK, where)
         for part in ("default", "best"):
             _check(net[part], METRICS, f"{where}.{part}")
+            _check_optional(net[part], OPTIONAL_METRICS, f"{where}.{part}")
         _check(net["change"], dict.fromkeys(METRICS, float), f"{where}.change")
+        _check_optional(net["change"], OPTIONAL_METRICS, f"{where}.change")
         _check(
             net["ratio_to_lower_bound"],
             {"default": float, "best": float},

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .summary import change_of, energy_sign_differs
 from .units import format_change, format_quantity, format_ratio
 
 # (metrics key, row label, unit; "" = a count)
 COMPARED: tuple[tuple[str, str, str], ...] = (
     ("total_latency_s", "total latency ({n} samples)", "s"),
     ("per_sample_latency_s", "per-sample latency", "s"),
-    ("energy_per_inference_j", "energy per inference", "J"),
+    ("energy_per_inference_j", "energy per inference (static: used chips)", "J"),
+    ("energy_per_inference_board_j", "energy per inference (static: whole board)", "J"),
     ("cores_used", "cores used", ""),
     ("chips_used", "chips used", ""),
 )
@@ -67,12 +69,29 @@ def comparison_rows(
 def format_comparison(
     title: str, default: dict, best: dict, lower_bound_s: float | None, n_samples: int
 ) -> str:
-    """The end-of-run table of ``tvm-loihi tune`` under a one-line title."""
+    """The end-of-run table of ``tvm-loihi tune`` under a one-line title; a note under it when the
+    energy change has opposite signs with static power charged per used chip and per board."""
     table = format_table(
         ["metric", "Lava default", "best found", "change"],
         comparison_rows(default, best, lower_bound_s, n_samples),
     )
-    return f"{title}\n{table}"
+    note = energy_sign_note(default, best)
+    return f"{title}\n{table}" + (f"\n{note}" if note else "")
+
+
+def energy_sign_note(default: dict, best: dict) -> str:
+    """One line when the energy change vs the default differs in sign between the two static-power
+    accountings (per used chip, Lava's convention, and per board), else ``""``."""
+    change = change_of(default, best)
+    if not energy_sign_differs(change):
+        return ""
+    chip, board = change["energy_per_inference_j"], change["energy_per_inference_board_j"]
+    return (
+        f"note: the energy change has opposite signs in the two accountings: {chip * 100:+.1f} % "
+        f"with static power of the used chips only (Lava's convention), {board * 100:+.1f} % with "
+        "static power of every chip of the board (idle chips are not power-gated); the sign of "
+        "the energy effect is open"
+    )
 
 
 def format_resources(layers: Sequence[dict], limits: dict) -> str:
