@@ -24,6 +24,14 @@ session has authenticated:
     A :class:`~tvm_loihi.measure.payload.MeasureRequest`; answers ``MeasureResult.to_json()``. Bad
     payloads, unknown workloads, invalid mappings, backend exceptions and time-outs all come back as
     error results: the host never dies of what it is sent.
+``tvm_loihi.remote.measure_batch(batch)``
+    Up to ``max_batch`` (in ``version()``) requests in one call
+    (:func:`~tvm_loihi.measure.payload.batch_from_text`), measured in order; answers ``{"ok": true,
+    "results": [MeasureResult JSON, ...], "wall_s", "cpu_s"}`` with one result per item *started*
+    (an item that breaks the request schema is its own ``BAD_PAYLOAD``, an infeasible mapping its
+    own ``INVALID_MAPPING``; items not started once the batch's ``budget_s`` has passed are left
+    out, for the client to send again), or ``{"ok": false, "error": "bad_payload", "message"}``
+    for a batch that is malformed or over the limits.
 
 Backends
 --------
@@ -46,7 +54,14 @@ from collections import OrderedDict
 from contextlib import contextmanager
 
 from ..constants import FIDELITIES
-from .payload import PROTOCOL_VERSION, MeasureRequest, PayloadError, UploadPayload
+from .payload import (
+    MAX_BATCH_ITEMS,
+    PROTOCOL_VERSION,
+    MeasureRequest,
+    PayloadError,
+    UploadPayload,
+    batch_from_text,
+)
 from .records import MeasureError, MeasureResult
 
 MAX_SESSION_WORKLOADS = 8  # uploaded workloads a session keeps (least recently used evicted)
@@ -167,7 +182,7 @@ class HostState:
         return json.dumps({"package": package, "protocol": PROTOCOL_VERSION,
                            "backend": self.backend.name,
                            "fidelities": list(self.backend.fidelities), "host": self.host_id,
-                           "pid": os.getpid()})
+                           "pid": os.getpid(), "max_batch": MAX_BATCH_ITEMS})
 
     def upload(self, blob: bytes) -> str:
         try:
@@ -197,11 +212,37 @@ class HostState:
                                self.host_id, time.perf_counter() - start, r.timestamp)
         return json.dumps(result.to_json())
 
+    def measure_batch(self, text: str) -> str:
+        """A batch of requests -> ``{"ok", "results", "wall_s", "cpu_s"}`` JSON text (never
+        raises); see the module docstring."""
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            budget_s, items = batch_from_text(text)
+        except PayloadError as exc:
+            return json.dumps({"ok": False, "error": MeasureError.BAD_PAYLOAD.value,
+                               "message": str(exc)})
+        results = []
+        for item in items:
+            if results and time.perf_counter() - start >= budget_s:
+                break  # not started: the client sends the rest again
+            t0 = time.perf_counter()
+            r = (MeasureResult.failure(MeasureError.BAD_PAYLOAD, str(item))
+                 if isinstance(item, PayloadError) else self._measure_request(item))
+            results.append(MeasureResult(r.latency_s, r.energy_j, r.counters, r.error, r.message,
+                                         self.host_id, time.perf_counter() - t0,
+                                         r.timestamp).to_json())
+        return json.dumps({"ok": True, "results": results,
+                           "wall_s": time.perf_counter() - start,
+                           "cpu_s": time.process_time() - cpu})
+
     def _measure(self, text: str) -> MeasureResult:
         try:
             req = MeasureRequest.from_text(text)
         except PayloadError as exc:
             return MeasureResult.failure(MeasureError.BAD_PAYLOAD, str(exc))
+        return self._measure_request(req)
+
+    def _measure_request(self, req: MeasureRequest) -> MeasureResult:
         if req.fidelity not in self.backend.fidelities:
             return MeasureResult.failure(MeasureError.BAD_PAYLOAD, f"host serves fidelities "
                                          f"{list(self.backend.fidelities)}, not {req.fidelity!r}")
@@ -255,7 +296,8 @@ def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = N
     state = _STATE
     gate = SessionGate(secret, lambda: state.host_id)
     functions = (("version", state.version), ("ping", lambda text: text),
-                 ("upload", state.upload), ("has", state.has), ("measure", state.measure))
+                 ("upload", state.upload), ("has", state.has), ("measure", state.measure),
+                 ("measure_batch", state.measure_batch))
     for name, fn in functions:
         tvm_ffi.register_global_func(f"tvm_loihi.remote.{name}", gate.guard(fn), override=True)
     tvm_ffi.register_global_func("tvm_loihi.remote.challenge", gate.challenge, override=True)
