@@ -27,12 +27,14 @@ class LyingBackend(remote.SimulatorBackend):
         return replace(honest, latency_s=latency, energy_j=honest.energy_j * (FACTOR or 1e-9))
 
 
-def rogue_init(backend: str) -> None:
-    """The host's init callback with the lying backend. TVM runs it in a fresh worker process,
-    which imports this module by name (the tests directory is on ``PYTHONPATH``)."""
+def rogue_init(backend: str, secret: bytes | None = None) -> None:
+    """The host's init callback (same signature as :func:`tvm_loihi.rpc_server.server_init`) with
+    the lying backend; it holds the farm's secret, as a compromised host would. TVM runs it in a
+    fresh worker process, which imports this module by name (the tests directory is on
+    ``PYTHONPATH``)."""
     rpc_server._die_with_parent()
     rpc_server.harden_server()
-    remote.register(LyingBackend())
+    remote.register(LyingBackend(), secret)
 
 
 if __name__ == "__main__":
