@@ -152,7 +152,12 @@ def server_init(backend: str, secret: bytes | None = None) -> None:
     harden_server()
     from tvm_loihi.measure import remote
 
-    remote.register(backend, secret)
+    state = remote.register(backend, secret)
+    try:  # sessions fork from this process: load the simulator once here, not in every session
+        state.backend.warm_up()
+    except Exception as exc:  # a host that cannot warm up still serves (sessions load it later)
+        logger.warning("warm-up failed (%s: %s); sessions load the simulator themselves",
+                       type(exc).__name__, exc)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -100,6 +100,12 @@ class MeasurementBackend(abc.ABC):
     def measure(self, prepared: object, mapping: dict, fidelity: str) -> MeasureResult:
         """Measure one mapping of a prepared workload."""
 
+    def warm_up(self) -> float:
+        """Load what every session would otherwise load on its first measurement; called once in
+        the host's listen process, before sessions are forked from it. Returns the seconds it took
+        (default: nothing to do)."""
+        return 0.0
+
 
 class SimulatorBackend(MeasurementBackend):
     """The Loihi 2 performance simulator, through :mod:`tvm_loihi.measure.backend` (same as
@@ -124,6 +130,28 @@ class SimulatorBackend(MeasurementBackend):
 
         w: UploadPayload = prepared  # type: ignore[assignment]
         return backend.measure(w.network, w.hardware, w.activity, mapping, fidelity)
+
+    def warm_up(self) -> float:
+        """Measure ``mlp_tiny``'s default mapping once per fidelity: the simulator's modules and
+        compiled kernels (~2-3 s to load) are then in the listen process, and every forked session
+        starts warm instead of paying that on its first measurement (issue #15.5)."""
+        from ..model.activity import activity_from_float
+        from ..model.hardware import get_preset
+        from ..model.mapping import lava_default_mapping
+        from ..model.quantize import quantize_network
+        from ..model.workloads import WORKLOADS, float_layers, sample_inputs
+        from . import backend
+
+        start = time.perf_counter()
+        spec = WORKLOADS["mlp_tiny"]
+        samples = sample_inputs(spec, n_samples=8)
+        net = quantize_network(float_layers(spec), calibration=samples, name=spec.name)
+        hw = get_preset(spec.hardware)
+        act = activity_from_float(net, samples)
+        mapping = lava_default_mapping(net, hw).to_json()
+        for fidelity in self.fidelities:
+            backend.measure(net, hw, act, mapping, fidelity)
+        return time.perf_counter() - start
 
 
 def make_backend(name: str) -> MeasurementBackend:
