@@ -4,8 +4,9 @@ Options: ``--backend sim|fast|event``, ``--host`` (default 127.0.0.1), ``--port`
 
 TVM's own ``tvm.exec.rpc_server`` cannot load Python functions, so this entry point starts
 ``tvm.rpc.Server`` with an init callback that (in the server's listen process, before it listens)
-hardens TVM's session handling and registers :mod:`tvm_loihi.measure.remote`'s functions; forked
-sessions inherit them.
+hardens TVM's session handling, registers :mod:`tvm_loihi.measure.remote`'s functions and warms
+the backend up (:meth:`~tvm_loihi.measure.remote.MeasurementBackend.warm_up`); forked sessions
+inherit them.
 
 Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.md`` §5.4):
 
