@@ -10,7 +10,13 @@ Measures, side by side in one run (event fidelity on ``mlp_b`` unless told other
   measurement (near-free ``mlp_tiny`` measurements, 1 host) and per session (open + handshake);
 * the cost of the result checks per measurement (strict parse + range check vs the unchecked parse,
   as a ratio), and the time to recover from a wedged (SIGSTOPed) host and to end on a lost tracker
-  (``--faults-only`` redoes just these).
+  (``--faults-only`` redoes just these);
+* scale-out of a whole tuning run at the fast fidelity (issue #15.5; ``--scale-only`` redoes just
+  this): ``--scale-budget`` (200) evaluations of a seeded bilevel tune, in process and over RPC
+  with 1 and 2 hosts, batched (the default) and one candidate per request: evaluations per second,
+  parallel efficiency ``rate_2 / (2 rate_1)``, speed-up vs in-process, the per-host split, the
+  mean batch and the RPC overhead per candidate, and the CPU accounting that bounds it (the tuner
+  process's own CPU per evaluation, the hosts' time per measurement).
 
 Prints a table and writes ``results/bench_rpc.json``. Absolute rates depend on the machine's cores
 (printed): hosts beyond the core count share CPUs, so efficiency there measures the machine, not the
@@ -342,6 +348,150 @@ def bench_lost_tracker(session_timeout_s: float = 20.0, give_up_after_s: float =
             "ended_s": ended, "message": message}
 
 
+def _fresh_workload(workload: str):
+    """The workload with new network/activity objects: the simulator's per-partition caches (keyed
+    by those objects) start cold, as in a new tuning process."""
+    from tvm_loihi.model.activity import activity_from_float
+    from tvm_loihi.model.hardware import get_preset
+    from tvm_loihi.model.quantize import quantize_network
+    from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
+
+    spec = WORKLOADS[workload]
+    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=spec.name)
+    return net, get_preset(spec.hardware), activity_from_float(net, sample_inputs(spec))
+
+
+def _timed_tune(runner, workload: str, budget: int) -> dict:
+    """A seeded bilevel tune at the fast fidelity: wall time, the tuner process's CPU time, the
+    per-host figures and the value sequence (to check every configuration's reproducibility)."""
+    from tvm_loihi.tuning import tune
+
+    net, hw, act = _fresh_workload(workload)
+    cpu, start = time.process_time(), time.perf_counter()
+    result = tune(net, hw, runner=runner, strategy="bilevel", budget=budget, seed=0, activity=act,
+                  fidelity="fast")
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"wall_s": wall, "rate": result.evaluations / wall, "evaluations": result.evaluations,
+            "tuner_cpu_s": cpu, "tuner_cpu_ms_per_eval": cpu / result.evaluations * 1e3,
+            "hosts": result.hosts, "values": [v if v != float("inf") else None
+                                              for v in result.values]}
+
+
+def bench_scaleout(workload: str = "mlp_b", budget: int = 200, repeats: int = 2) -> dict:
+    """Whole tuning runs (fast fidelity) in process and over RPC; see the module docstring."""
+    from tvm_loihi.measure.rpc_runner import DEFAULT_BATCH, RPCRunner
+    from tvm_loihi.measure.runner import LocalRunner
+    from tvm_loihi.measure.tracker import LocalFarm
+
+    configs = [("local", 0, 0), ("rpc", 1, DEFAULT_BATCH), ("rpc", 2, DEFAULT_BATCH),
+               ("rpc", 1, 1), ("rpc", 2, 1)]
+    best: dict = {}
+    load_start = os.getloadavg()[0]
+    for rep in range(repeats):
+        for runner_name, n_hosts, batch in configs:
+            if runner_name == "local":
+                row = _timed_tune(LocalRunner(), workload, budget)
+            else:
+                with LocalFarm(n_hosts=n_hosts) as farm, \
+                        RPCRunner(*farm.tracker_addr, key=farm.key, batch=batch) as runner:
+                    row = _timed_tune(runner, workload, budget)
+                    row["in_flight"] = runner.n_parallel
+            row.update(runner=runner_name, hosts_n=n_hosts, batch=batch)
+            print(f"  scale round {rep + 1}: {runner_name} x{n_hosts} batch {batch}: "
+                  f"{row['wall_s']:.2f} s, tuner CPU {row['tuner_cpu_ms_per_eval']:.1f} ms/eval, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+            key = (runner_name, n_hosts, batch)
+            if key not in best or row["wall_s"] < best[key]["wall_s"]:
+                best[key] = row
+    rows = [best[c] for c in configs]
+    local = rows[0]
+    best_one = max(r["rate"] for r in rows if r["runner"] == "rpc" and r["hosts_n"] == 1)
+    for row in rows:
+        one = best.get((row["runner"], 1, row["batch"]), row)
+        row["efficiency"] = row["rate"] / (max(1, row["hosts_n"]) * one["rate"])
+        # against the fastest 1-host configuration, whatever its batching (the stricter figure)
+        row["efficiency_vs_best_1"] = (row["rate"] / (row["hosts_n"] * best_one)
+                                       if row["runner"] == "rpc" else 1.0)
+        row["speedup_vs_local"] = row["rate"] / local["rate"]
+        row["same_values_as_local"] = row["values"] == local["values"]
+        hs = row["hosts"].values()
+        measured = sum(h["measured"] for h in hs)
+        row["split"] = [h["measured"] for h in hs]
+        if row["runner"] == "rpc":
+            calls = sum(h["calls"] for h in hs)
+            host_s = sum(h["host_s"] for h in hs)
+            row["mean_batch"] = measured / max(1, calls)
+            row["host_ms_per_measurement"] = host_s / max(1, measured) * 1e3
+            row["host_s_total"] = host_s
+            row["overhead_ms_per_measurement"] = (sum(h["rpc_s"] for h in hs) - host_s) \
+                / max(1, measured) * 1e3
+    for row in rows:
+        row.pop("values")
+    return {"workload": workload, "budget": budget, "repeats": repeats, "cpu_count": os.cpu_count(),
+            "load_average_start": load_start, "load_average_end": os.getloadavg()[0],
+            "rows": rows, "floor": scaleout_floor(rows)}
+
+
+def scaleout_floor(rows: list[dict]) -> dict:
+    """What bounds the 2-host efficiency on this machine, from the measured figures.
+
+    On ``C`` cores an evaluation costs the tuner ``t`` CPU (ask, tell, RPC client) and a host
+    ``m`` (its measurement, on cold per-host caches), so 2 hosts give at most ``C / (t + m)``
+    evaluations per second however well batched, at most ``2 / (m + o)`` (``o``: RPC overhead per
+    candidate), and at most ``1 / t`` (the tuner is one Python process: its asks, tells and the
+    problem's traffic model are serial); 1 host, pipelined with the tuner, gives
+    ``min(1 / (m + o), C / (t + m), 1 / t)``. The efficiency bound is their ratio over 2 (other
+    processes on the machine lower it further). ``t`` includes building the search problem
+    (per-partition traffic), which the in-process runner's measurements then reuse from the same
+    caches; the hosts compute it again.
+    """
+    by = {(r["runner"], r["hosts_n"], r["batch"]): r for r in rows}
+    one = next(r for k, r in by.items() if k[0] == "rpc" and k[1] == 1 and k[2] > 1)
+    two = next(r for k, r in by.items() if k[0] == "rpc" and k[1] == 2 and k[2] > 1)
+    cores = os.cpu_count() or 1
+    t = two["tuner_cpu_ms_per_eval"] / 1e3
+    m1, m2 = one["host_ms_per_measurement"] / 1e3, two["host_ms_per_measurement"] / 1e3
+    o = one["overhead_ms_per_measurement"] / 1e3
+    rate_1 = min(1.0 / (m1 + o), cores / (t + m1), 1.0 / t)
+    rate_2 = min(2.0 / (m2 + o), cores / (t + m2), 1.0 / t)
+    return {"tuner_ms_per_eval": t * 1e3, "tuner_bound_rate": 1.0 / t,
+            "local_cpu_ms_per_eval": by[("local", 0, 0)]["tuner_cpu_ms_per_eval"],
+            "host_ms_per_measurement_1": m1 * 1e3,
+            "host_ms_per_measurement_2": m2 * 1e3, "overhead_ms": o * 1e3,
+            "host_work_ratio_2_vs_1": two["host_s_total"] / one["host_s_total"],
+            "bound_efficiency": rate_2 / (2 * rate_1)}
+
+
+def print_scaleout(sc: dict) -> None:
+    print(f"\nscale-out: {sc['budget']} evaluations of a seeded bilevel tune, {sc['workload']}, "
+          f"fast fidelity, {sc['cpu_count']} cores (load {sc['load_average_start']:.1f} -> "
+          f"{sc['load_average_end']:.1f}), fastest of {sc['repeats']}")
+    print(f"{'runner':7s} {'hosts':>5s} {'batch':>5s} {'wall s':>7s} {'eval/s':>7s} "
+          f"{'effic.':>7s} {'vs b.1':>6s} {'vs local':>8s} {'split':>10s} {'mean b':>6s} "
+          f"{'host ms':>7s} {'ovh ms':>6s} {'tuner ms':>8s}")
+    for r in sc["rows"]:
+        split = "/".join(map(str, r["split"]))
+        extra = (f"{r['mean_batch']:6.2f} {r['host_ms_per_measurement']:7.1f} "
+                 f"{r['overhead_ms_per_measurement']:6.2f}" if r["runner"] == "rpc"
+                 else f"{'':6s} {'':7s} {'':6s}")
+        print(f"{r['runner']:7s} {r['hosts_n']:5d} {r['batch']:5d} {r['wall_s']:7.2f} "
+              f"{r['rate']:7.1f} {r['efficiency']:7.0%} {r['efficiency_vs_best_1']:6.0%} "
+              f"{r['speedup_vs_local']:7.2f}x "
+              f"{split:>10s} {extra} {r['tuner_cpu_ms_per_eval']:8.1f}")
+    f = sc["floor"]
+    print(f"floor: tuner {f['tuner_ms_per_eval']:.1f} ms CPU/eval, host "
+          f"{f['host_ms_per_measurement_1']:.1f} ms/measurement with 1 host, "
+          f"{f['host_ms_per_measurement_2']:.1f} with 2 (host work x"
+          f"{f['host_work_ratio_2_vs_1']:.2f}: each host warms its own caches), overhead "
+          f"{f['overhead_ms']:.2f} ms -> efficiency bound {f['bound_efficiency']:.0%} on "
+          f"{sc['cpu_count']} cores")
+    print(f"       the tuner process alone allows {f['tuner_bound_rate']:.1f} eval/s "
+          f"({f['tuner_ms_per_eval']:.1f} ms CPU/eval, serial) vs in-process "
+          f"{f['local_cpu_ms_per_eval']:.1f} ms CPU/eval (tuner + measurement): speed-up vs local "
+          f"at most {f['local_cpu_ms_per_eval'] / f['tuner_ms_per_eval']:.2f}x with any number "
+          "of hosts")
+
+
 def bench_faults() -> dict:
     return {"checks": bench_checks(), "wedged_host": bench_wedged(),
             "lost_tracker": bench_lost_tracker()}
@@ -431,7 +581,21 @@ def main() -> None:
                    help="only redo the authentication measurement and update it in --out")
     p.add_argument("--faults-only", action="store_true",
                    help="only redo the checks / wedged host / lost tracker figures (into --out)")
+    p.add_argument("--scale-only", action="store_true",
+                   help="only redo the fast-fidelity tuning scale-out table (into --out)")
+    p.add_argument("--scale-workload", default="mlp_b")
+    p.add_argument("--scale-budget", type=int, default=200)
     args = p.parse_args()
+    if args.scale_only:
+        scale = bench_scaleout(args.scale_workload, args.scale_budget, args.repeats)
+        print_scaleout(scale)
+        saved = json.load(open(args.out)) if os.path.exists(args.out) else {}
+        saved["scaleout"] = scale
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(saved, f, indent=2)
+        print(json.dumps({k: v for k, v in scale.items() if k != "rows"}, indent=2))
+        return
     if args.faults_only:
         faults = bench_faults()
         print_faults(faults)
@@ -490,6 +654,8 @@ def main() -> None:
     print_report(rows, overhead_s, tiny, resumes, auth)
     faults = bench_faults()
     print_faults(faults)
+    scale = bench_scaleout(args.scale_workload, args.scale_budget, args.repeats)
+    print_scaleout(scale)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"cpu_count": cores, "load_average_end": os.getloadavg(), "workload": spec.name,
@@ -497,7 +663,7 @@ def main() -> None:
                    "repeats": args.repeats, "rows": rows, "rpc_overhead_s": overhead_s,
                    "rpc_overhead_ratio": overhead_s / rows[0]["per_measurement_s"],
                    "rpc_overhead_near_free": tiny, "resume": resumes, "auth": auth,
-                   "faults": faults}, f, indent=2)
+                   "faults": faults, "scaleout": scale}, f, indent=2)
     print(f"wrote {args.out}")
 
 

@@ -94,7 +94,7 @@ def test_unauthenticated_stock_tvm_client_cannot_measure_or_upload(farm):
     blob = UploadPayload(net, HW, act).to_bytes()
     request = MeasureRequest(net.workload_key(), HW.key(), mapping, "fast", 30.0).to_text()
     calls = {"version": (), "ping": ("x",), "upload": (blob,), "has": ("a", "b"),
-             "measure": (request,)}
+             "measure": (request,), "measure_batch": (f'{{"v":1,"requests":[{request}]}}',)}
     for name, args in calls.items():
         with pytest.raises(Exception, match="requires authentication"):
             sess.get_function(f"tvm_loihi.remote.{name}")(*args)

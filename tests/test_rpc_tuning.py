@@ -45,7 +45,7 @@ def test_tuning_run_uses_every_host(farm, tmp_path):
     net, act = network(WORKLOAD), activity(WORKLOAD)
     log = tmp_path / "tune.jsonl"
     with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60) as runner:
-        assert runner.n_parallel == 3
+        assert runner.n_parallel == 3 * runner.batch and runner.n_workers == 3
         result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=3, activity=act,
                       fidelity=FIDELITY, log=str(log))
     assert result.evaluations == 45

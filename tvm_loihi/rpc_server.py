@@ -6,8 +6,9 @@ Options: ``--backend sim|fast|event|standin`` (``standin``: ``--standin-seed S``
 
 TVM's own ``tvm.exec.rpc_server`` cannot load Python functions, so this entry point starts
 ``tvm.rpc.Server`` with an init callback that (in the server's listen process, before it listens)
-hardens TVM's session handling and registers :mod:`tvm_loihi.measure.remote`'s functions; forked
-sessions inherit them.
+hardens TVM's session handling, registers :mod:`tvm_loihi.measure.remote`'s functions and warms
+the backend up (:meth:`~tvm_loihi.measure.remote.MeasurementBackend.warm_up`); forked sessions
+inherit them.
 
 Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.md`` §5.4):
 
@@ -154,7 +155,12 @@ def server_init(backend, secret: bytes | None = None) -> None:
     harden_server()
     from tvm_loihi.measure import remote
 
-    remote.register(backend, secret)
+    state = remote.register(backend, secret)
+    try:  # sessions fork from this process: load the simulator once here, not in every session
+        state.backend.warm_up()
+    except Exception as exc:  # a host that cannot warm up still serves (sessions load it later)
+        logger.warning("warm-up failed (%s: %s); sessions load the simulator themselves",
+                       type(exc).__name__, exc)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

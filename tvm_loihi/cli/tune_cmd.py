@@ -276,6 +276,8 @@ def _summary(args, model: str, hardware, strategies, objectives, outcomes, figur
 def _hosts_line(outcome: NetworkOutcome) -> str:
     """Which host measured what, and how the reported best was checked (issue #11.3)."""
     parts = [f"{host} measured {s['measured']}, rejected {s['rejected']}"
+             + (f" in {s['calls']} request(s) (mean batch {s['mean_batch']:.1f}, RPC overhead "
+                f"{s['overhead_ms']:.1f} ms/candidate)" if s.get("calls") else "")
              + (" (dropped)" if s["dropped"] else "")
              for host, s in outcome.runs[-1].hosts.items()]
     conf = outcome.best.confirmation or {}

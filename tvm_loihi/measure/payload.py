@@ -8,6 +8,9 @@ Two payloads cross the RPC link, both plain data (JSON and ``.npz`` loaded with
   masks), in one ``.npz`` blob.
 * :class:`MeasureRequest` -- sent per measurement: the keys naming an uploaded workload, the mapping
   as JSON, the fidelity and the host-side time limit.
+* a batch (:func:`batch_to_text` / :func:`batch_from_text`) -- up to :data:`MAX_BATCH_ITEMS` measure
+  requests in one call, when a measurement is cheap next to a round trip; each item is validated
+  like a single request and answered with its own result.
 
 Every decoder checks the size before parsing (for ``.npz``, the decompressed size, see
 :func:`check_npz`) and the schema after, and raises :class:`PayloadError`
@@ -36,6 +39,10 @@ MAX_HARDWARE_JSON_BYTES = 256 << 10
 # A mapping is O(cores) numbers: Kapoho Point's 1,024 cores fit in ~100 kB.
 MAX_REQUEST_BYTES = 1 << 20
 MAX_TIMEOUT_S = 3600.0
+# A batch: at most this many requests, this many bytes in all (each item also within
+# MAX_REQUEST_BYTES).
+MAX_BATCH_ITEMS = 64
+MAX_BATCH_BYTES = 8 << 20
 
 
 class PayloadError(ValueError):
@@ -276,9 +283,7 @@ class MeasureRequest:
                                f"{timeout!r}")
 
     def to_text(self) -> str:
-        return canonical_json({"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
-                               "hardware_key": self.hardware_key, "mapping": self.mapping,
-                               "fidelity": self.fidelity, "timeout_s": float(self.timeout_s)})
+        return canonical_json(self.to_json())
 
     @classmethod
     def from_text(cls, text: str, max_bytes: int = MAX_REQUEST_BYTES) -> MeasureRequest:
@@ -295,8 +300,82 @@ class MeasureRequest:
         if d.get("v") != PROTOCOL_VERSION:
             raise PayloadError(f"measure request protocol v{d.get('v')!r}, host speaks "
                                f"v{PROTOCOL_VERSION}")
+        return cls.from_json(d)
+
+    def to_json(self) -> dict:
+        """The request as a JSON object (what :meth:`to_text` encodes)."""
+        return {"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
+                "hardware_key": self.hardware_key, "mapping": self.mapping,
+                "fidelity": self.fidelity, "timeout_s": float(self.timeout_s)}
+
+    @classmethod
+    def from_json(cls, d: Any) -> MeasureRequest:
+        """Validate a decoded request object; raises :class:`PayloadError` on any defect."""
+        if not isinstance(d, dict):
+            raise PayloadError(f"measure request must be a JSON object, got {type(d).__name__}")
+        if d.get("v") != PROTOCOL_VERSION:
+            raise PayloadError(f"measure request protocol v{d.get('v')!r}, host speaks "
+                               f"v{PROTOCOL_VERSION}")
         expected = {"v", "workload_key", "hardware_key", "mapping", "fidelity", "timeout_s"}
         if set(d) != expected:
             raise PayloadError(f"measure request fields {sorted(d)}, expected {sorted(expected)}")
         return cls(d["workload_key"], d["hardware_key"], d["mapping"], d["fidelity"],
                    d["timeout_s"])
+
+
+def batch_to_text(requests: list[MeasureRequest], budget_s: float) -> str:
+    """A batch of requests as JSON text: ``{"v", "budget_s", "requests": [request, ...]}``.
+
+    ``budget_s`` bounds the batch on the host: no item is *started* after it has passed (each item
+    still has its own ``timeout_s``); the items not started are left out of the answer, and the
+    client sends them again.
+    """
+    return canonical_json({"v": PROTOCOL_VERSION, "budget_s": float(budget_s),
+                           "requests": [r.to_json() for r in requests]})
+
+
+def batch_from_text(text: str, max_items: int = MAX_BATCH_ITEMS,
+                    max_bytes: int = MAX_BATCH_BYTES
+                    ) -> tuple[float, list[MeasureRequest | PayloadError]]:
+    """Decode a batch: ``(budget_s, items)``, each item a :class:`MeasureRequest` or the
+    :class:`PayloadError` that item raised (answered as that item's ``BAD_PAYLOAD``).
+
+    Raises
+    ------
+    PayloadError
+        The batch as a whole is malformed: not JSON text, over ``max_bytes`` or ``max_items``, wrong
+        fields, or an item over :data:`MAX_REQUEST_BYTES`.
+    """
+    if not isinstance(text, str):
+        raise PayloadError(f"measure batch must be JSON text, got {type(text).__name__}")
+    _check_size("measure batch", len(text.encode("utf-8", "surrogatepass")), max_bytes)
+    try:
+        d = json.loads(text)
+    except ValueError as exc:
+        raise PayloadError(f"measure batch is not JSON: {exc}") from None
+    if not isinstance(d, dict) or set(d) != {"v", "budget_s", "requests"}:
+        got = sorted(d) if isinstance(d, dict) else type(d).__name__
+        raise PayloadError(f"measure batch must be an object with fields ['budget_s', 'requests', "
+                           f"'v'], got {got}")
+    if d["v"] != PROTOCOL_VERSION:
+        raise PayloadError(f"measure batch protocol v{d['v']!r}, host speaks v{PROTOCOL_VERSION}")
+    budget, requests = d["budget_s"], d["requests"]
+    if isinstance(budget, bool) or not isinstance(budget, int | float) \
+            or not 0 < budget <= MAX_TIMEOUT_S:
+        raise PayloadError(f"measure batch: budget_s must be in (0, {MAX_TIMEOUT_S}], got "
+                           f"{budget!r:.80}")
+    if not isinstance(requests, list) or not requests:
+        raise PayloadError("measure batch: requests must be a non-empty list")
+    if len(requests) > max_items:
+        raise PayloadError(f"measure batch has {len(requests)} requests, over the host's limit of "
+                           f"{max_items} by {len(requests) - max_items}")
+    items: list[MeasureRequest | PayloadError] = []
+    for k, req in enumerate(requests):
+        _check_size(f"measure batch item {k}", len(canonical_json(req).encode("utf-8",
+                                                                                "surrogatepass")),
+                    MAX_REQUEST_BYTES)
+        try:
+            items.append(MeasureRequest.from_json(req))
+        except PayloadError as exc:
+            items.append(PayloadError(f"batch item {k}: {exc}"))
+    return float(budget), items

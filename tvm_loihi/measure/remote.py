@@ -24,6 +24,14 @@ session has authenticated:
     A :class:`~tvm_loihi.measure.payload.MeasureRequest`; answers ``MeasureResult.to_json()``. Bad
     payloads, unknown workloads, invalid mappings, backend exceptions and time-outs all come back as
     error results: the host never dies of what it is sent.
+``tvm_loihi.remote.measure_batch(batch)``
+    Up to ``max_batch`` (in ``version()``) requests in one call
+    (:func:`~tvm_loihi.measure.payload.batch_from_text`), measured in order; answers ``{"ok": true,
+    "results": [MeasureResult JSON, ...], "wall_s", "cpu_s"}`` with one result per item *started*
+    (an item that breaks the request schema is its own ``BAD_PAYLOAD``, an infeasible mapping its
+    own ``INVALID_MAPPING``; items not started once the batch's ``budget_s`` has passed are left
+    out, for the client to send again), or ``{"ok": false, "error": "bad_payload", "message"}``
+    for a batch that is malformed or over the limits.
 
 Backends
 --------
@@ -48,7 +56,14 @@ from collections import OrderedDict
 from contextlib import contextmanager
 
 from ..constants import FIDELITIES
-from .payload import PROTOCOL_VERSION, MeasureRequest, PayloadError, UploadPayload
+from .payload import (
+    MAX_BATCH_ITEMS,
+    PROTOCOL_VERSION,
+    MeasureRequest,
+    PayloadError,
+    UploadPayload,
+    batch_from_text,
+)
 from .records import MeasureError, MeasureResult
 
 MAX_SESSION_WORKLOADS = 8  # uploaded workloads a session keeps (least recently used evicted)
@@ -89,6 +104,12 @@ class MeasurementBackend(abc.ABC):
     def measure(self, prepared: object, mapping: dict, fidelity: str) -> MeasureResult:
         """Measure one mapping of a prepared workload."""
 
+    def warm_up(self) -> float:
+        """Load what every session would otherwise load on its first measurement; called once in
+        the host's listen process, before sessions are forked from it. Returns the seconds it took
+        (default: nothing to do)."""
+        return 0.0
+
 
 class SimulatorBackend(MeasurementBackend):
     """The Loihi 2 performance simulator, through :mod:`tvm_loihi.measure.backend` (same as
@@ -113,6 +134,28 @@ class SimulatorBackend(MeasurementBackend):
 
         w: UploadPayload = prepared  # type: ignore[assignment]
         return backend.measure(w.network, w.hardware, w.activity, mapping, fidelity)
+
+    def warm_up(self) -> float:
+        """Measure ``mlp_tiny``'s default mapping once per fidelity: the simulator's modules and
+        compiled kernels (~2-3 s to load) are then in the listen process, and every forked session
+        starts warm instead of paying that on its first measurement (issue #15.5)."""
+        from ..model.activity import activity_from_float
+        from ..model.hardware import get_preset
+        from ..model.mapping import lava_default_mapping
+        from ..model.quantize import quantize_network
+        from ..model.workloads import WORKLOADS, float_layers, sample_inputs
+        from . import backend
+
+        start = time.perf_counter()
+        spec = WORKLOADS["mlp_tiny"]
+        samples = sample_inputs(spec, n_samples=8)
+        net = quantize_network(float_layers(spec), calibration=samples, name=spec.name)
+        hw = get_preset(spec.hardware)
+        act = activity_from_float(net, samples)
+        mapping = lava_default_mapping(net, hw).to_json()
+        for fidelity in self.fidelities:
+            backend.measure(net, hw, act, mapping, fidelity)
+        return time.perf_counter() - start
 
 
 BACKENDS = ("sim", "fast", "event", "standin")
@@ -187,7 +230,7 @@ class HostState:
         return json.dumps({"package": package, "protocol": PROTOCOL_VERSION,
                            "backend": self.backend.name,
                            "fidelities": list(self.backend.fidelities), "host": self.host_id,
-                           "pid": os.getpid()})
+                           "pid": os.getpid(), "max_batch": MAX_BATCH_ITEMS})
 
     def upload(self, blob: bytes) -> str:
         try:
@@ -217,11 +260,37 @@ class HostState:
                                self.host_id, time.perf_counter() - start, r.timestamp)
         return json.dumps(result.to_json())
 
+    def measure_batch(self, text: str) -> str:
+        """A batch of requests -> ``{"ok", "results", "wall_s", "cpu_s"}`` JSON text (never
+        raises); see the module docstring."""
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            budget_s, items = batch_from_text(text)
+        except PayloadError as exc:
+            return json.dumps({"ok": False, "error": MeasureError.BAD_PAYLOAD.value,
+                               "message": str(exc)})
+        results = []
+        for item in items:
+            if results and time.perf_counter() - start >= budget_s:
+                break  # not started: the client sends the rest again
+            t0 = time.perf_counter()
+            r = (MeasureResult.failure(MeasureError.BAD_PAYLOAD, str(item))
+                 if isinstance(item, PayloadError) else self._measure_request(item))
+            results.append(MeasureResult(r.latency_s, r.energy_j, r.counters, r.error, r.message,
+                                         self.host_id, time.perf_counter() - t0,
+                                         r.timestamp).to_json())
+        return json.dumps({"ok": True, "results": results,
+                           "wall_s": time.perf_counter() - start,
+                           "cpu_s": time.process_time() - cpu})
+
     def _measure(self, text: str) -> MeasureResult:
         try:
             req = MeasureRequest.from_text(text)
         except PayloadError as exc:
             return MeasureResult.failure(MeasureError.BAD_PAYLOAD, str(exc))
+        return self._measure_request(req)
+
+    def _measure_request(self, req: MeasureRequest) -> MeasureResult:
         if req.fidelity not in self.backend.fidelities:
             return MeasureResult.failure(MeasureError.BAD_PAYLOAD, f"host serves fidelities "
                                          f"{list(self.backend.fidelities)}, not {req.fidelity!r}")
@@ -276,7 +345,8 @@ def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = N
     state = _STATE
     gate = SessionGate(secret, lambda: state.host_id)
     functions = (("version", state.version), ("ping", lambda text: text),
-                 ("upload", state.upload), ("has", state.has), ("measure", state.measure))
+                 ("upload", state.upload), ("has", state.has), ("measure", state.measure),
+                 ("measure_batch", state.measure_batch))
     for name, fn in functions:
         tvm_ffi.register_global_func(f"tvm_loihi.remote.{name}", gate.guard(fn), override=True)
     tvm_ffi.register_global_func("tvm_loihi.remote.challenge", gate.challenge, override=True)

@@ -25,6 +25,14 @@ What TVM 0.27's RPC does under failure, and what this runner does about it
   the runner fails its queue and raises :class:`FarmUnavailable` (one line: what, how to resume).
 * Answers are checked (:mod:`tvm_loihi.measure.checks`): a failing one is ``REJECTED`` naming the
   host and retried elsewhere; ``max_strikes`` rejections drop the host from the run.
+
+Batching: when a measurement is cheap next to a round trip (the fast fidelity: a few ms), a worker
+sends up to ``batch`` queued candidates in one ``tvm_loihi.remote.measure_batch`` call. Each worker
+keeps an EWMA of the host's time per measurement and of the per-call overhead (round trip less host
+time) and sizes its next batch so that it takes about ``batch_target_s`` (1 for slow measurements).
+The runner offers ``n_parallel = workers x batch`` candidates in flight, a constant of the
+configuration (not of timing), so a seeded tune stays reproducible; every item gets its own result,
+checked like a single one.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from dataclasses import dataclass, field, replace
 
 from .auth import AuthenticationError, authenticate_session, load_secret
 from .checks import HARDWARE_TOLERANCE, MAX_STRIKES, check_result, parse_result, tolerance_for
-from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload
+from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload, batch_to_text
 from .records import MeasureError, MeasureInput, MeasureResult
 from .runner import Runner
 from .tracker import free_hosts, hosts_for_key, query_summary
@@ -56,6 +64,9 @@ RENEW_MARGIN_S = 10.0  # on top of timeout_s: renew a session this long before T
 UPLOAD_GRACE_S = 60.0  # on top of request_timeout_s: time for one workload upload
 WORKER_JOIN_S = 5.0  # close() waits this long for the workers to stop
 RETRY_PAUSE_S = 0.5  # between session requests that failed
+DEFAULT_BATCH = 4  # candidates per request at most (adaptive below that)
+BATCH_TARGET_S = 0.1  # a batch should take about this long on the host
+EWMA_ALPHA = 0.2  # weight of the newest observation in the timing estimates
 
 
 class HostUnavailable(RuntimeError):
@@ -188,6 +199,10 @@ class _Session:
         if self.info.get("protocol") != PROTOCOL_VERSION:
             raise HostUnavailable(f"host {self.host} speaks measurement protocol "
                                   f"v{self.info.get('protocol')}, this client v{PROTOCOL_VERSION}")
+        max_batch = self.info.get("max_batch", 1)  # absent: a host from before batching
+        self.max_batch = max_batch if isinstance(max_batch, int) and max_batch > 1 else 1
+        if self.max_batch > 1:
+            self.funcs["measure_batch"] = sess.get_function("tvm_loihi.remote.measure_batch")
         self.uploaded: set[tuple[str, str]] = set()
 
     def close(self) -> None:
@@ -210,7 +225,8 @@ _ABANDONED: list = []
 
 
 class RPCRunner(Runner):
-    """Measure on the tracker's hosts, as many candidates in flight as there are hosts.
+    """Measure on the tracker's hosts: one worker (session) per host, ``batch`` candidates in
+    flight per worker.
 
     Parameters
     ----------
@@ -219,8 +235,17 @@ class RPCRunner(Runner):
     key : str
         Device key the hosts registered under (``loihi2``).
     n_parallel : int, optional
-        Worker threads (one session each); default: the hosts registered under ``key`` (busy or
-        free, at least 1), so a seeded run is reproducible whatever sessions others hold.
+        Candidates in flight (what the tuner keeps submitted); default ``workers x batch``, where
+        workers = the hosts registered under ``key`` (busy or free, at least 1), so a seeded run is
+        reproducible whatever sessions others hold. Worker threads (one session each) are the
+        registered hosts, at most ``n_parallel``.
+    batch : int
+        Most candidates one request carries (``tvm_loihi.remote.measure_batch``); the size used is
+        adaptive (see ``batch_target_s``). 1 sends every candidate on its own, with one candidate in
+        flight per host (the behaviour before batching).
+    batch_target_s : float
+        A batch is sized to take about this long on the host (by an EWMA of the host's time per
+        measurement): slow measurements go one per request, fast ones up to ``batch`` together.
     timeout_s : float
         Per-measurement limit, enforced by the host (answers ``TIMEOUT``).
     session_timeout_s : float
@@ -261,7 +286,8 @@ class RPCRunner(Runner):
     """
 
     def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
-                 n_parallel: int | None = None, timeout_s: float = 60.0,
+                 n_parallel: int | None = None, batch: int = DEFAULT_BATCH,
+                 batch_target_s: float = BATCH_TARGET_S, timeout_s: float = 60.0,
                  session_timeout_s: float = 600.0, request_timeout_s: float = 60.0,
                  max_attempts: int = 3, idle_release_s: float = 5.0,
                  give_up_after_s: float = 120.0, hardware_tolerance: float = HARDWARE_TOLERANCE,
@@ -281,8 +307,13 @@ class RPCRunner(Runner):
                                   f"(keys: {sorted(summary.get('queue_info', {}))})")
         # Every registered host, busy or not: the count must not depend on whether an earlier
         # run's sessions are still being released, or a seeded run would not be reproducible.
-        self.n_parallel = int(n_parallel or max(1, len(hosts_for_key(summary, key)),
-                                                free_hosts(summary, key)))
+        if int(batch) < 1 or not float(batch_target_s) > 0:
+            raise ValueError(f"RPCRunner: batch must be >= 1 and batch_target_s > 0, got {batch} "
+                             f"and {batch_target_s}")
+        self.batch, self.batch_target_s = int(batch), float(batch_target_s)
+        workers = max(1, len(hosts_for_key(summary, key)), free_hosts(summary, key))
+        self.n_parallel = int(n_parallel or workers * self.batch)
+        self.n_workers = min(workers, self.n_parallel)
         self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
         self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
         self.idle_release_s = float(idle_release_s)
@@ -292,6 +323,10 @@ class RPCRunner(Runner):
         self.hardware_tolerance, self.max_strikes = float(hardware_tolerance), int(max_strikes)
         self._bounds: dict[tuple[str, str], float] = {}
         self._stats: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        # per host: EWMA of the host's seconds per measurement and of the per-call overhead, and the
+        # totals (seconds on the host, seconds of round trips) behind the overhead figure
+        self._ewma: dict[str, list[float]] = {}
+        self._times: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         self._dropped: set[str] = set()
         self._parked: list[_Session] = []  # sessions of dropped hosts, held so none is re-offered
         if check_auth:
@@ -303,7 +338,7 @@ class RPCRunner(Runner):
         self._no_host_since: float | None = None
         self._workers = [
             threading.Thread(target=self._worker, daemon=True, name=f"tvm_loihi-rpc-{i}")
-            for i in range(self.n_parallel)]
+            for i in range(self.n_workers)]
         for w in self._workers:
             w.start()
 
@@ -343,11 +378,48 @@ class RPCRunner(Runner):
 
     def host_stats(self) -> dict[str, dict]:
         """Per host: ``{"measured", "rejected", "dropped"}`` (results accepted / refused by the
-        checks, and whether it was dropped from the run)."""
+        checks, and whether it was dropped from the run), and how they travelled: ``"calls"``
+        (requests), ``"mean_batch"`` (candidates per request), ``"host_s"`` (the host's own time
+        measuring), ``"rpc_s"`` (round trips, host time included) and ``"overhead_ms"`` (per
+        candidate: round trips less host time)."""
         with self._cond:
-            return {host: {"measured": int(c["measured"]), "rejected": int(c["rejected"]),
-                           "dropped": host in self._dropped}
-                    for host, c in sorted(self._stats.items())}
+            out = {}
+            for host, c in sorted(self._stats.items()):
+                t = self._times.get(host, collections.Counter())
+                items = int(t["items"])
+                out[host] = {"measured": int(c["measured"]), "rejected": int(c["rejected"]),
+                             "dropped": host in self._dropped, "calls": int(t["calls"]),
+                             "mean_batch": items / t["calls"] if t["calls"] else 0.0,
+                             "host_s": float(t["host_s"]), "rpc_s": float(t["rpc_s"]),
+                             "overhead_ms": ((t["rpc_s"] - t["host_s"]) / items * 1e3
+                                             if items else 0.0)}
+            return out
+
+    def _timed(self, host: str, items: int, host_s: float, rpc_s: float) -> None:
+        """Record one call's figures and update the host's EWMAs."""
+        with self._cond:
+            t = self._times[host]
+            t["calls"] += 1
+            t["items"] += items
+            t["host_s"] += host_s
+            t["rpc_s"] += rpc_s
+            per_item, overhead = host_s / max(items, 1), max(0.0, rpc_s - host_s)
+            e = self._ewma.get(host)
+            if e is None:
+                self._ewma[host] = [per_item, overhead]
+            else:
+                e[0] += EWMA_ALPHA * (per_item - e[0])
+                e[1] += EWMA_ALPHA * (overhead - e[1])
+
+    def batch_size(self, host: str) -> int:
+        """How many candidates the next request to ``host`` carries: about ``batch_target_s`` of
+        work by the host's EWMA time per measurement, within ``[1, batch]`` (1 before any
+        estimate)."""
+        with self._cond:
+            e = self._ewma.get(host)
+        if self.batch <= 1 or e is None:
+            return 1
+        return max(1, min(self.batch, int(self.batch_target_s / max(e[0], 1e-6))))
 
     def report_bad(self, host: str, reason: str) -> None:
         """Count a strike against ``host`` found outside the runner (a re-measure disagreed)."""
@@ -425,16 +497,22 @@ class RPCRunner(Runner):
                 self._cond.wait(remaining)
             return bool(self._queue) and not self._closed
 
-    def _pop(self, host: str) -> _Item | None:
-        """The oldest queued candidate ``host`` may measure (None if every one avoids it)."""
+    def _pop(self, host: str, n: int = 1) -> list[_Item]:
+        """The ``n`` oldest queued candidates ``host`` may measure (fewer if fewer are queued; none
+        if every one avoids it). Never waits for more to arrive: a host is kept busy with what
+        there is."""
         with self._cond:
             if self._closed:
-                return None
+                return []
+            taken = []
             for item in self._queue:
                 if host not in item.avoid:
-                    self._queue.remove(item)
-                    return item
-            return None
+                    taken.append(item)
+                    if len(taken) >= n:
+                        break
+            for item in taken:
+                self._queue.remove(item)
+            return taken
 
     def _park(self, session: _Session) -> None:
         """Hold a dropped host's session unused, so the tracker does not offer that host again."""
@@ -445,6 +523,14 @@ class RPCRunner(Runner):
         with self._cond:
             self._queue.appendleft(item)
             self._cond.notify()
+
+    def _requeue_unstarted(self, items: list[_Item]) -> None:
+        """Put back, at the head and in order, candidates a host did not start (no attempt
+        spent)."""
+        with self._cond:
+            for item in reversed(items):
+                self._queue.appendleft(item)
+            self._cond.notify_all()
 
     def _worker(self) -> None:
         session: _Session | None = None
@@ -465,9 +551,12 @@ class RPCRunner(Runner):
                     self._park(session)
                     session = None
                     continue
-                item = self._pop(session.host)
-                if item is not None:
-                    session = self._measure_item(item, session)
+                items = self._pop(session.host, min(self.batch_size(session.host),
+                                                    session.max_batch))
+                if len(items) == 1:
+                    session = self._measure_item(items[0], session)
+                elif items:
+                    session = self._measure_batch(items, session)
                 else:  # what is queued must be measured elsewhere: give this host back
                     session.close()
                     session = None
@@ -561,17 +650,12 @@ class RPCRunner(Runner):
             self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
             return None
         self._progress()
-        if result.error is MeasureError.REJECTED:
-            self._strike(session.host, result.message)
-            item.avoid.add(session.host)
-            self._fail_or_retry(item, result.message, error=MeasureError.REJECTED)
-            return session
-        with self._cond:
-            self._stats[session.host]["measured"] += 1
-        item.future.set_result(result)
+        self._settle(item, result, session.host)
         return session
 
-    def _measure_on(self, session: _Session, inp: MeasureInput) -> MeasureResult:
+    def _upload(self, session: _Session, inp: MeasureInput) -> MeasureResult | None:
+        """Upload ``inp``'s workload to the session unless it holds it; the host's refusal as a
+        failure result, else None."""
         wk = (inp.workload_key, inp.hardware_key)
         if wk not in session.uploaded:
             reply = json.loads(call_with_deadline(session.funcs["upload"],
@@ -581,10 +665,88 @@ class RPCRunner(Runner):
                 return MeasureResult.failure(MeasureError(reply["error"]), reply["message"],
                                              session.host)
             session.uploaded.add(wk)
-        text = MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
-                              self.timeout_s).to_text()
-        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + CALL_GRACE_S, text)
-        return self._checked(session.host, inp, reply)
+        return None
+
+    def _request(self, inp: MeasureInput) -> MeasureRequest:
+        return MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
+                              self.timeout_s)
+
+    def _measure_on(self, session: _Session, inp: MeasureInput) -> MeasureResult:
+        refused = self._upload(session, inp)
+        if refused is not None:
+            return refused
+        start = time.perf_counter()
+        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + CALL_GRACE_S,
+                                   self._request(inp).to_text())
+        result = self._checked(session.host, inp, reply)
+        self._timed(session.host, 1, result.wall_s, time.perf_counter() - start)
+        return result
+
+    def _measure_batch(self, items: list[_Item], session: _Session) -> _Session | None:
+        """Measure ``items`` in one ``measure_batch`` call; each gets its own checked result, the
+        ones the host did not start go back to the queue. Returns the session, or None when it
+        broke (every item is then retried or failed, as for a single candidate)."""
+        for item in items:
+            item.hosts_tried.append(session.host)
+        todo = []
+        try:
+            for item in items:
+                refused = self._upload(session, item.inp)
+                if refused is None:
+                    todo.append(item)
+                else:
+                    item.future.set_result(refused)
+            if not todo:
+                return session
+            text = batch_to_text([self._request(item.inp) for item in todo], self.timeout_s)
+            start = time.perf_counter()
+            # the host starts no item after timeout_s; the last one started may take timeout_s
+            reply = call_with_deadline(session.funcs["measure_batch"],
+                                       2 * self.timeout_s + CALL_GRACE_S, text)
+            rpc_s = time.perf_counter() - start
+        except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
+            session.abandon()
+            for item in items:
+                if not item.future.done():
+                    self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
+            return None
+        except Exception as exc:  # kShutdown, broken pipe, reset: the host or its session died
+            session.close()
+            for item in items:
+                if not item.future.done():
+                    self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
+            return None
+        self._progress()
+        texts, host_s, problem = _split_batch_reply(reply, len(todo))
+        if problem is not None:
+            if problem.startswith("refused"):  # a host with lower limits: go one by one
+                logger.warning("host %s %s; measuring one candidate per request", session.host,
+                               problem)
+                session.max_batch = 1
+                self._requeue_unstarted(todo)
+                return session
+            texts = [None] * len(todo)  # every item rejected below, naming the problem
+        self._timed(session.host, len(texts), host_s, rpc_s)
+        for item, text in zip(todo, texts):
+            result = (self._checked(session.host, item.inp, text) if text is not None else
+                      MeasureResult.failure(MeasureError.REJECTED, f"result from host "
+                                            f"{session.host} rejected: {problem}", session.host))
+            self._settle(item, result, session.host)
+        if len(texts) < len(todo):
+            self._requeue_unstarted(todo[len(texts):])
+        return session
+
+    def _settle(self, item: _Item, result: MeasureResult, host: str) -> None:
+        """A checked result: a ``REJECTED`` one strikes the host and is retried elsewhere; any
+        other is the candidate's."""
+        if result.error is MeasureError.REJECTED:
+            self._strike(host, result.message)
+            item.avoid.add(host)
+            self._fail_or_retry(item, result.message, error=MeasureError.REJECTED)
+            return
+        with self._cond:
+            self._stats[host]["measured"] += 1
+        item.future.set_result(result)
 
     def _checked(self, host: str, inp: MeasureInput, reply: str) -> MeasureResult:
         """The host's answer if it passes :mod:`~tvm_loihi.measure.checks`, recorded as measured by
@@ -613,3 +775,27 @@ class RPCRunner(Runner):
         logger.warning("measurement of %s failed on %s (%s); retrying", item.inp.key(),
                        item.hosts_tried[-1:] or "no host", reason)
         self._requeue(item)
+
+
+def _split_batch_reply(reply: str, n: int) -> tuple[list[str], float, str | None]:
+    """A ``measure_batch`` answer to ``n`` items -> ``(result texts, host seconds, problem)``.
+
+    The texts (one per item the host started, in order, at least one) go through the same
+    :func:`~tvm_loihi.measure.checks.parse_result` and range checks as single answers. ``problem``
+    starts with ``"refused"`` when the host refused the batch as such (its limits), otherwise it
+    says how the answer is malformed (every item is then ``REJECTED``).
+    """
+    try:
+        d = json.loads(reply)
+    except (TypeError, ValueError) as exc:
+        return [], 0.0, f"malformed batch answer ({type(exc).__name__}: {str(exc)[:200]})"
+    if isinstance(d, dict) and d.get("ok") is False:
+        return [], 0.0, f"refused the batch: {str(d.get('message'))[:300]}"
+    results = d.get("results") if isinstance(d, dict) else None
+    host_s = d.get("wall_s") if isinstance(d, dict) else None
+    if not isinstance(results, list) or not 1 <= len(results) <= n:
+        got = len(results) if isinstance(results, list) else type(results).__name__
+        return [], 0.0, f"malformed batch answer: {got} results for {n} requests"
+    if isinstance(host_s, bool) or not isinstance(host_s, int | float) or not host_s >= 0:
+        return [], 0.0, f"malformed batch answer: wall_s = {host_s!r:.40}"
+    return [json.dumps(r) for r in results], float(host_s), None

@@ -113,7 +113,8 @@ class TuneResult:
         who measured it, who re-measured it, which candidates were rejected on the way.
     hosts : dict
         Per measurement host: ``{"measured", "rejected", "dropped"}`` (the runner's counts since it
-        started, or this run's results per host for a runner without checks).
+        started, or this run's results per host for a runner without checks); an ``RPCRunner`` adds
+        ``"calls"``, ``"mean_batch"``, ``"host_s"``, ``"rpc_s"`` and ``"overhead_ms"``.
     """
 
     strategy: str
