@@ -53,7 +53,10 @@ def _tune(farm, log, seed: int):
     return result, stats, honest
 
 
-@pytest.mark.parametrize("factor", ["0", "0.8"], ids=["one_ns", "plausible"])
+# "lb": 1 % above the lower bound -- passes the range check for every mapping and beats every real
+# one (a fixed factor such as 0.8 passes for some mappings only, so which check caught it depended
+# on which host measured which candidate)
+@pytest.mark.parametrize("factor", ["0", "lb"], ids=["one_ns", "plausible"])
 def test_rogue_host_never_becomes_the_best(tmp_path, monkeypatch, factor):
     log = tmp_path / "tune.jsonl"
     with LocalFarm(n_hosts=1) as farm:
