@@ -566,6 +566,16 @@ def print_report(rows: list[dict], overhead_s: float, tiny: dict, resumes: list[
     print_auth(auth)
 
 
+def _update_saved(out: str, key: str, value: dict) -> None:
+    """Replace one section of the saved JSON (a ``--*-only`` rerun keeps the others)."""
+    saved = json.load(open(out)) if os.path.exists(out) else {}
+    saved[key] = value
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(saved, f, indent=2)
+    print(f"wrote {out} ({key})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workload", default="mlp_b")
@@ -589,32 +599,17 @@ def main() -> None:
     if args.scale_only:
         scale = bench_scaleout(args.scale_workload, args.scale_budget, args.repeats)
         print_scaleout(scale)
-        saved = json.load(open(args.out)) if os.path.exists(args.out) else {}
-        saved["scaleout"] = scale
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(saved, f, indent=2)
-        print(json.dumps({k: v for k, v in scale.items() if k != "rows"}, indent=2))
+        _update_saved(args.out, "scaleout", scale)
         return
     if args.faults_only:
         faults = bench_faults()
         print_faults(faults)
-        saved = json.load(open(args.out)) if os.path.exists(args.out) else {}
-        saved["faults"] = faults
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(saved, f, indent=2)
-        print(json.dumps(faults, indent=2))
+        _update_saved(args.out, "faults", faults)
         return
     if args.auth_only:
         auth = bench_auth()
         print_auth(auth)
-        saved = json.load(open(args.out)) if os.path.exists(args.out) else {}
-        saved["auth"] = auth
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(saved, f, indent=2)
-        print(f"wrote {args.out}")
+        _update_saved(args.out, "auth", auth)
         return
 
     from tvm_loihi.measure.records import MeasureInput
