@@ -24,19 +24,27 @@ def main() -> None:
     calibration = workloads.sample_inputs("mlp_tiny", 64, seed=1)
     net = quantize_network(workloads.float_layers("mlp_tiny"), calibration, name="mlp_tiny")
     x = net.quantize_input(workloads.sample_inputs("mlp_tiny", 16, seed=2))
-    print(f"network {net.name}: layers {net.layer_sizes}, "
-          f"input range [{net.input_lo}, {net.input_hi}]")
+    print(
+        f"network {net.name}: layers {net.layer_sizes}, "
+        f"input range [{net.input_lo}, {net.input_hi}]"
+    )
 
     # 1. One call, one worker process: nothing is left running afterwards.
     result = run_network(net, x, timeout_s=120)
     exact = all(np.array_equal(a, b) for a, b in zip(result.outputs, net.run_integer(x)))
-    print(f"bit-exact vs reference: {exact}; start-up {result.timings['start_s']:.2f} s, "
-          f"{result.timings['steps']} timesteps in {result.timings['run_s']:.3f} s")
+    print(
+        f"bit-exact vs reference: {exact}; start-up {result.timings['start_s']:.2f} s, "
+        f"{result.timings['steps']} timesteps in {result.timings['run_s']:.3f} s"
+    )
     profile = activity_profile(net, x)
-    print(f"spikes per population   Lava {result.counters['spikes']}  reference "
-          f"{profile.spike_counts().tolist()}")
-    print(f"synaptic ops per layer  Lava {result.counters['synaptic_ops']}  reference "
-          f"{profile.synaptic_ops(net).tolist()}")
+    print(
+        f"spikes per population   Lava {result.counters['spikes']}  reference "
+        f"{profile.spike_counts().tolist()}"
+    )
+    print(
+        f"synaptic ops per layer  Lava {result.counters['synaptic_ops']}  reference "
+        f"{profile.synaptic_ops(net).tolist()}"
+    )
 
     # 2. With a mapping: one Lava process per neuron slice, each recording its core; the description
     #    travels as bytes (JSON + weight arrays, no pickle) and is rebuilt on the other side.
@@ -50,10 +58,12 @@ def main() -> None:
             batch = net.quantize_input(workloads.sample_inputs("mlp_tiny", 8, seed=seed))
             r = session.run(batch)
             same = all(np.array_equal(a, b) for a, b in zip(r.outputs, net.run_integer(batch)))
-            print(f"batch seed {seed}: bit-exact {same}, "
-                  f"messages per layer {r.counters['messages']} "
-                  f"(reference {reference_counters(graph, batch)['messages']}), "
-                  f"{1e3 * r.timings['run_s'] / r.timings['steps']:.2f} ms/timestep")
+            print(
+                f"batch seed {seed}: bit-exact {same}, "
+                f"messages per layer {r.counters['messages']} "
+                f"(reference {reference_counters(graph, batch)['messages']}), "
+                f"{1e3 * r.timings['run_s'] / r.timings['steps']:.2f} ms/timestep"
+            )
 
 
 if __name__ == "__main__":

@@ -72,9 +72,16 @@ def bench_workload(name: str, batch: int, repeat: int) -> dict:
     run_loihi = _vm_call_time(ex_loihi, x, repeat)
     run_llvm = _vm_call_time(ex_llvm, x, repeat)
     return {
-        "workload": name, "batch": batch, "load_onnx_s": t_load, "partition_s": t_part,
-        "compile_loihi2_s": t_loihi, "compile_llvm_s": t_llvm, "compile_ratio": t_loihi / t_llvm,
-        "vm_run_loihi2_s": run_loihi, "vm_run_llvm_s": run_llvm, "run_ratio": run_loihi / run_llvm,
+        "workload": name,
+        "batch": batch,
+        "load_onnx_s": t_load,
+        "partition_s": t_part,
+        "compile_loihi2_s": t_loihi,
+        "compile_llvm_s": t_llvm,
+        "compile_ratio": t_loihi / t_llvm,
+        "vm_run_loihi2_s": run_loihi,
+        "vm_run_llvm_s": run_llvm,
+        "run_ratio": run_loihi / run_llvm,
         "offloaded_networks": len(tvm_loihi.read_payloads(ex_loihi)),
     }
 
@@ -109,8 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
     t_ours = _import_time("tvm_loihi", args.repeat)
     imports = {"tvm_s": t_tvm, "tvm_loihi_s": t_ours, "ratio": t_ours / t_tvm}
     rows = [bench_workload(w, b, args.repeat) for w in args.workloads for b in args.batches]
-    result = {"imports": imports, "rows": rows, "repeat": args.repeat,
-              "note": "medians; ratios are loihi2 / llvm on the same module in the same run"}
+    result = {
+        "imports": imports,
+        "rows": rows,
+        "repeat": args.repeat,
+        "note": "medians; ratios are loihi2 / llvm on the same module in the same run",
+    }
     print(_table(imports, rows))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:

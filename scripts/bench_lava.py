@@ -84,20 +84,30 @@ def measure(name: str, synapse: str, samples: int, repeats: int, mapped: bool = 
     ref = _reference_per_sample(net, x, repeats)
     lava_per_sample = best.timings["run_s"] / samples
     return {
-        "network": name, "widths": list(net.layer_sizes), "sparsity": spec.sparsity,
-        "synapse": synapse, "slices": "mapped" if mapped else "layer",
-        "lava_processes": describe(net, mapping, synapse=synapse).n_processes, "samples": samples,
-        "start_s": warm.timings["start_s"], "compile_s": warm.timings["compile_s"],
-        "create_runtime_s": warm.timings["create_runtime_s"], "cold_one_sample_s": cold_s,
-        "ms_per_step": 1e3 * best.timings["run_s"] / steps, "ms_per_sample": 1e3 * lava_per_sample,
-        "reference_ms_per_sample": 1e3 * ref, "lava_over_reference": lava_per_sample / ref,
+        "network": name,
+        "widths": list(net.layer_sizes),
+        "sparsity": spec.sparsity,
+        "synapse": synapse,
+        "slices": "mapped" if mapped else "layer",
+        "lava_processes": describe(net, mapping, synapse=synapse).n_processes,
+        "samples": samples,
+        "start_s": warm.timings["start_s"],
+        "compile_s": warm.timings["compile_s"],
+        "create_runtime_s": warm.timings["create_runtime_s"],
+        "cold_one_sample_s": cold_s,
+        "ms_per_step": 1e3 * best.timings["run_s"] / steps,
+        "ms_per_sample": 1e3 * lava_per_sample,
+        "reference_ms_per_sample": 1e3 * ref,
+        "lava_over_reference": lava_per_sample / ref,
     }
 
 
 def _table(rows: list[dict]) -> str:
-    head = (f"{'network':<9} {'synapse':<7} {'slices':<6} {'procs':>5} {'start s':>8} "
-            f"{'cold 1 s':>8} {'ms/step':>8} "
-            f"{'ms/sample':>9} {'ref ms/sample':>13} {'lava/ref':>9} {'dense/sparse':>12}")
+    head = (
+        f"{'network':<9} {'synapse':<7} {'slices':<6} {'procs':>5} {'start s':>8} "
+        f"{'cold 1 s':>8} {'ms/step':>8} "
+        f"{'ms/sample':>9} {'ref ms/sample':>13} {'lava/ref':>9} {'dense/sparse':>12}"
+    )
     lines = [head, "-" * len(head)]
     by_key = {(r["network"], r["synapse"], r["slices"]): r for r in rows}
     for r in rows:
@@ -109,7 +119,8 @@ def _table(rows: list[dict]) -> str:
             f"{r['start_s']:>8.2f} "
             f"{r['cold_one_sample_s']:>8.2f} {r['ms_per_step']:>8.2f} {r['ms_per_sample']:>9.2f} "
             f"{r['reference_ms_per_sample']:>13.4f} {r['lava_over_reference']:>9.0f} "
-            f"{'' if ratio is None else f'{ratio:.2f}':>12}")
+            f"{'' if ratio is None else f'{ratio:.2f}':>12}"
+        )
     return "\n".join(lines)
 
 
@@ -130,18 +141,31 @@ def main() -> None:
     if not args.quick:  # graph-level tiling: mlp_a on its 1-chip Lava default mapping
         rows.append(measure("mlp_a", "sparse", samples, args.repeats, mapped=True))
         print("  measured mlp_a / sparse / default mapping", flush=True)
-    print("slices: 'layer' = one neuron + one synapse process per layer; 'mapped' = per slice of "
-          "the Lava default mapping")
+    print(
+        "slices: 'layer' = one neuron + one synapse process per layer; 'mapped' = per slice of "
+        "the Lava default mapping"
+    )
     print(_table(rows))
     load = os.getloadavg()
-    print(f"load average during the run (1/5/15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"load average during the run (1/5/15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"benchmark": "bench_lava", "machine": platform.platform(),
-                   "cpus": os.cpu_count(),
-                   "load_average": list(os.getloadavg()),
-                   "samples": samples, "repeats": args.repeats, "rows": rows}, f, indent=1)
+        json.dump(
+            {
+                "benchmark": "bench_lava",
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "load_average": list(os.getloadavg()),
+                "samples": samples,
+                "repeats": args.repeats,
+                "rows": rows,
+            },
+            f,
+            indent=1,
+        )
     print(f"wrote {args.out}")
 
 

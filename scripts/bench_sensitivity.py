@@ -51,10 +51,16 @@ from tvm_loihi.sim import evaluate
 from tvm_loihi.tuning import tune
 
 # preset variants of the one-chip default (topology, limits, barrier, the old constants)
-PRESET_VARIANTS = {"loihi2_1chip": ("loihi2_1chip_mesh16", "loihi2_1chip_n8192",
-                                    "loihi2_1chip_ramp", "loihi2_1chip_v0"),
-                   "loihi2_2chip": ("loihi2_2chip_v0",),
-                   "kapoho_point": ("kapoho_point_v0",)}
+PRESET_VARIANTS = {
+    "loihi2_1chip": (
+        "loihi2_1chip_mesh16",
+        "loihi2_1chip_n8192",
+        "loihi2_1chip_ramp",
+        "loihi2_1chip_v0",
+    ),
+    "loihi2_2chip": ("loihi2_2chip_v0",),
+    "kapoho_point": ("kapoho_point_v0",),
+}
 
 
 def scaled(hw: HardwareSpec, name: str, value: float) -> HardwareSpec:
@@ -72,8 +78,10 @@ def variants(hw: HardwareSpec) -> list[tuple[str, HardwareSpec]]:
         group, fieldname = name.split(".")
         base = float(getattr(getattr(hw, group), fieldname))
         lo, hi = ASSUMED_RANGES.get(name, (base * 0.5, base * 2.0))
-        out += [(f"{name} = {lo:.3g}", scaled(hw, name, lo)),
-                (f"{name} = {hi:.3g}", scaled(hw, name, hi))]
+        out += [
+            (f"{name} = {lo:.3g}", scaled(hw, name, lo)),
+            (f"{name} = {hi:.3g}", scaled(hw, name, hi)),
+        ]
     base_name = hw.name.removesuffix("_v0")
     out += [(f"preset {p}", PRESETS[p]) for p in PRESET_VARIANTS.get(base_name, ())]
     return out
@@ -83,8 +91,15 @@ def candidate_mappings(net, hw, act, n_random: int, search_budget: int, seed: in
     """Random feasible genomes, the heuristic seeds, the Lava default and two searches' bests."""
     problem = MappingProblem(net, hw, act)
     genomes = [problem.default, *problem.seeds()]
-    rnd = get_strategy("random")(problem.space, n_obj=1, budget=n_random, seed=seed, seeds=(),
-                                 traffic=problem.traffic, order=problem.order)
+    rnd = get_strategy("random")(
+        problem.space,
+        n_obj=1,
+        budget=n_random,
+        seed=seed,
+        seeds=(),
+        traffic=problem.traffic,
+        order=problem.order,
+    )
     for _ in range(n_random):
         g = rnd.ask()
         if g is None:
@@ -97,11 +112,14 @@ def candidate_mappings(net, hw, act, n_random: int, search_budget: int, seed: in
         mappings.setdefault(json.dumps(m.to_json(), sort_keys=True), m)
     for strategy in ("bilevel", "ga"):
         res = tune(net, hw, strategy=strategy, budget=search_budget, seed=seed, activity=act)
-        mappings.setdefault(json.dumps(res.best_mapping.to_json(), sort_keys=True),
-                            res.best_mapping)
+        mappings.setdefault(
+            json.dumps(res.best_mapping.to_json(), sort_keys=True), res.best_mapping
+        )
     default = problem.decode(problem.default)
-    return [default, *[m for k, m in mappings.items()
-                       if k != json.dumps(default.to_json(), sort_keys=True)]]
+    return [
+        default,
+        *[m for k, m in mappings.items() if k != json.dumps(default.to_json(), sort_keys=True)],
+    ]
 
 
 def measure_all(net, mappings: list[Mapping], hw, act) -> tuple[np.ndarray, np.ndarray]:
@@ -130,20 +148,29 @@ def compare(net, act, mappings, ref_lat, ref_en, hw, search_budget: int, seed: i
     keep = own / lat[ref_best] if valid else 0.0
     e_change = en[ref_best] / en[0] - 1.0 if valid else float("nan")
     ref_e_change = ref_en[ref_best] / ref_en[0] - 1.0
-    return {"spearman": rho, "n_compared": int(both.sum()), "keep": float(keep),
-            "answer_valid": valid,
-            "best_latency_change": float(lat[ref_best] / lat[0] - 1.0) if valid else None,
-            "energy_change": float(e_change) if valid else None,
-            "energy_sign_agrees": bool(valid and np.sign(e_change) == np.sign(ref_e_change))}
+    return {
+        "spearman": rho,
+        "n_compared": int(both.sum()),
+        "keep": float(keep),
+        "answer_valid": valid,
+        "best_latency_change": float(lat[ref_best] / lat[0] - 1.0) if valid else None,
+        "energy_change": float(e_change) if valid else None,
+        "energy_sign_agrees": bool(valid and np.sign(e_change) == np.sign(ref_e_change)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--workload", default="mlp_a", choices=sorted(WORKLOADS))
     ap.add_argument("--random", type=int, default=200, help="random feasible mappings (200)")
-    ap.add_argument("--search-budget", type=int, default=150,
-                    help="budget of the bilevel/GA searches (0: no search under variants)")
+    ap.add_argument(
+        "--search-budget",
+        type=int,
+        default=150,
+        help="budget of the bilevel/GA searches (0: no search under variants)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/bench_sensitivity.json")
     args = ap.parse_args(argv)
@@ -155,44 +182,66 @@ def main(argv: list[str] | None = None) -> int:
     mappings = candidate_mappings(net, hw, act, args.random, args.search_budget, args.seed)
     ref_lat, ref_en = measure_all(net, mappings, hw, act)
     ref_best = int(np.nanargmin(ref_lat))
-    print(f"{args.workload} on {hw.name}: {len(mappings)} mappings; default calibration: best "
-          f"{ref_lat[ref_best] * 1e6:.1f} us ({ref_lat[ref_best] / ref_lat[0] - 1:+.1%} latency, "
-          f"{ref_en[ref_best] / ref_en[0] - 1:+.1%} energy vs the Lava default)", flush=True)
-    head = (f"{'variant':42s} {'spearman':>8s} {'n':>4s} {'keep':>6s} {'best vs Lava':>12s} "
-            f"{'energy':>8s} {'sign':>5s}")
+    print(
+        f"{args.workload} on {hw.name}: {len(mappings)} mappings; default calibration: best "
+        f"{ref_lat[ref_best] * 1e6:.1f} us ({ref_lat[ref_best] / ref_lat[0] - 1:+.1%} latency, "
+        f"{ref_en[ref_best] / ref_en[0] - 1:+.1%} energy vs the Lava default)",
+        flush=True,
+    )
+    head = (
+        f"{'variant':42s} {'spearman':>8s} {'n':>4s} {'keep':>6s} {'best vs Lava':>12s} "
+        f"{'energy':>8s} {'sign':>5s}"
+    )
     print(head + "\n" + "-" * len(head), flush=True)
     rows = []
     for label, variant in variants(hw):
-        row = {"variant": label, "hardware": variant.name,
-               **compare(net, act, mappings, ref_lat, ref_en, variant, args.search_budget,
-                         args.seed)}
+        row = {
+            "variant": label,
+            "hardware": variant.name,
+            **compare(net, act, mappings, ref_lat, ref_en, variant, args.search_budget, args.seed),
+        }
         rows.append(row)
         if row["answer_valid"]:
-            tail = (f"{row['best_latency_change']:+12.1%} {row['energy_change']:+8.1%} "
-                    f"{'same' if row['energy_sign_agrees'] else 'FLIP':>5s}")
+            tail = (
+                f"{row['best_latency_change']:+12.1%} {row['energy_change']:+8.1%} "
+                f"{'same' if row['energy_sign_agrees'] else 'FLIP':>5s}"
+            )
         else:
             tail = f"{'invalid: the default answer breaks its limits':>27s}"
-        print(f"{label:42s} {row['spearman']:8.3f} {row['n_compared']:4d} {row['keep']:6.3f} "
-              f"{tail}", flush=True)
+        print(
+            f"{label:42s} {row['spearman']:8.3f} {row['n_compared']:4d} {row['keep']:6.3f} {tail}",
+            flush=True,
+        )
     summary = {
         "min_spearman": min(r["spearman"] for r in rows),
         "min_keep": min(r["keep"] for r in rows),
         "keep_below_0_9": [r["variant"] for r in rows if r["keep"] < 0.9],
-        "energy_sign_flips": [r["variant"] for r in rows
-                              if r["answer_valid"] and not r["energy_sign_agrees"]],
+        "energy_sign_flips": [
+            r["variant"] for r in rows if r["answer_valid"] and not r["energy_sign_agrees"]
+        ],
         "answer_invalid": [r["variant"] for r in rows if not r["answer_valid"]],
     }
-    print(f"\nmin Spearman {summary['min_spearman']:.3f}; min keep {summary['min_keep']:.3f} "
-          f"(below 0.9: {', '.join(summary['keep_below_0_9']) or 'none'}); energy sign flips "
-          f"under: {', '.join(summary['energy_sign_flips']) or 'none'}; the default's answer is "
-          f"invalid under: {', '.join(summary['answer_invalid']) or 'none'}")
-    out = {"argv": sys.argv[1:] if argv is None else argv, "workload": args.workload,
-           "hardware": hw.name, "n_mappings": len(mappings),
-           "default": {"best_latency_s": float(ref_lat[ref_best]),
-                       "lava_latency_s": float(ref_lat[0]),
-                       "best_latency_change": float(ref_lat[ref_best] / ref_lat[0] - 1),
-                       "energy_change": float(ref_en[ref_best] / ref_en[0] - 1)},
-           "rows": rows, "summary": summary, "wall_s": time.perf_counter() - start}
+    print(
+        f"\nmin Spearman {summary['min_spearman']:.3f}; min keep {summary['min_keep']:.3f} "
+        f"(below 0.9: {', '.join(summary['keep_below_0_9']) or 'none'}); energy sign flips "
+        f"under: {', '.join(summary['energy_sign_flips']) or 'none'}; the default's answer is "
+        f"invalid under: {', '.join(summary['answer_invalid']) or 'none'}"
+    )
+    out = {
+        "argv": sys.argv[1:] if argv is None else argv,
+        "workload": args.workload,
+        "hardware": hw.name,
+        "n_mappings": len(mappings),
+        "default": {
+            "best_latency_s": float(ref_lat[ref_best]),
+            "lava_latency_s": float(ref_lat[0]),
+            "best_latency_change": float(ref_lat[ref_best] / ref_lat[0] - 1),
+            "energy_change": float(ref_en[ref_best] / ref_en[0] - 1),
+        },
+        "rows": rows,
+        "summary": summary,
+        "wall_s": time.perf_counter() - start,
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     existing = {}
     if os.path.exists(args.out):

@@ -35,7 +35,6 @@ def _rate(fn, budget_s: float, max_calls: int = 100_000) -> float:
     return n / (time.perf_counter() - t0)
 
 
-
 def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
     spec = WORKLOADS[name]
     hw = get_preset(spec.hardware)
@@ -45,13 +44,19 @@ def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
     event = evaluate(net, lava, hw, act, "event")
     bound = lower_bound(net, hw, act)
     row = {
-        "workload": name, "hardware": hw.name, "cores": lava.n_cores_used, "chips": fast.chips_used,
+        "workload": name,
+        "hardware": hw.name,
+        "cores": lava.n_cores_used,
+        "chips": fast.chips_used,
         "cores_per_layer": list(lava.cores_per_layer),
         "fast_evals_per_s": _rate(lambda: evaluate(net, lava, hw, act, validate=False), budget_s),
-        "event_evals_per_s": _rate(lambda: evaluate(net, lava, hw, act, "event", validate=False),
-                                   budget_s, 50),
-        "fast_latency_s": fast.total_latency_s, "event_latency_s": event.total_latency_s,
-        "energy_per_inference_j": fast.energy_per_inference_j, "lower_bound_s": bound,
+        "event_evals_per_s": _rate(
+            lambda: evaluate(net, lava, hw, act, "event", validate=False), budget_s, 50
+        ),
+        "fast_latency_s": fast.total_latency_s,
+        "event_latency_s": event.total_latency_s,
+        "energy_per_inference_j": fast.energy_per_inference_j,
+        "lower_bound_s": bound,
         "event_energy_per_inference_j": event.energy_per_inference_j,
         "fast_over_bound": fast.total_latency_s / bound,
         "event_over_bound": event.total_latency_s / bound,
@@ -69,8 +74,10 @@ def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
         # every mapping a new partition
         row["fast_new_partition_evals_per_s"] = len(ms) / (t1 - t0)
         row["spearman_fast_event"] = float(spearmanr(f, e).correlation)
-        row["event_over_fast_random_min_max"] = [float(np.min(np.divide(e, f))),
-                                                 float(np.max(np.divide(e, f)))]
+        row["event_over_fast_random_min_max"] = [
+            float(np.min(np.divide(e, f))),
+            float(np.max(np.divide(e, f))),
+        ]
     return row
 
 
@@ -81,13 +88,16 @@ def growth_rows(budget_s: float) -> list[dict]:
         hw = get_preset(spec.hardware)
         net, act = _build(spec)
         m = lava_default_mapping(net, hw)
-        rows.append({"width": width, "cores": m.n_cores_used,
-                     "synapses": sum(x.nnz for x in net.layers),
-                     "fast_ms": 1e3 / _rate(lambda: evaluate(net, m, hw, act, validate=False),
-                                            budget_s),
-                     "event_ms": 1e3 / _rate(lambda: evaluate(net, m, hw, act, "event",
-                                                              validate=False),
-                                             budget_s, 20)})
+        rows.append(
+            {
+                "width": width,
+                "cores": m.n_cores_used,
+                "synapses": sum(x.nnz for x in net.layers),
+                "fast_ms": 1e3 / _rate(lambda: evaluate(net, m, hw, act, validate=False), budget_s),
+                "event_ms": 1e3
+                / _rate(lambda: evaluate(net, m, hw, act, "event", validate=False), budget_s, 20),
+            }
+        )
     return rows
 
 
@@ -96,8 +106,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short timing budgets, no rank study")
     ap.add_argument("--workloads", default="mlp_a,mlp_b,mlp_b2,mlp_k")
     ap.add_argument("--rank", type=int, default=200, help="random mappings for the rank study")
-    ap.add_argument("--rank-k", type=int, default=20,
-                    help="random mappings for mlp_k (its event model takes seconds per evaluation)")
+    ap.add_argument(
+        "--rank-k",
+        type=int,
+        default=20,
+        help="random mappings for mlp_k (its event model takes seconds per evaluation)",
+    )
     args = ap.parse_args()
     budget = 1.0 if args.quick else 5.0
     rows = []
@@ -106,21 +120,25 @@ def main() -> None:
         n_rank = 0 if args.quick else (args.rank_k if name == "mlp_k" else args.rank)
         rows.append(workload_row(name, budget, n_rank))
         r = rows[-1]
-        print(f"{r['workload']:7s} {r['hardware']:13s} cores {r['cores']:4d} "
-              f"chips {r['chips']} | fast "
-              f"{r['fast_evals_per_s']:8.1f}/s event {r['event_evals_per_s']:7.2f}/s | "
-              f"latency fast "
-              f"{r['fast_latency_s'] * 1e3:.3f} ms event/fast {r['event_over_fast']:.3f} "
-              f"fast/bound "
-              f"{r['fast_over_bound']:.2f} event/bound {r['event_over_bound']:.2f} | E/inf "
-              f"{r['energy_per_inference_j'] * 1e6:.2f} uJ | spearman "
-              f"{r.get('spearman_fast_event', float('nan')):.3f} ({r.get('rank_mappings', 0)})",
-              flush=True)
+        print(
+            f"{r['workload']:7s} {r['hardware']:13s} cores {r['cores']:4d} "
+            f"chips {r['chips']} | fast "
+            f"{r['fast_evals_per_s']:8.1f}/s event {r['event_evals_per_s']:7.2f}/s | "
+            f"latency fast "
+            f"{r['fast_latency_s'] * 1e3:.3f} ms event/fast {r['event_over_fast']:.3f} "
+            f"fast/bound "
+            f"{r['fast_over_bound']:.2f} event/bound {r['event_over_bound']:.2f} | E/inf "
+            f"{r['energy_per_inference_j'] * 1e6:.2f} uJ | spearman "
+            f"{r.get('spearman_fast_event', float('nan')):.3f} ({r.get('rank_mappings', 0)})",
+            flush=True,
+        )
     growth = growth_rows(0.5 if args.quick else 2.0)
     print("\nwidth  cores  synapses   fast ms  event ms  (784-w-w-w-10, 90 % sparse, 2 chips)")
     for g in growth:
-        print(f"{g['width']:5d} {g['cores']:6d} {g['synapses']:9d} {g['fast_ms']:9.3f} "
-              f"{g['event_ms']:9.1f}")
+        print(
+            f"{g['width']:5d} {g['cores']:6d} {g['synapses']:9d} {g['fast_ms']:9.3f} "
+            f"{g['event_ms']:9.1f}"
+        )
     os.makedirs("results", exist_ok=True)
     with open("results/bench_sim.json", "w") as f:
         json.dump({"workloads": rows, "growth": growth, "argv": sys.argv[1:]}, f, indent=2)

@@ -50,8 +50,12 @@ def evals_to_90(history: list[float]) -> int:
 
 def workload(name: str, input_layer: str = "host"):
     spec = WORKLOADS[name]
-    net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=name,
-                           input_layer=input_layer == "chip")
+    net = quantize_network(
+        float_layers(spec),
+        calibration=sample_inputs(spec),
+        name=name,
+        input_layer=input_layer == "chip",
+    )
     return net, get_preset(spec.hardware), activity_from_float(net, sample_inputs(spec))
 
 
@@ -63,21 +67,30 @@ def host_default_latency(name: str, fidelity: str) -> float:
 
 def run_one(net, hw, act, strategy: str, budget: int, seed: int, fidelity: str) -> dict:
     start = time.perf_counter()
-    res = tune(net, hw, strategy=strategy, budget=budget, seed=seed, activity=act,
-               fidelity=fidelity)
-    return {"strategy": strategy, "budget": budget, "seed": seed, "fidelity": fidelity,
-            "input_layer": "chip" if net.layers[0].name == INPUT_LAYER_NAME else "host",
-            "latency_change": res.change("latency"), "energy_change": res.change("energy"),
-            "energy_board_change": _board_change(res.best_result, res.default_result),
-            "best_latency_s": res.best_result.latency_s,
-            "default_latency_s": res.default_result.latency_s,
-            "cores_used": int(res.best_result.counters.get("cores_used", -1)),
-            "default_cores": int(res.default_result.counters.get("cores_used", -1)),
-            "chips_used": int(res.best_result.counters.get("chips_used", -1)),
-            "cores_per_layer": list(res.best_mapping.cores_per_layer),
-            "evals_to_90": evals_to_90(list(res.history)), "evaluations": res.evaluations,
-            "history": list(res.history), "wall_s": time.perf_counter() - start,
-            **event_check(net, hw, act, res.best_mapping, res.default_mapping)}
+    res = tune(
+        net, hw, strategy=strategy, budget=budget, seed=seed, activity=act, fidelity=fidelity
+    )
+    return {
+        "strategy": strategy,
+        "budget": budget,
+        "seed": seed,
+        "fidelity": fidelity,
+        "input_layer": "chip" if net.layers[0].name == INPUT_LAYER_NAME else "host",
+        "latency_change": res.change("latency"),
+        "energy_change": res.change("energy"),
+        "energy_board_change": _board_change(res.best_result, res.default_result),
+        "best_latency_s": res.best_result.latency_s,
+        "default_latency_s": res.default_result.latency_s,
+        "cores_used": int(res.best_result.counters.get("cores_used", -1)),
+        "default_cores": int(res.default_result.counters.get("cores_used", -1)),
+        "chips_used": int(res.best_result.counters.get("chips_used", -1)),
+        "cores_per_layer": list(res.best_mapping.cores_per_layer),
+        "evals_to_90": evals_to_90(list(res.history)),
+        "evaluations": res.evaluations,
+        "history": list(res.history),
+        "wall_s": time.perf_counter() - start,
+        **event_check(net, hw, act, res.best_mapping, res.default_mapping),
+    }
 
 
 def _board_change(best, default) -> float | None:
@@ -90,9 +103,12 @@ def event_check(net, hw, act, best: Mapping, default: Mapping) -> dict:
     """The final best and the Lava default re-evaluated with the event-level NoC model."""
     b = evaluate(net, best, hw, act, fidelity="event")
     d = evaluate(net, default, hw, act, fidelity="event")
-    return {"event_best_latency_s": b.total_latency_s, "event_default_latency_s": d.total_latency_s,
-            "event_latency_change": b.total_latency_s / d.total_latency_s - 1.0,
-            "event_energy_change": b.energy_per_inference_j / d.energy_per_inference_j - 1.0}
+    return {
+        "event_best_latency_s": b.total_latency_s,
+        "event_default_latency_s": d.total_latency_s,
+        "event_latency_change": b.total_latency_s / d.total_latency_s - 1.0,
+        "event_energy_change": b.energy_per_inference_j / d.energy_per_inference_j - 1.0,
+    }
 
 
 def summarise(runs: list[dict], bound: float) -> dict:
@@ -100,79 +116,113 @@ def summarise(runs: list[dict], bound: float) -> dict:
     en = np.array([r["energy_change"] for r in runs])
     board = [r.get("energy_board_change") for r in runs]
     board = np.array(board) if all(b is not None for b in board) else None
-    return {"latency_change_mean": float(lat.mean()),
-            "latency_change_sd": float(lat.std(ddof=1) if len(lat) > 1 else 0),
-            "energy_change_mean": float(en.mean()),
-            "energy_change_sd": float(en.std(ddof=1) if len(en) > 1 else 0),
-            "energy_board_change_mean": None if board is None else float(board.mean()),
-            "energy_board_change_sd": None if board is None else float(
-                board.std(ddof=1) if len(board) > 1 else 0),
-            "cores_used_mean": float(np.mean([r["cores_used"] for r in runs])),
-            "evals_to_90_mean": float(np.mean([r["evals_to_90"] for r in runs])),
-            "ratio_to_lower_bound": float(np.mean([r["best_latency_s"] for r in runs]) / bound),
-            "event_latency_change_mean": float(np.mean([r["event_latency_change"] for r in runs])),
-            "event_latency_change_sd": float(np.std([r["event_latency_change"] for r in runs],
-                                                    ddof=1 if len(runs) > 1 else 0)),
-            "event_energy_change_mean": float(np.mean([r["event_energy_change"] for r in runs])),
-            "n_seeds": len(runs), "fidelity": runs[0]["fidelity"],
-            "input_layer": runs[0]["input_layer"]}
+    return {
+        "latency_change_mean": float(lat.mean()),
+        "latency_change_sd": float(lat.std(ddof=1) if len(lat) > 1 else 0),
+        "energy_change_mean": float(en.mean()),
+        "energy_change_sd": float(en.std(ddof=1) if len(en) > 1 else 0),
+        "energy_board_change_mean": None if board is None else float(board.mean()),
+        "energy_board_change_sd": None
+        if board is None
+        else float(board.std(ddof=1) if len(board) > 1 else 0),
+        "cores_used_mean": float(np.mean([r["cores_used"] for r in runs])),
+        "evals_to_90_mean": float(np.mean([r["evals_to_90"] for r in runs])),
+        "ratio_to_lower_bound": float(np.mean([r["best_latency_s"] for r in runs]) / bound),
+        "event_latency_change_mean": float(np.mean([r["event_latency_change"] for r in runs])),
+        "event_latency_change_sd": float(
+            np.std([r["event_latency_change"] for r in runs], ddof=1 if len(runs) > 1 else 0)
+        ),
+        "event_energy_change_mean": float(np.mean([r["event_energy_change"] for r in runs])),
+        "n_seeds": len(runs),
+        "fidelity": runs[0]["fidelity"],
+        "input_layer": runs[0]["input_layer"],
+    }
 
 
 def print_row(name: str, budget: int, strategy: str, s: dict, default_cores: int) -> None:
-    print(f"{name:7s} {budget:5d} {strategy:13s} {s['fidelity']:5s} {s['input_layer']:4s} "
-          f"{100 * s['latency_change_mean']:+7.1f} ± {100 * s['latency_change_sd']:4.1f} % "
-          f"{100 * s['energy_change_mean']:+7.1f} ± {100 * s['energy_change_sd']:4.1f} % "
-          f"{s['cores_used_mean']:7.1f} ({default_cores:4d}) {s['evals_to_90_mean']:7.1f} "
-          f"{s['ratio_to_lower_bound']:6.2f} | "
-          f"event {100 * s['event_latency_change_mean']:+6.1f} ± "
-          f"{100 * s['event_latency_change_sd']:4.1f} %", flush=True)
+    print(
+        f"{name:7s} {budget:5d} {strategy:13s} {s['fidelity']:5s} {s['input_layer']:4s} "
+        f"{100 * s['latency_change_mean']:+7.1f} ± {100 * s['latency_change_sd']:4.1f} % "
+        f"{100 * s['energy_change_mean']:+7.1f} ± {100 * s['energy_change_sd']:4.1f} % "
+        f"{s['cores_used_mean']:7.1f} ({default_cores:4d}) {s['evals_to_90_mean']:7.1f} "
+        f"{s['ratio_to_lower_bound']:6.2f} | "
+        f"event {100 * s['event_latency_change_mean']:+6.1f} ± "
+        f"{100 * s['event_latency_change_sd']:4.1f} %",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--workloads", nargs="+", default=list(ALL_WORKLOADS), choices=ALL_WORKLOADS)
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--budgets", nargs="+", type=int, default=[300, 1000])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--fidelity", default="fast", choices=("fast", "event"))
-    ap.add_argument("--input-layer", default="host", choices=("host", "chip"),
-                    help="chip: on-chip input population (LoihiConfig(input_layer='chip'))")
+    ap.add_argument(
+        "--input-layer",
+        default="host",
+        choices=("host", "chip"),
+        help="chip: on-chip input population (LoihiConfig(input_layer='chip'))",
+    )
     ap.add_argument("--quick", action="store_true", help="mlp_a and mlp_b, budget 300 only")
     ap.add_argument("--out", default="results/experiments.json")
-    ap.add_argument("--merge", nargs="+", metavar="JSON",
-                    help="merge finished result files into --out and write --md instead of "
-                    "running; later files replace earlier rows with the same key")
-    ap.add_argument("--md", default="results/experiments_tables.md",
-                    help="with --merge: write the tables here (docs/results.md quotes them)")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="merge finished result files into --out and write --md instead of "
+        "running; later files replace earlier rows with the same key",
+    )
+    ap.add_argument(
+        "--md",
+        default="results/experiments_tables.md",
+        help="with --merge: write the tables here (docs/results.md quotes them)",
+    )
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out, args.md)
     if args.quick:
         args.workloads, args.budgets = ["mlp_a", "mlp_b"], [300]
     table, convergence = [], []
-    print(f"{'work':7s} {'budget':>5s} {'strategy':13s} {'fid':5s} {'latency vs Lava':>17s} "
-          f"{'energy vs Lava':>17s} {'cores (Lava)':>13s} {'ev→90%':>7s} {'÷LB':>6s}")
+    print(
+        f"{'work':7s} {'budget':>5s} {'strategy':13s} {'fid':5s} {'latency vs Lava':>17s} "
+        f"{'energy vs Lava':>17s} {'cores (Lava)':>13s} {'ev→90%':>7s} {'÷LB':>6s}"
+    )
     for name in args.workloads:
         net, hw, act = workload(name, args.input_layer)
         bound = lower_bound(net, hw, act)
         host_default = host_default_latency(name, args.fidelity)
         for budget in args.budgets:
             for strategy in args.strategies:
-                runs = [run_one(net, hw, act, strategy, budget, seed, args.fidelity)
-                        for seed in range(args.seeds)]
+                runs = [
+                    run_one(net, hw, act, strategy, budget, seed, args.fidelity)
+                    for seed in range(args.seeds)
+                ]
                 s = summarise(runs, bound)
                 vs_host = np.array([r["best_latency_s"] / host_default - 1.0 for r in runs])
                 print_row(name, budget, strategy, s, runs[0]["default_cores"])
-                table.append({"workload": name, "hardware": hw.name, "budget": budget,
-                              "strategy": strategy, "lower_bound_s": bound,
-                              "fidelity": args.fidelity, "input_layer": args.input_layer,
-                              "host_default_latency_s": host_default,
-                              "vs_host_default_change_mean": float(vs_host.mean()),
-                              "default_latency_s": runs[0]["default_latency_s"],
-                              "default_cores": runs[0]["default_cores"], **s})
-                convergence += [{"workload": name, "input_layer": args.input_layer, **r}
-                                for r in runs]
+                table.append(
+                    {
+                        "workload": name,
+                        "hardware": hw.name,
+                        "budget": budget,
+                        "strategy": strategy,
+                        "lower_bound_s": bound,
+                        "fidelity": args.fidelity,
+                        "input_layer": args.input_layer,
+                        "host_default_latency_s": host_default,
+                        "vs_host_default_change_mean": float(vs_host.mean()),
+                        "default_latency_s": runs[0]["default_latency_s"],
+                        "default_cores": runs[0]["default_cores"],
+                        **s,
+                    }
+                )
+                convergence += [
+                    {"workload": name, "input_layer": args.input_layer, **r} for r in runs
+                ]
                 # After every row: a long run killed keeps its rows.
                 write(args.out, table, convergence)
     print(f"wrote {args.out}")
@@ -180,8 +230,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _key(r: dict) -> tuple:
-    return (r["workload"], r.get("input_layer", "host"), r.get("fidelity", "fast"), r["budget"],
-            r["strategy"])
+    return (
+        r["workload"],
+        r.get("input_layer", "host"),
+        r.get("fidelity", "fast"),
+        r["budget"],
+        r["strategy"],
+    )
 
 
 def _pct(mean: float, sd: float | None = None) -> str:
@@ -198,25 +253,41 @@ def markdown(table: list[dict]) -> str:
     for (name, input_layer, fidelity), rows in groups.items():
         r0 = rows[0]
         chip = input_layer == "chip"
-        title = (f"**{name}** on `{r0['hardware']}`, "
-                 f"{'on-chip input population' if chip else 'host input'}, searched on the "
-                 f"**{fidelity}** model — Lava default {r0['default_latency_s'] * 1e6:.0f} µs on "
-                 f"{r0['default_cores']} cores, lower bound {r0['lower_bound_s'] * 1e6:.0f} µs")
+        title = (
+            f"**{name}** on `{r0['hardware']}`, "
+            f"{'on-chip input population' if chip else 'host input'}, searched on the "
+            f"**{fidelity}** model — Lava default {r0['default_latency_s'] * 1e6:.0f} µs on "
+            f"{r0['default_cores']} cores, lower bound {r0['lower_bound_s'] * 1e6:.0f} µs"
+        )
         if chip and r0.get("host_default_latency_s"):
             title += f"; host-input Lava default {r0['host_default_latency_s'] * 1e6:.0f} µs"
-        cols = ["budget", "strategy", "seeds", "latency vs Lava", "energy vs Lava",
-                "energy vs Lava (board)", "cores",
-                "evals to 90 %", "÷ lower bound", "event model: latency vs Lava"]
+        cols = [
+            "budget",
+            "strategy",
+            "seeds",
+            "latency vs Lava",
+            "energy vs Lava",
+            "energy vs Lava (board)",
+            "cores",
+            "evals to 90 %",
+            "÷ lower bound",
+            "event model: latency vs Lava",
+        ]
         cols += ["vs host-input Lava default"] if chip else []
         lines = [title, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for r in rows:
-            cells = [str(r["budget"]), r["strategy"], str(r["n_seeds"]),
-                     _pct(r["latency_change_mean"], r["latency_change_sd"]),
-                     _pct(r["energy_change_mean"], r["energy_change_sd"]),
-                     _board_pct(r),
-                     f"{r['cores_used_mean']:.0f}", f"{r['evals_to_90_mean']:.0f}",
-                     f"{r['ratio_to_lower_bound']:.2f}",
-                     _pct(r["event_latency_change_mean"], r["event_latency_change_sd"])]
+            cells = [
+                str(r["budget"]),
+                r["strategy"],
+                str(r["n_seeds"]),
+                _pct(r["latency_change_mean"], r["latency_change_sd"]),
+                _pct(r["energy_change_mean"], r["energy_change_sd"]),
+                _board_pct(r),
+                f"{r['cores_used_mean']:.0f}",
+                f"{r['evals_to_90_mean']:.0f}",
+                f"{r['ratio_to_lower_bound']:.2f}",
+                _pct(r["event_latency_change_mean"], r["event_latency_change_sd"]),
+            ]
             cells += [_pct(r["vs_host_default_change_mean"])] if chip else []
             lines.append("| " + " | ".join(cells) + " |")
         out.append("\n".join(lines) + "\n")
@@ -249,9 +320,16 @@ def merge(paths: list[str], out: str, md: str) -> int:
             runs[_key(r)] = fresh.get(_key(r), [])
     order = {w: i for i, w in enumerate(ALL_WORKLOADS)}
     rank = {s: i for i, s in enumerate(STRATEGIES)}
-    table = sorted(rows.values(), key=lambda r: (
-        order[r["workload"]], r.get("input_layer", "host") != "chip",
-        r.get("fidelity", "fast") != "fast", r["budget"], rank.get(r["strategy"], 99)))
+    table = sorted(
+        rows.values(),
+        key=lambda r: (
+            order[r["workload"]],
+            r.get("input_layer", "host") != "chip",
+            r.get("fidelity", "fast") != "fast",
+            r["budget"],
+            rank.get(r["strategy"], 99),
+        ),
+    )
     write(out, table, [r for key in map(_key, table) for r in runs[key]])
     with open(md, "w") as f:
         f.write(markdown(table))

@@ -40,8 +40,23 @@ def _run(trains, routes, service, depth, sources=None):
     done = np.zeros(1)
     stall = np.zeros((1, int(src.max()) + 2))
     service = np.asarray(service, dtype=float)
-    link_queues_bp(msgs, head, tail, pair, link, prev, nxt, src, service, np.zeros(len(service)),
-                   float(depth), 32, 1e-13, done, stall)
+    link_queues_bp(
+        msgs,
+        head,
+        tail,
+        pair,
+        link,
+        prev,
+        nxt,
+        src,
+        service,
+        np.zeros(len(service)),
+        float(depth),
+        32,
+        1e-13,
+        done,
+        stall,
+    )
     return head[0], tail[0], done[0], stall[0, 1:]
 
 
@@ -116,9 +131,12 @@ def host_saturated_mapping(net, hw) -> Mapping:
     def cores(routers):
         return [4 * (y * hw.routers_x + x) + s for x, y in routers for s in range(4)]
 
-    ids = (cores([(5, 0), (6, 0), (7, 0)])[: cpl[0]] + cores([(x, 0) for x in range(5)])[: cpl[1]]
-           + cores([(x, y) for x in (7, 6) for y in (1, 2, 3)])[: cpl[2]]
-           + cores([(0, 3)])[: cpl[3]])
+    ids = (
+        cores([(5, 0), (6, 0), (7, 0)])[: cpl[0]]
+        + cores([(x, 0) for x in range(5)])[: cpl[1]]
+        + cores([(x, y) for x in (7, 6) for y in (1, 2, 3)])[: cpl[2]]
+        + cores([(0, 3)])[: cpl[3]]
+    )
     m = Mapping.from_assignment(net, cpl, ids)
     m.validate(net, hw)
     return m
@@ -170,7 +188,8 @@ def test_fast_stays_a_lower_bound_with_backpressure():
     # is bound by its slowest receive pipeline, so the total hardly moves (docs/simulator.md)
     sat = ms[1]
     free = event_timeline(map_traffic(net, sat, unbounded, act)).step_s
-    held = event_timeline(map_traffic(net, sat, hw.replace_constant(
-        "timing.link_buffer_msgs", 2), act)).step_s
+    held = event_timeline(
+        map_traffic(net, sat, hw.replace_constant("timing.link_buffer_msgs", 2), act)
+    ).step_s
     assert (held != free).any()
     assert abs(held.sum() / free.sum() - 1) < 1e-3

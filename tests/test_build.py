@@ -114,9 +114,14 @@ def test_loihi2_target_lowers_every_layer_to_one_call():
     assert count_calls(offloaded) == 1
 
 
-@pytest.mark.parametrize(("target", "preset"), [
-    ("loihi2", "loihi2_1chip"), ("loihi2-2chip", "loihi2_2chip"),
-    ("loihi2-kapoho", "kapoho_point")])
+@pytest.mark.parametrize(
+    ("target", "preset"),
+    [
+        ("loihi2", "loihi2_1chip"),
+        ("loihi2-2chip", "loihi2_2chip"),
+        ("loihi2-kapoho", "kapoho_point"),
+    ],
+)
 def test_tag_model_selects_hardware_preset(target, preset):
     t = tvm.target.Target(target)
     assert "loihi2" in [str(k) for k in t.keys] and str(t.kind.name) == "llvm"
@@ -247,8 +252,12 @@ def test_dynamic_batch_runs_with_any_batch_size():
 
 
 @settings(max_examples=6, deadline=None)
-@given(seed=st.integers(0, 10_000), depth=st.integers(1, 3), batch=st.integers(1, 3),
-       relu_last=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    depth=st.integers(1, 3),
+    batch=st.integers(1, 3),
+    relu_last=st.booleans(),
+)
 def test_random_chains_compile_bit_exact(seed, depth, batch, relu_last):
     from tvm_models import build, dense, rand_layer
 

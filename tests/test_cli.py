@@ -331,17 +331,33 @@ def test_tune_stops_on_stagnation_and_wall_time(tmp_path):
     """--stagnation and --wall-time end the search early; the summary's stop_reason says which."""
     model = workloads.write_onnx("mlp_tiny", str(tmp_path / "mlp_tiny.onnx"))
     common = ("tune", model, "--strategy", "random", "--budget", "5000")
-    stag = _cli(*common, "--stagnation", "4", "--json", str(tmp_path / "s.json"),
-                "--outdir", str(tmp_path / "s"))
+    stag = _cli(
+        *common,
+        "--stagnation",
+        "4",
+        "--json",
+        str(tmp_path / "s.json"),
+        "--outdir",
+        str(tmp_path / "s"),
+    )
     assert stag.returncode == 0, stag.stderr
     run = json.loads((tmp_path / "s.json").read_text())["networks"][0]["runs"][0]
     assert run["stop_reason"] == "stagnation" and run["evaluations"] < 5000
-    wall = _cli(*common, "--wall-time", "0.5", "--json", str(tmp_path / "w.json"),
-                "--outdir", str(tmp_path / "w"))
+    wall = _cli(
+        *common,
+        "--wall-time",
+        "0.5",
+        "--json",
+        str(tmp_path / "w.json"),
+        "--outdir",
+        str(tmp_path / "w"),
+    )
     assert wall.returncode == 0, wall.stderr
     run = json.loads((tmp_path / "w.json").read_text())["networks"][0]["runs"][0]
     assert run["stop_reason"] in ("wall_time", "exhausted") and run["evaluations"] < 5000
-    for flag, value, says in (("--stagnation", "0", "0: must be at least 1 evaluation"),
-                              ("--wall-time", "-1", "-1: must be a positive, finite number")):
+    for flag, value, says in (
+        ("--stagnation", "0", "0: must be at least 1 evaluation"),
+        ("--wall-time", "-1", "-1: must be a positive, finite number"),
+    ):
         bad = _cli(*common, flag, value)
         assert bad.returncode == 2 and says in bad.stderr and flag in bad.stderr, bad.stderr

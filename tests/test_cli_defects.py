@@ -27,10 +27,11 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def _tune_log(model: str, log: str, calibration: np.ndarray | None = None,
-              input_layer: str = "host") -> str:
+def _tune_log(
+    model: str, log: str, calibration: np.ndarray | None = None, input_layer: str = "host"
+) -> str:
     config = LoihiConfig(hardware="loihi2_1chip", calibration=calibration, input_layer=input_layer)
-    (net, hw), = extract_networks(load_onnx(model), config=config)
+    ((net, hw),) = extract_networks(load_onnx(model), config=config)
     tune(net, hw, runner=LocalRunner(), strategy="random", budget=3, seed=0, log=log)
     return net.workload_key()
 
@@ -39,12 +40,14 @@ def _tune_log(model: str, log: str, calibration: np.ndarray | None = None,
 def logs(tmp_path_factory):
     d = tmp_path_factory.mktemp("defects")
     tiny = workloads.write_onnx("mlp_tiny", str(d / "mlp_tiny.onnx"))
-    other = workloads.write_onnx(WorkloadSpec("mlp_other", (64, 48, 10), 0.7, "loihi2_1chip"),
-                                 str(d / "other.onnx"))
+    other = workloads.write_onnx(
+        WorkloadSpec("mlp_other", (64, 48, 10), 0.7, "loihi2_1chip"), str(d / "other.onnx")
+    )
     calibration = np.full((4, 64), 4.0, dtype=np.float32)  # a much wider input range
     np.save(d / "cal.npy", calibration)
     return {
-        "dir": d, "tiny": tiny,
+        "dir": d,
+        "tiny": tiny,
         "other_model": (str(d / "other.jsonl"), _tune_log(other, str(d / "other.jsonl"))),
         "other_cal": (str(d / "cal.jsonl"), _tune_log(tiny, str(d / "cal.jsonl"), calibration)),
         "chip": (str(d / "chip.jsonl"), _tune_log(tiny, str(d / "chip.jsonl"), None, "chip")),
@@ -69,15 +72,31 @@ def test_replay_miss_from_another_calibration_says_calibration(logs):
     assert cal_key in res.stderr and "same layer sizes" in res.stderr
     assert "another --calibration" in res.stderr
     # with the tuning run's calibration the record matches
-    res = _cli("compile", logs["tiny"], "--log", log, "--calibration",
-               str(logs["dir"] / "cal.npy"), "-o", str(logs["dir"] / "c.so"))
+    res = _cli(
+        "compile",
+        logs["tiny"],
+        "--log",
+        log,
+        "--calibration",
+        str(logs["dir"] / "cal.npy"),
+        "-o",
+        str(logs["dir"] / "c.so"),
+    )
     assert res.returncode == 0 and "tuned mapping from" in res.stdout, res.stderr
 
 
 def test_replay_miss_on_other_hardware_names_the_hardware_the_log_holds(logs):
     log, _ = logs["other_cal"]
-    res = _cli("compile", logs["tiny"], "--hardware", "loihi2_2chip", "--log", log,
-               "-o", str(logs["dir"] / "d.so"))
+    res = _cli(
+        "compile",
+        logs["tiny"],
+        "--hardware",
+        "loihi2_2chip",
+        "--log",
+        log,
+        "-o",
+        str(logs["dir"] / "d.so"),
+    )
     assert res.returncode == 0, res.stderr
     assert "has no record for hardware 'loihi2_2chip'" in res.stderr
     held = get_preset("loihi2_1chip").key()
@@ -88,8 +107,10 @@ def test_replay_miss_from_another_input_layer_names_the_flag(logs):
     log, chip_key = logs["chip"]
     res = _cli("compile", logs["tiny"], "--log", log, "-o", str(logs["dir"] / "e.so"))
     assert res.returncode == 0, res.stderr
-    assert f"{chip_key}: this network plus an on-chip input layer: tuned with --input-layer chip" \
+    assert (
+        f"{chip_key}: this network plus an on-chip input layer: tuned with --input-layer chip"
         in res.stderr
+    )
 
 
 def _two_output_model(path: str) -> tuple[str, list[str]]:
@@ -99,8 +120,9 @@ def _two_output_model(path: str) -> tuple[str, list[str]]:
 
     model = workloads.make_onnx("mlp_tiny", spelling="gemm")
     relu = next(n for n in model.graph.node if n.op_type == "Relu")
-    model.graph.output.append(helper.make_tensor_value_info(relu.output[0], TensorProto.FLOAT,
-                                                            [1, 96]))
+    model.graph.output.append(
+        helper.make_tensor_value_info(relu.output[0], TensorProto.FLOAT, [1, 96])
+    )
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path, [o.name for o in model.graph.output]
@@ -117,8 +139,10 @@ def test_run_writes_exactly_the_path_given_with_onnx_output_names(tmp_path):
     res = _cli("run", lib, "--input", str(tmp_path / "x.npy"), "-o", str(out))
     assert res.returncode == 0, res.stderr
     assert out.is_file() and not (tmp_path / "y.npy.npz").exists()
-    assert f"wrote {out} (2 outputs as an .npz archive, arrays {names[0]!r}, {names[1]!r}" \
+    assert (
+        f"wrote {out} (2 outputs as an .npz archive, arrays {names[0]!r}, {names[1]!r}"
         in res.stdout
+    )
     with np.load(out) as data:
         assert sorted(data.files) == sorted(names)
         assert data[names[0]].shape == (2, 10) and data[names[1]].shape == (2, 96)

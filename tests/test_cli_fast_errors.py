@@ -17,14 +17,18 @@ CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
 
 
 def _python(code: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def _main_without_tvm(argv: list[str], cwd) -> tuple[int, str]:
     """Run the CLI in a fresh interpreter; the exit code and whether TVM got imported."""
-    proc = _python("import sys\nfrom tvm_loihi.cli import main\n"
-                   f"rc = main({argv!r})\nprint(rc, 'tvm' in sys.modules)", cwd=cwd)
+    proc = _python(
+        "import sys\nfrom tvm_loihi.cli import main\n"
+        f"rc = main({argv!r})\nprint(rc, 'tvm' in sys.modules)",
+        cwd=cwd,
+    )
     rc, imported = proc.stdout.split()[-2:]
     return int(rc), imported
 
@@ -54,8 +58,9 @@ def test_list_needs_no_tvm(tmp_path):
 
 
 def test_list_into_a_closed_pipe_is_not_an_error():
-    proc = subprocess.run(f"'{CLI}' list | head -1", shell=True, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        f"'{CLI}' list | head -1", shell=True, capture_output=True, text=True, timeout=120
+    )
     assert "hardware presets" in proc.stdout
     assert "Broken pipe" not in proc.stderr and "tracker" not in proc.stderr
 
@@ -69,7 +74,8 @@ def test_package_root_is_lazy_and_registers_once_tvm_is_imported():
         "print(tvm.target.Target('loihi2-kapoho').model)\n"
         "from tvm_loihi import *\n"
         "print(sorted(set(tvm_loihi.__all__) - set(dir())))\n"
-        "print(tvm_loihi.LoihiConfig.__module__, tvm_loihi.tune.__module__)\n")
+        "print(tvm_loihi.LoihiConfig.__module__, tvm_loihi.tune.__module__)\n"
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split("\n")
     assert lines[0] == "loihi2-kapoho"
@@ -78,8 +84,10 @@ def test_package_root_is_lazy_and_registers_once_tvm_is_imported():
 
 
 def test_tvm_imported_first_still_registers():
-    proc = _python("import tvm, tvm_loihi\ntvm.get_global_func('tvm_loihi.run_subgraph')\n"
-                   "print(tvm.target.Target('loihi2').model)")
+    proc = _python(
+        "import tvm, tvm_loihi\ntvm.get_global_func('tvm_loihi.run_subgraph')\n"
+        "print(tvm.target.Target('loihi2').model)"
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "loihi2"
 
@@ -90,18 +98,30 @@ def test_run_with_a_wrong_input_shape_says_what_the_model_wants(tmp_path):
     model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
     onnx.save(model, tmp_path / "dyn.onnx")
     so = str(tmp_path / "dyn.so")
-    built = subprocess.run([CLI, "compile", str(tmp_path / "dyn.onnx"), "-o", so],
-                           capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [CLI, "compile", str(tmp_path / "dyn.onnx"), "-o", so],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     np.save(tmp_path / "bad.npy", np.zeros((4, 50), np.float32))
     np.save(tmp_path / "ok.npy", np.zeros((4, 64), np.float32))
-    res = subprocess.run([CLI, "run", so, "--input", str(tmp_path / "bad.npy")],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [CLI, "run", so, "--input", str(tmp_path / "bad.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 1
     assert "model wants (batch, 64), got (4, 50)" in res.stderr
     assert "Check failed" not in res.stderr and "mismatch" not in res.stderr
-    ok = subprocess.run([CLI, "run", so, "--input", str(tmp_path / "ok.npy")],
-                        capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(
+        [CLI, "run", so, "--input", str(tmp_path / "ok.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "shape (4, 10)" in ok.stdout
 
@@ -110,9 +130,11 @@ def test_nothing_offloadable_is_said_the_same_way_by_inspect_compile_and_tune(tm
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"], name="relu")], "host_only",
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")],
+        "host_only",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path = str(tmp_path / "host_only.onnx")
@@ -123,11 +145,16 @@ def test_nothing_offloadable_is_said_the_same_way_by_inspect_compile_and_tune(tm
     assert said in ins.stdout and "for the reasons above" in ins.stdout
     assert "tvm-loihi inspect" not in ins.stdout + ins.stderr  # never "run inspect" from inspect
     so = str(tmp_path / "h.so")
-    com = subprocess.run([CLI, "compile", path, "-o", so], capture_output=True, text=True,
-                         timeout=300)
+    com = subprocess.run(
+        [CLI, "compile", path, "-o", so], capture_output=True, text=True, timeout=300
+    )
     assert com.returncode == 0 and os.path.isfile(so), com.stderr
     assert f"warning: {said}" in com.stderr and "entirely on the host" in com.stderr
-    tun = subprocess.run([CLI, "tune", path, "--budget", "2", "--outdir", str(tmp_path / "o")],
-                         capture_output=True, text=True, timeout=300)
+    tun = subprocess.run(
+        [CLI, "tune", path, "--budget", "2", "--outdir", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert tun.returncode == 1
     assert said in tun.stderr

@@ -21,10 +21,20 @@ def _lines(path: str) -> int:
 
 def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path):
     log = str(tmp_path / "t.jsonl")
-    argv = ["tune", "--workload", "mlp_tiny", "--budget", "100000", "--strategy", "random",
-            "--outdir", str(tmp_path / "out")]
-    proc = subprocess.Popen([CLI, *argv, "--log", log], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    argv = [
+        "tune",
+        "--workload",
+        "mlp_tiny",
+        "--budget",
+        "100000",
+        "--strategy",
+        "random",
+        "--outdir",
+        str(tmp_path / "out"),
+    ]
+    proc = subprocess.Popen(
+        [CLI, *argv, "--log", log], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240  # bounded, not a timing assertion
     while _lines(log) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -25,8 +25,14 @@ def test_list_prints_every_section():
     done = _run("list")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    for header in ("hardware presets", "target tags", "reference workloads",
-                   "search strategies", "measurement fidelities", "measurement runners"):
+    for header in (
+        "hardware presets",
+        "target tags",
+        "reference workloads",
+        "search strategies",
+        "measurement fidelities",
+        "measurement runners",
+    ):
         assert header in out
     for name in [*PRESETS, *WORKLOADS, *strategy_names(), *FIDELITIES, "rpc://HOST:PORT/KEY"]:
         assert name in out

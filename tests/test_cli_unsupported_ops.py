@@ -31,18 +31,22 @@ def sklearn_like(with_probabilities: bool = True):
     first graph output. ArrayFeatureExtractor (ai.onnx.ml) is not in TVM's importer."""
     model = workloads.make_onnx("mlp_tiny", batch=2)
     graph = model.graph
-    graph.node.extend([
-        helper.make_node("Softmax", ["y"], ["probabilities"], axis=1, name="softmax"),
-        helper.make_node("ArgMax", ["probabilities"], ["label_idx"], axis=1, keepdims=0),
-        helper.make_node("ArrayFeatureExtractor", ["classes", "label_idx"], ["label"],
-                         domain="ai.onnx.ml"),
-    ])
+    graph.node.extend(
+        [
+            helper.make_node("Softmax", ["y"], ["probabilities"], axis=1, name="softmax"),
+            helper.make_node("ArgMax", ["probabilities"], ["label_idx"], axis=1, keepdims=0),
+            helper.make_node(
+                "ArrayFeatureExtractor", ["classes", "label_idx"], ["label"], domain="ai.onnx.ml"
+            ),
+        ]
+    )
     graph.initializer.append(numpy_helper.from_array(np.arange(10, dtype=np.int64), "classes"))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info("label", TensorProto.INT64, [2]))
     if with_probabilities:
         graph.output.append(
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [2, 10]))
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [2, 10])
+        )
     model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
     onnx.checker.check_model(model)
     return model

@@ -79,8 +79,7 @@ def test_mid_graph_function_is_calibrated_by_running_the_host_prefix():
     signed = float(np.tanh(h).min()) < 0
     assert payloads[1].input_scale == pytest.approx(peak / (127 if signed else 255), rel=1e-5)
     # ... and differs from the float model only by quantisation of the first network:
-    ref = np.tanh(float_reference(
-        [_fl(ls[0], True, "a"), _fl(ls[1], False, "b")], x)[-1])
+    ref = np.tanh(float_reference([_fl(ls[0], True, "a"), _fl(ls[1], False, "b")], x)[-1])
     assert abs(peak - np.abs(ref).max()) < 0.1 * np.abs(ref).max()
 
 

@@ -48,8 +48,9 @@ def test_relax_type_api():
     np.testing.assert_array_equal(_compat.const_value(c), np.ones((3, 4)))
     v = relax.Var("x", relax.TensorType((tvm.tirx.Var("n", "int64"), 4), "float32"))
     assert _compat.tensor_shape(v) == (None, 4)
-    call = _compat.call_dps_packed("f", [_compat.string_imm("p"), v],
-                                   [relax.TensorType((2, 3), "float32")] * 2)
+    call = _compat.call_dps_packed(
+        "f", [_compat.string_imm("p"), v], [relax.TensorType((2, 3), "float32")] * 2
+    )
     assert str(call.op.name) == "relax.call_dps_packed"
     (out_ty,) = call.ty_args
     assert isinstance(out_ty, relax.TupleType) and len(out_ty.fields) == 2
@@ -57,8 +58,13 @@ def test_relax_type_api():
 
 def test_pattern_check_context_fields():
     fields = relax.transform.PatternCheckContext.__annotations__
-    for name in ("matched_expr", "annotated_expr", "matched_bindings", "var_usages",
-                 "value_to_bound_var"):
+    for name in (
+        "matched_expr",
+        "annotated_expr",
+        "matched_bindings",
+        "var_usages",
+        "value_to_bound_var",
+    ):
         assert name in fields
 
 

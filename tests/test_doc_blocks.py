@@ -41,6 +41,12 @@ def test_the_docs_have_python_blocks():
 @pytest.mark.parametrize("source", [s for _, s in BLOCKS], ids=[i for i, _ in BLOCKS])
 def test_block_runs_as_written(source, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_LOIHI_")}
-    proc = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", source],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}"

@@ -145,8 +145,9 @@ def test_images_and_compose_agree():
         assert any("pip install" in r and r.rstrip().endswith(" .") for r in image["run"])
         assert image["user"] not in ("root", "0", "")  # the images run as a non-root user
         assert ["docker/entrypoint.sh", "/usr/local/bin/tvm-loihi-docker"] in image["copy"]
-    assert tracker["entrypoint"] == compose["tracker"]["entrypoint"] == ["tvm-loihi-docker",
-                                                                          "tracker"]
+    assert (
+        tracker["entrypoint"] == compose["tracker"]["entrypoint"] == ["tvm-loihi-docker", "tracker"]
+    )
     assert host["entrypoint"] == compose["host"]["entrypoint"] == ["tvm-loihi-docker", "serve"]
     for name in ("tracker", "host", "tune"):
         assert compose[name]["secrets"] == ["tvm_loihi"], name
@@ -180,21 +181,32 @@ def test_entrypoint_refuses_beyond_loopback_without_a_mounted_secret(tmp_path, c
     image = "host" if command == "serve" else "tracker"
     host_img = parse_dockerfile(os.path.join(DOCKER, f"Dockerfile.{image}"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_LOIHI_SECRET")}
-    env = {**env, **host_img["env"], "TVM_LOIHI_PORT": str(free_port()),
-           "TVM_LOIHI_SECRET_FILE": str(tmp_path / "not_mounted")}
+    env = {
+        **env,
+        **host_img["env"],
+        "TVM_LOIHI_PORT": str(free_port()),
+        "TVM_LOIHI_SECRET_FILE": str(tmp_path / "not_mounted"),
+    }
     assert env["TVM_LOIHI_HOST"] == "0.0.0.0"  # what the images bind
     argv = _command(host_img["entrypoint"])
     for extra in ([], ["--insecure"]):  # --insecure does not open 0.0.0.0 in a container
-        res = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=60,
-                             env=_env_path(env))
+        res = subprocess.run(
+            [*argv, *extra], capture_output=True, text=True, timeout=60, env=_env_path(env)
+        )
         assert res.returncode == 1, res.stderr
-        assert f"refusing to start '{command}' on 0.0.0.0 without a secret: mount one at" \
-               in res.stderr, res.stderr
+        assert (
+            f"refusing to start '{command}' on 0.0.0.0 without a secret: mount one at" in res.stderr
+        ), res.stderr
     # Mounted: the entry point hands it over (192.0.2.1 is not assigned here: the bind fails,
     # after tvm-loihi accepted the secret).
     env["TVM_LOIHI_SECRET_FILE"] = _secret_file(tmp_path)
-    res = subprocess.run([*argv, "--host", "192.0.2.1"], capture_output=True, text=True,
-                         timeout=120, env=_env_path(env))
+    res = subprocess.run(
+        [*argv, "--host", "192.0.2.1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env_path(env),
+    )
     assert res.returncode != 0 and "refusing" not in res.stderr and "secret" not in res.stderr
     assert "Cannot assign requested address" in res.stderr, res.stderr
 
@@ -209,7 +221,10 @@ def test_entrypoints_run_a_farm_on_localhost(tmp_path):
     procs = []
     try:
         env = _deployment_env(
-            tracker_img, compose["tracker"], TVM_LOIHI_HOST="127.0.0.1", TVM_LOIHI_PORT=str(port),
+            tracker_img,
+            compose["tracker"],
+            TVM_LOIHI_HOST="127.0.0.1",
+            TVM_LOIHI_PORT=str(port),
             TVM_LOIHI_SECRET_FILE=secret_file,
         )
         log = str(tmp_path / "tracker.log")
@@ -249,7 +264,10 @@ def _tune_through_the_farm(tune_service: dict, port: int, tmp_path, secret_file:
     argv = [a.replace(":9190/", f":{port}/") for a in argv]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_LOIHI_SECRET")}
     res = subprocess.run(
-        _command(argv), capture_output=True, text=True, timeout=300,
+        _command(argv),
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=_env_path({**env, "TVM_LOIHI_SECRET_FILE": secret_file}),
     )
     assert res.returncode == 0, res.stderr[-3000:]

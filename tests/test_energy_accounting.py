@@ -45,9 +45,14 @@ def test_backend_copies_board_energy(hardware):
 
 
 def _metrics(latency, chip_j, board_j, chips):
-    return {"total_latency_s": latency, "per_sample_latency_s": latency / 8,
-            "energy_per_inference_j": chip_j, "energy_per_inference_board_j": board_j,
-            "cores_used": 10 * chips, "chips_used": chips}
+    return {
+        "total_latency_s": latency,
+        "per_sample_latency_s": latency / 8,
+        "energy_per_inference_j": chip_j,
+        "energy_per_inference_board_j": board_j,
+        "cores_used": 10 * chips,
+        "chips_used": chips,
+    }
 
 
 def test_table_says_when_the_energy_sign_differs():

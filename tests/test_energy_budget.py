@@ -42,8 +42,12 @@ def test_parse_energy_increase_refuses(text):
 
 def test_fastest_within_keeps_to_the_budget():
     default = MeasureResult(10e-6, 1e-6)
-    results = [MeasureResult(5e-6, 1.5e-6), MeasureResult(7e-6, 1.05e-6), default,
-               MeasureResult(8e-6, 0.9e-6)]
+    results = [
+        MeasureResult(5e-6, 1.5e-6),
+        MeasureResult(7e-6, 1.05e-6),
+        default,
+        MeasureResult(8e-6, 0.9e-6),
+    ]
     assert fastest_within(results, default, 0.10) == 1  # 5 us costs +50 %
     assert fastest_within(results, default, 0.50) == 0
     assert fastest_within(results, default, 0.0) == 3  # below the default's energy
@@ -67,11 +71,15 @@ def test_tune_picks_the_fastest_measured_mapping_within_the_budget(mlp_a, tmp_pa
     e0 = free.default_result.energy_j
     for budget in (0.0, 0.05, 0.25, 10.0):
         # the same seeded run again: every candidate comes from the log, only the pick differs
-        res = tune(network, hardware, strategy="ga", budget=40, seed=5, log=log,
-                   max_energy_increase=budget)
+        res = tune(
+            network, hardware, strategy="ga", budget=40, seed=5, log=log, max_energy_increase=budget
+        )
         assert res.cache_hits == res.evaluations
-        within = [r.result.latency_s for r in records
-                  if r.result.energy_j <= e0 * (1 + budget) * (1 + 1e-12)]
+        within = [
+            r.result.latency_s
+            for r in records
+            if r.result.energy_j <= e0 * (1 + budget) * (1 + 1e-12)
+        ]
         assert res.best_result.latency_s == min(within)
         assert res.best_result.energy_j <= e0 * (1 + budget) * (1 + 1e-12)
         assert res.fastest[1].latency_s == free.best_result.latency_s
@@ -79,8 +87,12 @@ def test_tune_picks_the_fastest_measured_mapping_within_the_budget(mlp_a, tmp_pa
         json.dumps(res.to_json())
     # the budget binds on this workload: the unconstrained fastest costs energy
     assert free.best_result.energy_j > e0
-    assert tune(network, hardware, strategy="ga", budget=40, seed=5, log=log,
-                max_energy_increase=0.0).best_result.latency_s > free.best_result.latency_s
+    assert (
+        tune(
+            network, hardware, strategy="ga", budget=40, seed=5, log=log, max_energy_increase=0.0
+        ).best_result.latency_s
+        > free.best_result.latency_s
+    )
 
 
 def test_tune_refuses_a_bad_budget(mlp_a):
@@ -95,10 +107,26 @@ def test_tune_and_compile_with_an_energy_budget(tmp_path):
     the budget, and compile embeds exactly that mapping."""
     model = workloads.write_onnx("mlp_a", str(tmp_path / "mlp_a.onnx"))
     log, summary = tmp_path / "tune.jsonl", tmp_path / "summary.json"
-    tune_run = _cli("tune", model, "--hardware", "loihi2_1chip", "--strategy", "ga",
-                    "--budget", "40", "--seed", "5", "--max-energy-increase", "10%",
-                    "--log", str(log), "--outdir", str(tmp_path / "out"),
-                    "--json", str(summary))
+    tune_run = _cli(
+        "tune",
+        model,
+        "--hardware",
+        "loihi2_1chip",
+        "--strategy",
+        "ga",
+        "--budget",
+        "40",
+        "--seed",
+        "5",
+        "--max-energy-increase",
+        "10%",
+        "--log",
+        str(log),
+        "--outdir",
+        str(tmp_path / "out"),
+        "--json",
+        str(summary),
+    )
     assert tune_run.returncode == 0, tune_run.stderr
     assert "fastest within 10% of the default's energy" in tune_run.stdout
     assert "--max-energy-increase 10%" in tune_run.stdout
@@ -112,13 +140,32 @@ def test_tune_and_compile_with_an_energy_budget(tmp_path):
     assert binds == (net["fastest"]["total_latency_s"] < net["best"]["total_latency_s"])
 
     lib = tmp_path / "model.so"
-    comp = _cli("compile", model, "--hardware", "loihi2_1chip", "--log", str(log),
-                "--max-energy-increase", "10%", "-o", str(lib))
+    comp = _cli(
+        "compile",
+        model,
+        "--hardware",
+        "loihi2_1chip",
+        "--log",
+        str(log),
+        "--max-energy-increase",
+        "10%",
+        "-o",
+        str(lib),
+    )
     assert comp.returncode == 0, comp.stderr
     (embedded,) = tvm_loihi.read_mappings(str(lib))
     assert embedded["mapping"] == net["best_mapping"]
     assert f"line {_line_of(log, net['best_mapping'])}," in comp.stdout
 
-    bad = _cli("compile", model, "--hardware", "loihi2_1chip", "--log", str(log),
-               "--max-energy-increase=-3%", "-o", str(lib))
+    bad = _cli(
+        "compile",
+        model,
+        "--hardware",
+        "loihi2_1chip",
+        "--log",
+        str(log),
+        "--max-energy-increase=-3%",
+        "-o",
+        str(lib),
+    )
     assert bad.returncode == 2 and "energy increase" in bad.stderr

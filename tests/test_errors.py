@@ -91,21 +91,25 @@ def test_3d_activations_run_on_host():
     ex = tvm.compile(mod, target="loihi2")
     assert tvm_loihi.read_payloads(ex) == []
     x = np.random.default_rng(0).random((2, 5, 16)).astype(np.float32)
-    np.testing.assert_allclose(vm_run(ex, x)[0], vm_run(tvm.compile(mod, target="llvm"), x)[0],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        vm_run(ex, x)[0], vm_run(tvm.compile(mod, target="llvm"), x)[0], rtol=1e-6
+    )
 
 
 # Two cores of at most 16 neurons: a 64-neuron layer cannot fit anywhere.
-_SMALL = HardwareSpec("two_small_cores", routers_x=1, routers_y=2,
-                      limits=CoreLimits(max_neurons=16))
+_SMALL = HardwareSpec(
+    "two_small_cores", routers_x=1, routers_y=2, limits=CoreLimits(max_neurons=16)
+)
 
 
 def test_layer_larger_than_hardware_is_a_clear_error():
     mod, _ = chain_model(widths=(16, 64, 8))
-    with pytest.raises(tvm_loihi.LoihiCapacityError,
-                       match=r"layer 'lv\d*' \(64 neurons, 16 inputs, \d+ synapses\) needs 4 "
-                             r"cores, "
-                             r"'two_small_cores' has 2 \(over by 2\)"):
+    with pytest.raises(
+        tvm_loihi.LoihiCapacityError,
+        match=r"layer 'lv\d*' \(64 neurons, 16 inputs, \d+ synapses\) needs 4 "
+        r"cores, "
+        r"'two_small_cores' has 2 \(over by 2\)",
+    ):
         tvm_loihi.partition_for_loihi(mod, _SMALL)
     with pytest.raises(tvm_loihi.LoihiCapacityError, match="64 neurons"):
         with tvm_loihi.LoihiConfig(hardware=_SMALL):
@@ -124,17 +128,22 @@ def test_layer_larger_than_hardware_can_stay_on_host():
 
 def test_chain_larger_than_hardware_names_every_layer():
     mod, _ = chain_model(widths=(16, 24, 24, 8))  # 2 + 2 + 1 cores > 2
-    with pytest.raises(tvm_loihi.LoihiCapacityError,
-                       match=r"needs 5 cores \('lv\d*': 2, 'lv\d*': 2, 'lv\d*': 1\), "
-                             r"'two_small_cores' has 2 \(over by 3\)"):
+    with pytest.raises(
+        tvm_loihi.LoihiCapacityError,
+        match=r"needs 5 cores \('lv\d*': 2, 'lv\d*': 2, 'lv\d*': 1\), "
+        r"'two_small_cores' has 2 \(over by 3\)",
+    ):
         with tvm_loihi.LoihiConfig(hardware=_SMALL):
             tvm.compile(mod, target="loihi2")
 
 
 def test_bad_calibration_is_named():
     mod, _ = chain_model()
-    with pytest.raises(ValueError, match=r"calibration for input 'x' has shape \(5, 3\); expected "
-                                         r"\(n_samples, 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"calibration for input 'x' has shape \(5, 3\); expected "
+        r"\(n_samples, 16\)",
+    ):
         with tvm_loihi.LoihiConfig(calibration=np.zeros((5, 3))):
             tvm.compile(mod, target="loihi2")
     with pytest.raises(ValueError, match=r"calibration inputs \['y'\] are not inputs"):

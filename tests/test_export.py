@@ -32,8 +32,13 @@ _LOAD = textwrap.dedent(
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_exported_library_runs_in_a_fresh_process(tmp_path):
@@ -43,8 +48,9 @@ def test_exported_library_runs_in_a_fresh_process(tmp_path):
     ex.export_library(lib)
     x = workloads.sample_inputs("mlp_tiny", 6, seed=11)
     np.save(tmp_path / "x.npy", x)
-    proc = _run(_LOAD.format(pre="import tvm_loihi"), lib, str(tmp_path / "x.npy"),
-                str(tmp_path / "y.npy"))
+    proc = _run(
+        _LOAD.format(pre="import tvm_loihi"), lib, str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), run_batched(ex, x, 2))
     import json

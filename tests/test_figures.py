@@ -107,8 +107,12 @@ def test_convergence_is_a_ratio_to_the_lower_bound_and_separates_close_runs(run,
     reference, name, ratios = convergence_series(runs, lb)
     assert reference == lb and name == "lower bound"
     assert all((r >= 1.0).all() for r in ratios)
-    fig = convergence_figure(runs, default_s=res.default_result.latency_s, lower_bound_s=lb,
-                             measured_by="fast simulator, runner local")
+    fig = convergence_figure(
+        runs,
+        default_s=res.default_result.latency_s,
+        lower_bound_s=lb,
+        measured_by="fast simulator, runner local",
+    )
     main, zoom = fig.axes
     for ax in (main, zoom):
         ydata = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
@@ -124,8 +128,9 @@ def test_convergence_is_a_ratio_to_the_lower_bound_and_separates_close_runs(run,
     gap = 0.3e-6 / lb
     assert gap / (hi - lo) > 0.3
     assert "measured by: fast simulator, runner local" in fig._suptitle.get_text()
-    path = plot_convergence(runs, str(tmp_path / "c.png"),
-                            default_s=res.default_result.latency_s, lower_bound_s=lb)
+    path = plot_convergence(
+        runs, str(tmp_path / "c.png"), default_s=res.default_result.latency_s, lower_bound_s=lb
+    )
     rgb = _check_png(path, CONVERGENCE_SIZE)
     plot_area = rgb[: int(rgb.shape[0] * 0.8)]  # above the legend
     for colour in layer_colours(3):  # tab10: ga, bilevel, random in drawing order
@@ -172,8 +177,9 @@ def test_placement_is_cropped_to_the_used_cores(run, small_on_mesh16, tmp_path):
     assert view.x1 >= min(gw - 1, xy[:, 0].max() + VIEW_MARGIN)
     assert view.y1 >= min(gh - 1, xy[:, 1].max() + VIEW_MARGIN)
     assert not view.full and view.shape[0] * view.shape[1] <= 0.25 * gw * gh
-    path = plot_placement(hw, panels, run["names"], str(tmp_path / "p.png"),
-                          measured_by="fast simulator, local")
+    path = plot_placement(
+        hw, panels, run["names"], str(tmp_path / "p.png"), measured_by="fast simulator, local"
+    )
     rgb = _check_png(path, placement_size(hw, 1, view))
     # the drawn cores are mostly the network's, not unused grey (uncropped: 3 of 128 = 2 %)
     layer_px = sum(_count_colour(rgb, c) for c in layer_colours(len(run["names"])))
@@ -184,12 +190,15 @@ def test_placement_is_cropped_to_the_used_cores(run, small_on_mesh16, tmp_path):
 def test_placement_title_says_what_part_of_the_mesh_is_shown(small_on_mesh16):
     _, hw, _, panels = small_on_mesh16
     view = placement_view(hw, panels)
-    assert view.describe(hw) == (f"routers x {view.x0}-{view.x1}, y {view.y0}-{view.y1} of the "
-                                 "8 x 16 mesh (128 cores; the rest are unused)")
+    assert view.describe(hw) == (
+        f"routers x {view.x0}-{view.x1}, y {view.y0}-{view.y1} of the "
+        "8 x 16 mesh (128 cores; the rest are unused)"
+    )
 
 
-@pytest.mark.parametrize("preset, mesh", [("loihi2_1chip_mesh16", "8 x 16"),
-                                          ("loihi2_1chip", "8 x 4")])
+@pytest.mark.parametrize(
+    "preset, mesh", [("loihi2_1chip_mesh16", "8 x 16"), ("loihi2_1chip", "8 x 4")]
+)
 def test_placement_of_a_spread_mapping_shows_the_whole_mesh(run, preset, mesh):
     net, hw = run["net"], get_preset(preset)
     corners = Mapping.from_assignment(net, (1, 1, 1), [0, 7, 127])  # opposite corners
@@ -232,8 +241,12 @@ def test_edge_loads_sum_both_directions():
 
 
 def test_utilisation_figure(run, tmp_path):
-    path = plot_utilisation(run["panels"], run["names"], str(tmp_path / "u.png"),
-                            measured_by="fast simulator, re-run locally")
+    path = plot_utilisation(
+        run["panels"],
+        run["names"],
+        str(tmp_path / "u.png"),
+        measured_by="fast simulator, re-run locally",
+    )
     rgb = _check_png(path, UTILISATION_SIZE)
     for colour in layer_colours(len(run["names"])):
         assert _has_colour(rgb, colour)

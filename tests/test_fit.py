@@ -29,7 +29,7 @@ SEED = 3
 def workload(tmp_path_factory):
     """mlp_tiny as the CLI sees it (same workload key as `tvm-loihi tune --workload mlp_tiny`)."""
     onnx_path = inputs.workload_onnx("mlp_tiny", str(tmp_path_factory.mktemp("onnx")))
-    (net, hw), = inputs.offloaded_networks(inputs.load_model(onnx_path, None), HW, None)
+    ((net, hw),) = inputs.offloaded_networks(inputs.load_model(onnx_path, None), HW, None)
     return net, inputs.activity_for(net, hw, None)
 
 
@@ -41,8 +41,17 @@ def standin_log(tmp_path_factory, workload):
     backend_ = StandinBackend(StandinConfig(SEED, cost_s=0.0, noise_seed=3))
     with PoolRunner(n_workers=1, backend=backend_) as runner:
         for strategy in ("random", "bilevel"):
-            tune(net, HW, runner=runner, strategy=strategy, budget=60, seed=1,
-                 fidelity="standin", activity=act, log=path)
+            tune(
+                net,
+                HW,
+                runner=runner,
+                strategy=strategy,
+                budget=60,
+                seed=1,
+                fidelity="standin",
+                activity=act,
+                log=path,
+            )
     return path
 
 
@@ -62,10 +71,13 @@ def test_fit_beats_default_on_held_out_records(fit):
     assert fit.energy_after.median_rel_error < 0.5 * fit.energy_before.median_rel_error
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness (#14.2): on the deterministic record set "
-                   "(one worker, fixed noise stream) the noise-free fit ranks held-out records at "
-                   "Spearman 0.926, not > 0.97; it reached 0.984 on the two-worker records it was "
-                   "tuned on, so the fit is sensitive to which mappings were measured")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness (#14.2): on the deterministic record set "
+    "(one worker, fixed noise stream) the noise-free fit ranks held-out records at "
+    "Spearman 0.926, not > 0.97; it reached 0.984 on the two-worker records it was "
+    "tuned on, so the fit is sensitive to which mappings were measured",
+)
 def test_recovers_known_constants_from_noise_free_records(standin_log, workload, tmp_path):
     """Records made by the fast model on a known spec (the mappings of the stand-in log): the fit
     of the fast model ranks held-out records better than the default and recovers what it can
@@ -77,8 +89,12 @@ def test_recovers_known_constants_from_noise_free_records(standin_log, workload,
     for r in TuningLog(standin_log).records():
         if r.result.ok:
             res = backend.measure(net, truth, act, r.input.mapping, "fast")
-            known.append(MeasureInput(r.input.workload_key, HW.key(), r.input.mapping, "fast",
-                                      r.input.activity_key), res)
+            known.append(
+                MeasureInput(
+                    r.input.workload_key, HW.key(), r.input.mapping, "fast", r.input.activity_key
+                ),
+                res,
+            )
     fit = calibrate(path, HW, net, act, model="fast")
     print(format_fit(fit))
     assert fit.latency_after.spearman > fit.latency_before.spearman
@@ -123,8 +139,22 @@ def test_cli_calibrate_writes_a_usable_spec(standin_log, tmp_path, capsys):
     out, report = str(tmp_path / "fitted.json"), str(tmp_path / "fit.json")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        code = main(["calibrate", standin_log, "--workload", "mlp_tiny", "--hardware",
-                     "loihi2_1chip", "--max-records", "30", "-o", out, "--json", report])
+        code = main(
+            [
+                "calibrate",
+                standin_log,
+                "--workload",
+                "mlp_tiny",
+                "--hardware",
+                "loihi2_1chip",
+                "--max-records",
+                "30",
+                "-o",
+                out,
+                "--json",
+                report,
+            ]
+        )
     assert code == 0
     text = capsys.readouterr().out
     assert "Spearman" in text and "identified" in text

@@ -19,8 +19,11 @@ from tvm_loihi.model.hardware import (
 
 
 def test_presets_geometry():
-    one, two, kp = (get_preset("loihi2_1chip"), get_preset("loihi2_2chip"),
-                    get_preset("kapoho_point"))
+    one, two, kp = (
+        get_preset("loihi2_1chip"),
+        get_preset("loihi2_2chip"),
+        get_preset("kapoho_point"),
+    )
     assert (one.n_cores, one.cores_per_chip, one.n_chips) == (128, 128, 1)
     assert (two.n_cores, two.n_chips) == (256, 2)
     assert (kp.n_cores, kp.n_chips, kp.chips_x, kp.chips_y) == (1024, 8, 4, 2)
@@ -88,8 +91,10 @@ def test_validation_on_construction():
         ({"energy": {"syn_op_j": float("inf")}}, "Energy.syn_op_j must be a finite number"),
         ({"energy": {"static_w_per_chip": None}}, "static_w_per_chip"),
         ({"timing": {"barrier_s": [1e-6, "x", 1e-6, 1e-6]}}, "Timing.barrier_s[1]"),
-        ({"timing": {"barrier_routers": [0, 2, 4, 29], "barrier_s": [1e-6] * 4}},
-         "barrier_routers must increase from"),
+        (
+            {"timing": {"barrier_routers": [0, 2, 4, 29], "barrier_s": [1e-6] * 4}},
+            "barrier_routers must increase from",
+        ),
         ({"timing": {"barrier_routers": [1, 2]}}, "need the same, non-zero length"),
         ({"timing": "fast"}, "timing must be an object of fields"),
         ({"name": 7}, "name must be a non-empty string"),
@@ -138,15 +143,20 @@ def test_scale_constant_touches_only_that_constant():
         group, field = name.split(".")
         s = hw.scale_constant(name, 2.0)
         assert getattr(getattr(s, group), field) == pytest.approx(
-            2 * getattr(getattr(hw, group), field))
+            2 * getattr(getattr(hw, group), field)
+        )
         assert s.key() != hw.key()
 
 
 def test_v0_presets_keep_their_old_hardware_keys(tmp_path):
     """Tuning logs written before the recalibration name these keys; the v0 presets reproduce
     them (and so does a spec file saved from the old preset, which lacks the new fields)."""
-    old = {"loihi2_1chip_v0": "3c987e26c054d887", "loihi2_2chip_v0": "05bd6e94374823b1",
-           "kapoho_point_v0": "bd466ad98779e988", "loihi2_1chip_tile4_v0": "e5b9a2c451332400"}
+    old = {
+        "loihi2_1chip_v0": "3c987e26c054d887",
+        "loihi2_2chip_v0": "05bd6e94374823b1",
+        "kapoho_point_v0": "bd466ad98779e988",
+        "loihi2_1chip_tile4_v0": "e5b9a2c451332400",
+    }
     for name, key in old.items():
         assert get_preset(name).key() == key
     legacy = get_preset("loihi2_1chip_v0").to_json()
@@ -165,20 +175,35 @@ def test_one_calibration_table_covers_every_constant():
 
     names = [row.name for row in CALIBRATION]
     hw = get_preset("loihi2_1chip")
-    fields = [f"{g}.{f}" for g in ("limits", "timing", "energy")
-              for f in type(getattr(hw, g)).__dataclass_fields__]
+    fields = [
+        f"{g}.{f}"
+        for g in ("limits", "timing", "energy")
+        for f in type(getattr(hw, g)).__dataclass_fields__
+    ]
     assert sorted(names) == sorted(["topology", *fields])
     assert len(names) == len(set(names))
     # every L1-derived time is divided by the same factor
     t = hw.timing
-    l1_ns = {"syn_op_s": 4.7, "neuron_update_s": 9.7, "msg_send_s": 5.1, "msg_recv_s": 16,
-             "hop_ew_s": 4.1, "hop_ns_s": 6.5, "hop_local_s": 2.1, "link_msg_s": 0.58}
+    l1_ns = {
+        "syn_op_s": 4.7,
+        "neuron_update_s": 9.7,
+        "msg_send_s": 5.1,
+        "msg_recv_s": 16,
+        "hop_ew_s": 4.1,
+        "hop_ns_s": 6.5,
+        "hop_local_s": 2.1,
+        "link_msg_s": 0.58,
+    }
     for name, l1 in l1_ns.items():
         assert getattr(t, name) == pytest.approx(l1 * 1e-9 / L1_TO_L2_TIME)
     assert t.syn_op_s == pytest.approx(1.0e-9)
     lim = hw.limits
-    assert (lim.max_neurons, lim.max_input_axons, lim.max_output_axons,
-            lim.max_neuron_groups) == (4096, 16000, 16000, 8)
+    assert (lim.max_neurons, lim.max_input_axons, lim.max_output_axons, lim.max_neuron_groups) == (
+        4096,
+        16000,
+        16000,
+        8,
+    )
     assert get_preset("loihi2_1chip_n8192").limits.max_neurons == 8192
     assert (hw.routers_x, hw.routers_y, hw.cores_per_router) == (8, 4, 4)
     mesh = get_preset("loihi2_1chip_mesh16")

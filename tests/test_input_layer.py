@@ -27,8 +27,10 @@ from tvm_loihi.sim import evaluate
 def _pair(name: str = "mlp_tiny"):
     cal = workloads.sample_inputs(name, 32)
     fls = workloads.float_layers(name)
-    return (quantize_network(fls, cal, name=name),
-            quantize_network(fls, cal, name=name, input_layer=True))
+    return (
+        quantize_network(fls, cal, name=name),
+        quantize_network(fls, cal, name=name, input_layer=True),
+    )
 
 
 def test_relay_is_exact_and_keeps_every_other_layer():
@@ -73,8 +75,11 @@ def test_tvm_compile_with_the_input_population_gives_identical_outputs():
     with tvm_loihi.LoihiConfig(input_layer="chip"):
         chip_ex = tvm.compile(mod, target="loihi2")
     np.testing.assert_array_equal(run_batched(chip_ex, x, 2), run_batched(host_ex, x, 2))
-    host_net, chip_net = (network_from_payload(json.dumps(p, sort_keys=True))[0]
-                          for ex in (host_ex, chip_ex) for p in tvm_loihi.read_payloads(ex))
+    host_net, chip_net = (
+        network_from_payload(json.dumps(p, sort_keys=True))[0]
+        for ex in (host_ex, chip_ex)
+        for p in tvm_loihi.read_payloads(ex)
+    )
     assert chip_net.layers[0].name == INPUT_LAYER_NAME
     assert chip_net.layer_sizes == (host_net.n_inputs, *host_net.layer_sizes)
 
@@ -103,8 +108,22 @@ def test_config_rejects_an_unknown_choice():
 def test_cli_tunes_and_replays_with_the_input_population(tmp_path, capsys):
     model = workloads.write_onnx("mlp_tiny", str(tmp_path / "tiny.onnx"))
     log, summary = str(tmp_path / "t.jsonl"), tmp_path / "s.json"
-    argv = ["tune", model, "--input-layer", "chip", "--strategy", "bilevel", "--budget", "8",
-            "--log", log, "--outdir", str(tmp_path / "out"), "--json", str(summary)]
+    argv = [
+        "tune",
+        model,
+        "--input-layer",
+        "chip",
+        "--strategy",
+        "bilevel",
+        "--budget",
+        "8",
+        "--log",
+        log,
+        "--outdir",
+        str(tmp_path / "out"),
+        "--json",
+        str(summary),
+    ]
     assert main(argv) == 0
     (net,) = json.loads(summary.read_text())["networks"]
     assert net["layer_sizes"][0] == net["layer_sizes"][1]  # the relay: n_in -> n_in

@@ -110,8 +110,11 @@ def mlp_a():
 def test_mlp_a_sparse_dense_and_sliced_match_reference_and_activity(mlp_a):
     net, x = mlp_a
     mapping = Mapping.from_assignment(net, (2, 3, 3, 1), [8, 1, 6, 2, 0, 7, 5, 3, 4])
-    graphs = [describe(net, synapse="sparse"), describe(net, synapse="dense"),
-              describe(net, mapping)]
+    graphs = [
+        describe(net, synapse="sparse"),
+        describe(net, synapse="dense"),
+        describe(net, mapping),
+    ]
     kinds = [{kind for ks in g.kinds for kind in ks} for g in graphs]
     assert kinds[:2] == [{"sparse"}, {"dense"}] and graphs[2].n_processes == 1 + 2 * 9
     results = run_graphs([(g, x) for g in graphs], timeout_s=600)

@@ -27,8 +27,17 @@ def _net(rng, sizes=(12, 9, 7, 3), density=0.5, shift=3) -> NetworkIR:
         w = rng.integers(-128, 128, (n_out, n_in))
         w[rng.random(w.shape) >= density] = 0
         relu = k < len(sizes) - 2
-        layers.append(Layer(f"fc{k}", sps.csr_matrix(w), shift, rng.integers(-20, 20, n_out), relu,
-                            0 if relu else -5000, 255 if relu else 5000))
+        layers.append(
+            Layer(
+                f"fc{k}",
+                sps.csr_matrix(w),
+                shift,
+                rng.integers(-20, 20, n_out),
+                relu,
+                0 if relu else -5000,
+                255 if relu else 5000,
+            )
+        )
     return NetworkIR(tuple(layers), input_lo=0, input_hi=255, name="small")
 
 
@@ -101,8 +110,10 @@ def test_accumulator_wrap_is_refused_with_layer_neuron_and_excess():
     bad = NetworkIR((layer, nxt), input_lo=-127, input_hi=127)
     worst = 2 * 64 * 128 * (1 << 20)
     excess = worst - ACCUMULATOR_LIMIT
-    with pytest.raises(AccumulatorOverflowError,
-                       match=f"layer 1 \\('next'\\) neuron 0: .* = {worst} .* by {excess}"):
+    with pytest.raises(
+        AccumulatorOverflowError,
+        match=f"layer 1 \\('next'\\) neuron 0: .* = {worst} .* by {excess}",
+    ):
         describe(bad)
 
 

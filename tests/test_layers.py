@@ -87,15 +87,21 @@ def _violations():
             if other is None or other == unit or other not in RANKS:
                 continue  # the root facade, or a name imported from its own unit
             if RANKS[other] >= RANKS[unit]:
-                out.append(f"{path.relative_to(ROOT.parent)}:{line}: {unit} (layer {RANKS[unit]}) "
-                           f"imports {target} (layer {RANKS[other]})")
+                out.append(
+                    f"{path.relative_to(ROOT.parent)}:{line}: {unit} (layer {RANKS[unit]}) "
+                    f"imports {target} (layer {RANKS[other]})"
+                )
     return out
 
 
 def test_every_unit_has_a_layer():
-    units = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
-             if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
-             and p.name != "__init__.py" and not (p.is_file() and _is_shim(p))}
+    units = {
+        p.stem if p.is_file() else p.name
+        for p in ROOT.iterdir()
+        if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
+        and p.name != "__init__.py"
+        and not (p.is_file() and _is_shim(p))
+    }
     assert units <= set(RANKS), f"units without a layer: {sorted(units - set(RANKS))}"
 
 
@@ -108,16 +114,29 @@ def test_the_checker_sees_function_level_imports(tmp_path):
     src = "def f():\n    from ..cli import main\n"
     path = tmp_path / "x.py"
     path.write_text(src)
-    assert list(_imports("tvm_loihi.model.x", path)) == [(2, "tvm_loihi.cli"),
-                                                        (2, "tvm_loihi.cli.main")]
+    assert list(_imports("tvm_loihi.model.x", path)) == [
+        (2, "tvm_loihi.cli"),
+        (2, "tvm_loihi.cli.main"),
+    ]
 
 
-@pytest.mark.parametrize("heavy", ["tvm_loihi.search", "tvm_loihi.tuning", "tvm_loihi.measure",
-                                   "tvm_loihi.cli", "tvm_loihi.report", "lava"])
+@pytest.mark.parametrize(
+    "heavy",
+    [
+        "tvm_loihi.search",
+        "tvm_loihi.tuning",
+        "tvm_loihi.measure",
+        "tvm_loihi.cli",
+        "tvm_loihi.report",
+        "lava",
+    ],
+)
 def test_import_tvm_loihi_loads_only_what_a_loading_process_needs(heavy):
-    code = ("import sys, tvm_loihi\n"
-            f"bad = sorted(m for m in sys.modules if m == {heavy!r} "
-            f"or m.startswith({heavy!r} + '.'))\n"
-            "print(','.join(bad))\n")
+    code = (
+        "import sys, tvm_loihi\n"
+        f"bad = sorted(m for m in sys.modules if m == {heavy!r} "
+        f"or m.startswith({heavy!r} + '.'))\n"
+        "print(','.join(bad))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import tvm_loihi imported {out.stdout.strip()}"

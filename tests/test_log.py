@@ -40,8 +40,9 @@ def test_append_lookup_and_reopen(tmp_path):
 def test_equal_mappings_hash_equal_regardless_of_key_order(tmp_path):
     log = TuningLog(tmp_path / "t.jsonl")
     log.append(_inp(2), _ok(1e-6))
-    reordered = MeasureInput("w0", "h0", {"core_ids": [0, 1, 2, 3], "cores_per_layer": [2, 2]},
-                             "fast")
+    reordered = MeasureInput(
+        "w0", "h0", {"core_ids": [0, 1, 2, 3], "cores_per_layer": [2, 2]}, "fast"
+    )
     assert log.lookup(reordered) is not None
     assert log.lookup(_inp(2, fidelity="event")) is None  # fidelity is part of the key
 
@@ -116,8 +117,10 @@ _WRITER = textwrap.dedent("""
 def test_two_processes_append_to_one_log(tmp_path):
     path = tmp_path / "shared.jsonl"
     n = 150
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), tag, str(n)])
-             for tag in ("A", "B")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), tag, str(n)])
+        for tag in ("A", "B")
+    ]
     try:
         assert [p.wait(timeout=120) for p in procs] == [0, 0]
     finally:
@@ -137,11 +140,13 @@ def test_command_line_summary_and_best(tmp_path):
     log.append(_inp(1), _ok(5e-6))
     log.append(_inp(2), _ok(2e-6))
     cli = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
-    out = subprocess.run([cli, "log", "summary", str(path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [cli, "log", "summary", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     assert "2 records" in out and "w0" in out
-    out = subprocess.run([cli, "log", "best", str(path), "--json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [cli, "log", "best", str(path), "--json"], capture_output=True, text=True, check=True
+    ).stdout
     (row,) = json.loads(out)
     assert row["latency_s"] == 2e-6 and row["line"] == 2
 

@@ -22,7 +22,7 @@ def _oracle_violations(net, mapping, hw):
         w = layer.weights.toarray() != 0
         b = mapping.bounds[k]
         for j in range(len(b) - 1):
-            block = w[b[j]: b[j + 1]]  # (neurons on core, n_in)
+            block = w[b[j] : b[j + 1]]  # (neurons on core, n_in)
             nnz_per_axon = block.sum(axis=0)
             n = b[j + 1] - b[j]
             dense = layer.n_in * -(-(n + lim.dense_extra_synapses) // lim.dense_synapses_per_word)
@@ -30,14 +30,18 @@ def _oracle_violations(net, mapping, hw):
             if k + 1 < len(net.layers):
                 wn = net.layers[k + 1].weights.toarray() != 0
                 bn = mapping.bounds[k + 1]
-                dst = np.stack([wn[bn[i]: bn[i + 1], b[j]: b[j + 1]].any(axis=0)
-                                for i in range(len(bn) - 1)])
+                dst = np.stack(
+                    [wn[bn[i] : bn[i + 1], b[j] : b[j + 1]].any(axis=0) for i in range(len(bn) - 1)]
+                )
                 out_axons = int(dst.sum())
             else:
                 out_axons = n
-            usage = {"max_neurons": n, "synmem_words": min(dense, sparse),
-                     "max_input_axons": int((nnz_per_axon > 0).sum()),
-                     "max_output_axons": out_axons}
+            usage = {
+                "max_neurons": n,
+                "synmem_words": min(dense, sparse),
+                "max_input_axons": int((nnz_per_axon > 0).sum()),
+                "max_output_axons": out_axons,
+            }
             found += [(k, j, name) for name, v in usage.items() if v > getattr(lim, name)]
     return found
 
@@ -60,23 +64,33 @@ def test_tiny_limits_error_names_layer_core_limit_excess():
     net = network("mlp_tiny")
     hw = get_preset("loihi2_1chip").replace_constant("limits.synmem_words", 100)
     m = Mapping.from_assignment(net, (1, 1, 1), [4, 5, 6])
-    with pytest.raises(MappingError,
-                       match=r"layer 0 .* core 4: synmem_words \d+ > 100 \(over by \d+\)"):
+    with pytest.raises(
+        MappingError, match=r"layer 0 .* core 4: synmem_words \d+ > 100 \(over by \d+\)"
+    ):
         m.validate(net, hw)
     with pytest.raises(MappingError, match="does not exist"):
         Mapping.from_assignment(net, (1, 1, 1), [0, 1, 128]).validate(
-            net, get_preset("loihi2_1chip"))
+            net, get_preset("loihi2_1chip")
+        )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cores=st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 10)),
-       synmem=st.integers(200, 3000), axons_in=st.integers(20, 64), axons_out=st.integers(20, 400),
-       neurons=st.integers(8, 96))
+@given(
+    cores=st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 10)),
+    synmem=st.integers(200, 3000),
+    axons_in=st.integers(20, 64),
+    axons_out=st.integers(20, 400),
+    neurons=st.integers(8, 96),
+)
 def test_validate_agrees_with_dense_oracle(cores, synmem, axons_in, axons_out, neurons):
     net = network("mlp_tiny")
     hw = get_preset("loihi2_1chip")
-    for name, v in (("synmem_words", synmem), ("max_input_axons", axons_in),
-                    ("max_output_axons", axons_out), ("max_neurons", neurons)):
+    for name, v in (
+        ("synmem_words", synmem),
+        ("max_input_axons", axons_in),
+        ("max_output_axons", axons_out),
+        ("max_neurons", neurons),
+    ):
         hw = hw.replace_constant(f"limits.{name}", v)
     m = Mapping.from_assignment(net, cores, np.arange(sum(cores))[::-1])
     bad = _oracle_violations(net, m, hw)
@@ -106,8 +120,12 @@ def test_min_cores_is_minimal_on_tiny():
 # asks for (it was sized against the 4,096-axon limit). The original 8192-wide widths
 # (1024-8192x4-4096-256) need 693 cores = 5.4 chips again; resizing a workload is left to the
 # lead, so the requirement stays asserted and is marked as a known failure.
-_MLP_K = pytest.param("mlp_k", marks=pytest.mark.xfail(
-    strict=True, reason="mlp_k needs 2 chips under the Lava L2 limits; WORKLOADS.md asks 5-8"))
+_MLP_K = pytest.param(
+    "mlp_k",
+    marks=pytest.mark.xfail(
+        strict=True, reason="mlp_k needs 2 chips under the Lava L2 limits; WORKLOADS.md asks 5-8"
+    ),
+)
 
 
 @pytest.mark.parametrize("name", ["mlp_tiny", "mlp_a", "mlp_b", "mlp_b2", _MLP_K])

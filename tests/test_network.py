@@ -23,8 +23,17 @@ def _random_network(rng: np.random.Generator, widths, relu_last=False) -> Networ
         w[rng.random(w.shape) < 0.6] = 0
         relu = relu_last or k < len(widths) - 2
         hi = int(rng.integers(1, 5000))
-        layers.append(Layer(f"l{k}", sps.csr_matrix(w), int(rng.integers(0, 8)),
-                            rng.integers(-50, 50, size=b), relu, 0 if relu else -hi, hi))
+        layers.append(
+            Layer(
+                f"l{k}",
+                sps.csr_matrix(w),
+                int(rng.integers(0, 8)),
+                rng.integers(-50, 50, size=b),
+                relu,
+                0 if relu else -hi,
+                hi,
+            )
+        )
     return NetworkIR(tuple(layers), input_lo=-127, input_hi=127)
 
 
@@ -32,7 +41,7 @@ def _dense_semantics(net: NetworkIR, x: np.ndarray) -> list[np.ndarray]:
     outs, h = [], np.clip(x.astype(np.int64), net.input_lo, net.input_hi)
     for layer in net.layers:
         acc = h @ layer.weights.toarray().astype(np.int64).T
-        y = np.floor_divide(acc, 2 ** layer.shift) + layer.bias  # arithmetic shift = floor
+        y = np.floor_divide(acc, 2**layer.shift) + layer.bias  # arithmetic shift = floor
         if layer.relu:
             y = np.maximum(y, 0)
         h = np.clip(y, layer.lo, layer.hi)
@@ -66,8 +75,10 @@ def test_layer_validation_names_the_layer():
 
 def test_serialisation_round_trips_and_keys_follow_values():
     net = _random_network(np.random.default_rng(0), (5, 7, 3))
-    copies = (NetworkIR.from_bytes(net.to_bytes()),
-              NetworkIR.from_parts(net.meta_json(), net.arrays()))
+    copies = (
+        NetworkIR.from_bytes(net.to_bytes()),
+        NetworkIR.from_parts(net.meta_json(), net.arrays()),
+    )
     for other in copies:
         assert other.workload_key() == net.workload_key()
         x = np.arange(10).reshape(2, 5)
@@ -75,8 +86,15 @@ def test_serialisation_round_trips_and_keys_follow_values():
             np.testing.assert_array_equal(p, q)
     w = net.layers[0].weights.toarray()
     w.flat[np.flatnonzero(w)[0]] += 1
-    changed = Layer("l0", sps.csr_matrix(w), net.layers[0].shift, net.layers[0].bias, True,
-                    net.layers[0].lo, net.layers[0].hi)
+    changed = Layer(
+        "l0",
+        sps.csr_matrix(w),
+        net.layers[0].shift,
+        net.layers[0].bias,
+        True,
+        net.layers[0].lo,
+        net.layers[0].hi,
+    )
     assert NetworkIR((changed, net.layers[1])).workload_key() != net.workload_key()
 
 
@@ -119,8 +137,10 @@ def test_activity_profile_marks_non_zero_outputs():
     for k, out in enumerate(outs):
         np.testing.assert_array_equal(prof.spikes[k + 1], out != 0)
     want = [
-        sum(int(np.count_nonzero(layer.weights.toarray()[:, j])) * int(prof.spikes[k][:, j].sum())
-            for j in range(layer.n_in))
+        sum(
+            int(np.count_nonzero(layer.weights.toarray()[:, j])) * int(prof.spikes[k][:, j].sum())
+            for j in range(layer.n_in)
+        )
         for k, layer in enumerate(net.layers)
     ]
     np.testing.assert_array_equal(prof.synaptic_ops(net), want)

@@ -19,8 +19,10 @@ CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
 
 
 def _layers(rng):
-    return [FloatLayer("a", rng.normal(0, 0.3, (32, 16)), rng.normal(0, 0.1, 32), True),
-            FloatLayer("b", rng.normal(0, 0.3, (8, 32)), None, False)]
+    return [
+        FloatLayer("a", rng.normal(0, 0.3, (32, 16)), rng.normal(0, 0.1, 32), True),
+        FloatLayer("b", rng.normal(0, 0.3, (8, 32)), None, False),
+    ]
 
 
 def test_report_matches_the_reference_executor():
@@ -65,12 +67,17 @@ def test_report_refuses_samples_of_the_wrong_width():
 
 def test_inspect_prints_and_writes_the_quantisation_report(tmp_path):
     model = workloads.write_onnx("mlp_tiny", str(tmp_path / "m.onnx"))
-    res = subprocess.run([CLI, "inspect", model, "--json", str(tmp_path / "r.json")],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [CLI, "inspect", model, "--json", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "quantisation on 64 seeded sample inputs" in res.stdout
     assert "rounded to 0" in res.stdout
     (net,) = json.loads((tmp_path / "r.json").read_text())["networks"]
     assert [q["name"] for q in net["quantization"]] == ["(input)"] + [
-        r["name"] for r in net["layers"]]
+        r["name"] for r in net["layers"]
+    ]
     assert all(q["peak"] > 0 for q in net["quantization"])

@@ -35,17 +35,27 @@ def _mlp(outlier=None, bad=None, empty=False) -> onnx.ModelProto:
         w2[1, 2] = bad
     n_out = 0 if empty else 10
     w2 = w2[:n_out]
-    inits = [numpy_helper.from_array(a, n) for a, n in
-             [(w1, "W1"), (np.zeros(32, np.float32), "b1"), (w2, "W2"),
-              (np.zeros(n_out, np.float32), "b2")]]
-    nodes = [helper.make_node("Gemm", ["x", "W1", "b1"], ["h"], transB=1, name="fc1"),
-             helper.make_node("Relu", ["h"], ["hr"], name="relu1"),
-             helper.make_node("Gemm", ["hr", "W2", "b2"], ["y"], transB=1, name="fc2")]
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in [
+            (w1, "W1"),
+            (np.zeros(32, np.float32), "b1"),
+            (w2, "W2"),
+            (np.zeros(n_out, np.float32), "b2"),
+        ]
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "b1"], ["h"], transB=1, name="fc1"),
+        helper.make_node("Relu", ["h"], ["hr"], name="relu1"),
+        helper.make_node("Gemm", ["hr", "W2", "b2"], ["y"], transB=1, name="fc2"),
+    ]
     graph = helper.make_graph(
-        nodes, "mlp",
+        nodes,
+        "mlp",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [BATCH, 16])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [BATCH, n_out])],
-        initializer=inits)
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model

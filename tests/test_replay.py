@@ -24,18 +24,19 @@ def _module(seed: int = 0) -> tvm.IRModule:
 
 def test_keys_match_between_tuning_and_build():
     # quantisation is deterministic: the same ONNX gives the same workload key, twice over
-    (net_a, hw_a), = extract_networks(_module())
-    (net_b, hw_b), = extract_networks(_module())
+    ((net_a, hw_a),) = extract_networks(_module())
+    ((net_b, hw_b),) = extract_networks(_module())
     assert net_a.workload_key() == net_b.workload_key() and hw_a.key() == hw_b.key()
-    (other, _), = extract_networks(_module(seed=1))
+    ((other, _),) = extract_networks(_module(seed=1))
     assert other.workload_key() != net_a.workload_key()
 
 
 def test_apply_best_embeds_best_record_and_falls_back_with_warning(tmp_path):
     log_path = tmp_path / "tune.jsonl"
-    (net, hw), = extract_networks(_module())
-    result = tune(net, hw, runner=LocalRunner(), strategy="random", budget=12, seed=0,
-                  log=str(log_path))
+    ((net, hw),) = extract_networks(_module())
+    result = tune(
+        net, hw, runner=LocalRunner(), strategy="random", budget=12, seed=0, log=str(log_path)
+    )
     log = TuningLog(log_path)
     best = log.best(net.workload_key(), hw.key())
     assert best is not None and best.result.latency_s == result.best_result.latency_s

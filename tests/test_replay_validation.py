@@ -39,7 +39,7 @@ def crafted(tmp_path_factory):
     """A real tuning log of mlp_tiny, then crafted lines appended; their line numbers by kind."""
     d = tmp_path_factory.mktemp("replay_validation")
     model = workloads.write_onnx("mlp_tiny", str(d / "mlp_tiny.onnx"))
-    (net, hw), = extract_networks(load_onnx(model))
+    ((net, hw),) = extract_networks(load_onnx(model))
     log_path = d / "tune.jsonl"
     tune(net, hw, runner=LocalRunner(), strategy="random", budget=6, seed=0, log=str(log_path))
     log = TuningLog(log_path)
@@ -59,14 +59,20 @@ def crafted(tmp_path_factory):
         "not a mapping": _with_mapping(base, {"foo": 1}),
     }
     wrong_types = {
-        "string latency": {**_with_mapping(base, good),
-                           "result": {**base["result"], "latency_s": "1e-12"}},
+        "string latency": {
+            **_with_mapping(base, good),
+            "result": {**base["result"], "latency_s": "1e-12"},
+        },
         "list mapping": _with_mapping(base, [1, 2, 3]),
         "string input": {**_with_mapping(base, good), "input": "loihi"},
-        "list counters": {**_with_mapping(base, good),
-                          "result": {**base["result"], "counters": [1]}},
-        "negative latency": {**_with_mapping(base, good),
-                             "result": {**base["result"], "latency_s": -1.0}},
+        "list counters": {
+            **_with_mapping(base, good),
+            "result": {**base["result"], "counters": [1]},
+        },
+        "negative latency": {
+            **_with_mapping(base, good),
+            "result": {**base["result"], "latency_s": -1.0},
+        },
     }
     n_before = len(log_path.read_text().splitlines())
     numbers = {}
@@ -74,9 +80,14 @@ def crafted(tmp_path_factory):
         for i, (kind, rec) in enumerate({**lines, **wrong_types}.items()):
             f.write(json.dumps(rec) + "\n")
             numbers[kind] = n_before + 1 + i
-    return {"dir": d, "model": model, "log": str(log_path), "genuine": genuine,
-            "invalid": {k: numbers[k] for k in lines},
-            "wrong_types": {k: numbers[k] for k in wrong_types}}
+    return {
+        "dir": d,
+        "model": model,
+        "log": str(log_path),
+        "genuine": genuine,
+        "invalid": {k: numbers[k] for k in lines},
+        "wrong_types": {k: numbers[k] for k in wrong_types},
+    }
 
 
 def test_reader_skips_wrong_types_naming_the_line(crafted):
@@ -112,9 +123,22 @@ def test_apply_best_skips_invalid_mappings_naming_the_line(crafted):
 
 def test_compile_cli_never_embeds_a_crafted_line(crafted):
     lib = crafted["dir"] / "model.so"
-    comp = subprocess.run([CLI, "compile", crafted["model"], "--hardware", "loihi2_1chip",
-                           "--log", crafted["log"], "-o", str(lib)],
-                          capture_output=True, text=True, timeout=300)
+    comp = subprocess.run(
+        [
+            CLI,
+            "compile",
+            crafted["model"],
+            "--hardware",
+            "loihi2_1chip",
+            "--log",
+            crafted["log"],
+            "-o",
+            str(lib),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert comp.returncode == 0, comp.stderr
     for kind, line in crafted["invalid"].items():
         assert f"line {line}: the mapping recorded for loihi0 is invalid" in comp.stderr, kind
@@ -124,8 +148,9 @@ def test_compile_cli_never_embeds_a_crafted_line(crafted):
     (embedded,) = tvm_loihi.read_mappings(str(lib))
     assert embedded["mapping"] == crafted["genuine"].input.mapping
     for command in ("summary", "best"):
-        out = subprocess.run([CLI, "log", command, crafted["log"]], capture_output=True,
-                             text=True, timeout=120)
+        out = subprocess.run(
+            [CLI, "log", command, crafted["log"]], capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
 
 
@@ -150,10 +175,13 @@ def test_failed_append_truncates_back_to_the_last_whole_record(crafted, tmp_path
     log_path = tmp_path / "full.jsonl"
     log_path.write_bytes(open(crafted["log"], "rb").read())
     size = log_path.stat().st_size
-    res = subprocess.run([sys.executable, "-c", _FULL_DISK, str(log_path), str(size + 100)],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(log_path), str(size + 100)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 3, res.stderr
     assert "append failed" in res.stdout and "truncated back" in res.stdout
     assert log_path.stat().st_size == size  # no partial line left behind
     assert log_path.read_bytes() == open(crafted["log"], "rb").read()
-

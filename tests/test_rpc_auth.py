@@ -55,14 +55,34 @@ def farm(tmp_path_factory):
     host = None
     try:
         port = free_port()
-        host = _spawn(f"serve-{port}", [
-            *_cli(), "serve", "--tracker", f"127.0.0.1:{tracker.port}", "--key", KEY,
-            "--host", "127.0.0.1", "--port", str(port), "--secret-file", str(secret_file)],
-            str(log_dir), env=NO_SECRET_ENV)
+        host = _spawn(
+            f"serve-{port}",
+            [
+                *_cli(),
+                "serve",
+                "--tracker",
+                f"127.0.0.1:{tracker.port}",
+                "--key",
+                KEY,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--secret-file",
+                str(secret_file),
+            ],
+            str(log_dir),
+            env=NO_SECRET_ENV,
+        )
         _finish_host_start(host)
         wait_for_hosts("127.0.0.1", tracker.port, KEY, 1)
-        yield {"addr": ("127.0.0.1", tracker.port), "host": host, "secret": secret,
-               "secret_file": str(secret_file), "log_dir": str(log_dir)}
+        yield {
+            "addr": ("127.0.0.1", tracker.port),
+            "host": host,
+            "secret": secret,
+            "secret_file": str(secret_file),
+            "log_dir": str(log_dir),
+        }
     finally:
         if host is not None:
             host.kill()
@@ -93,8 +113,14 @@ def test_unauthenticated_stock_tvm_client_cannot_measure_or_upload(farm):
     net, act, mapping = _workload()
     blob = UploadPayload(net, HW, act).to_bytes()
     request = MeasureRequest(net.workload_key(), HW.key(), mapping, "fast", 30.0).to_text()
-    calls = {"version": (), "ping": ("x",), "upload": (blob,), "has": ("a", "b"),
-             "measure": (request,), "measure_batch": (f'{{"v":1,"requests":[{request}]}}',)}
+    calls = {
+        "version": (),
+        "ping": ("x",),
+        "upload": (blob,),
+        "has": ("a", "b"),
+        "measure": (request,),
+        "measure_batch": (f'{{"v":1,"requests":[{request}]}}',),
+    }
     for name, args in calls.items():
         with pytest.raises(Exception, match="requires authentication"):
             sess.get_function(f"tvm_loihi.remote.{name}")(*args)
@@ -121,8 +147,12 @@ def test_wrong_or_missing_secret_is_refused_with_one_line(farm, no_secret):
         with pytest.raises(AuthenticationError) as err:
             request_session(farm["addr"], KEY, 60, 30, secret=secret)
         msg = str(err.value)
-        assert "refused authentication: wrong or missing secret (set TVM_LOIHI_SECRET or " \
-               "--secret-file)" in msg and "\n" not in msg
+        assert (
+            "refused authentication: wrong or missing secret (set TVM_LOIHI_SECRET or "
+            "--secret-file)"
+            in msg
+            and "\n" not in msg
+        )
     with pytest.raises(AuthenticationError, match="refused authentication"):
         RPCRunner(*farm["addr"], key=KEY, secret="0123456789abcdef-wrong")
 
@@ -142,30 +172,66 @@ def test_right_secret_measures_what_local_measures(farm, no_secret):
 def test_tune_cli_with_wrong_secret_fails_in_one_line(farm, tmp_path):
     bad = tmp_path / "bad_secret"
     bad.write_text("this-is-not-the-farm-secret")
-    res = subprocess.run([*_cli(), "tune", "--workload", "mlp_tiny", "--budget", "2",
-                          "--runner", f"rpc://127.0.0.1:{farm['addr'][1]}/{KEY}",
-                          "--secret-file", str(bad), "--outdir", str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=300, env=_clean_env())
+    res = subprocess.run(
+        [
+            *_cli(),
+            "tune",
+            "--workload",
+            "mlp_tiny",
+            "--budget",
+            "2",
+            "--runner",
+            f"rpc://127.0.0.1:{farm['addr'][1]}/{KEY}",
+            "--secret-file",
+            str(bad),
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_clean_env(),
+    )
     assert res.returncode != 0
     lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "refused authentication: wrong or missing secret" in lines[0], \
+    assert len(lines) == 1 and "refused authentication: wrong or missing secret" in lines[0], (
         res.stderr
+    )
 
 
 @pytest.mark.parametrize("command", ["serve", "tracker"])
 def test_no_secret_and_no_insecure_refuses_to_start(command):
-    res = subprocess.run([*_cli(), command, "--port", str(free_port())], capture_output=True,
-                         text=True, timeout=120, env=_clean_env())
+    res = subprocess.run(
+        [*_cli(), command, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(),
+    )
     assert res.returncode != 0
-    assert "no secret configured; refusing" in res.stderr and "--insecure" in res.stderr, \
-        res.stderr
+    assert "no secret configured; refusing" in res.stderr and "--insecure" in res.stderr, res.stderr
 
 
 def test_insecure_host_warns_and_secret_holding_clients_do_not_trust_it(farm, tmp_path, no_secret):
     port = free_port()
-    host = _spawn(f"insecure-{port}", [
-        *_cli(), "serve", "--tracker", f"127.0.0.1:{farm['addr'][1]}", "--key", "loihi2open",
-        "--host", "127.0.0.1", "--port", str(port), "--insecure"], str(tmp_path), env=NO_SECRET_ENV)
+    host = _spawn(
+        f"insecure-{port}",
+        [
+            *_cli(),
+            "serve",
+            "--tracker",
+            f"127.0.0.1:{farm['addr'][1]}",
+            "--key",
+            "loihi2open",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--insecure",
+        ],
+        str(tmp_path),
+        env=NO_SECRET_ENV,
+    )
     try:
         _finish_host_start(host)
         wait_for_hosts(*farm["addr"], "loihi2open", 1)
@@ -183,8 +249,12 @@ def test_insecure_host_warns_and_secret_holding_clients_do_not_trust_it(farm, tm
 
 def test_insecure_tracker_warns(tmp_path):
     port = free_port()
-    proc = _spawn(f"tracker-{port}", [*_cli(), "tracker", "--port", str(port), "--insecure"],
-                  str(tmp_path), env=NO_SECRET_ENV)
+    proc = _spawn(
+        f"tracker-{port}",
+        [*_cli(), "tracker", "--port", str(port), "--insecure"],
+        str(tmp_path),
+        env=NO_SECRET_ENV,
+    )
     try:
         import time
 

@@ -50,10 +50,25 @@ def test_sigstopped_host_is_left_behind_and_run_completes(tmp_path):
                 stopped_at.append((time.monotonic(), time.time()))
 
         try:
-            with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=TIMEOUT_S,
-                           request_timeout_s=REQUEST_TIMEOUT_S, max_attempts=3) as runner:
-                result = tune(net, HW, runner=runner, strategy="random", budget=30, seed=5,
-                              activity=act, fidelity="fast", log=str(log), callback=stop_victim)
+            with RPCRunner(
+                *farm.tracker_addr,
+                key=farm.key,
+                timeout_s=TIMEOUT_S,
+                request_timeout_s=REQUEST_TIMEOUT_S,
+                max_attempts=3,
+            ) as runner:
+                result = tune(
+                    net,
+                    HW,
+                    runner=runner,
+                    strategy="random",
+                    budget=30,
+                    seed=5,
+                    activity=act,
+                    fidelity="fast",
+                    log=str(log),
+                    callback=stop_victim,
+                )
             ended = time.monotonic()
         finally:
             _signal_group(victim, signal.SIGCONT)
@@ -70,8 +85,18 @@ def test_sigstopped_host_is_left_behind_and_run_completes(tmp_path):
 
 def _tune_forever(runner, log, callback=None):
     net, act = network("mlp_tiny"), activity("mlp_tiny")
-    return tune(net, HW, runner=runner, strategy="random", budget=100_000, seed=6, activity=act,
-                fidelity="event", log=str(log), callback=callback)
+    return tune(
+        net,
+        HW,
+        runner=runner,
+        strategy="random",
+        budget=100_000,
+        seed=6,
+        activity=act,
+        fidelity="event",
+        log=str(log),
+        callback=callback,
+    )
 
 
 def test_lost_tracker_ends_the_run_with_how_to_resume(tmp_path):
@@ -85,9 +110,14 @@ def test_lost_tracker_ends_the_run_with_how_to_resume(tmp_path):
                 farm.tracker.kill()
                 killed_at.append(time.monotonic())
 
-        with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=TIMEOUT_S,
-                       session_timeout_s=session_s, request_timeout_s=REQUEST_TIMEOUT_S,
-                       give_up_after_s=give_up_s) as runner:
+        with RPCRunner(
+            *farm.tracker_addr,
+            key=farm.key,
+            timeout_s=TIMEOUT_S,
+            session_timeout_s=session_s,
+            request_timeout_s=REQUEST_TIMEOUT_S,
+            give_up_after_s=give_up_s,
+        ) as runner:
             with pytest.raises(FarmUnavailable) as err:
                 _tune_forever(runner, log, kill_tracker)
         ended = time.monotonic()
@@ -106,8 +136,13 @@ def test_hosts_held_by_another_client_end_in_bounded_time(tmp_path):
         held = [request_session(farm.tracker_addr, farm.key, 120, 30) for _ in range(2)]
         try:
             start = time.monotonic()
-            with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=TIMEOUT_S,
-                           request_timeout_s=3.0, give_up_after_s=give_up_s) as runner:
+            with RPCRunner(
+                *farm.tracker_addr,
+                key=farm.key,
+                timeout_s=TIMEOUT_S,
+                request_timeout_s=3.0,
+                give_up_after_s=give_up_s,
+            ) as runner:
                 with pytest.raises(FarmUnavailable, match="stayed busy") as err:
                     _tune_forever(runner, tmp_path / "tune.jsonl")
             assert time.monotonic() - start < 3 * (give_up_s + 3.0 + TIMEOUT_S)

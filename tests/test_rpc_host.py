@@ -46,8 +46,10 @@ def farm():
 @pytest.fixture
 def session(farm):
     sess = request_session(farm.tracker_addr, farm.key, session_timeout_s=60, timeout_s=30)
-    funcs = {n: sess.get_function(f"tvm_loihi.remote.{n}")
-             for n in ("version", "upload", "has", "measure")}
+    funcs = {
+        n: sess.get_function(f"tvm_loihi.remote.{n}")
+        for n in ("version", "upload", "has", "measure")
+    }
     try:
         yield funcs
     finally:
@@ -110,8 +112,9 @@ def test_bad_payloads_are_error_results_and_host_keeps_serving(session):
 
 def test_over_limit_mapping_is_invalid_mapping_naming_the_limit(session):
     net, act = network("mlp_tiny"), activity("mlp_tiny")
-    small = HardwareSpec(name="small_cores", routers_x=4, routers_y=4,
-                         limits=CoreLimits(max_neurons=64))
+    small = HardwareSpec(
+        name="small_cores", routers_x=4, routers_y=4, limits=CoreLimits(max_neurons=64)
+    )
     session["upload"](UploadPayload(net, small, act).to_bytes())
     one_core_per_layer = Mapping.from_assignment(net, (1, 1, 1), range(3)).to_json()
     res = _measure(session, _request(net, small, one_core_per_layer))
@@ -189,8 +192,10 @@ def test_inputs_round_trip_through_runner_keys(farm):
     # MeasureInput's key is what the log caches on; the runner must return results in submission
     # order.
     net, act = network("mlp_tiny"), activity("mlp_tiny")
-    mappings = [Mapping.from_assignment(net, (c, c, 1), np.arange(2 * c + 1)).to_json()
-                for c in (1, 2, 3, 4)]
+    mappings = [
+        Mapping.from_assignment(net, (c, c, 1), np.arange(2 * c + 1)).to_json()
+        for c in (1, 2, 3, 4)
+    ]
     inputs = [MeasureInput(net.workload_key(), HW.key(), m, "fast") for m in mappings]
     with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=30, idle_release_s=1.0) as runner:
         runner.register(net, HW, act)

@@ -51,8 +51,9 @@ class RecordingRPCRunner(RPCRunner):
         return super().submit(inputs)
 
 
-def _kill_when_logged(proc: subprocess.Popen, log: str, n_lines: int,
-                      timeout_s: float = 120) -> int:
+def _kill_when_logged(
+    proc: subprocess.Popen, log: str, n_lines: int, timeout_s: float = 120
+) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         if os.path.exists(log) and open(log).read().count("\n") >= n_lines:
@@ -67,8 +68,10 @@ def test_sigkilled_tuner_resumes_with_zero_remeasurements(tmp_path):
     net, act = network(WORKLOAD), activity(WORKLOAD)
     log = str(tmp_path / "tune.jsonl")
     with LocalFarm(n_hosts=1) as farm:
-        proc = subprocess.Popen([sys.executable, "-c", _TUNER, *map(str, farm.tracker_addr), log],
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _TUNER, *map(str, farm.tracker_addr), log],
+            start_new_session=True,
+        )
         try:
             logged = _kill_when_logged(proc, log, n_lines=15)
         finally:
@@ -80,15 +83,31 @@ def test_sigkilled_tuner_resumes_with_zero_remeasurements(tmp_path):
         assert len(before) == logged
 
         with RecordingRPCRunner(*farm.tracker_addr, n_parallel=1) as runner:
-            resumed = tune(net, HW, runner=runner, strategy=STRATEGY, budget=BUDGET, seed=SEED,
-                           activity=act, log=log)
+            resumed = tune(
+                net,
+                HW,
+                runner=runner,
+                strategy=STRATEGY,
+                budget=BUDGET,
+                seed=SEED,
+                activity=act,
+                log=log,
+            )
     assert not before & set(runner.submitted), "the restart re-measured logged candidates"
     assert resumed.cache_hits == len(before) and len(runner.submitted) == BUDGET - len(before)
     after = TuningLog(log).records()
     assert len(after) == BUDGET and len({r.input.key() for r in after}) == BUDGET
 
-    reference = tune(net, HW, runner=LocalRunner(), strategy=STRATEGY, budget=BUDGET, seed=SEED,
-                     activity=act, log=str(tmp_path / "reference.jsonl"))
+    reference = tune(
+        net,
+        HW,
+        runner=LocalRunner(),
+        strategy=STRATEGY,
+        budget=BUDGET,
+        seed=SEED,
+        activity=act,
+        log=str(tmp_path / "reference.jsonl"),
+    )
     assert resumed.history == reference.history
     assert resumed.best_mapping.to_json() == reference.best_mapping.to_json()
 
@@ -120,8 +139,15 @@ _RACER = textwrap.dedent(f"""
 def test_two_tuner_processes_share_one_log(tmp_path):
     # same seed: both propose the same candidates at the same time, so they race on every append
     log = str(tmp_path / "shared.jsonl")
-    procs = [subprocess.Popen([sys.executable, "-c", _RACER, log, "7"], stdout=subprocess.PIPE,
-                              text=True, start_new_session=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, log, "7"],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
     try:
         outs = [p.communicate(timeout=240)[0] for p in procs]
     finally:

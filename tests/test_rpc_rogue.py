@@ -33,10 +33,25 @@ def _start_rogue(farm, factor: str, monkeypatch):
     path = os.environ.get("PYTHONPATH", "")
     monkeypatch.setenv("PYTHONPATH", os.path.dirname(ROGUE) + (os.pathsep + path if path else ""))
     port = free_port()
-    proc = _spawn(f"rogue-{port}", [
-        sys.executable, ROGUE, "--tracker", f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}",
-        "--key", farm.key, "--host", "127.0.0.1", "--port", str(port), "--port-end",
-        str(port + 50), "--silent"], farm.log_dir)
+    proc = _spawn(
+        f"rogue-{port}",
+        [
+            sys.executable,
+            ROGUE,
+            "--tracker",
+            f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}",
+            "--key",
+            farm.key,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--port-end",
+            str(port + 50),
+            "--silent",
+        ],
+        farm.log_dir,
+    )
     farm.hosts.append(proc)  # stopped with the farm
     _finish_host_start(proc)
     wait_for_hosts(*farm.tracker_addr, farm.key, 2)
@@ -46,8 +61,17 @@ def _start_rogue(farm, factor: str, monkeypatch):
 def _tune(farm, log, seed: int):
     net, act = network("mlp_tiny"), activity("mlp_tiny")
     with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=30) as runner:
-        result = tune(net, HW, runner=runner, strategy="random", budget=30, seed=seed,
-                      activity=act, fidelity="fast", log=str(log))
+        result = tune(
+            net,
+            HW,
+            runner=runner,
+            strategy="random",
+            budget=30,
+            seed=seed,
+            activity=act,
+            fidelity="fast",
+            log=str(log),
+        )
         stats = runner.host_stats()
     honest = backend.measure(net, HW, act, result.best_mapping.to_json(), "fast")
     return result, stats, honest

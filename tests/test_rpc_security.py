@@ -61,9 +61,22 @@ def _farm(tmp_path_factory):
     host = None
     try:
         port = free_port()
-        host = _spawn(f"serve-{port}", [
-            *_cli(), "serve", "--tracker", f"127.0.0.1:{tracker.port}", "--key", KEY,
-            "--host", "127.0.0.1", "--port", str(port)], log_dir)
+        host = _spawn(
+            f"serve-{port}",
+            [
+                *_cli(),
+                "serve",
+                "--tracker",
+                f"127.0.0.1:{tracker.port}",
+                "--key",
+                KEY,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            log_dir,
+        )
         _finish_host_start(host)
         wait_for_hosts("127.0.0.1", tracker.port, KEY, 1)
         yield {"addr": ("127.0.0.1", tracker.port), "host": host}
@@ -132,8 +145,9 @@ def test_measurement_still_works_after_refusals(sess):
 # -- decompression bombs (issue #11 item 6) --------------------------------------------------------
 def _npy_header(shape: tuple[int, ...]) -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False,
-                                               "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "|u1", "fortran_order": False, "shape": shape}
+    )
     return buf.getvalue()
 
 
@@ -152,10 +166,35 @@ def _bomb(mib: int = 1024, declared: int | None = None) -> bytes:
     for _ in range(mib):
         crc = zlib.crc32(zeros, crc)
     name, size = b"network.npy", len(header) + (mib << 20) if declared is None else declared
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size,
-                        len(name), 0) + name
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc,
-                          len(data), size, len(name), 0, 0, 0, 0, 0, 0) + name
+    local = (
+        struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(name), 0
+        )
+        + name
+    )
+    central = (
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            0,
+            8,
+            0,
+            0x21,
+            crc,
+            len(data),
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        + name
+    )
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(data), 0)
     return local + data + central + end
 
@@ -193,10 +232,16 @@ def test_decompression_bomb_is_refused_before_inflating(bomb):
         assert zf.infolist()[0].file_size > 1 << 30
         f.read(128)
         assert f.read(4 << 20) == bytes(4 << 20)
-    _refused_with_little_memory(bomb, r"upload \(decompressed, as declared\) is 1073741\d+ "
-                                      r"bytes, over the host's limit of 268435456")
-    _refused_with_little_memory(_lying_header(), r"as its \.npy header declares.*over the host's "
-                                                 "limit")
+    _refused_with_little_memory(
+        bomb,
+        r"upload \(decompressed, as declared\) is 1073741\d+ "
+        r"bytes, over the host's limit of 268435456",
+    )
+    _refused_with_little_memory(
+        _lying_header(),
+        r"as its \.npy header declares.*over the host's "
+        "limit",
+    )
     # a zip directory that understates the size: refused (malformed or over the limit), never
     # inflated past what it declared
     _refused_with_little_memory(_bomb(declared=4096), r"upload")
@@ -222,11 +267,13 @@ def test_serve_refuses_non_loopback_without_secret_and_warns_when_insecure():
     assert res.returncode != 0
     assert "no secret configured; refusing" in res.stderr, res.stderr
     assert "Binding '192.0.2.1' (not loopback) without a secret is refused" in res.stderr
-    res = subprocess.run([*argv, "--insecure"], capture_output=True, text=True, timeout=120,
-                         env=env)
+    res = subprocess.run(
+        [*argv, "--insecure"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert res.returncode != 0
-    assert "runs --insecure on '192.0.2.1': sessions are not authenticated" in res.stderr, \
+    assert "runs --insecure on '192.0.2.1': sessions are not authenticated" in res.stderr, (
         res.stderr
+    )
     assert [h for h in ("0.0.0.0", "::", "10.0.0.5", "loihi-host.lab") if is_loopback(h)] == []
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
 

@@ -46,8 +46,17 @@ def test_tuning_run_uses_every_host(farm, tmp_path):
     log = tmp_path / "tune.jsonl"
     with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60) as runner:
         assert runner.n_parallel == 3 * runner.batch and runner.n_workers == 3
-        result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=3, activity=act,
-                      fidelity=FIDELITY, log=str(log))
+        result = tune(
+            net,
+            HW,
+            runner=runner,
+            strategy="random",
+            budget=45,
+            seed=3,
+            activity=act,
+            fidelity=FIDELITY,
+            log=str(log),
+        )
     assert result.evaluations == 45
     records = _check_log(log, result)
     served = collections.Counter(r.result.host for r in records)
@@ -65,8 +74,16 @@ def test_seeded_search_is_reproducible_over_rpc(farm):
     runs = []
     for _ in range(2):
         with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60) as runner:
-            res = tune(net, HW, runner=runner, strategy="bilevel", budget=60, seed=11,
-                       activity=act, fidelity="fast")
+            res = tune(
+                net,
+                HW,
+                runner=runner,
+                strategy="bilevel",
+                budget=60,
+                seed=11,
+                activity=act,
+                fidelity="fast",
+            )
         runs.append(res)
     a, b = runs
     assert a.values == b.values
@@ -89,14 +106,26 @@ def test_host_killed_mid_run(tmp_path):
                 return
             logged_hosts = [r.result.host for r in TuningLog(log).records()]
             if victim_addr in logged_hosts:
-                assert any("popen_worker" in " ".join(c.cmdline())
-                           for c in psutil.Process(victim.pid).children(recursive=True))
+                assert any(
+                    "popen_worker" in " ".join(c.cmdline())
+                    for c in psutil.Process(victim.pid).children(recursive=True)
+                )
                 victim.kill()
                 killed_at.append(time.time())
 
         with RPCRunner(*farm.tracker_addr, key=farm.key, timeout_s=60, max_attempts=3) as runner:
-            result = tune(net, HW, runner=runner, strategy="random", budget=45, seed=4,
-                          activity=act, fidelity=FIDELITY, log=str(log), callback=kill_first_host)
+            result = tune(
+                net,
+                HW,
+                runner=runner,
+                strategy="random",
+                budget=45,
+                seed=4,
+                activity=act,
+                fidelity=FIDELITY,
+                log=str(log),
+                callback=kill_first_host,
+            )
         assert killed_at and not victim.alive()
         assert victim_addr not in hosts_for_key(farm.summary(), farm.key)
     assert result.evaluations == 45 and result.stop_reason == "budget"
@@ -119,8 +148,11 @@ def test_pool_runner_matches_local_and_survives_worker_death(tmp_path):
         first = pool.submit([inp, inp])
         expected = backend.measure(net, HW, act, mapping, FIDELITY).latency_s
         assert all(f.result(timeout=120).latency_s == expected for f in first)
-        workers = [c for c in psutil.Process().children(recursive=True)
-                   if "popen_worker" in " ".join(c.cmdline())]
+        workers = [
+            c
+            for c in psutil.Process().children(recursive=True)
+            if "popen_worker" in " ".join(c.cmdline())
+        ]
         assert workers
         for w in workers:
             w.kill()
@@ -131,4 +163,3 @@ def test_pool_runner_matches_local_and_survives_worker_death(tmp_path):
     unknown = MeasureInput("f" * 16, HW.key(), mapping, FIDELITY)
     with PoolRunner(n_workers=1) as pool:
         assert pool.submit([unknown])[0].result().error.value == "unknown_workload"
-

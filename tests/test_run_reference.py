@@ -48,20 +48,32 @@ def built(tmp_path_factory):
     np.save(d / "x.npy", x)
     ex = tvm.compile(tvm_loihi.load_onnx(model), target="llvm")  # float, on the host
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
-    ref = np.concatenate([vm["main"](tvm.runtime.tensor(x[i : i + 1])).numpy()
-                          for i in range(len(x))])
+    ref = np.concatenate(
+        [vm["main"](tvm.runtime.tensor(x[i : i + 1])).numpy() for i in range(len(x))]
+    )
     np.save(d / "ref.npy", ref)
     return d, lib, ref
 
 
 def test_run_reference_reports_the_error_of_the_quantised_model(built):
     d, lib, ref = built
-    res = _cli("run", str(lib), "--input", str(d / "x.npy"), "-o", str(d / "y.npy"),
-               "--reference", str(d / "ref.npy"))
+    res = _cli(
+        "run",
+        str(lib),
+        "--input",
+        str(d / "x.npy"),
+        "-o",
+        str(d / "y.npy"),
+        "--reference",
+        str(d / "ref.npy"),
+    )
     assert res.returncode == 0, res.stderr
     expected = compare_outputs(np.load(d / "y.npy"), ref)
-    m = re.search(r"relative L2 error ([\d.e+-]+), max abs error ([\d.e+-]+), argmax agreement "
-                  r"([\d.]+)% of 8 samples", res.stdout)
+    m = re.search(
+        r"relative L2 error ([\d.e+-]+), max abs error ([\d.e+-]+), argmax agreement "
+        r"([\d.]+)% of 8 samples",
+        res.stdout,
+    )
     assert m, res.stdout
     assert float(m.group(1)) == pytest.approx(expected["rel_l2_error"], rel=1e-3)
     assert float(m.group(2)) == pytest.approx(expected["max_abs_error"], rel=1e-3)
@@ -73,9 +85,11 @@ def test_run_reference_errors_are_one_line(built):
     d, lib, ref = built
     np.save(d / "bad.npy", ref[:, :3])
     np.savez(d / "other.npz", logits=ref)
-    for path, msg in [(d / "bad.npy", "shape (8, 10), the reference (8, 3)"),
-                      (d / "other.npz", "no array named 'y' (it holds 'logits')"),
-                      (d / "none.npy", "does not exist")]:
+    for path, msg in [
+        (d / "bad.npy", "shape (8, 10), the reference (8, 3)"),
+        (d / "other.npz", "no array named 'y' (it holds 'logits')"),
+        (d / "none.npy", "does not exist"),
+    ]:
         res = _cli("run", str(lib), "--input", str(d / "x.npy"), "--reference", str(path))
         assert res.returncode == 1, res.stdout
         assert msg in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr

@@ -32,14 +32,16 @@ def spaces(draw, with_check: bool = False):
         # a cross-layer limit like output axons: layer 0 needs at least half of layer 1's cores
         def check(counts):
             return 0 if counts[0] * 2 < counts[1] else None
+
     return SearchSpace(n, tuple(lo), tuple(hi), _mesh_hops(w, h), check_counts=check)
 
 
 @st.composite
 def space_and_genome(draw, with_check: bool = False):
     space = draw(spaces(with_check))
-    counts = draw(st.lists(st.integers(-3, space.n_cores + 3), min_size=0,
-                           max_size=space.n_layers + 2))
+    counts = draw(
+        st.lists(st.integers(-3, space.n_cores + 3), min_size=0, max_size=space.n_layers + 2)
+    )
     perm = draw(st.lists(st.integers(-2, space.n_cores + 2), max_size=space.n_cores + 4))
     return space, Genome(tuple(counts), tuple(perm))
 

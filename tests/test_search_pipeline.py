@@ -52,10 +52,14 @@ def test_rebalance_never_worsens_the_model_and_keeps_the_total():
 def test_model_guided_count_moves_keep_genomes_feasible_and_deterministic():
     space = PROBLEM.space
     for move in (op.rebalance_counts, op.reallocate_counts):
-        a = [move(op.random_genome(space, np.random.default_rng(s)), space,
-                  np.random.default_rng(s)) for s in range(8)]
-        b = [move(op.random_genome(space, np.random.default_rng(s)), space,
-                  np.random.default_rng(s)) for s in range(8)]
+        a = [
+            move(op.random_genome(space, np.random.default_rng(s)), space, np.random.default_rng(s))
+            for s in range(8)
+        ]
+        b = [
+            move(op.random_genome(space, np.random.default_rng(s)), space, np.random.default_rng(s))
+            for s in range(8)
+        ]
         assert a == b
         assert all(is_feasible(g, space) for g in a), move.__name__
 
@@ -82,6 +86,8 @@ def test_traffic_greedy_seeds_place_heavy_pairs_closer_than_random_layouts():
         return float((traffic * space.hops[np.ix_(place, place)]).sum())
 
     rng = np.random.default_rng(5)
-    randoms = [cost(repair(Genome(counts, tuple(int(c) for c in rng.permutation(HW.n_cores))),
-                           space)) for _ in range(30)]
+    randoms = [
+        cost(repair(Genome(counts, tuple(int(c) for c in rng.permutation(HW.n_cores))), space))
+        for _ in range(30)
+    ]
     assert cost(greedy) < min(randoms)

@@ -27,10 +27,14 @@ from tvm_loihi.tuning import default_activity, tune
 # meaning (on the default timing the strategies land within 5e-5 of the optimum).
 _V0_TIMING = get_preset("loihi2_1chip_v0").timing
 INSTANCES = {
-    "2 layers on 2x3": ((12, 3, 3), HardwareSpec("mesh2x3", routers_x=2, routers_y=3,
-                                                  timing=_V0_TIMING)),
-    "3 layers on 2x3": ((10, 3, 2, 2), HardwareSpec("mesh2x3b", routers_x=3, routers_y=2,
-                                                     timing=_V0_TIMING)),
+    "2 layers on 2x3": (
+        (12, 3, 3),
+        HardwareSpec("mesh2x3", routers_x=2, routers_y=3, timing=_V0_TIMING),
+    ),
+    "3 layers on 2x3": (
+        (10, 3, 2, 2),
+        HardwareSpec("mesh2x3b", routers_x=3, routers_y=2, timing=_V0_TIMING),
+    ),
 }
 
 
@@ -80,9 +84,14 @@ def test_same_seed_same_run_and_state_survives_json(name):
     cls = get_strategy(name)
 
     def make(seed):
-        return cls(problem.space, budget=40, seed=seed,
-                   seeds=problem.seeds() if cls.uses_seeds else (),
-                   traffic=problem.traffic, order=problem.order)
+        return cls(
+            problem.space,
+            budget=40,
+            seed=seed,
+            seeds=problem.seeds() if cls.uses_seeds else (),
+            traffic=problem.traffic,
+            order=problem.order,
+        )
 
     def run(strategy, n, start=0):
         asked = []
@@ -111,8 +120,9 @@ def test_registry_rejects_duplicates_and_unknown_names():
 
 def test_nsga2_returns_a_pareto_front_of_latency_and_energy():
     net, hw, act = _small_problem()
-    res = tune(net, hw, strategy="nsga2", budget=80, seed=0, activity=act,
-               objectives=("latency", "energy"))
+    res = tune(
+        net, hw, strategy="nsga2", budget=80, seed=0, activity=act, objectives=("latency", "energy")
+    )
     pts = np.array([[r.latency_s, r.energy_j] for _, r in res.pareto])
     assert len(pts) >= 1
     # sorted, non-dominated

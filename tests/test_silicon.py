@@ -70,10 +70,17 @@ def test_pilotnet_dynamic_energy_within_20_percent():
     ~2 per neuron plus ~1 per output spike), about 53 k. Hops are left out (routes unknown; at 3-4
     pJ over a few hops per message they are < 1 uJ). Predicted 72.0 uJ against 68.3 measured."""
     spikes = PILOTNET_TOTALS["dendrite_updates"] - 2 * PILOTNET_NEURONS
-    counts = {"syn_ops": PILOTNET_TOTALS["syn_ops"], "dendrite_updates": PILOTNET_NEURONS,
-              "spikes": spikes, "axon_out": PILOTNET_TOTALS["axon_out"], "hops_ew": 0.0,
-              "hops_ns": 0.0, "hops_local": 0.0, "chip_crossings": 0.0,
-              "host_messages": 0.0}
+    counts = {
+        "syn_ops": PILOTNET_TOTALS["syn_ops"],
+        "dendrite_updates": PILOTNET_NEURONS,
+        "spikes": spikes,
+        "axon_out": PILOTNET_TOTALS["axon_out"],
+        "hops_ew": 0.0,
+        "hops_ns": 0.0,
+        "hops_local": 0.0,
+        "chip_crossings": 0.0,
+        "host_messages": 0.0,
+    }
     joules = sum(dynamic_energy(get_preset("loihi2_1chip").energy, counts).values())
     assert joules == pytest.approx(PILOTNET_DYNAMIC_J, rel=0.20)
 
@@ -84,8 +91,15 @@ def _network(sizes: tuple[int, ...], density: float, seed: int, name: str) -> Ne
     for k in range(len(sizes) - 1):
         shape = (sizes[k + 1], sizes[k])
         w = rng.integers(1, 60, shape) * (rng.random(shape) < density)
-        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4,
-                            np.zeros(shape[0]), relu=k < len(sizes) - 2))
+        layers.append(
+            Layer(
+                f"fc{k}",
+                sps.csr_matrix(w.astype(np.int8)),
+                4,
+                np.zeros(shape[0]),
+                relu=k < len(sizes) - 2,
+            )
+        )
     return NetworkIR(tuple(layers), name=name)
 
 
@@ -149,8 +163,9 @@ def test_static_energy_per_used_chip_and_per_board():
     """Lava's convention charges static power per used chip; the board draws it on all 8 chips
     (lava-dl subtracts idle chips arithmetically, notes §4): both are reported."""
     net = _network((64, 96, 10), 0.5, 0, "small")
-    act = ActivityProfile(tuple(np.random.default_rng(2).random((4, s)) < 0.2
-                                for s in net.layer_sizes))
+    act = ActivityProfile(
+        tuple(np.random.default_rng(2).random((4, s)) < 0.2 for s in net.layer_sizes)
+    )
     hw = get_preset("kapoho_point")
     r = evaluate(net, lava_default_mapping(net, hw), hw, act)
     static = r.energy_breakdown_j["static_j"]
@@ -158,7 +173,8 @@ def test_static_energy_per_used_chip_and_per_board():
     assert r.static_board_j == pytest.approx(8 * static)
     assert r.energy_board_j == pytest.approx(r.energy_j + 7 * static)
     assert r.to_json(detail=False)["energy_per_inference_board_j"] == pytest.approx(
-        r.energy_board_j / 4)
+        r.energy_board_j / 4
+    )
 
 
 def test_message_and_spike_energies_are_assumed_with_their_range():

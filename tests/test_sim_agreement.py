@@ -28,12 +28,12 @@ def _short(name: str) -> ActivityProfile:
     return ActivityProfile(tuple(s[: TEST_SAMPLES[name]] for s in full.spikes))
 
 
-
 # Spearman over 200 mappings on mlp_a and mlp_b here; scripts/bench_sim.py reports it for all four
 # workloads with the full activity. The multi-chip workloads check event >= fast >= bound on a few
 # mappings.
-@pytest.mark.parametrize("name,count",
-                         [("mlp_a", 200), ("mlp_b", 200), ("mlp_b2", 4), ("mlp_k", 1)])
+@pytest.mark.parametrize(
+    "name,count", [("mlp_a", 200), ("mlp_b", 200), ("mlp_b2", 4), ("mlp_k", 1)]
+)
 def test_event_never_below_fast_and_ranks_agree(name, count):
     net, act = network(name), _short(name)
     hw = get_preset(WORKLOADS[name].hardware)
@@ -49,8 +49,9 @@ def test_event_never_below_fast_and_ranks_agree(name, count):
         event.append(e.total_latency_s)
     if count >= 200:
         rho = spearmanr(fast, event).correlation
-        assert rho >= 0.9, (f"{name}: Spearman {rho:.3f} between fast and event over {count} "
-                            f"mappings")
+        assert rho >= 0.9, (
+            f"{name}: Spearman {rho:.3f} between fast and event over {count} mappings"
+        )
 
 
 def _spread(cores) -> np.ndarray:
@@ -94,5 +95,6 @@ def test_ranking_vs_lava_default_robust_to_assumed_constants(fidelity):
             base = evaluate(net, lava, hw, act, fidelity).total_latency_s
             for m in better:
                 got = evaluate(net, m, hw, act, fidelity).total_latency_s
-                assert got < base, (f"{name} x{factor}: {got:.4g} s not below Lava default "
-                                    f"{base:.4g} s")
+                assert got < base, (
+                    f"{name} x{factor}: {got:.4g} s not below Lava default {base:.4g} s"
+                )

@@ -21,8 +21,9 @@ from tvm_loihi.sim.routing import pair_routes
 
 
 def _chain(weights1: np.ndarray, weights2: np.ndarray) -> NetworkIR:
-    mk = lambda w, name: Layer(name, sps.csr_matrix(w.astype(np.int8)), 0,  # noqa: E731
-                               np.zeros(w.shape[0]), True)
+    def mk(w, name):
+        return Layer(name, sps.csr_matrix(w.astype(np.int8)), 0, np.zeros(w.shape[0]), True)
+
     return NetworkIR((mk(weights1, "l1"), mk(weights2, "l2")))
 
 
@@ -115,8 +116,14 @@ def test_two_flows_sharing_a_link_take_longer():
 
 
 @settings(max_examples=60, deadline=None)
-@given(x0=st.integers(0, 7), y0=st.integers(0, 15), x1=st.integers(0, 7), y1=st.integers(0, 15),
-       dx=st.integers(0, 7), dy=st.integers(0, 15))
+@given(
+    x0=st.integers(0, 7),
+    y0=st.integers(0, 15),
+    x1=st.integers(0, 7),
+    y1=st.integers(0, 15),
+    dx=st.integers(0, 7),
+    dy=st.integers(0, 15),
+)
 def test_hops_never_decrease_when_destination_moves_farther(x0, y0, x1, y1, dx, dy):
     hw = MESH16_2CHIP
     sx = 1 if x1 >= x0 else -1
@@ -152,8 +159,9 @@ def test_energy_additive_over_timesteps():
         assert whole[key] == pytest.approx(halves[0][key] + halves[1][key])
     # every neuron is updated every timestep: the split run has L - 1 more (idle) timesteps
     extra = (net.depth - 1) * sum(net.layer_sizes[1:]) * hw.energy.neuron_inactive_j
-    assert whole["neurons_j"] == pytest.approx(halves[0]["neurons_j"] + halves[1]["neurons_j"]
-                                               - extra)
+    assert whole["neurons_j"] == pytest.approx(
+        halves[0]["neurons_j"] + halves[1]["neurons_j"] - extra
+    )
 
 
 def test_measurement_json_and_counters():

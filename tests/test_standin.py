@@ -60,8 +60,9 @@ def _host(backend, timeout_s: float = 300.0) -> tuple[HostState, str]:
     net, act = network("mlp_tiny"), activity("mlp_tiny")
     state = HostState(backend, host_id="test")
     assert json.loads(state.upload(UploadPayload(net, HW, act).to_bytes()))["ok"]
-    text = MeasureRequest(net.workload_key(), HW.key(), lava_default_mapping(net, HW).to_json(),
-                          "standin", timeout_s).to_text()
+    text = MeasureRequest(
+        net.workload_key(), HW.key(), lava_default_mapping(net, HW).to_json(), "standin", timeout_s
+    ).to_text()
     return state, text
 
 
@@ -86,8 +87,9 @@ def test_noise_has_the_configured_spread_and_labels():
     net = network("mlp_tiny")
     from tvm_loihi.measure import backend
 
-    ref = backend.measure(net, HW, activity("mlp_tiny"), lava_default_mapping(net, HW).to_json(),
-                          "event")
+    ref = backend.measure(
+        net, HW, activity("mlp_tiny"), lava_default_mapping(net, HW).to_json(), "event"
+    )
     assert a.latency_s != pytest.approx(ref.latency_s, rel=1e-3)
 
 
@@ -113,9 +115,24 @@ def test_serve_standin_host_answers_cli_tune_over_rpc(tmp_path):
     with LocalFarm(n_hosts=0) as farm:
         port = free_port()
         tracker = f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}"
-        host = _spawn(f"serve-{port}", [CLI, "serve", "--backend", "standin", "--standin-seed",
-                                        "5", "--standin-cost", "0", "--tracker", tracker,
-                                        "--port", str(port)], farm.log_dir)
+        host = _spawn(
+            f"serve-{port}",
+            [
+                CLI,
+                "serve",
+                "--backend",
+                "standin",
+                "--standin-seed",
+                "5",
+                "--standin-cost",
+                "0",
+                "--tracker",
+                tracker,
+                "--port",
+                str(port),
+            ],
+            farm.log_dir,
+        )
         farm.hosts.append(host)  # stopped with the farm
         _finish_host_start(host)
         from tvm_loihi.measure.tracker import wait_for_hosts
@@ -123,10 +140,30 @@ def test_serve_standin_host_answers_cli_tune_over_rpc(tmp_path):
         wait_for_hosts(*farm.tracker_addr, farm.key, 1)
         log, summary = tmp_path / "tune.jsonl", tmp_path / "s.json"
         run = subprocess.run(
-            [CLI, "tune", "--workload", "mlp_tiny", "--runner", f"rpc://{tracker}/{farm.key}",
-             "--fidelity", "standin", "--strategy", "random", "--budget", "6", "--log", str(log),
-             "--outdir", str(tmp_path / "out"), "--json", str(summary)],
-            capture_output=True, text=True, timeout=600)
+            [
+                CLI,
+                "tune",
+                "--workload",
+                "mlp_tiny",
+                "--runner",
+                f"rpc://{tracker}/{farm.key}",
+                "--fidelity",
+                "standin",
+                "--strategy",
+                "random",
+                "--budget",
+                "6",
+                "--log",
+                str(log),
+                "--outdir",
+                str(tmp_path / "out"),
+                "--json",
+                str(summary),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         assert "STAND-IN" in run.stdout
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
@@ -135,16 +172,19 @@ def test_serve_standin_host_answers_cli_tune_over_rpc(tmp_path):
         assert ok and all(r["result"]["host"].startswith("standin@") for r in ok)
         assert all(r["result"]["counters"]["standin"] == 1 for r in ok)
         assert json.loads(summary.read_text())["fidelity"] == "standin"
-        shown = subprocess.run([CLI, "log", "summary", str(log)], capture_output=True, text=True,
-                               timeout=120)
+        shown = subprocess.run(
+            [CLI, "log", "summary", str(log)], capture_output=True, text=True, timeout=120
+        )
         assert shown.returncode == 0 and "standin" in shown.stdout
 
 
 def test_local_runner_refuses_standin_fidelity(tmp_path):
     from tvm_loihi.cli import main
 
-    assert main(["tune", "--workload", "mlp_tiny", "--fidelity", "standin",
-                 "--outdir", str(tmp_path)]) == 1
+    assert (
+        main(["tune", "--workload", "mlp_tiny", "--fidelity", "standin", "--outdir", str(tmp_path)])
+        == 1
+    )
 
 
 def test_serve_standin_needs_a_seed():

@@ -20,17 +20,32 @@ CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
 
 
 def _status(port: int, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, "tracker", "status", "--host", "127.0.0.1", "--port", str(port),
-                           *extra], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [CLI, "tracker", "status", "--host", "127.0.0.1", "--port", str(port), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_tracker_status_rows_from_a_summary():
-    summary = {"queue_info": {"loihi2": {"free": 1, "pending": 2}},
-               "server_info": [{"key": "server:loihi2", "addr": ["10.0.0.2", 9092]},
-                               {"key": "server:loihi2", "addr": ["10.0.0.1", 9091]}]}
-    assert tracker_status(summary) == [{"key": "loihi2", "hosts": ["10.0.0.1:9091",
-                                                                   "10.0.0.2:9092"],
-                                        "n_hosts": 2, "free": 1, "in_use": 1, "pending": 2}]
+    summary = {
+        "queue_info": {"loihi2": {"free": 1, "pending": 2}},
+        "server_info": [
+            {"key": "server:loihi2", "addr": ["10.0.0.2", 9092]},
+            {"key": "server:loihi2", "addr": ["10.0.0.1", 9091]},
+        ],
+    }
+    assert tracker_status(summary) == [
+        {
+            "key": "loihi2",
+            "hosts": ["10.0.0.1:9091", "10.0.0.2:9092"],
+            "n_hosts": 2,
+            "free": 1,
+            "in_use": 1,
+            "pending": 2,
+        }
+    ]
     assert tracker_status({}) == []
 
 

@@ -28,8 +28,9 @@ def _net() -> NetworkIR:
     for k in range(3):
         shape = (sizes[k + 1], sizes[k])
         w = rng.integers(-50, 50, shape) * (rng.random(shape) < 0.5)
-        layers.append(Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]),
-                            relu=k < 2))
+        layers.append(
+            Layer(f"fc{k}", sps.csr_matrix(w.astype(np.int8)), 4, np.ones(shape[0]), relu=k < 2)
+        )
     return NetworkIR(tuple(layers), name="tune_test")
 
 
@@ -63,8 +64,15 @@ class ThreadRunner(Runner):
         self.workloads[(network.workload_key(), hardware.key())] = (network, hardware, activity)
 
     def submit(self, inputs):
-        return [self.pool.submit(backend.measure, *self.workloads[(i.workload_key, i.hardware_key)],
-                                 i.mapping, i.fidelity) for i in inputs]
+        return [
+            self.pool.submit(
+                backend.measure,
+                *self.workloads[(i.workload_key, i.hardware_key)],
+                i.mapping,
+                i.fidelity,
+            )
+            for i in inputs
+        ]
 
     def close(self):
         self.pool.shutdown()
@@ -102,8 +110,16 @@ def test_log_is_consulted_before_submitting_and_resume_retraces_the_run(tmp_path
     assert a.cache_hits == 0 and len(first.measured) == 40
     assert len(TuningLog(path).records()) == 40
     second = CountingRunner()
-    b = tune(NET, HW, runner=second, strategy="bilevel", budget=40, seed=1, activity=ACT,
-             log=TuningLog(path))
+    b = tune(
+        NET,
+        HW,
+        runner=second,
+        strategy="bilevel",
+        budget=40,
+        seed=1,
+        activity=ACT,
+        log=TuningLog(path),
+    )
     assert second.measured == [] and b.cache_hits == 40
     assert b.history == a.history and b.best_mapping.to_json() == a.best_mapping.to_json()
     third = CountingRunner()  # a longer resumed run: only the new tail is measured
@@ -113,8 +129,16 @@ def test_log_is_consulted_before_submitting_and_resume_retraces_the_run(tmp_path
 
 def test_asynchronous_runner_keeps_two_in_flight_and_completes_the_budget():
     with ThreadRunner() as runner:
-        res = tune(NET, HW, runner=runner, strategy="nsga2", budget=40, seed=0, activity=ACT,
-                   objectives=("latency", "energy"))
+        res = tune(
+            NET,
+            HW,
+            runner=runner,
+            strategy="nsga2",
+            budget=40,
+            seed=0,
+            activity=ACT,
+            objectives=("latency", "energy"),
+        )
     assert res.evaluations == 40
     assert res.pareto and all(r.ok for _, r in res.pareto)
 
@@ -143,8 +167,9 @@ def test_a_user_written_stopping_rule_ends_the_run():
             best = state.best_evaluation
             return "target" if best is not None and best.fitness[0] <= self.seconds else None
 
-    res = tune(NET, HW, strategy="ga", budget=60, seed=2, activity=ACT,
-               termination=TargetLatency(target))
+    res = tune(
+        NET, HW, strategy="ga", budget=60, seed=2, activity=ACT, termination=TargetLatency(target)
+    )
     assert res.stop_reason == "target"
     assert res.best_result.latency_s <= target
     first = next(i for i, v in enumerate(free.history) if v <= target)
@@ -155,14 +180,16 @@ def test_a_user_written_stopping_rule_ends_the_run():
 
 
 def test_backend_reports_invalid_mappings_and_unknown_workloads_as_values():
-    tight = HardwareSpec("tight", routers_x=4, routers_y=4,
-                         limits=HW.limits.__class__(max_neurons=4))
+    tight = HardwareSpec(
+        "tight", routers_x=4, routers_y=4, limits=HW.limits.__class__(max_neurons=4)
+    )
     one_core = Mapping.from_assignment(NET, (1, 1, 1), (0, 1, 2)).to_json()
     res = backend.measure(NET, tight, ACT, one_core, "fast")
     assert res.error is MeasureError.INVALID_MAPPING and "max_neurons" in res.message
     assert res.objective("latency") == float("inf")
-    bad = backend.measure(NET, HW, ACT, {"version": 1, "bounds": [[0, 24]], "core_ids": [0]},
-                          "fast")
+    bad = backend.measure(
+        NET, HW, ACT, {"version": 1, "bounds": [[0, 24]], "core_ids": [0]}, "fast"
+    )
     assert bad.error is MeasureError.INVALID_MAPPING
     wrong_fidelity = backend.measure(NET, HW, ACT, one_core, "no_such_fidelity")
     assert wrong_fidelity.error is MeasureError.RUNTIME_ERROR
@@ -187,15 +214,32 @@ def test_log_cache_is_keyed_on_the_activity_too(tmp_path):
     other = default_activity(NET, HW, n_samples=16, seed=99)
     assert other.key() != ACT.key()
     log = tmp_path / "tune.jsonl"
-    first = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1,
-                 activity=ACT, log=str(log))
+    first = tune(
+        NET,
+        HW,
+        runner=CountingRunner(),
+        strategy="random",
+        budget=12,
+        seed=1,
+        activity=ACT,
+        log=str(log),
+    )
     runner = CountingRunner()
-    second = tune(NET, HW, runner=runner, strategy="random", budget=12, seed=1, activity=other,
-                  log=str(log))
+    second = tune(
+        NET, HW, runner=runner, strategy="random", budget=12, seed=1, activity=other, log=str(log)
+    )
     assert first.evaluations == second.evaluations == 12
     assert second.cache_hits == 0 and len(runner.measured) == 12
-    again = tune(NET, HW, runner=CountingRunner(), strategy="random", budget=12, seed=1,
-                 activity=ACT, log=str(log))
+    again = tune(
+        NET,
+        HW,
+        runner=CountingRunner(),
+        strategy="random",
+        budget=12,
+        seed=1,
+        activity=ACT,
+        log=str(log),
+    )
     assert again.cache_hits == 12
 
 
@@ -223,8 +267,18 @@ def _search_top_k(path: str, k: int) -> list[dict]:
 def test_verify_picks_the_best_at_the_verify_fidelity_and_resumes_from_the_log(tmp_path):
     path = str(tmp_path / "tune.jsonl")
     first = CountingRunner()
-    res = tune(NET, HW, runner=first, strategy="bilevel", budget=40, seed=2, activity=ACT, log=path,
-               verify_fidelity="event", verify_top_k=4)
+    res = tune(
+        NET,
+        HW,
+        runner=first,
+        strategy="bilevel",
+        budget=40,
+        seed=2,
+        activity=ACT,
+        log=path,
+        verify_fidelity="event",
+        verify_top_k=4,
+    )
     assert res.evaluations == 40 == len(res.history) and res.verify_fidelity == "event"
     top = _search_top_k(path, 4)
     default = lava_default_mapping(NET, HW).to_json()
@@ -242,8 +296,18 @@ def test_verify_picks_the_best_at_the_verify_fidelity_and_resumes_from_the_log(t
     event = [r for r in TuningLog(path).records() if r.input.fidelity == "event"]
     assert [r.input.mapping for r in event] == expected  # logged like every other measurement
     again = CountingRunner()
-    b = tune(NET, HW, runner=again, strategy="bilevel", budget=40, seed=2, activity=ACT, log=path,
-             verify_fidelity="event", verify_top_k=4)
+    b = tune(
+        NET,
+        HW,
+        runner=again,
+        strategy="bilevel",
+        budget=40,
+        seed=2,
+        activity=ACT,
+        log=path,
+        verify_fidelity="event",
+        verify_top_k=4,
+    )
     assert again.measured == [] and b.cache_hits == 40
     assert b.best_mapping.to_json() == res.best_mapping.to_json()
     assert [r.latency_s for _, r in b.verified] == [r.latency_s for _, r in res.verified]
@@ -253,8 +317,17 @@ def test_verify_is_deterministic_and_outside_the_budget():
     runs = []
     for _ in range(2):
         runner = CountingRunner()
-        res = tune(NET, HW, runner=runner, strategy="ga", budget=30, seed=4, activity=ACT,
-                   verify_fidelity="event", verify_top_k=3)
+        res = tune(
+            NET,
+            HW,
+            runner=runner,
+            strategy="ga",
+            budget=30,
+            seed=4,
+            activity=ACT,
+            verify_fidelity="event",
+            verify_top_k=3,
+        )
         runs.append((res, runner))
     (a, ra), (b, rb) = runs
     assert ra.measured == rb.measured and a.history == b.history
@@ -270,9 +343,27 @@ def test_verify_is_deterministic_and_outside_the_budget():
 def test_cli_tune_verify_compares_at_the_verify_fidelity(tmp_path, capsys):
     model = workloads.write_onnx("mlp_tiny", str(tmp_path / "mlp_tiny.onnx"))
     summary = tmp_path / "s.json"
-    assert main(["tune", model, "--hardware", "loihi2_1chip", "--budget", "20", "--verify",
-                 "event", "--verify-top-k", "2", "--outdir", str(tmp_path / "out"), "--json",
-                 str(summary)]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                model,
+                "--hardware",
+                "loihi2_1chip",
+                "--budget",
+                "20",
+                "--verify",
+                "event",
+                "--verify-top-k",
+                "2",
+                "--outdir",
+                str(tmp_path / "out"),
+                "--json",
+                str(summary),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "searched on the fast simulator" in out and "on the event simulator" in out
     data = json.loads(summary.read_text())

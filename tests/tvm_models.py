@@ -134,8 +134,10 @@ def vm_run(ex, *arrays) -> list[np.ndarray]:
 def run_batched(ex, x: np.ndarray, batch: int) -> np.ndarray:
     vm = relax.VirtualMachine(ex, tvm.cpu())
     return np.concatenate(
-        [vm["main"](tvm.runtime.tensor(np.ascontiguousarray(x[i:i + batch]))).numpy()
-         for i in range(0, len(x) - batch + 1, batch)]
+        [
+            vm["main"](tvm.runtime.tensor(np.ascontiguousarray(x[i : i + batch]))).numpy()
+            for i in range(0, len(x) - batch + 1, batch)
+        ]
     )
 
 

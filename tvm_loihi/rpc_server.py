@@ -78,8 +78,9 @@ def harden_server() -> None:
             try:
                 return original_listen(*args)
             except Exception as exc:  # tracker unreachable for 60 s, tracker protocol error, ...
-                srv.logger.warning("listen loop failed (%s: %s); restarting in 1 s",
-                                   type(exc).__name__, exc)
+                srv.logger.warning(
+                    "listen loop failed (%s: %s); restarting in 1 s", type(exc).__name__, exc
+                )
                 time.sleep(1.0)
 
     original_serve_loop = srv._serve_loop
@@ -99,11 +100,19 @@ def harden_server() -> None:
 REFUSED = "refused: a tvm_loihi host serves only measurement"
 # TVM's server environment (C++ and tvm.rpc.server): files, modules, libraries. Each is replaced by
 # a function that raises REFUSED, so a client is told why; every other global is removed.
-REFUSED_GLOBALS = ("tvm.rpc.server.upload", "tvm.rpc.server.download", "tvm.rpc.server.remove",
-                   "tvm.rpc.server.listdir", "tvm.rpc.server.load_module",
-                   "tvm.rpc.server.download_linked_module", "tvm.rpc.server.workpath",
-                   "tvm.rpc.server.ImportModule", "runtime.ModuleLoadFromFile",
-                   "ffi.ModuleLoadFromFile", "runtime.module.loadfile_so")
+REFUSED_GLOBALS = (
+    "tvm.rpc.server.upload",
+    "tvm.rpc.server.download",
+    "tvm.rpc.server.remove",
+    "tvm.rpc.server.listdir",
+    "tvm.rpc.server.load_module",
+    "tvm.rpc.server.download_linked_module",
+    "tvm.rpc.server.workpath",
+    "tvm.rpc.server.ImportModule",
+    "runtime.ModuleLoadFromFile",
+    "ffi.ModuleLoadFromFile",
+    "runtime.module.loadfile_so",
+)
 ALLOWED_PREFIX = "tvm_loihi.remote."
 # What TVM's session machinery itself looks up after the lock-down (the server side of rpc.connect).
 KEPT_GLOBALS = ("rpc.LocalSession",)
@@ -129,8 +138,11 @@ def lock_down_session() -> int:
     import tvm_ffi
 
     remove = tvm_ffi.get_global_func("ffi.FunctionRemoveGlobal")  # held: it removes itself too
-    names = [n for n in tvm_ffi.registry.list_global_func_names()
-             if not n.startswith(ALLOWED_PREFIX) and n not in KEPT_GLOBALS]
+    names = [
+        n
+        for n in tvm_ffi.registry.list_global_func_names()
+        if not n.startswith(ALLOWED_PREFIX) and n not in KEPT_GLOBALS
+    ]
     for name in names:
         remove(name)
     for name in REFUSED_GLOBALS:
@@ -159,36 +171,63 @@ def server_init(backend, secret: bytes | None = None) -> None:
     try:  # sessions fork from this process: load the simulator once here, not in every session
         state.backend.warm_up()
     except Exception as exc:  # a host that cannot warm up still serves (sessions load it later)
-        logger.warning("warm-up failed (%s: %s); sessions load the simulator themselves",
-                       type(exc).__name__, exc)
+        logger.warning(
+            "warm-up failed (%s: %s); sessions load the simulator themselves",
+            type(exc).__name__,
+            exc,
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tvm_loihi.rpc_server",
-                                description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tvm_loihi.rpc_server", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--tracker", default=None, help="HOST:PORT of the RPC tracker to register with")
     p.add_argument("--key", default="loihi2", help="device key to register under (default loihi2)")
-    p.add_argument("--backend", default="sim", choices=("sim", "fast", "event", "standin"),
-                   help="what to measure with: sim = simulator, both fidelities (default); "
-                        "fast or event = only that fidelity; standin = the silicon stand-in "
-                        "(hidden constants, noise, a cost per measurement)")
-    p.add_argument("--standin-seed", type=int, default=None,
-                   help="seed of the stand-in's hidden constants (required with --backend standin)")
-    p.add_argument("--standin-cv", type=float, default=0.02,
-                   help="stand-in run-to-run noise, coefficient of variation (default 0.02)")
-    p.add_argument("--standin-cost", type=float, default=0.5,
-                   help="stand-in wall-clock seconds per measurement (default 0.5)")
+    p.add_argument(
+        "--backend",
+        default="sim",
+        choices=("sim", "fast", "event", "standin"),
+        help="what to measure with: sim = simulator, both fidelities (default); "
+        "fast or event = only that fidelity; standin = the silicon stand-in "
+        "(hidden constants, noise, a cost per measurement)",
+    )
+    p.add_argument(
+        "--standin-seed",
+        type=int,
+        default=None,
+        help="seed of the stand-in's hidden constants (required with --backend standin)",
+    )
+    p.add_argument(
+        "--standin-cv",
+        type=float,
+        default=0.02,
+        help="stand-in run-to-run noise, coefficient of variation (default 0.02)",
+    )
+    p.add_argument(
+        "--standin-cost",
+        type=float,
+        default=0.5,
+        help="stand-in wall-clock seconds per measurement (default 0.5)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9091, help="first port to try (default 9091)")
-    p.add_argument("--port-end", type=int, default=None,
-                   help="end of the port range (default port+100)")
+    p.add_argument(
+        "--port-end", type=int, default=None, help="end of the port range (default port+100)"
+    )
     p.add_argument("--custom-addr", default=None, help="address to report to the tracker")
     p.add_argument("--silent", action="store_true", help="only log warnings")
-    p.add_argument("--secret-file", default=None,
-                   help="file holding the farm's shared secret (else $TVM_LOIHI_SECRET_FILE, "
-                        "$TVM_LOIHI_SECRET)")
-    p.add_argument("--insecure", action="store_true",
-                   help="serve without a secret: anyone who reaches this host can measure on it")
+    p.add_argument(
+        "--secret-file",
+        default=None,
+        help="file holding the farm's shared secret (else $TVM_LOIHI_SECRET_FILE, "
+        "$TVM_LOIHI_SECRET)",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve without a secret: anyone who reaches this host can measure on it",
+    )
     return p.parse_args(argv)
 
 
@@ -216,17 +255,21 @@ def is_loopback(host: str) -> bool:
 def unauthenticated_warning(host: str) -> str:
     """The line printed when a host serves without a secret (``--insecure``)."""
     reach = "this machine" if is_loopback(host) else "the network"
-    return (f"WARNING: tvm_loihi.rpc_server runs --insecure on {host!r}: sessions are not "
-            f"authenticated, so anyone on {reach} who reaches this host or its tracker can measure "
-            "on it, hold it busy or register a rogue host under its key. Configure a secret "
-            "(--secret-file or $TVM_LOIHI_SECRET) instead.")
+    return (
+        f"WARNING: tvm_loihi.rpc_server runs --insecure on {host!r}: sessions are not "
+        f"authenticated, so anyone on {reach} who reaches this host or its tracker can measure "
+        "on it, hold it busy or register a rogue host under its key. Configure a secret "
+        "(--secret-file or $TVM_LOIHI_SECRET) instead."
+    )
 
 
-NO_SECRET = ("tvm_loihi.rpc_server: no secret configured; refusing to serve unauthenticated "
-             "sessions. Put a secret in a file (python -c 'import secrets; "
-             "print(secrets.token_hex(32))' > secret && chmod 600 secret) and pass --secret-file "
-             "secret (or set $TVM_LOIHI_SECRET), or pass --insecure to serve anyone who reaches "
-             "this host.")
+NO_SECRET = (
+    "tvm_loihi.rpc_server: no secret configured; refusing to serve unauthenticated "
+    "sessions. Put a secret in a file (python -c 'import secrets; "
+    "print(secrets.token_hex(32))' > secret && chmod 600 secret) and pass --secret-file "
+    "secret (or set $TVM_LOIHI_SECRET), or pass --insecure to serve anyone who reaches "
+    "this host."
+)
 
 
 def resolve_secret(secret_file: str | None, insecure: bool, host: str, what: str) -> bytes | None:
@@ -243,21 +286,29 @@ def resolve_secret(secret_file: str | None, insecure: bool, host: str, what: str
         raise SystemExit(f"{what}: {exc}") from None
     if insecure:
         if secret is not None:
-            raise SystemExit(f"{what}: --insecure given but a secret is configured "
-                             "(--secret-file / $TVM_LOIHI_SECRET[_FILE]); drop one of them")
+            raise SystemExit(
+                f"{what}: --insecure given but a secret is configured "
+                "(--secret-file / $TVM_LOIHI_SECRET[_FILE]); drop one of them"
+            )
         return None
     if secret is None:
-        raise SystemExit(NO_SECRET.replace("tvm_loihi.rpc_server", what)
-                         + ("" if is_loopback(host) else
-                            f" Binding {host!r} (not loopback) without a secret is refused."))
+        raise SystemExit(
+            NO_SECRET.replace("tvm_loihi.rpc_server", what)
+            + (
+                ""
+                if is_loopback(host)
+                else f" Binding {host!r} (not loopback) without a secret is refused."
+            )
+        )
     return secret
 
 
 def make_host_backend(args: argparse.Namespace):
     """The backend ``--backend`` names (a name, or a configured stand-in); SystemExit with one line
     for bad stand-in options."""
-    standin_flags = args.standin_seed is not None or args.standin_cv != 0.02 \
-        or args.standin_cost != 0.5
+    standin_flags = (
+        args.standin_seed is not None or args.standin_cv != 0.02 or args.standin_cost != 0.5
+    )
     if args.backend != "standin":
         if standin_flags:
             raise SystemExit(f"--standin-* options need --backend standin, not {args.backend!r}")
@@ -267,8 +318,7 @@ def make_host_backend(args: argparse.Namespace):
     from tvm_loihi.measure.standin import StandinBackend
 
     try:
-        return StandinBackend(seed=args.standin_seed, cv=args.standin_cv,
-                              cost_s=args.standin_cost)
+        return StandinBackend(seed=args.standin_seed, cv=args.standin_cv, cost_s=args.standin_cost)
     except ValueError as exc:
         raise SystemExit(f"--backend standin: {exc}") from None
 
@@ -282,10 +332,16 @@ def main(argv: list[str] | None = None) -> int:
         print(unauthenticated_warning(args.host), file=sys.stderr, flush=True)
     from tvm import rpc
 
-    server = rpc.Server(args.host, args.port, args.port_end or args.port + 100, key=args.key,
-                        tracker_addr=_tracker_addr(args.tracker), custom_addr=args.custom_addr,
-                        silent=args.silent,
-                        server_init_callback=functools.partial(server_init, backend, secret))
+    server = rpc.Server(
+        args.host,
+        args.port,
+        args.port_end or args.port + 100,
+        key=args.key,
+        tracker_addr=_tracker_addr(args.tracker),
+        custom_addr=args.custom_addr,
+        silent=args.silent,
+        server_init_callback=functools.partial(server_init, backend, secret),
+    )
 
     def _stop(signum, frame):
         server.terminate()
@@ -293,8 +349,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"{READY_MARKER} key={args.key} backend={args.backend} addr={args.host}:{server.port} "
-          f"auth={'none' if secret is None else 'hmac-sha256'} pid={os.getpid()}", flush=True)
+    print(
+        f"{READY_MARKER} key={args.key} backend={args.backend} addr={args.host}:{server.port} "
+        f"auth={'none' if secret is None else 'hmac-sha256'} pid={os.getpid()}",
+        flush=True,
+    )
     while server.proc is not None and server.proc.is_alive():
         time.sleep(0.5)
     print("tvm_loihi.rpc_server: listen process exited", file=sys.stderr, flush=True)

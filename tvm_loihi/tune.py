@@ -10,8 +10,12 @@ import warnings
 
 from .tuning import driver as _driver
 
-warnings.warn("tvm_loihi.tune (the module) is deprecated and will be removed in the next release; "
-              "import tvm_loihi.tuning", DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "tvm_loihi.tune (the module) is deprecated and will be removed in the next release; "
+    "import tvm_loihi.tuning",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 
 class _CallableModule(types.ModuleType):

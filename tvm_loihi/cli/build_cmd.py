@@ -28,8 +28,15 @@ def _check_output(path: str) -> None:
         raise CliError(f"-o {path}: directory {directory} does not exist (create it first)")
 
 
-def _build(mod, hardware, calibration, log: str | None, input_layer: str = "host",
-           fidelity: str | None = None, max_energy_increase: float | None = None):
+def _build(
+    mod,
+    hardware,
+    calibration,
+    log: str | None,
+    input_layer: str = "host",
+    fidelity: str | None = None,
+    max_energy_increase: float | None = None,
+):
     import tvm
 
     from ..compiler.pipeline import LoihiConfig
@@ -40,8 +47,9 @@ def _build(mod, hardware, calibration, log: str | None, input_layer: str = "host
             return tvm.compile(mod, target="loihi2"), None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ReplayWarning)  # reported below, one line per network
-            with apply_best(log, fidelity=fidelity,
-                            max_energy_increase=max_energy_increase) as report:
+            with apply_best(
+                log, fidelity=fidelity, max_energy_increase=max_energy_increase
+            ) as report:
                 return tvm.compile(mod, target="loihi2"), report
 
 
@@ -82,16 +90,27 @@ def cmd_compile(args) -> int:
     directory = os.path.dirname(os.path.abspath(args.output))
     model = inputs.model_path(args, directory)
     calibration = inputs.load_calibration(args.calibration)  # files first, TVM after
-    mod = _with_output_names(inputs.load_model(model, args.outputs),
-                             _onnx_output_names(model, args.outputs))
-    executable, report = _build(mod, hardware, calibration, args.log, args.input_layer,
-                                args.fidelity, args.max_energy_increase)
+    mod = _with_output_names(
+        inputs.load_model(model, args.outputs), _onnx_output_names(model, args.outputs)
+    )
+    executable, report = _build(
+        mod,
+        hardware,
+        calibration,
+        args.log,
+        args.input_layer,
+        args.fidelity,
+        args.max_energy_increase,
+    )
     _report(report, args.log)
     from ..compiler.artifact import read_payloads
 
     if not read_payloads(executable):
-        print(f"tvm-loihi compile: warning: {inputs.NOTHING_OFFLOADED}; the library runs entirely "
-              "on the host (`tvm-loihi inspect MODEL.onnx` says why per operator)", file=sys.stderr)
+        print(
+            f"tvm-loihi compile: warning: {inputs.NOTHING_OFFLOADED}; the library runs entirely "
+            "on the host (`tvm-loihi inspect MODEL.onnx` says why per operator)",
+            file=sys.stderr,
+        )
     try:
         executable.export_library(args.output)
     except Exception as err:  # TVM raises its own error types for a missing compiler or a bad path
@@ -161,12 +180,15 @@ def _check_input_shape(vm, x: np.ndarray) -> None:
         return
     dims = [int(d) if d.lstrip("-").isdigit() else d for d in shapes[0].split(",")]
     fits = len(dims) == x.ndim and all(
-        not isinstance(d, int) or d == n for d, n in zip(dims[1:], x.shape[1:]))
+        not isinstance(d, int) or d == n for d, n in zip(dims[1:], x.shape[1:])
+    )
     if not fits:
         wants = "(" + ", ".join(map(str, dims)) + ")"
         got = "(" + ", ".join(map(str, x.shape)) + ")"
-        raise CliError(f"--input: model wants {wants}, got {got} (save an array of that shape "
-                       "with numpy.save; the first dimension is the batch)")
+        raise CliError(
+            f"--input: model wants {wants}, got {got} (save an array of that shape "
+            "with numpy.save; the first dimension is the batch)"
+        )
 
 
 def _output_names(vm, n: int) -> list[str]:
@@ -194,8 +216,10 @@ def _save_outputs(path: str, names: list[str], outs: list[np.ndarray]) -> str:
                     np.lib.format.write_array(f, np.asanyarray(out), allow_pickle=False)
     except OSError as err:
         raise CliError(f"cannot write -o {path}: {err.strerror or err}") from None
-    return (f"{len(outs)} outputs as an .npz archive, arrays {', '.join(map(repr, names))}; "
-            f"read with numpy.load({path!r})[{names[0]!r}]")
+    return (
+        f"{len(outs)} outputs as an .npz archive, arrays {', '.join(map(repr, names))}; "
+        f"read with numpy.load({path!r})[{names[0]!r}]"
+    )
 
 
 def _check_model_file(path: str) -> None:

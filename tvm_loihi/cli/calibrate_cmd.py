@@ -31,15 +31,25 @@ def cmd_calibrate(args) -> int:
     nets = [net for net, _ in pairs]
     acts = [inputs.activity_for(net, hw, calibration) for net, hw in pairs]
     try:
-        fit = calibrate(args.log, hardware, nets, acts, fidelity=args.fidelity,
-                        holdout=args.holdout, seed=args.seed, model=args.fit_model,
-                        max_records=args.max_records)
+        fit = calibrate(
+            args.log,
+            hardware,
+            nets,
+            acts,
+            fidelity=args.fidelity,
+            holdout=args.holdout,
+            seed=args.seed,
+            model=args.fit_model,
+            max_records=args.max_records,
+        )
     except ValueError as err:
         raise CliError(str(err)) from None
     fit.hardware.save(args.output)
     print(format_fit(fit))
-    print(f"fitted hardware spec: {os.path.abspath(args.output)} (use --hardware {args.output})",
-          file=sys.stderr)
+    print(
+        f"fitted hardware spec: {os.path.abspath(args.output)} (use --hardware {args.output})",
+        file=sys.stderr,
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(fit.to_json(), f, indent=2)

@@ -75,9 +75,12 @@ def cmd_tracker(args) -> int:
     from ..rpc_server import resolve_secret
 
     if resolve_secret(args.secret_file, args.insecure, args.host, "tvm-loihi tracker") is None:
-        print(f"WARNING: tvm-loihi tracker runs --insecure on {args.host!r}: the farm's hosts do "
-              "not authenticate their clients; anyone who reaches them can measure on them.",
-              file=sys.stderr, flush=True)
+        print(
+            f"WARNING: tvm-loihi tracker runs --insecure on {args.host!r}: the farm's hosts do "
+            "not authenticate their clients; anyone who reaches them can measure on them.",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         tracker = Tracker(
@@ -125,9 +128,16 @@ def tracker_status(summary: dict) -> list[dict]:
         q = queues.get(key, {})
         registered = sorted(hosts.get(key, []))
         free = int(q.get("free", 0))
-        rows.append({"key": key, "hosts": registered, "n_hosts": len(registered), "free": free,
-                     "in_use": max(0, len(registered) - free),
-                     "pending": int(q.get("pending", 0))})
+        rows.append(
+            {
+                "key": key,
+                "hosts": registered,
+                "n_hosts": len(registered),
+                "free": free,
+                "in_use": max(0, len(registered) - free),
+                "pending": int(q.get("pending", 0)),
+            }
+        )
     return rows
 
 
@@ -153,12 +163,17 @@ def _tracker_status(args) -> int:
     print(f"tracker {where}: {n} host(s) registered under {len(rows)} key(s)")
     if rows:
         table = [[r["key"], r["n_hosts"], r["free"], r["in_use"], r["pending"]] for r in rows]
-        print(format_table(["key", "hosts", "free", "in use", "queued requests"], table,
-                           align="lrrrr"))
+        print(
+            format_table(
+                ["key", "hosts", "free", "in use", "queued requests"], table, align="lrrrr"
+            )
+        )
         for r in rows:
             for h in r["hosts"]:
                 print(f"  {r['key']}: {h}")
     if any(r["pending"] for r in rows):
-        print("queued requests wait for a free host: a client may be holding sessions, or every "
-              "host is busy")
+        print(
+            "queued requests wait for a free host: a client may be holding sessions, or every "
+            "host is busy"
+        )
     return 0

@@ -78,7 +78,7 @@ def load_model(path: str, outputs: list[str] | None):
     except OnnxLoadError as err:
         unsupported = isinstance(err, UnsupportedOpsError)
         text = err.message(_outputs_flag(err.reachable)) if unsupported else str(err)
-        text = text[len(path) + 2:] if text.startswith(f"{path}: ") else text
+        text = text[len(path) + 2 :] if text.startswith(f"{path}: ") else text
         raise CliError(f"cannot load {path}: {text}") from None
 
 
@@ -119,12 +119,15 @@ def load_calibration(path: str | None) -> np.ndarray | None:
     return x.astype(np.float32)
 
 
-NOTHING_OFFLOADED = ("nothing in the model is offloaded to Loihi (it needs dense layers -- Gemm, "
-                     "or MatMul [+ Add] [+ Relu] -- with constant weights)")
+NOTHING_OFFLOADED = (
+    "nothing in the model is offloaded to Loihi (it needs dense layers -- Gemm, "
+    "or MatMul [+ Add] [+ Relu] -- with constant weights)"
+)
 
 
-def offloaded_networks(mod, hardware, calibration, input_layer: str = "host",
-                       required: bool = True) -> list:
+def offloaded_networks(
+    mod, hardware, calibration, input_layer: str = "host", required: bool = True
+) -> list:
     """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``);
     none is a :class:`CliError` unless ``required`` is False."""
     from ..compiler.pipeline import LoihiConfig

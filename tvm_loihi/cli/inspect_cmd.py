@@ -92,8 +92,15 @@ def _print_quantization(network, hardware, calibration) -> list[dict]:
     print(f"quantisation on {what}:")
     print(
         format_table(
-            ["layer", "weight step", "shift", "peak / range", "range use", "saturated",
-             "rounded to 0"],
+            [
+                "layer",
+                "weight step",
+                "shift",
+                "peak / range",
+                "range use",
+                "saturated",
+                "rounded to 0",
+            ],
             table,
             align="lrrrrrr",
         )

@@ -110,8 +110,10 @@ def _render(section: str, data: dict) -> list[str]:
         return ["hardware presets (--hardware NAME, LoihiConfig(hardware=NAME)):", *_table(rows)]
     if section == "tags":
         rows = [("tag", "preset")] + [(t["tag"], t["preset"]) for t in data["tags"]]
-        return ['target tags (tvm.compile(mod, target="TAG"); each selects a preset):',
-                *_table(rows)]
+        return [
+            'target tags (tvm.compile(mod, target="TAG"); each selects a preset):',
+            *_table(rows),
+        ]
     if section == "workloads":
         rows = [("name", "layer sizes", "sparsity", "preset")]
         rows += [

@@ -129,8 +129,9 @@ def _tune_one(
     )
 
 
-def _figures(outcome: NetworkOutcome, outdir: str, log_path: str,
-             runner: str = "local") -> list[str]:
+def _figures(
+    outcome: NetworkOutcome, outdir: str, log_path: str, runner: str = "local"
+) -> list[str]:
     from ..report.figures import plot_convergence, plot_pareto, plot_utilisation
     from ..report.placement import plot_placement
     from ..sim import evaluate
@@ -160,10 +161,19 @@ def _figures(outcome: NetworkOutcome, outdir: str, log_path: str,
             title=f"Convergence: {where}",
             measured_by=searched,
         ),
-        plot_placement(hw, panels, names, stem.format("placement"), title=f"Placement: {where}",
-                       measured_by=resimulated),
+        plot_placement(
+            hw,
+            panels,
+            names,
+            stem.format("placement"),
+            title=f"Placement: {where}",
+            measured_by=resimulated,
+        ),
         plot_utilisation(
-            panels, names, stem.format("utilisation"), title=f"Per-core utilisation: {where}",
+            panels,
+            names,
+            stem.format("utilisation"),
+            title=f"Per-core utilisation: {where}",
             measured_by=resimulated,
         ),
     ]
@@ -275,11 +285,17 @@ def _summary(args, model: str, hardware, strategies, objectives, outcomes, figur
 
 def _hosts_line(outcome: NetworkOutcome) -> str:
     """Which host measured what, and how the reported best was checked (issue #11.3)."""
-    parts = [f"{host} measured {s['measured']}, rejected {s['rejected']}"
-             + (f" in {s['calls']} request(s) (mean batch {s['mean_batch']:.1f}, RPC overhead "
-                f"{s['overhead_ms']:.1f} ms/candidate)" if s.get("calls") else "")
-             + (" (dropped)" if s["dropped"] else "")
-             for host, s in outcome.runs[-1].hosts.items()]
+    parts = [
+        f"{host} measured {s['measured']}, rejected {s['rejected']}"
+        + (
+            f" in {s['calls']} request(s) (mean batch {s['mean_batch']:.1f}, RPC overhead "
+            f"{s['overhead_ms']:.1f} ms/candidate)"
+            if s.get("calls")
+            else ""
+        )
+        + (" (dropped)" if s["dropped"] else "")
+        for host, s in outcome.runs[-1].hosts.items()
+    ]
     conf = outcome.best.confirmation or {}
     check = ""
     if conf.get("confirmed_by"):
@@ -390,12 +406,15 @@ def cmd_tune(args) -> int:
         os.makedirs(args.outdir, exist_ok=True)
         outcomes = _run_all(args, model, calibration, runner, hardware, strategies, objectives)
     except HostUnavailable as err:  # the farm went away mid-run (FarmUnavailable): how to resume
-        raise CliError(f"{err} (tuning log: {os.path.abspath(args.log)}; resume with: "
-                       f"{_resume_command(args)})") from None
+        raise CliError(
+            f"{err} (tuning log: {os.path.abspath(args.log)}; resume with: {_resume_command(args)})"
+        ) from None
     except KeyboardInterrupt:
-        print(f"\ntvm-loihi tune: interrupted; every finished measurement is in {args.log}. "
-              f"Resume (nothing is measured twice) with:\n  {_resume_command(args)}",
-              file=sys.stderr)
+        print(
+            f"\ntvm-loihi tune: interrupted; every finished measurement is in {args.log}. "
+            f"Resume (nothing is measured twice) with:\n  {_resume_command(args)}",
+            file=sys.stderr,
+        )
         return 130
     finally:
         runner.close()

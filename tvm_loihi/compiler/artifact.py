@@ -17,9 +17,13 @@ from ..model.argcheck import check_type
 
 
 def _vm(artifact, func: str) -> relax.VirtualMachine:
-    check_type(func, "artifact", artifact,
-               (relax.VirtualMachine, relax.VMExecutable, tvm.runtime.Module, str),
-               "what tvm.compile returns, or an exported library's path")
+    check_type(
+        func,
+        "artifact",
+        artifact,
+        (relax.VirtualMachine, relax.VMExecutable, tvm.runtime.Module, str),
+        "what tvm.compile returns, or an exported library's path",
+    )
     if isinstance(artifact, relax.VirtualMachine):
         return artifact
     if isinstance(artifact, str):
@@ -57,10 +61,15 @@ def _payloads(artifact, caller: str) -> list[dict]:
 def read_mappings(artifact) -> list[dict]:
     """Per offloaded network: ``{"network": name, "workload_key": ..., "mapping": dict | None}``."""
     return [
-        {"network": p["network"]["name"], "function": p["function"],
-         "workload_key": p["workload_key"],
-         "layer_sizes": [p["network"]["layers"][0]["shape"][1],
-                         *(layer["shape"][0] for layer in p["network"]["layers"])],
-         "mapping": p.get("mapping")}
+        {
+            "network": p["network"]["name"],
+            "function": p["function"],
+            "workload_key": p["workload_key"],
+            "layer_sizes": [
+                p["network"]["layers"][0]["shape"][1],
+                *(layer["shape"][0] for layer in p["network"]["layers"]),
+            ],
+            "mapping": p.get("mapping"),
+        }
         for p in _payloads(artifact, "read_mappings")
     ]

@@ -68,8 +68,11 @@ def _find_call(main: relax.Function, fname: str):
     for b, block in enumerate(main.body.blocks):
         for i, binding in enumerate(block.bindings):
             value = binding.value
-            if (isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.GlobalVar)
-                    and value.op.name_hint == fname):
+            if (
+                isinstance(value, relax.Call)
+                and isinstance(value.op, tvm.ir.GlobalVar)
+                and value.op.name_hint == fname
+            ):
                 return value, b, i
     return None, -1, -1
 
@@ -90,8 +93,11 @@ def calibration_for_call(mod: tvm.IRModule, fname: str, config) -> dict[int, np.
         return result
     tensor_params = [p for p in main.params if isinstance(_compat.type_of(p), relax.TensorType)]
     if any(p not in user for p in tensor_params):
-        logger.warning("%s is fed by host ops and not every model input has calibration samples: "
-                       "weight-based default quantisation", fname)
+        logger.warning(
+            "%s is fed by host ops and not every model input has calibration samples: "
+            "weight-based default quantisation",
+            fname,
+        )
         return result or None
     args = [call.args[i] for i in missing]
     samples = [user[p] for p in tensor_params]
@@ -100,8 +106,13 @@ def calibration_for_call(mod: tvm.IRModule, fname: str, config) -> dict[int, np.
     return result
 
 
-def _probe_module(mod: tvm.IRModule, main: relax.Function, block_index: int, binding_index: int,
-                  args: list[relax.Expr]) -> tvm.IRModule:
+def _probe_module(
+    mod: tvm.IRModule,
+    main: relax.Function,
+    block_index: int,
+    binding_index: int,
+    args: list[relax.Expr],
+) -> tvm.IRModule:
     blocks = list(main.body.blocks)
     block = blocks[block_index]
     outs = [relax.Var(f"probe{i}", _compat.type_of(a)) for i, a in enumerate(args)]
@@ -113,8 +124,11 @@ def _probe_module(mod: tvm.IRModule, main: relax.Function, block_index: int, bin
     body = relax.SeqExpr([*blocks[:block_index], cut], relax.Tuple(outs))
     ret_ty = relax.TupleType([_compat.type_of(a) for a in args])
     probe_main = relax.Function(main.params, body, ret_ty, True, main.attrs)
-    funcs = {g: f for g, f in mod.functions.items()
-             if g.name_hint != "main" and _compat.func_attr(f, "Codegen") is None}
+    funcs = {
+        g: f
+        for g, f in mod.functions.items()
+        if g.name_hint != "main" and _compat.func_attr(f, "Codegen") is None
+    }
     probe = tvm.IRModule(funcs)
     probe["main"] = probe_main
     probe = relax.transform.Normalize()(probe)
@@ -143,7 +157,7 @@ def run_host_prefix(mod, main, block_index, binding_index, args, inputs) -> list
     chunks: list[list[np.ndarray]] = [[] for _ in args]
     with use_backend("reference"):
         for start in range(0, total - step + 1, step):
-            feed = [a if f else a[start:start + step] for a, f in zip(feeds, fixed)]
+            feed = [a if f else a[start : start + step] for a, f in zip(feeds, fixed)]
             outs = vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in feed])
             for i in range(len(args)):
                 chunks[i].append(outs[i].numpy())

@@ -34,8 +34,9 @@ def weight_fingerprint(weight_in_out: np.ndarray) -> str:
     w = np.ascontiguousarray(weight_in_out, dtype=np.float32)
     # blake2b is fast enough for 16 MB weights (tens of ms); the shape disambiguates reshaped
     # copies.
-    return hashlib.blake2b(memoryview(w).cast("B"), digest_size=8,
-                           person=repr(w.shape).encode()[:16]).hexdigest()
+    return hashlib.blake2b(
+        memoryview(w).cast("B"), digest_size=8, person=repr(w.shape).encode()[:16]
+    ).hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,8 +111,10 @@ def layer_calls(func: relax.Function, names: dict | None = None) -> list[LayerCa
                 inp = aliases.get(value.args[0], value.args[0])
                 calls.append(LayerCall(binding.var, inp, layer, _compat.type_of(binding.var)))
             elif not isinstance(value, relax.Var):
-                raise ValueError(f"unexpected binding {binding.var.name} in offloaded function: "
-                                 f"{type(value).__name__}")
+                raise ValueError(
+                    f"unexpected binding {binding.var.name} in offloaded function: "
+                    f"{type(value).__name__}"
+                )
     return calls
 
 
@@ -149,22 +152,34 @@ def split_chains(func: relax.Function, calls: list[LayerCall]) -> list[Chain]:
     chain_inputs = {g[0].in_expr for g in groups}
     chains = []
     for group in groups:
-        taps = [i for i, c in enumerate(group)
-                if i == len(group) - 1 or c.out_var in returned or c.out_var in chain_inputs]
+        taps = [
+            i
+            for i, c in enumerate(group)
+            if i == len(group) - 1 or c.out_var in returned or c.out_var in chain_inputs
+        ]
         chains.append(Chain(group[0].in_expr, tuple(group), tuple(taps)))
     return chains
 
 
-def compile_chain(chain: Chain, calibration: np.ndarray | None, name: str,
-                  input_layer: bool = False,
-                  weight_clip_percentile: float | None = None) -> NetworkIR:
+def compile_chain(
+    chain: Chain,
+    calibration: np.ndarray | None,
+    name: str,
+    input_layer: bool = False,
+    weight_clip_percentile: float | None = None,
+) -> NetworkIR:
     """Quantise one chain with fixed parameters (calibration samples at its input, or default);
     ``input_layer`` prepends the on-chip input population
     (:func:`tvm_loihi.model.quantize.input_relay`); ``weight_clip_percentile`` as in
     :func:`~tvm_loihi.model.quantize.quantize_network`."""
-    return quantize_network(chain.float_layers, calibration, name=name, tap_layers=chain.taps,
-                            input_layer=input_layer,
-                            weight_clip_percentile=weight_clip_percentile)
+    return quantize_network(
+        chain.float_layers,
+        calibration,
+        name=name,
+        tap_layers=chain.taps,
+        input_layer=input_layer,
+        weight_clip_percentile=weight_clip_percentile,
+    )
 
 
 def compile_function(
@@ -209,8 +224,9 @@ def compile_function(
     for j, chain in enumerate(chains):
         cal = known.get(chain.input_expr)
         net_name = name if len(chains) == 1 else f"{name}.{j}"
-        out.append((chain, compile_chain(chain, cal, net_name, input_layer,
-                                         weight_clip_percentile)))
+        out.append(
+            (chain, compile_chain(chain, cal, net_name, input_layer, weight_clip_percentile))
+        )
         if cal is not None:
             values = float_reference(chain.float_layers, cal)
             for call, value in zip(chain.calls, values):

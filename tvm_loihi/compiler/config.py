@@ -79,22 +79,22 @@ class LoihiConfig:
 
     def __post_init__(self) -> None:
         if self.input_layer not in INPUT_LAYERS:
-            raise ValueError(
-                f"input_layer must be one of {INPUT_LAYERS}, got {self.input_layer!r}"
-            )
+            raise ValueError(f"input_layer must be one of {INPUT_LAYERS}, got {self.input_layer!r}")
         if self.on_too_large not in ON_TOO_LARGE:
             raise ValueError(
                 f"on_too_large must be one of {ON_TOO_LARGE}, got {self.on_too_large!r}"
             )
         clip = self.weight_clip_percentile
-        if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))
-                                 or not 0 < clip <= 100):
+        if clip is not None and (
+            isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 < clip <= 100
+        ):
             raise ValueError(f"weight_clip_percentile must be a number in (0, 100], got {clip!r}")
         if self.hardware is not None:
             resolve_hardware(self.hardware)  # an unknown preset or a wrong type fails here
         if self.mapping_provider is not None and not callable(self.mapping_provider):
-            raise TypeError(f"mapping_provider must be callable, got "
-                            f"{type(self.mapping_provider).__name__}")
+            raise TypeError(
+                f"mapping_provider must be callable, got {type(self.mapping_provider).__name__}"
+            )
         cal = self.calibration
         if cal is not None and not isinstance(cal, dict):
             object.__setattr__(self, "calibration", np.asarray(cal, dtype=np.float32))
@@ -127,8 +127,10 @@ def current_config() -> LoihiConfig:
     stack = _stack()
     config = stack[-1] if stack else LoihiConfig()
     if config.mapping_provider is None:
-        inherited = next((c.mapping_provider for c in reversed(stack)
-                          if c.mapping_provider is not None), _process_provider[0])
+        inherited = next(
+            (c.mapping_provider for c in reversed(stack) if c.mapping_provider is not None),
+            _process_provider[0],
+        )
         if inherited is not None:
             config = config.replace(mapping_provider=inherited)
     return config
@@ -154,9 +156,12 @@ def resolve_hardware(hardware) -> HardwareSpec:
 def set_mapping_provider(provider: MappingProvider | None) -> MappingProvider | None:
     """Deprecated process-wide mapping provider (use ``LoihiConfig(mapping_provider=...)``);
     returns the previous one. Used when no active config has a provider."""
-    warnings.warn("set_mapping_provider is deprecated: use "
-                  "`with tvm_loihi.LoihiConfig(mapping_provider=fn):` (or apply_best)",
-                  DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "set_mapping_provider is deprecated: use "
+        "`with tvm_loihi.LoihiConfig(mapping_provider=fn):` (or apply_best)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     old = _process_provider[0]
     _process_provider[0] = provider
     return old

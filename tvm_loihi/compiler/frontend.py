@@ -47,13 +47,18 @@ class UnsupportedOpsError(OnnxLoadError):
 
     def message(self, cut: str) -> str:
         """The message with ``cut`` (how to cut the graph in the caller's syntax) as the fix."""
-        nodes = ", ".join(self.nodes[:5]) + (f" and {len(self.nodes) - 5} more"
-                                             if len(self.nodes) > 5 else "")
-        head = (f"{self.where}: TVM's ONNX importer does not support op(s) {', '.join(self.ops)} "
-                f"(nodes: {nodes})")
+        nodes = ", ".join(self.nodes[:5]) + (
+            f" and {len(self.nodes) - 5} more" if len(self.nodes) > 5 else ""
+        )
+        head = (
+            f"{self.where}: TVM's ONNX importer does not support op(s) {', '.join(self.ops)} "
+            f"(nodes: {nodes})"
+        )
         if not self.reachable:
-            return (f"{head}; no value of the graph can be computed without them (they read the "
-                    "graph inputs directly): re-export the model without them")
+            return (
+                f"{head}; no value of the graph can be computed without them (they read the "
+                "graph inputs directly): re-export the model without them"
+            )
         return f"{head}. Cut the graph to values computed without them: {cut}"
 
 
@@ -84,8 +89,13 @@ def _read_model(path_or_model):
     from google.protobuf.message import DecodeError
 
     if not isinstance(path_or_model, (str, os.PathLike)):
-        check_type("load_onnx", "path_or_model", path_or_model,
-                   (str, os.PathLike, onnx.ModelProto), "an .onnx path or onnx.load(path)")
+        check_type(
+            "load_onnx",
+            "path_or_model",
+            path_or_model,
+            (str, os.PathLike, onnx.ModelProto),
+            "an .onnx path or onnx.load(path)",
+        )
         return path_or_model, "<model>"
     path = os.fspath(path_or_model)
     if not os.path.exists(path):
@@ -140,7 +150,8 @@ def _check_tensors(model, where: str) -> None:
     for node in model.graph.node:
         for value in node.input:
             users.setdefault(value, []).append(
-                f"node {node.name or node.output[0]!r} ({node.op_type})")
+                f"node {node.name or node.output[0]!r} ({node.op_type})"
+            )
     for name, tensor in _constant_tensors(model):
         used_by = ", ".join(users.get(name, [])[:3]) or "no node"
         dims = tuple(int(d) for d in tensor.dims)
@@ -155,9 +166,14 @@ def _check_tensors(model, where: str) -> None:
         bad = ~np.isfinite(values)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
-            counts = [f"{n} {kind}" for n, kind in ((int(np.isnan(values).sum()), "NaN"),
-                                                     (int(np.isinf(values).sum()), "infinite"))
-                      if n]
+            counts = [
+                f"{n} {kind}"
+                for n, kind in (
+                    (int(np.isnan(values).sum()), "NaN"),
+                    (int(np.isinf(values).sum()), "infinite"),
+                )
+                if n
+            ]
             raise OnnxLoadError(
                 f"{where}: tensor {name!r} (used by {used_by}) has {' and '.join(counts)} "
                 f"value(s) of {values.size} (first at index {first}): the chip needs finite "
@@ -165,8 +181,10 @@ def _check_tensors(model, where: str) -> None:
             )
     init = {i.name for i in model.graph.initializer}
     for value in model.graph.input:
-        dims = [d.dim_value if d.HasField("dim_value") else None
-                for d in value.type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") else None
+            for d in value.type.tensor_type.shape.dim
+        ]
         if value.name not in init and 0 in dims:
             raise OnnxLoadError(
                 f"{where}: input {value.name!r} has an empty dimension, shape "
@@ -184,12 +202,16 @@ def cut_onnx(model, outputs: list[str]):
     graph_outputs = ", ".join(o.name for o in model.graph.output)
     constants = [o for o in outputs if o in init]
     if constants:
-        raise OnnxLoadError(f"outputs {', '.join(constants)}: initializers (constants of the "
-                            f"graph), not computed values; graph outputs: {graph_outputs}")
+        raise OnnxLoadError(
+            f"outputs {', '.join(constants)}: initializers (constants of the "
+            f"graph), not computed values; graph outputs: {graph_outputs}"
+        )
     missing = [o for o in outputs if o not in known]
     if missing:
-        raise OnnxLoadError(f"outputs {', '.join(missing)}: not values of the ONNX graph; "
-                            f"graph outputs: {graph_outputs}")
+        raise OnnxLoadError(
+            f"outputs {', '.join(missing)}: not values of the ONNX graph; "
+            f"graph outputs: {graph_outputs}"
+        )
     inferred = onnx.shape_inference.infer_shapes(model)
     return onnx.utils.Extractor(inferred).extract_model(inputs, list(outputs))
 
@@ -213,8 +235,9 @@ def layer_names(model) -> dict[str, str]:
     return names
 
 
-def load_onnx(path_or_model, outputs: list[str] | None = None,
-              shape_dict: dict | None = None) -> tvm.IRModule:
+def load_onnx(
+    path_or_model, outputs: list[str] | None = None, shape_dict: dict | None = None
+) -> tvm.IRModule:
     """Load an ONNX file (or ``ModelProto``) into a Relax module ready for ``tvm.compile``.
 
     Parameters
@@ -232,10 +255,13 @@ def load_onnx(path_or_model, outputs: list[str] | None = None,
     tvm.IRModule
         Weights as constants; ONNX layer names recorded under :data:`LAYER_NAMES_ATTR`.
     """
-    if outputs is not None and (isinstance(outputs, str) or not all(
-            isinstance(name, str) for name in outputs)):
-        raise TypeError(f"load_onnx: outputs must be a list of str (value names, e.g. "
-                        f"['probabilities']), got {describe(outputs)}")
+    if outputs is not None and (
+        isinstance(outputs, str) or not all(isinstance(name, str) for name in outputs)
+    ):
+        raise TypeError(
+            f"load_onnx: outputs must be a list of str (value names, e.g. "
+            f"['probabilities']), got {describe(outputs)}"
+        )
     if shape_dict is not None:
         check_type("load_onnx", "shape_dict", shape_dict, dict, "input name -> shape")
     model, where = _read_model(path_or_model)

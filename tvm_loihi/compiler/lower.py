@@ -40,8 +40,10 @@ logger = logging.getLogger(__name__)
 PAYLOAD_FORMAT = "tvm_loihi.payload"
 PAYLOAD_VERSION = 1
 
-def make_payload(network: NetworkIR, function: str, hardware: object | None,
-                 mapping: dict | None = None) -> str:
+
+def make_payload(
+    network: NetworkIR, function: str, hardware: object | None, mapping: dict | None = None
+) -> str:
     """The JSON payload string of one network (see the module docstring)."""
     payload = {
         "format": PAYLOAD_FORMAT,
@@ -58,8 +60,9 @@ def make_payload(network: NetworkIR, function: str, hardware: object | None,
     return json.dumps(payload, sort_keys=True)
 
 
-def _emit_chain(bb: relax.BlockBuilder, chain: Chain, network: NetworkIR, payload: str,
-                env: dict) -> None:
+def _emit_chain(
+    bb: relax.BlockBuilder, chain: Chain, network: NetworkIR, payload: str, env: dict
+) -> None:
     consts = [relax.const(np.ascontiguousarray(a)) for a in network.arrays()]
     inp = env.get(chain.input_expr, chain.input_expr)
     out_types = [chain.calls[t].out_type for t in chain.taps]
@@ -132,22 +135,35 @@ def lower_loihi(mod: tvm.IRModule, config=None) -> tvm.IRModule:
     names_attr = mod.attrs.get(LAYER_NAMES_ATTR) if mod.attrs is not None else None
     layer_names = {str(k): str(v) for k, v in names_attr.items()} if names_attr else {}
     all_payloads: list[str] = []
-    static = all(None not in (_compat.tensor_shape(p) or (None,))
-                 for f in offloaded.values() for p in f.params)
+    static = all(
+        None not in (_compat.tensor_shape(p) or (None,))
+        for f in offloaded.values()
+        for p in f.params
+    )
     for index, fname in enumerate(_call_order(mod, set(offloaded))):
         func = offloaded[fname]
         calibration = calibration_for_call(mod, fname, config)
-        compiled = compile_function(func, f"loihi{index}", calibration, layer_names,
-                                    input_layer=config.input_layer == "chip",
-                                    weight_clip_percentile=config.weight_clip_percentile)
+        compiled = compile_function(
+            func,
+            f"loihi{index}",
+            calibration,
+            layer_names,
+            input_layer=config.input_layer == "chip",
+            weight_clip_percentile=config.weight_clip_percentile,
+        )
         _check_capacity(compiled, hardware)
-        payloads = [make_payload(net, fname, hardware, mapping_for(config, net, hardware))
-                    for _, net in compiled]
+        payloads = [
+            make_payload(net, fname, hardware, mapping_for(config, net, hardware))
+            for _, net in compiled
+        ]
         all_payloads += payloads
         gv = mod.get_global_var(fname)
         mod = _replace(mod, gv, _lowered_function(func, compiled, payloads))
-        logger.info("lowered %s: %s", fname, ", ".join(
-            f"{net.name} {net.layer_sizes}" for _, net in compiled))
+        logger.info(
+            "lowered %s: %s",
+            fname,
+            ", ".join(f"{net.name} {net.layer_sizes}" for _, net in compiled),
+        )
     mod[PAYLOADS_FUNC] = _payloads_function(all_payloads)
     # Inlining would leave the callee's symbolic shape vars unbound in call_dps_packed's out_ty, so
     # functions with a dynamic batch stay separate private functions.

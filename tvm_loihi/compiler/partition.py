@@ -82,8 +82,9 @@ def partition_for_loihi(
     tvm.IRModule
         The partitioned module; offloaded functions carry ``{"Codegen": "loihi"}``.
     """
-    check_type("partition_for_loihi", "mod", mod, tvm.IRModule,
-               "e.g. from tvm_loihi.load_onnx(path)")
+    check_type(
+        "partition_for_loihi", "mod", mod, tvm.IRModule, "e.g. from tvm_loihi.load_onnx(path)"
+    )
     if on_too_large not in ("error", "host"):
         raise ValueError(f"on_too_large must be 'error' or 'host', got {on_too_large!r}")
     out, log = partition_with_log(mod, hardware)
@@ -173,6 +174,9 @@ def explain_offload(mod: tvm.IRModule, hardware=None) -> list[OffloadDecision]:
     decisions = []
     for var, op in _main_bindings(folded):
         pattern = log.accepted.get(var, "")
-        decisions.append(OffloadDecision(var, op, bool(pattern), pattern,
-                                         () if pattern else tuple(by_var.get(var, ()))))
+        decisions.append(
+            OffloadDecision(
+                var, op, bool(pattern), pattern, () if pattern else tuple(by_var.get(var, ()))
+            )
+        )
     return decisions

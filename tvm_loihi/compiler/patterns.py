@@ -74,10 +74,12 @@ def _current_log() -> CheckLog | None:
 # -- predicates: each returns None when fine, else a one-line hardware reason
 # ---------------------------
 
+
 def _check_weight_constant(weight: relax.Expr) -> str | None:
     if not _compat.is_const(weight):
-        return ("weights must be constant: synapses live in core SRAM and are programmed before "
-                "the run")
+        return (
+            "weights must be constant: synapses live in core SRAM and are programmed before the run"
+        )
     return None
 
 
@@ -85,8 +87,10 @@ def _check_rank(inp: relax.Expr, weight: relax.Expr) -> str | None:
     in_shape, w_shape = _compat.tensor_shape(inp), _compat.tensor_shape(weight)
     if in_shape is None or len(in_shape) != 2:
         rank = "unknown" if in_shape is None else f"{len(in_shape)}-D"
-        return (f"activations must be 2-D (batch, features), got {rank}: a Loihi layer is a flat "
-                "population")
+        return (
+            f"activations must be 2-D (batch, features), got {rank}: a Loihi layer is a flat "
+            "population"
+        )
     if w_shape is None or len(w_shape) != 2 or None in w_shape:
         return "weights must be a static 2-D matrix (inputs x neurons)"
     if in_shape[1] is None:
@@ -107,15 +111,19 @@ def _check_bias(bias: relax.Expr, n_neurons: int) -> str | None:
         return "bias must be constant: it is each neuron's bias register, set before the run"
     shape = _compat.tensor_shape(bias) or ()
     if int(np.prod([d or 0 for d in shape])) != n_neurons or max(shape, default=1) != n_neurons:
-        return (f"bias of shape {shape} is not one value per neuron ({n_neurons}); only a "
-                "per-neuron bias maps")
+        return (
+            f"bias of shape {shape} is not one value per neuron ({n_neurons}); only a "
+            "per-neuron bias maps"
+        )
     return None
 
 
 def _check_not_leaking(ctx: relax.transform.PatternCheckContext) -> str | None:
     if has_leaking_intermediate_variables(ctx):
-        return ("a pre-activation value is also used on the host; a neuron only emits its "
-                "activated output")
+        return (
+            "a pre-activation value is also used on the host; a neuron only emits its "
+            "activated output"
+        )
     return None
 
 
@@ -129,6 +137,7 @@ def _check_fits(var: str, weight: relax.Expr, log: CheckLog) -> str | None:
 
 # -- pattern table
 # --------------------------------------------------------------------------------------
+
 
 def _dense_pattern(with_bias: bool, with_relu: bool):
     x, w = wildcard(), wildcard()  # constness is decided by the check, for a readable reason

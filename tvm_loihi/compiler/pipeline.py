@@ -48,6 +48,7 @@ __all__ = [
     "resolve_hardware",
 ]
 
+
 def is_loihi_target(target: tvm.target.Target | None) -> bool:
     """True when ``target`` has the ``loihi2`` key."""
     return TARGET_KEY in _compat.target_keys(target)
@@ -61,8 +62,9 @@ def hardware_for(config: LoihiConfig, target: tvm.target.Target | None):
     return resolve_hardware(TAG_PRESETS.get(model, TAG_PRESETS[TARGET_KEY]))
 
 
-def offload(mod: tvm.IRModule, config: LoihiConfig | None = None,
-            target: tvm.target.Target | None = None) -> tvm.IRModule:
+def offload(
+    mod: tvm.IRModule, config: LoihiConfig | None = None, target: tvm.target.Target | None = None
+) -> tvm.IRModule:
     """Partition and lower ``mod`` for Loihi (the ``loihi2`` pipeline runs this before TVM's)."""
     config = config or current_config()
     if config.mapping_provider is None:  # an explicit config still sees an active apply_best
@@ -115,8 +117,9 @@ def register() -> None:
     _compat.wrap_default_pipeline(_default_pre_pass)
 
 
-def extract_networks(mod: tvm.IRModule, target: str = TARGET_KEY,
-                     config: LoihiConfig | None = None) -> list[tuple[object, object]]:
+def extract_networks(
+    mod: tvm.IRModule, target: str = TARGET_KEY, config: LoihiConfig | None = None
+) -> list[tuple[object, object]]:
     """The ``(NetworkIR, HardwareSpec)`` pairs a ``loihi2`` build of ``mod`` offloads -- what to
     tune.
 
@@ -139,8 +142,10 @@ def extract_networks(mod: tvm.IRModule, target: str = TARGET_KEY,
         In the order the build lowers them; empty when nothing is offloaded.
     """
     if not isinstance(mod, tvm.IRModule):
-        raise TypeError(f"extract_networks: mod must be a tvm.IRModule (e.g. from "
-                        f"tvm_loihi.compiler.frontend.load_onnx), got {type(mod).__name__}")
+        raise TypeError(
+            f"extract_networks: mod must be a tvm.IRModule (e.g. from "
+            f"tvm_loihi.compiler.frontend.load_onnx), got {type(mod).__name__}"
+        )
     check_type("extract_networks", "target", target, str, "a loihi2 target tag, e.g. 'loihi2'")
     if config is not None:
         check_type("extract_networks", "config", config, LoihiConfig)

@@ -31,8 +31,14 @@ from ..model.quantize import INPUT_LAYER_NAME
 from .config import current_config
 from .pipeline import extract_networks
 
-__all__ = ["ReplayReport", "ReplayWarning", "apply_best", "check_record", "explain_miss",
-           "extract_networks"]
+__all__ = [
+    "ReplayReport",
+    "ReplayWarning",
+    "apply_best",
+    "check_record",
+    "explain_miss",
+    "extract_networks",
+]
 
 
 class ReplayWarning(UserWarning):
@@ -87,8 +93,10 @@ def _why_other(sizes: tuple[int, ...] | None, network: NetworkIR) -> str:
     if sizes is None:
         return "layer sizes unknown (no readable mapping)"
     if sizes == ours:
-        return ("same layer sizes, other weights or quantisation: another --calibration than "
-                "the tuning run's, or another export of the model")
+        return (
+            "same layer sizes, other weights or quantisation: another --calibration than "
+            "the tuning run's, or another export of the model"
+        )
     if chip and sizes == ours[1:]:
         return "this network without the on-chip input layer: tuned with --input-layer host"
     if not chip and sizes[1:] == ours and sizes[0] == network.layer_sizes[0]:
@@ -103,8 +111,9 @@ def _preset_keys() -> dict[str, str]:
     return out
 
 
-def explain_miss(log: TuningLog, network: NetworkIR, hardware: HardwareSpec,
-                 fidelity: str | None = None) -> str:
+def explain_miss(
+    log: TuningLog, network: NetworkIR, hardware: HardwareSpec, fidelity: str | None = None
+) -> str:
     """Why ``log`` has no usable record for ``network`` on ``hardware``, in one sentence.
 
     Distinguishes: hardware absent from the log (names the hardware keys it holds); the
@@ -123,31 +132,40 @@ def explain_miss(log: TuningLog, network: NetworkIR, hardware: HardwareSpec,
             return f"{log.path} holds no readable record"
         presets = _preset_keys()
         named = [f"{k} ({presets[k]})" if k in presets else k for k in held[:4]]
-        return (f"{log.path} has no record for hardware {hw_name!r} ({hardware_key}); it holds "
-                f"hardware {', '.join(named)}{' ...' if len(held) > 4 else ''}: pass the "
-                "--hardware the log was tuned with")
+        return (
+            f"{log.path} has no record for hardware {hw_name!r} ({hardware_key}); it holds "
+            f"hardware {', '.join(named)}{' ...' if len(held) > 4 else ''}: pass the "
+            "--hardware the log was tuned with"
+        )
     mine = [r for r in on_hw if r.input.workload_key == workload_key]
     if mine:
         ok = [r for r in mine if r.result.ok]
         if ok and fidelity is not None:
             fids = sorted({r.input.fidelity for r in ok})
-            return (f"{log.path} has {len(ok)} successful record(s) of this workload but none at "
-                    f"fidelity {fidelity!r} (it holds {', '.join(fids)})")
-        return (f"{log.path} has {len(mine)} record(s) of this workload on {hw_name!r}, none "
-                "successful with a valid mapping")
+            return (
+                f"{log.path} has {len(ok)} successful record(s) of this workload but none at "
+                f"fidelity {fidelity!r} (it holds {', '.join(fids)})"
+            )
+        return (
+            f"{log.path} has {len(mine)} record(s) of this workload on {hw_name!r}, none "
+            "successful with a valid mapping"
+        )
     workloads: dict[str, tuple[int, ...] | None] = {}
     for r in on_hw:
         if workloads.get(r.input.workload_key) is None:
             workloads[r.input.workload_key] = _mapped_sizes(r)
     parts = [f"{wk}: {_why_other(sizes, network)}" for wk, sizes in list(workloads.items())[:4]]
     more = f" and {len(workloads) - 4} more" if len(workloads) > 4 else ""
-    return (f"{log.path} holds hardware {hw_name!r} ({hardware_key}) but not this workload "
-            f"(layers {'-'.join(map(str, network.layer_sizes[1:]))}); its workload(s) on it: "
-            f"{'; '.join(parts)}{more}")
+    return (
+        f"{log.path} holds hardware {hw_name!r} ({hardware_key}) but not this workload "
+        f"(layers {'-'.join(map(str, network.layer_sizes[1:]))}); its workload(s) on it: "
+        f"{'; '.join(parts)}{more}"
+    )
 
 
-def _within_energy_budget(ranked: list[LogRecord], network: NetworkIR, hardware: HardwareSpec,
-                          max_increase: float) -> list[LogRecord]:
+def _within_energy_budget(
+    ranked: list[LogRecord], network: NetworkIR, hardware: HardwareSpec, max_increase: float
+) -> list[LogRecord]:
     """The records of ``ranked`` (order kept) within the energy budget of the Lava default's
     record at their own fidelity; fastest first (the budget is a latency-under-energy choice)."""
     default = lava_default_mapping(network, hardware).to_json()
@@ -155,14 +173,22 @@ def _within_energy_budget(ranked: list[LogRecord], network: NetworkIR, hardware:
     for record in ranked:
         if record.input.mapping == default:
             reference.setdefault(record.input.fidelity, record.result)
-    kept = [r for r in ranked if r.input.fidelity in reference
-            and within_budget(r.result, reference[r.input.fidelity], max_increase)]
+    kept = [
+        r
+        for r in ranked
+        if r.input.fidelity in reference
+        and within_budget(r.result, reference[r.input.fidelity], max_increase)
+    ]
     return sorted(kept, key=lambda r: r.result.latency_s)  # stable: ties keep the log's order
 
 
 @contextmanager
-def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
-               fidelity: str | None = None, max_energy_increase: float | None = None):
+def apply_best(
+    log: str | os.PathLike | TuningLog,
+    objective: str = "latency",
+    fidelity: str | None = None,
+    max_energy_increase: float | None = None,
+):
     """Embed the best logged mapping of each offloaded network in what is built inside the context.
 
     Every candidate record is validated against the network and the hardware with the same
@@ -221,17 +247,24 @@ def apply_best(log: str | os.PathLike | TuningLog, objective: str = "latency",
             warnings.warn(
                 f"apply_best: {tuning_log.path} line {record.line}: the mapping recorded for "
                 f"network {network.name!r} (workload {workload_key}) is invalid ({problem}); "
-                "skipped", ReplayWarning, stacklevel=2)
+                "skipped",
+                ReplayWarning,
+                stacklevel=2,
+            )
             report.rejected.append((network.name, record.line, problem))
         reason = explain_miss(tuning_log, network, hardware, fidelity)
         if max_energy_increase is not None and "no successful" not in reason:
-            reason = (f"no valid record within {max_energy_increase:.0%} of the Lava default's "
-                      f"energy at {fidelity or 'any'} fidelity (the default itself must be "
-                      "logged at that fidelity)")
+            reason = (
+                f"no valid record within {max_energy_increase:.0%} of the Lava default's "
+                f"energy at {fidelity or 'any'} fidelity (the default itself must be "
+                "logged at that fidelity)"
+            )
         warnings.warn(
             f"apply_best: no usable record for network {network.name!r} (workload "
-            f"{workload_key}): {reason}; falling back to the Lava default mapping", ReplayWarning,
-            stacklevel=2)
+            f"{workload_key}): {reason}; falling back to the Lava default mapping",
+            ReplayWarning,
+            stacklevel=2,
+        )
         report.fallbacks.append((network.name, workload_key, hardware_key, reason))
         return None
 

@@ -108,8 +108,9 @@ def _run_lava(network: NetworkIR, x_int: np.ndarray, meta: dict) -> list[np.ndar
     return list(result.outputs)
 
 
-def run_network(network: NetworkIR, x: np.ndarray, meta: dict | None = None,
-                backend: str | None = None) -> list[np.ndarray]:
+def run_network(
+    network: NetworkIR, x: np.ndarray, meta: dict | None = None, backend: str | None = None
+) -> list[np.ndarray]:
     """Quantise float ``x`` (fixed scale), run on ``backend``, return each tap dequantised."""
     x_int = network.quantize_input(np.asarray(x).reshape(len(x), -1))
     backend = _validate(backend) if backend else current_backend()
@@ -117,8 +118,10 @@ def run_network(network: NetworkIR, x: np.ndarray, meta: dict | None = None,
         outs = _run_lava(network, x_int, meta or {})
     else:
         outs = network.run_integer(x_int)
-    return [(np.asarray(outs[t], dtype=np.float64) * s).astype(np.float32)
-            for t, s in zip(network.tap_layers, network.tap_scales)]
+    return [
+        (np.asarray(outs[t], dtype=np.float64) * s).astype(np.float32)
+        for t, s in zip(network.tap_layers, network.tap_scales)
+    ]
 
 
 def run_subgraph(payload: str, x, *rest) -> None:
@@ -127,8 +130,10 @@ def run_subgraph(payload: str, x, *rest) -> None:
     n_arrays = int(meta["n_arrays"])
     outs = rest[n_arrays:]
     if len(outs) != len(network.tap_layers):
-        raise ValueError(f"network {network.name!r} has {len(network.tap_layers)} outputs, "
-                         f"the call passed {len(outs)}")
+        raise ValueError(
+            f"network {network.name!r} has {len(network.tap_layers)} outputs, "
+            f"the call passed {len(outs)}"
+        )
     values = run_network(network, x.numpy(), meta)
     for out, value in zip(outs, values):
         out.copyfrom(value.reshape(tuple(out.shape)).astype(out.dtype))

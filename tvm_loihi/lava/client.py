@@ -71,8 +71,13 @@ class LavaWorker:
         # killed.
         self.workdir = tempfile.mkdtemp(prefix="tvm_loihi_lava_", dir=scratch_dir())
         self.proc = subprocess.Popen(
-            [python, "-c", _BOOTSTRAP, _PACKAGE_ROOT, self.workdir], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True, close_fds=True)
+            [python, "-c", _BOOTSTRAP, _PACKAGE_ROOT, self.workdir],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,
+            close_fds=True,
+        )
         self.pid = self.proc.pid
 
     @property
@@ -100,15 +105,18 @@ class LavaWorker:
             reply, out = decode(self._read(deadline))
         except TimeoutError:
             self.kill()
-            raise LavaTimeoutError(f"Lava worker did not answer {header['op']!r} within "
-                                   f"{timeout_s:.1f} s "
-                                   f"(+{GRACE_S:.0f} s grace); "
-                                   f"process group {self.pid} killed.{self._stderr_tail()}"
-                                   ) from None
+            raise LavaTimeoutError(
+                f"Lava worker did not answer {header['op']!r} within "
+                f"{timeout_s:.1f} s "
+                f"(+{GRACE_S:.0f} s grace); "
+                f"process group {self.pid} killed.{self._stderr_tail()}"
+            ) from None
         except (OSError, EOFError, ValueError) as exc:
             self.kill()
-            raise LavaError(f"Lava worker failed during {header['op']!r} ({exc}); exit code "
-                            f"{self.proc.returncode}.{self._stderr_tail()}") from None
+            raise LavaError(
+                f"Lava worker failed during {header['op']!r} ({exc}); exit code "
+                f"{self.proc.returncode}.{self._stderr_tail()}"
+            ) from None
         if not reply.get("ok"):
             message = f"{reply['error']}\n{reply['traceback']}"
             if reply.get("fatal"):  # the worker aborted the batch and exits: reap its whole group
@@ -122,7 +130,7 @@ class LavaWorker:
         while view:
             if not _wait(fd, deadline, write=True):
                 raise TimeoutError
-            view = view[os.write(fd, view[: 1 << 16]):]
+            view = view[os.write(fd, view[: 1 << 16]) :]
 
     def _read(self, deadline: float) -> bytes:
         head = self._read_exact(HEADER_SIZE, deadline)

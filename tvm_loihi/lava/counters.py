@@ -30,10 +30,14 @@ def aggregate_counters(logs: dict, n_samples: int, depth: int) -> dict:
     """
     n = n_samples
     spikes = [int(logs["source"][:n].sum())]
-    spikes += [int(sum(log[k + 1: k + 1 + n].sum() for log in logs["neuron_log"][k]))
-               for k in range(depth)]
-    syn = [np.sum([log[k: k + n].sum(axis=0) for log in logs["synapse_log"][k]], axis=0)
-           for k in range(depth)]
+    spikes += [
+        int(sum(log[k + 1 : k + 1 + n].sum() for log in logs["neuron_log"][k]))
+        for k in range(depth)
+    ]
+    syn = [
+        np.sum([log[k : k + n].sum(axis=0) for log in logs["synapse_log"][k]], axis=0)
+        for k in range(depth)
+    ]
     return {
         "samples": n,
         "timesteps": n + depth if n else 0,

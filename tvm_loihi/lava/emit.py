@@ -62,20 +62,33 @@ class HostBuffers:
     @classmethod
     def create(cls, graph: LavaGraph, directory: str, rows: int) -> HostBuffers:
         """Create zeroed buffer files under ``directory`` for ``graph``."""
+
         def buf(name, shape, dtype):
             path = os.path.join(directory, name)
             return np.memmap(path, dtype=dtype, mode="w+", shape=shape)
 
         net = graph.network
         return cls(
-            directory, rows,
-            buf("inputs", (rows, net.n_inputs), np.int32), buf("source.log", (rows,), np.int64),
-            tuple(tuple(buf(f"L{k}.n{j}.out", (rows, b[j + 1] - b[j]), np.int32)
-                        for j in range(len(b) - 1)) for k, b in enumerate(graph.bounds)),
-            tuple(tuple(buf(f"L{k}.n{j}.log", (rows,), np.int64) for j in range(len(b) - 1))
-                  for k, b in enumerate(graph.bounds)),
-            tuple(tuple(buf(f"L{k}.s{j}.log", (rows, 2), np.int64) for j in range(len(b) - 1))
-                  for k, b in enumerate(graph.bounds)))
+            directory,
+            rows,
+            buf("inputs", (rows, net.n_inputs), np.int32),
+            buf("source.log", (rows,), np.int64),
+            tuple(
+                tuple(
+                    buf(f"L{k}.n{j}.out", (rows, b[j + 1] - b[j]), np.int32)
+                    for j in range(len(b) - 1)
+                )
+                for k, b in enumerate(graph.bounds)
+            ),
+            tuple(
+                tuple(buf(f"L{k}.n{j}.log", (rows,), np.int64) for j in range(len(b) - 1))
+                for k, b in enumerate(graph.bounds)
+            ),
+            tuple(
+                tuple(buf(f"L{k}.s{j}.log", (rows, 2), np.int64) for j in range(len(b) - 1))
+                for k, b in enumerate(graph.bounds)
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +100,11 @@ class EmittedGraph:
     synapses: tuple
 
     def all_processes(self) -> list:
-        return [self.source, *(p for ps in self.neurons for p in ps),
-                *(p for ps in self.synapses for p in ps)]
+        return [
+            self.source,
+            *(p for ps in self.neurons for p in ps),
+            *(p for ps in self.synapses for p in ps),
+        ]
 
 
 def process_name(graph: LavaGraph, k: int, kind: str, j: int) -> str:
@@ -104,17 +120,26 @@ def placement(graph: LavaGraph) -> dict[str, int]:
     """
     if graph.mapping is None:
         return {}
-    return {process_name(graph, k, kind, j): core
-            for k, cores in enumerate(graph.cores) for j, core in enumerate(cores)
-            for kind in ("neuron", "synapse")}
+    return {
+        process_name(graph, k, kind, j): core
+        for k, cores in enumerate(graph.cores)
+        for j, core in enumerate(cores)
+        for kind in ("neuron", "synapse")
+    }
 
 
 def _synapse(graph: LavaGraph, k: int, j: int, log_path: str, rows: int):
     w = graph.slice_weights(k, j).astype(np.int32)
     w.data *= 2  # Lava keeps 8 magnitude bits + sign in steps of 2 for MIXED weights: 2W is exact
-    kw = dict(weight_exp=graph.weight_exp(k), num_weight_bits=WEIGHT_BITS,
-              sign_mode=SignMode.MIXED, num_message_bits=MESSAGE_BITS, log_path=log_path,
-              rows=rows, name=process_name(graph, k, "synapse", j))
+    kw = dict(
+        weight_exp=graph.weight_exp(k),
+        num_weight_bits=WEIGHT_BITS,
+        sign_mode=SignMode.MIXED,
+        num_message_bits=MESSAGE_BITS,
+        log_path=log_path,
+        rows=rows,
+        name=process_name(graph, k, "synapse", j),
+    )
     if graph.kinds[k][j] == "sparse":
         return CountingSparse(weights=w, **kw)
     return CountingDense(weights=w.toarray(), **kw)
@@ -131,9 +156,13 @@ def build(graph: LavaGraph, buffers: HostBuffers) -> EmittedGraph:
     """
     check_accumulators(graph.network)
     d, rows = buffers.directory, buffers.rows
-    source = HostSource(n=graph.network.n_inputs, in_path=os.path.join(d, "inputs"),
-                        log_path=os.path.join(d, "source.log"), rows=rows,
-                        name=f"{graph.network.name}.in")
+    source = HostSource(
+        n=graph.network.n_inputs,
+        in_path=os.path.join(d, "inputs"),
+        log_path=os.path.join(d, "source.log"),
+        rows=rows,
+        name=f"{graph.network.name}.in",
+    )
     prev_outs = [source.s_out]
     neurons, synapses = [], []
     for k, layer in enumerate(graph.network.layers):
@@ -142,12 +171,20 @@ def build(graph: LavaGraph, buffers: HostBuffers) -> EmittedGraph:
         # layer consumes it: the next synapses' InPort sums the slices, i.e. concatenates them.
         width = graph.source_width(k + 1) if k + 1 < graph.network.depth else None
         layer_neurons = [
-            QNeuron(bias=layer.bias[b[j]: b[j + 1]], relu=layer.relu, lo=layer.lo, hi=layer.hi,
-                    out_width=width or b[j + 1] - b[j], out_offset=b[j] if width else 0,
-                    out_path=os.path.join(d, f"L{k}.n{j}.out"),
-                    log_path=os.path.join(d, f"L{k}.n{j}.log"), rows=rows,
-                    name=process_name(graph, k, "neuron", j))
-            for j in range(len(b) - 1)]
+            QNeuron(
+                bias=layer.bias[b[j] : b[j + 1]],
+                relu=layer.relu,
+                lo=layer.lo,
+                hi=layer.hi,
+                out_width=width or b[j + 1] - b[j],
+                out_offset=b[j] if width else 0,
+                out_path=os.path.join(d, f"L{k}.n{j}.out"),
+                log_path=os.path.join(d, f"L{k}.n{j}.log"),
+                rows=rows,
+                name=process_name(graph, k, "neuron", j),
+            )
+            for j in range(len(b) - 1)
+        ]
         layer_synapses = []
         for j, neuron in enumerate(layer_neurons):
             syn = _synapse(graph, k, j, os.path.join(d, f"L{k}.s{j}.log"), rows)

@@ -52,9 +52,13 @@ class LavaEngine:
         the process.
     """
 
-    def __init__(self, graph: LavaGraph, rows: int = DEFAULT_ROWS,
-                 on_abort: Callable[[str, list[str], bool], None] | None = None,
-                 workdir: str | None = None):
+    def __init__(
+        self,
+        graph: LavaGraph,
+        rows: int = DEFAULT_ROWS,
+        on_abort: Callable[[str, list[str], bool], None] | None = None,
+        workdir: str | None = None,
+    ):
         from lava.magma.core.run_configs import Loihi2SimCfg
 
         self.graph, self.rows, self.steps_done = graph, int(rows), 0
@@ -75,15 +79,17 @@ class LavaEngine:
             raise
         self.timings = {"build_s": t1 - t0, "compile_s": t2 - t1, "create_runtime_s": t3 - t2}
 
-    def run(self, x_int: np.ndarray,
-            timeout_s: float | None = None) -> tuple[list[np.ndarray], dict, dict]:
+    def run(
+        self, x_int: np.ndarray, timeout_s: float | None = None
+    ) -> tuple[list[np.ndarray], dict, dict]:
         """Run a batch ``(N, n_in)`` (already clipped to the input range); returns per-layer outputs
         ``(N, n_k)`` int64, the activity counters and timings of this call. A watchdog aborts the
         batch (see ``on_abort``) when an actor dies or ``timeout_s`` passes."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         done = threading.Event()
-        watchdog = threading.Thread(target=self._watch, args=(done, deadline, timeout_s),
-                                    daemon=True)
+        watchdog = threading.Thread(
+            target=self._watch, args=(done, deadline, timeout_s), daemon=True
+        )
         watchdog.start()
         try:
             return self._run(x_int)
@@ -91,15 +97,19 @@ class LavaEngine:
             done.set()
             watchdog.join()  # an abort never returns here: on_abort ends the process
 
-    def _watch(self, done: threading.Event, deadline: float | None,
-               timeout_s: float | None) -> None:
+    def _watch(
+        self, done: threading.Event, deadline: float | None, timeout_s: float | None
+    ) -> None:
         while not done.wait(WATCH_PERIOD_S):
             errors = self.actor_errors()
             timed_out = deadline is not None and time.monotonic() > deadline
             if errors or timed_out:
                 self.abort()
-                reason = (f"time-out after {timeout_s:.1f} s" if timed_out and not errors
-                          else "a Lava actor process raised")
+                reason = (
+                    f"time-out after {timeout_s:.1f} s"
+                    if timed_out and not errors
+                    else "a Lava actor process raised"
+                )
                 if self.on_abort is not None:
                     self.on_abort(reason, errors, timed_out and not errors)
                 return
@@ -117,13 +127,17 @@ class LavaEngine:
         for start in range(0, total, self.rows):
             steps = min(self.rows, total - start)
             ring = (self.steps_done + np.arange(steps)) % self.rows
-            self.buffers.inputs[ring] = feed[start: start + steps]
+            self.buffers.inputs[ring] = feed[start : start + steps]
             self.emitted.source.run(condition=RunSteps(num_steps=steps))
             self.steps_done += steps
             _collect(self.buffers, logs, ring, slice(start, start + steps))
         run_s = time.perf_counter() - t0
-        outputs = [np.concatenate([o[k + 1: k + 1 + n] for o in logs["neuron_out"][k]], axis=1)
-                   .astype(np.int64) for k in range(depth)]
+        outputs = [
+            np.concatenate([o[k + 1 : k + 1 + n] for o in logs["neuron_out"][k]], axis=1).astype(
+                np.int64
+            )
+            for k in range(depth)
+        ]
         counters = aggregate_counters(logs, n, depth)
         return outputs, counters, {"run_s": run_s, "steps": total}
 
@@ -172,18 +186,23 @@ class LavaEngine:
 def _empty_logs(buffers: HostBuffers, total: int) -> dict:
     return {
         "source": np.zeros(total, np.int64),
-        "neuron_out": [[np.zeros((total, o.shape[1]), np.int32) for o in outs]
-                       for outs in buffers.neuron_out],
+        "neuron_out": [
+            [np.zeros((total, o.shape[1]), np.int32) for o in outs] for outs in buffers.neuron_out
+        ],
         "neuron_log": [[np.zeros(total, np.int64) for _ in logs] for logs in buffers.neuron_log],
-        "synapse_log": [[np.zeros((total, 2), np.int64) for _ in logs]
-                        for logs in buffers.synapse_log],
+        "synapse_log": [
+            [np.zeros((total, 2), np.int64) for _ in logs] for logs in buffers.synapse_log
+        ],
     }
 
 
 def _collect(buffers: HostBuffers, logs: dict, ring: np.ndarray, dst: slice) -> None:
     logs["source"][dst] = buffers.source_log[ring]
-    for name, bufs in (("neuron_out", buffers.neuron_out), ("neuron_log", buffers.neuron_log),
-                       ("synapse_log", buffers.synapse_log)):
+    for name, bufs in (
+        ("neuron_out", buffers.neuron_out),
+        ("neuron_log", buffers.neuron_log),
+        ("synapse_log", buffers.synapse_log),
+    ):
         for layer_logs, layer_bufs in zip(logs[name], bufs):
             for log, buf in zip(layer_logs, layer_bufs):
                 log[dst] = buf[ring]

@@ -73,17 +73,23 @@ class LavaGraph:
     def __post_init__(self) -> None:
         net = self.network
         if not len(self.bounds) == len(self.cores) == len(self.kinds) == net.depth:
-            raise ValueError(f"graph of {net.name!r}: need per-layer bounds, cores and kinds for "
-                             f"{net.depth} layers")
+            raise ValueError(
+                f"graph of {net.name!r}: need per-layer bounds, cores and kinds for "
+                f"{net.depth} layers"
+            )
         for k, layer in enumerate(net.layers):
             b = self.bounds[k]
             if b[0] != 0 or b[-1] != layer.n_out or any(x >= y for x, y in pairwise(b)):
-                raise ValueError(f"layer {k} ({layer.name!r}): slice bounds {list(b)} do not split "
-                                 f"0..{layer.n_out}")
+                raise ValueError(
+                    f"layer {k} ({layer.name!r}): slice bounds {list(b)} do not split "
+                    f"0..{layer.n_out}"
+                )
             if not len(self.cores[k]) == len(self.kinds[k]) == len(b) - 1:
-                raise ValueError(f"layer {k} ({layer.name!r}): {len(b) - 1} slices but "
-                                 f"{len(self.cores[k])} cores and {len(self.kinds[k])} synapse "
-                                 f"kinds")
+                raise ValueError(
+                    f"layer {k} ({layer.name!r}): {len(b) - 1} slices but "
+                    f"{len(self.cores[k])} cores and {len(self.kinds[k])} synapse "
+                    f"kinds"
+                )
             bad = set(self.kinds[k]) - {"sparse", "dense"}
             if bad:
                 raise ValueError(f"layer {k} ({layer.name!r}): unknown synapse kinds {sorted(bad)}")
@@ -97,7 +103,7 @@ class LavaGraph:
     def slice_weights(self, k: int, j: int) -> sps.csr_matrix:
         """Layer ``k``'s int8 weight rows of slice ``j`` (all input columns)."""
         b = self.bounds[k]
-        return self.network.layers[k].weights[b[j]: b[j + 1]].tocsr()
+        return self.network.layers[k].weights[b[j] : b[j + 1]].tocsr()
 
     def source_width(self, k: int) -> int:
         """Width of the vectors population ``k`` sends (``layer_sizes[k]``)."""
@@ -124,8 +130,11 @@ class LavaGraph:
     def key(self) -> str:
         """Hash of the network and the graph structure (equal graphs hash equal)."""
         h = hashlib.sha256(self.network.workload_key().encode())
-        h.update(json.dumps({k: v for k, v in self.to_json().items() if k != "network"},
-                            sort_keys=True).encode())
+        h.update(
+            json.dumps(
+                {k: v for k, v in self.to_json().items() if k != "network"}, sort_keys=True
+            ).encode()
+        )
         return h.hexdigest()[:16]
 
     def to_bytes(self) -> bytes:
@@ -139,14 +148,18 @@ class LavaGraph:
         d, arrays = npz_load(blob, "graph")
         if d.get("version") != 1:
             raise ValueError(f"unsupported Lava graph version {d.get('version')!r}")
-        graph = cls(NetworkIR.from_parts(d["network"], arrays),
-                    tuple(tuple(int(x) for x in b) for b in d["bounds"]),
-                    tuple(tuple(int(x) for x in c) for c in d["cores"]),
-                    tuple(tuple(str(x) for x in c) for c in d["kinds"]),
-                    d.get("mapping"))
+        graph = cls(
+            NetworkIR.from_parts(d["network"], arrays),
+            tuple(tuple(int(x) for x in b) for b in d["bounds"]),
+            tuple(tuple(int(x) for x in c) for c in d["cores"]),
+            tuple(tuple(str(x) for x in c) for c in d["kinds"]),
+            d.get("mapping"),
+        )
         if d["weight_exp"] != graph.to_json()["weight_exp"]:
-            raise ValueError(f"graph of {graph.network.name!r}: weight_exp {d['weight_exp']} does "
-                             f"not match the layers' shifts")
+            raise ValueError(
+                f"graph of {graph.network.name!r}: weight_exp {d['weight_exp']} does "
+                f"not match the layers' shifts"
+            )
         return graph
 
 
@@ -165,7 +178,8 @@ def check_accumulators(network: NetworkIR) -> None:
                 f"layer {k} ({layer.name!r}) neuron {i}: worst-case accumulator sum|2W|*{peak} = "
                 f"{int(worst[i])} exceeds Lava's int32 limit {ACCUMULATOR_LIMIT} by "
                 f"{int(worst[i]) - ACCUMULATOR_LIMIT}; lower the saturation bound of the layer's "
-                f"input")
+                f"input"
+            )
         peak = max(abs(layer.lo), abs(layer.hi))
 
 
@@ -195,8 +209,9 @@ def describe(network: NetworkIR, mapping=None, synapse: str = "auto") -> LavaGra
         raise ValueError(f"synapse must be one of {SYNAPSE_MODES}, got {synapse!r}")
     check_accumulators(network)
     bounds, cores = _slices(network, mapping)
-    kinds = tuple(_layer_kinds(layer.weights, b, synapse)
-                  for layer, b in zip(network.layers, bounds))
+    kinds = tuple(
+        _layer_kinds(layer.weights, b, synapse) for layer, b in zip(network.layers, bounds)
+    )
     mapping_json = None if mapping is None else _mapping_json(mapping)
     return LavaGraph(network, bounds, cores, kinds, mapping_json)
 
@@ -212,17 +227,20 @@ def _slices(network: NetworkIR, mapping) -> tuple[tuple, tuple]:
     m = _mapping_json(mapping)
     bounds = tuple(tuple(int(x) for x in b) for b in m["bounds"])
     if tuple(b[-1] for b in bounds) != network.layer_sizes[1:]:
-        raise ValueError(f"mapping covers layers of sizes {tuple(b[-1] for b in bounds)}, network "
-                         f"{network.name!r} has {network.layer_sizes[1:]}")
+        raise ValueError(
+            f"mapping covers layers of sizes {tuple(b[-1] for b in bounds)}, network "
+            f"{network.name!r} has {network.layer_sizes[1:]}"
+        )
     ids = [int(c) for c in m["core_ids"]]
     offsets = np.cumsum([0] + [len(b) - 1 for b in bounds])
-    return bounds, tuple(tuple(ids[offsets[k]: offsets[k + 1]]) for k in range(len(bounds)))
+    return bounds, tuple(tuple(ids[offsets[k] : offsets[k + 1]]) for k in range(len(bounds)))
 
 
 def _layer_kinds(w: sps.csr_matrix, bounds: tuple[int, ...], synapse: str) -> tuple[str, ...]:
     nnz = np.diff(w.indptr)
-    return tuple(_kind(synapse, int(nnz[lo:hi].sum()), (hi - lo) * w.shape[1])
-                 for lo, hi in pairwise(bounds))
+    return tuple(
+        _kind(synapse, int(nnz[lo:hi].sum()), (hi - lo) * w.shape[1]) for lo, hi in pairwise(bounds)
+    )
 
 
 def _kind(synapse: str, nnz: int, size: int) -> str:

@@ -50,16 +50,22 @@ class LavaResult:
 def _prepare_input(network: NetworkIR, x_int: np.ndarray) -> np.ndarray:
     x = np.asarray(x_int)
     if x.ndim != 2 or x.shape[1] != network.n_inputs:
-        raise ValueError(f"network {network.name!r} expects a (batch, {network.n_inputs}) input, "
-                         f"got {x.shape}")
+        raise ValueError(
+            f"network {network.name!r} expects a (batch, {network.n_inputs}) input, got {x.shape}"
+        )
     # Same clipping as the reference executor; the quantised input range fits the int32 host buffer.
     return np.clip(x.astype(np.int64), network.input_lo, network.input_hi).astype(np.int32)
 
 
 def _empty_result(network: NetworkIR) -> LavaResult:
     depth = network.depth
-    counters = {"samples": 0, "timesteps": 0, "spikes": [0] * (depth + 1), "messages": [0] * depth,
-                "synaptic_ops": [0] * depth}
+    counters = {
+        "samples": 0,
+        "timesteps": 0,
+        "spikes": [0] * (depth + 1),
+        "messages": [0] * depth,
+        "synaptic_ops": [0] * depth,
+    }
     outputs = [np.zeros((0, n), np.int64) for n in network.layer_sizes[1:]]
     return LavaResult(outputs, counters, {"run_s": 0.0, "steps": 0})
 
@@ -84,9 +90,16 @@ class LavaSession:
         A ready graph description (e.g. loaded from an artifact or received over RPC).
     """
 
-    def __init__(self, network: NetworkIR | None = None, mapping=None, *, synapse: str = "auto",
-                 timeout_s: float = DEFAULT_TIMEOUT_S, rows: int = DEFAULT_ROWS,
-                 graph: LavaGraph | None = None):
+    def __init__(
+        self,
+        network: NetworkIR | None = None,
+        mapping=None,
+        *,
+        synapse: str = "auto",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        rows: int = DEFAULT_ROWS,
+        graph: LavaGraph | None = None,
+    ):
         t0 = time.perf_counter()
         self.graph = graph if graph is not None else describe(network, mapping, synapse)
         if self.graph.n_processes > MAX_PROCESSES:
@@ -95,17 +108,24 @@ class LavaSession:
                 f"{self.graph.n_processes} Lava processes, over the limit of {MAX_PROCESSES} (by "
                 f"{self.graph.n_processes - MAX_PROCESSES}); every one is an OS process on the "
                 f"simulator. Run without the mapping (the results are identical: placement does "
-                f"not change the arithmetic) or raise tvm_loihi.lava.runner.MAX_PROCESSES")
+                f"not change the arithmetic) or raise tvm_loihi.lava.runner.MAX_PROCESSES"
+            )
         self.timeout_s = float(timeout_s)
         self._worker = LavaWorker()
         try:
-            reply, _ = self._worker.request({"op": "load", "id": 0, "rows": int(rows)},
-                                            graph_arrays(self.graph.to_bytes()), self.timeout_s)
+            reply, _ = self._worker.request(
+                {"op": "load", "id": 0, "rows": int(rows)},
+                graph_arrays(self.graph.to_bytes()),
+                self.timeout_s,
+            )
         except BaseException:
             self._worker.kill()
             raise
-        self.start_timings = {**reply["timings"], "start_s": time.perf_counter() - t0,
-                              "n_processes": reply["n_processes"]}
+        self.start_timings = {
+            **reply["timings"],
+            "start_s": time.perf_counter() - t0,
+            "n_processes": reply["n_processes"],
+        }
         self.host_buffer_dir = reply["directory"]  # the worker's memory-mapped host I/O files
         self._fresh = True
 
@@ -120,8 +140,9 @@ class LavaSession:
         if x.shape[0] == 0:
             return _empty_result(self.network)
         t0 = time.perf_counter()
-        reply, arrays = self._worker.request({"op": "run", "id": 0}, {"x": x},
-                                             self.timeout_s if timeout_s is None else timeout_s)
+        reply, arrays = self._worker.request(
+            {"op": "run", "id": 0}, {"x": x}, self.timeout_s if timeout_s is None else timeout_s
+        )
         outputs = [arrays[f"out{k}"].astype(np.int64) for k in range(self.network.depth)]
         timings = {**reply["timings"], "total_s": time.perf_counter() - t0, "start_s": 0.0}
         if self._fresh:  # the first batch carries the start-up cost
@@ -154,9 +175,16 @@ def close_sessions() -> None:
 atexit.register(close_sessions)
 
 
-def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None,
-                timeout_s: float = DEFAULT_TIMEOUT_S, *, synapse: str = "auto",
-                keep_alive: bool = False, rows: int = DEFAULT_ROWS) -> LavaResult:
+def run_network(
+    network: NetworkIR,
+    x_int: np.ndarray,
+    mapping=None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    synapse: str = "auto",
+    keep_alive: bool = False,
+    rows: int = DEFAULT_ROWS,
+) -> LavaResult:
     """Run ``network`` on Lava's Loihi 2 simulator (``Loihi2SimCfg``, fixed point) in a worker
     process.
 
@@ -196,8 +224,9 @@ def run_network(network: NetworkIR, x_int: np.ndarray, mapping=None,
     """
     deadline = time.monotonic() + timeout_s
     if not keep_alive:
-        with LavaSession(network, mapping, synapse=synapse, timeout_s=timeout_s,
-                         rows=rows) as session:
+        with LavaSession(
+            network, mapping, synapse=synapse, timeout_s=timeout_s, rows=rows
+        ) as session:
             return session.run(x_int, timeout_s=max(0.0, deadline - time.monotonic()))
     return _run_kept(describe(network, mapping, synapse), x_int, deadline, rows)
 
@@ -218,8 +247,11 @@ def _run_kept(graph: LavaGraph, x_int: np.ndarray, deadline: float, rows: int) -
     return result
 
 
-def run_graphs(items: Sequence[tuple[LavaGraph, np.ndarray]], timeout_s: float = DEFAULT_TIMEOUT_S,
-               rows: int = DEFAULT_ROWS) -> list[LavaResult]:
+def run_graphs(
+    items: Sequence[tuple[LavaGraph, np.ndarray]],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    rows: int = DEFAULT_ROWS,
+) -> list[LavaResult]:
     """Run several graphs, one batch each, one after another in a single worker (amortises its
     start-up).
 
@@ -233,15 +265,23 @@ def run_graphs(items: Sequence[tuple[LavaGraph, np.ndarray]], timeout_s: float =
         for i, (graph, x_int) in enumerate(items):
             x = _prepare_input(graph.network, x_int)
             t0 = time.perf_counter()
-            load, _ = worker.request({"op": "load", "id": i, "rows": int(rows)},
-                                     graph_arrays(graph.to_bytes()), deadline - time.monotonic())
-            reply, arrays = worker.request({"op": "run", "id": i}, {"x": x},
-                                           deadline - time.monotonic())
+            load, _ = worker.request(
+                {"op": "load", "id": i, "rows": int(rows)},
+                graph_arrays(graph.to_bytes()),
+                deadline - time.monotonic(),
+            )
+            reply, arrays = worker.request(
+                {"op": "run", "id": i}, {"x": x}, deadline - time.monotonic()
+            )
             worker.request({"op": "unload", "id": i}, None, deadline - time.monotonic())
             outputs = [arrays[f"out{k}"].astype(np.int64) for k in range(graph.network.depth)]
-            results.append(LavaResult(outputs, reply["counters"],
-                                      {**load["timings"], **reply["timings"],
-                                       "total_s": time.perf_counter() - t0}))
+            results.append(
+                LavaResult(
+                    outputs,
+                    reply["counters"],
+                    {**load["timings"], **reply["timings"], "total_s": time.perf_counter() - t0},
+                )
+            )
     finally:
         worker.close()
     return results

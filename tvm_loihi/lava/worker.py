@@ -47,28 +47,43 @@ class _Replies:
         recover)."""
         text = "Lava actor process tracebacks:\n" + "\n".join(tracebacks) if tracebacks else ""
         try:
-            self.send({"ok": False, "fatal": True, "timeout": timed_out,
-                       "error": f"Lava run aborted: {reason}", "traceback": text})
+            self.send(
+                {
+                    "ok": False,
+                    "fatal": True,
+                    "timeout": timed_out,
+                    "error": f"Lava run aborted: {reason}",
+                    "traceback": text,
+                }
+            )
         finally:
             os._exit(1)
 
 
-def _handle(header: dict, arrays: dict, engines: dict, replies: _Replies,
-            workdir: str | None) -> tuple[dict, dict]:
+def _handle(
+    header: dict, arrays: dict, engines: dict, replies: _Replies, workdir: str | None
+) -> tuple[dict, dict]:
     from .engine import LavaEngine
     from .graph import LavaGraph
 
     op, key = header["op"], header.get("id")
     if op == "load":
         graph = LavaGraph.from_bytes(arrays["graph"].tobytes())
-        engines[key] = LavaEngine(graph, rows=header["rows"], on_abort=replies.abort,
-                                  workdir=workdir)
-        return {"ok": True, "timings": engines[key].timings, "n_processes": graph.n_processes,
-                "directory": engines[key].directory}, {}
+        engines[key] = LavaEngine(
+            graph, rows=header["rows"], on_abort=replies.abort, workdir=workdir
+        )
+        return {
+            "ok": True,
+            "timings": engines[key].timings,
+            "n_processes": graph.n_processes,
+            "directory": engines[key].directory,
+        }, {}
     if op == "run":
         outputs, counters, timings = engines[key].run(arrays["x"], header.get("timeout_s"))
-        return ({"ok": True, "counters": counters, "timings": timings},
-                {f"out{k}": o for k, o in enumerate(outputs)})
+        return (
+            {"ok": True, "counters": counters, "timings": timings},
+            {f"out{k}": o for k, o in enumerate(outputs)},
+        )
     if op == "unload":
         engines.pop(key).stop()
         return {"ok": True}, {}
@@ -88,8 +103,12 @@ def _error_reply(exc: BaseException, header: dict, engines: dict) -> dict:
     if actors:
         text += "\nLava actor process tracebacks:\n" + "\n".join(actors)
     # A failed runtime was torn down by force; the parent retires this worker with it.
-    return {"ok": False, "fatal": engine is not None, "error": f"{type(exc).__name__}: {exc}",
-            "traceback": text}
+    return {
+        "ok": False,
+        "fatal": engine is not None,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": text,
+    }
 
 
 def serve(proto_in, proto_out, workdir: str | None = None) -> None:

@@ -70,7 +70,7 @@ class PyQNeuronModel(PyLoihiProcessModel):
         if p["relu"]:
             np.maximum(v, 0, out=v)
         out = np.clip(v, p["lo"], p["hi"]).astype(np.int32)
-        self.frame[p["out_offset"]: p["out_offset"] + p["n"]] = out
+        self.frame[p["out_offset"] : p["out_offset"] + p["n"]] = out
         self.s_out.send(self.frame)
         row = (self.time_step - 1) % p["rows"]
         self.out_log[row] = out

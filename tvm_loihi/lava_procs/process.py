@@ -50,16 +50,39 @@ class QNeuron(AbstractProcess):
     to ``log_path`` (``int64 (rows,)``).
     """
 
-    def __init__(self, *, bias: np.ndarray, relu: bool, lo: int, hi: int, out_width: int,
-                 out_offset: int, out_path: str, log_path: str, rows: int, name: str | None = None):
+    def __init__(
+        self,
+        *,
+        bias: np.ndarray,
+        relu: bool,
+        lo: int,
+        hi: int,
+        out_width: int,
+        out_offset: int,
+        out_path: str,
+        log_path: str,
+        rows: int,
+        name: str | None = None,
+    ):
         bias = np.asarray(bias, dtype=np.int32).reshape(-1)
         n = int(bias.shape[0])
         if not 0 <= out_offset <= out_width - n:
-            raise ValueError(f"neuron slice {name!r}: {n} neurons at offset {out_offset} do not "
-                             f"fit an output of width {out_width}")
-        super().__init__(n=n, relu=bool(relu), lo=int(lo), hi=int(hi), out_width=int(out_width),
-                         out_offset=int(out_offset), out_path=out_path, log_path=log_path,
-                         rows=rows, name=name)
+            raise ValueError(
+                f"neuron slice {name!r}: {n} neurons at offset {out_offset} do not "
+                f"fit an output of width {out_width}"
+            )
+        super().__init__(
+            n=n,
+            relu=bool(relu),
+            lo=int(lo),
+            hi=int(hi),
+            out_width=int(out_width),
+            out_offset=int(out_offset),
+            out_path=out_path,
+            log_path=log_path,
+            rows=rows,
+            name=name,
+        )
         self.a_in = InPort(shape=(n,))
         self.s_out = OutPort(shape=(int(out_width),))
         self.bias = Var(shape=(n,), init=bias)

@@ -41,8 +41,10 @@ MIN_SECRET_BYTES = 16
 NONCE_BYTES = 32
 CONTEXT = b"tvm_loihi.remote/v1"  # what a session MAC is bound to
 HINT = "set TVM_LOIHI_SECRET or --secret-file"
-NOT_AUTHENTICATED = ("refused: this tvm_loihi host requires authentication "
-                     "(call tvm_loihi.remote.challenge and tvm_loihi.remote.auth first)")
+NOT_AUTHENTICATED = (
+    "refused: this tvm_loihi host requires authentication "
+    "(call tvm_loihi.remote.challenge and tvm_loihi.remote.auth first)"
+)
 
 
 class AuthenticationError(RuntimeError):
@@ -55,9 +57,11 @@ class SecretError(ValueError):
 
 def _check(secret: bytes, source: str) -> bytes:
     if len(secret) < MIN_SECRET_BYTES:
-        raise SecretError(f"the secret from {source} is {len(secret)} bytes; use at least "
-                          f"{MIN_SECRET_BYTES} (e.g. python -c 'import secrets; "
-                          "print(secrets.token_hex(32))' > secret && chmod 600 secret)")
+        raise SecretError(
+            f"the secret from {source} is {len(secret)} bytes; use at least "
+            f"{MIN_SECRET_BYTES} (e.g. python -c 'import secrets; "
+            "print(secrets.token_hex(32))' > secret && chmod 600 secret)"
+        )
     return secret
 
 
@@ -77,8 +81,9 @@ def read_secret_file(path: str) -> bytes:
     return _check(data, f"file {path!r}")
 
 
-def load_secret(secret: bytes | str | None = None, secret_file: str | None = None,
-                environ: dict | None = None) -> bytes | None:
+def load_secret(
+    secret: bytes | str | None = None, secret_file: str | None = None, environ: dict | None = None
+) -> bytes | None:
     """The secret to authenticate with, or None when none is configured.
 
     Parameters
@@ -113,8 +118,9 @@ def new_nonce() -> str:
     return secrets.token_hex(NONCE_BYTES)
 
 
-def mac(secret: bytes, role: bytes, host_nonce: str, client_nonce: str,
-        context: bytes = CONTEXT) -> str:
+def mac(
+    secret: bytes, role: bytes, host_nonce: str, client_nonce: str, context: bytes = CONTEXT
+) -> str:
     """``HMAC-SHA256(secret, role | host_nonce | client_nonce | context)``, hex."""
     msg = b"|".join((role, host_nonce.encode(), client_nonce.encode(), context))
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
@@ -147,14 +153,17 @@ def authenticate_session(get_function, secret: bytes | None, where: str) -> dict
     try:
         challenge = json.loads(get_function("tvm_loihi.remote.challenge")())
     except Exception as exc:
-        raise AuthenticationError(f"host {where} offers no tvm_loihi authentication "
-                                  f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise AuthenticationError(
+            f"host {where} offers no tvm_loihi authentication "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
     host = str(challenge.get("host") or where)
     if challenge.get("scheme") == "none":
         if secret is not None:
             raise AuthenticationError(
                 f"host {host} runs without authentication (--insecure) and cannot prove it holds "
-                "the secret; refusing to trust its results")
+                "the secret; refusing to trust its results"
+            )
         return challenge
     if secret is None:
         raise AuthenticationError(refused_message(host))
@@ -167,8 +176,10 @@ def authenticate_session(get_function, secret: bytes | None, where: str) -> dict
             raise AuthenticationError(refused_message(host)) from None
         raise
     if not hmac.compare_digest(str(reply.get("mac", "")), mac(secret, b"host", hn, cn)):
-        raise AuthenticationError(f"host {host} accepted us but could not prove it holds the "
-                                  "secret; refusing to trust its results")
+        raise AuthenticationError(
+            f"host {host} accepted us but could not prove it holds the "
+            "secret; refusing to trust its results"
+        )
     return challenge
 
 
@@ -200,8 +211,11 @@ class SessionGate:
             cn, answer = str(req["client_nonce"]), str(req["mac"])
         except (ValueError, KeyError, TypeError):
             raise RuntimeError("refused: malformed authentication request") from None
-        if nonce is None or not (0 < len(cn) <= 256) or not hmac.compare_digest(
-                answer, mac(self.secret, b"client", nonce, cn)):
+        if (
+            nonce is None
+            or not (0 < len(cn) <= 256)
+            or not hmac.compare_digest(answer, mac(self.secret, b"client", nonce, cn))
+        ):
             self.authenticated = False
             raise RuntimeError("refused: authentication failed (wrong secret, or no challenge)")
         self.authenticated = True
@@ -209,8 +223,10 @@ class SessionGate:
 
     def guard(self, fn):
         """``fn``, refusing with :data:`NOT_AUTHENTICATED` until the session authenticated."""
+
         def guarded(*args):
             if not self.authenticated:
                 raise RuntimeError(NOT_AUTHENTICATED)
             return fn(*args)
+
         return guarded

@@ -19,8 +19,14 @@ from ..sim.api import evaluate
 from .records import MeasureError, MeasureResult
 
 
-def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile,
-            mapping_json: dict, fidelity: str = "fast", host: str = "local") -> MeasureResult:
+def measure(
+    network: NetworkIR,
+    hardware: HardwareSpec,
+    activity: ActivityProfile,
+    mapping_json: dict,
+    fidelity: str = "fast",
+    host: str = "local",
+) -> MeasureResult:
     """Validate and simulate one mapping.
 
     Parameters
@@ -47,17 +53,34 @@ def measure(network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfil
         mapping = Mapping.from_json(mapping_json)
         mapping.validate(network, hardware)
     except (MappingError, KeyError, TypeError, ValueError) as err:
-        return MeasureResult.failure(MeasureError.INVALID_MAPPING, f"{type(err).__name__}: {err}",
-                                     host, time.perf_counter() - start)
+        return MeasureResult.failure(
+            MeasureError.INVALID_MAPPING,
+            f"{type(err).__name__}: {err}",
+            host,
+            time.perf_counter() - start,
+        )
     try:
         m = evaluate(network, mapping, hardware, activity, fidelity=fidelity)
-        counters = {**{str(k): v for k, v in dict(m.counters).items()},
-                    "per_sample_latency_s": float(m.per_sample_latency_s),
-                    "throughput_sps": float(m.throughput_sps), "cores_used": int(m.cores_used),
-                    "chips_used": int(m.chips_used), "energy_total_j": float(m.energy_j),
-                    "energy_per_inference_board_j": float(m.energy_per_inference_board_j)}
-        return MeasureResult(float(m.total_latency_s), float(m.energy_per_inference_j), counters,
-                             host=host, wall_s=time.perf_counter() - start)
+        counters = {
+            **{str(k): v for k, v in dict(m.counters).items()},
+            "per_sample_latency_s": float(m.per_sample_latency_s),
+            "throughput_sps": float(m.throughput_sps),
+            "cores_used": int(m.cores_used),
+            "chips_used": int(m.chips_used),
+            "energy_total_j": float(m.energy_j),
+            "energy_per_inference_board_j": float(m.energy_per_inference_board_j),
+        }
+        return MeasureResult(
+            float(m.total_latency_s),
+            float(m.energy_per_inference_j),
+            counters,
+            host=host,
+            wall_s=time.perf_counter() - start,
+        )
     except Exception as err:  # measurement failures are values, never raised
-        return MeasureResult.failure(MeasureError.RUNTIME_ERROR, f"{type(err).__name__}: {err}",
-                                     host, time.perf_counter() - start)
+        return MeasureResult.failure(
+            MeasureError.RUNTIME_ERROR,
+            f"{type(err).__name__}: {err}",
+            host,
+            time.perf_counter() - start,
+        )

@@ -60,8 +60,10 @@ def check_result(result: MeasureResult, lower_bound_s: float, tolerance: float) 
             return f"{name} = {value!r} is not a finite positive number"
     floor = lower_bound_s * (1.0 - tolerance)
     if result.latency_s < floor:
-        return (f"latency_s = {result.latency_s:.4g} s is below the simulator's lower bound "
-                f"{lower_bound_s:.4g} s less the {tolerance:g} tolerance ({floor:.4g} s)")
+        return (
+            f"latency_s = {result.latency_s:.4g} s is below the simulator's lower bound "
+            f"{lower_bound_s:.4g} s less the {tolerance:g} tolerance ({floor:.4g} s)"
+        )
     return None
 
 

@@ -35,8 +35,9 @@ def within_budget(result: MeasureResult, default: MeasureResult, max_increase: f
     return result.energy_j <= default.energy_j * (1.0 + max_increase) * (1.0 + 1e-12)
 
 
-def fastest_within(results: Sequence[MeasureResult], default: MeasureResult,
-                   max_increase: float) -> int | None:
+def fastest_within(
+    results: Sequence[MeasureResult], default: MeasureResult, max_increase: float
+) -> int | None:
     """Index of the lowest-latency result within the energy budget (ties: the first), or None.
 
     Parameters
@@ -48,8 +49,12 @@ def fastest_within(results: Sequence[MeasureResult], default: MeasureResult,
     max_increase : float
         Allowed relative energy increase over the default (0.1 = 10 %).
     """
-    if isinstance(max_increase, bool) or not isinstance(max_increase, int | float) \
-            or not math.isfinite(max_increase) or max_increase < 0:
+    if (
+        isinstance(max_increase, bool)
+        or not isinstance(max_increase, int | float)
+        or not math.isfinite(max_increase)
+        or max_increase < 0
+    ):
         raise ValueError(f"max_increase must be a finite number >= 0, got {max_increase!r}")
     ok = [i for i, r in enumerate(results) if within_budget(r, default, max_increase)]
     return min(ok, key=lambda i: (results[i].latency_s, i)) if ok else None

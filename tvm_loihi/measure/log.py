@@ -74,8 +74,12 @@ class LogRecord:
         return self.result.error in CACHEABLE_ERRORS
 
     def to_json(self) -> dict:
-        return {"v": LOG_VERSION, "key": self.input.key(), "input": self.input.to_json(),
-                "result": self.result.to_json()}
+        return {
+            "v": LOG_VERSION,
+            "key": self.input.key(),
+            "input": self.input.to_json(),
+            "result": self.result.to_json(),
+        }
 
     @classmethod
     def from_json(cls, d: dict, line: int = 0) -> LogRecord:
@@ -142,9 +146,12 @@ class TuningLog:
             rec = LogRecord.from_json(json.loads(raw.decode("utf-8")), self._lines)
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             self.n_skipped += 1
-            warnings.warn(f"tuning log {self.path}: skipping line {self._lines} "
-                          f"({type(exc).__name__}: {exc}; starts {raw[:60]!r})", TuningLogWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"tuning log {self.path}: skipping line {self._lines} "
+                f"({type(exc).__name__}: {exc}; starts {raw[:60]!r})",
+                TuningLogWarning,
+                stacklevel=3,
+            )
             return
         self._records.append(rec)
         if rec.cacheable:
@@ -195,17 +202,25 @@ class TuningLog:
                     os.fsync(fd)
                 except OSError as err:  # disk full, file size limit: leave no partial record
                     os.ftruncate(fd, size)
-                    raise OSError(err.errno, f"tuning log {self.path}: append failed "
-                                  f"({err.strerror or err}); truncated back to the last whole "
-                                  "record (free space, then rerun to resume)") from err
+                    raise OSError(
+                        err.errno,
+                        f"tuning log {self.path}: append failed "
+                        f"({err.strerror or err}); truncated back to the last whole "
+                        "record (free space, then rerun to resume)",
+                    ) from err
                 self._refresh(lock=False)
         finally:
             os.close(fd)
         return True
 
     # -- queries ---------------------------------------------------------------------------------
-    def best(self, workload_key: str, hardware_key: str, objective: str = "latency",
-             fidelity: str | None = None) -> LogRecord | None:
+    def best(
+        self,
+        workload_key: str,
+        hardware_key: str,
+        objective: str = "latency",
+        fidelity: str | None = None,
+    ) -> LogRecord | None:
         """The successful record with the lowest ``objective`` for a workload on a hardware spec.
 
         Parameters
@@ -220,8 +235,13 @@ class TuningLog:
         ranked = self.ranked(workload_key, hardware_key, objective, fidelity)
         return ranked[0] if ranked else None
 
-    def ranked(self, workload_key: str, hardware_key: str, objective: str = "latency",
-               fidelity: str | None = None) -> list[LogRecord]:
+    def ranked(
+        self,
+        workload_key: str,
+        hardware_key: str,
+        objective: str = "latency",
+        fidelity: str | None = None,
+    ) -> list[LogRecord]:
         """Every successful record of a workload on a hardware spec, best ``objective`` first.
 
         Parameters
@@ -239,10 +259,14 @@ class TuningLog:
             Sorted by objective, ties by line; records whose objective is not a finite number
             are left out. :func:`tvm_loihi.apply_best` walks it until a mapping validates.
         """
-        candidates = [r for r in self.records()
-                      if r.result.ok and r.input.workload_key == workload_key
-                      and r.input.hardware_key == hardware_key
-                      and (fidelity is None or r.input.fidelity == fidelity)]
+        candidates = [
+            r
+            for r in self.records()
+            if r.result.ok
+            and r.input.workload_key == workload_key
+            and r.input.hardware_key == hardware_key
+            and (fidelity is None or r.input.fidelity == fidelity)
+        ]
         scored = []
         for r in candidates:
             try:
@@ -264,16 +288,27 @@ class TuningLog:
         rows = []
         for (wk, hk, fid), recs in sorted(groups.items()):
             ok = [r.result for r in recs if r.result.ok]
-            rows.append({
-                "workload_key": wk, "hardware_key": hk, "fidelity": fid, "records": len(recs),
-                "distinct": len({r.input.key() for r in recs}), "ok": len(ok),
-                "errors": dict(Counter(r.result.error.value for r in recs if not r.result.ok)),
-                "best_latency_s": min((r.latency_s for r in ok), default=None),
-                "best_energy_j": min((r.energy_j for r in ok), default=None),
-                "hosts": sorted({r.result.host for r in recs}),
-            })
-        return {"path": self.path, "version": LOG_VERSION, "records": len(records),
-                "skipped_lines": self.n_skipped, "groups": rows}
+            rows.append(
+                {
+                    "workload_key": wk,
+                    "hardware_key": hk,
+                    "fidelity": fid,
+                    "records": len(recs),
+                    "distinct": len({r.input.key() for r in recs}),
+                    "ok": len(ok),
+                    "errors": dict(Counter(r.result.error.value for r in recs if not r.result.ok)),
+                    "best_latency_s": min((r.latency_s for r in ok), default=None),
+                    "best_energy_j": min((r.energy_j for r in ok), default=None),
+                    "hosts": sorted({r.result.host for r in recs}),
+                }
+            )
+        return {
+            "path": self.path,
+            "version": LOG_VERSION,
+            "records": len(records),
+            "skipped_lines": self.n_skipped,
+            "groups": rows,
+        }
 
 
 @contextmanager

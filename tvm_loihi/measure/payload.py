@@ -51,8 +51,10 @@ class PayloadError(ValueError):
 
 def _check_size(what: str, n_bytes: int, limit: int) -> None:
     if n_bytes > limit:
-        raise PayloadError(f"{what} is {n_bytes} bytes, over the host's limit of {limit} bytes "
-                           f"by {n_bytes - limit}")
+        raise PayloadError(
+            f"{what} is {n_bytes} bytes, over the host's limit of {limit} bytes "
+            f"by {n_bytes - limit}"
+        )
 
 
 # -- zip bombs -------------------------------------------------------------------------------------
@@ -97,10 +99,12 @@ def check_npz(blob: bytes, what: str, max_bytes: int) -> int:
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_NPZ_MEMBERS:
-            raise PayloadError(f"{what} has {len(infos)} members, over the host's limit of "
-                               f"{MAX_NPZ_MEMBERS}")
-        _check_size(f"{what} (decompressed, as declared)", sum(i.file_size for i in infos),
-                    max_bytes)
+            raise PayloadError(
+                f"{what} has {len(infos)} members, over the host's limit of {MAX_NPZ_MEMBERS}"
+            )
+        _check_size(
+            f"{what} (decompressed, as declared)", sum(i.file_size for i in infos), max_bytes
+        )
         total = 0
         for info in infos:
             try:
@@ -111,15 +115,23 @@ def check_npz(blob: bytes, what: str, max_bytes: int) -> int:
                     elif version == (2, 0):
                         shape, _, dtype = np.lib.format.read_array_header_2_0(f)
                     else:
-                        raise PayloadError(f"{what} member {info.filename!r}: .npy version "
-                                           f"{version} is not accepted")
+                        raise PayloadError(
+                            f"{what} member {info.filename!r}: .npy version "
+                            f"{version} is not accepted"
+                        )
                     declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
-                    _check_size(f"{what} member {info.filename!r} (as its .npy header "
-                                "declares)", total + declared, max_bytes)
+                    _check_size(
+                        f"{what} member {info.filename!r} (as its .npy header declares)",
+                        total + declared,
+                        max_bytes,
+                    )
                     total += f.tell()
                     if info.compress_type == zipfile.ZIP_STORED:  # its bytes are in the blob
-                        _check_size(f"{what} member {info.filename!r} data", declared,
-                                    info.file_size - f.tell())
+                        _check_size(
+                            f"{what} member {info.filename!r} data",
+                            declared,
+                            info.file_size - f.tell(),
+                        )
                         total += declared
                         continue
                     while chunk := f.read(_CHUNK):
@@ -128,8 +140,9 @@ def check_npz(blob: bytes, what: str, max_bytes: int) -> int:
             except PayloadError:
                 raise
             except Exception as exc:  # BadZipFile, zlib.error, a bad .npy header, ...
-                raise PayloadError(f"malformed {what} member {info.filename!r}: "
-                                   f"{type(exc).__name__}: {exc}") from None
+                raise PayloadError(
+                    f"malformed {what} member {info.filename!r}: {type(exc).__name__}: {exc}"
+                ) from None
     return total
 
 
@@ -145,14 +158,17 @@ def unpack_activity(arrays: dict[str, np.ndarray]) -> ActivityProfile:
     """Inverse of :func:`pack_activity`."""
     shapes = np.asarray(arrays["activity_shapes"], dtype=np.int64)
     if shapes.ndim != 2 or shapes.shape[1] != 2 or (shapes < 0).any():
-        raise PayloadError(f"activity shapes must be (populations, 2) non-negative, got "
-                           f"{shapes.shape}")
+        raise PayloadError(
+            f"activity shapes must be (populations, 2) non-negative, got {shapes.shape}"
+        )
     spikes = []
     for k, (rows, cols) in enumerate(shapes.tolist()):
         packed = np.asarray(arrays[f"spikes{k}"], dtype=np.uint8)
         if packed.shape != (rows, (cols + 7) // 8):
-            raise PayloadError(f"activity population {k}: packed shape {packed.shape} does not "
-                               f"match ({rows}, {cols}) spikes")
+            raise PayloadError(
+                f"activity population {k}: packed shape {packed.shape} does not "
+                f"match ({rows}, {cols}) spikes"
+            )
         spikes.append(np.unpackbits(packed, axis=1, count=cols).astype(bool))
     return ActivityProfile(tuple(spikes))
 
@@ -193,13 +209,19 @@ class UploadPayload:
     def to_bytes(self) -> bytes:
         """One ``.npz`` blob (no pickle): network bytes, hardware JSON, packed activity, declared
         keys."""
-        header = {"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
-                  "hardware_key": self.hardware_key}
+        header = {
+            "v": PROTOCOL_VERSION,
+            "workload_key": self.workload_key,
+            "hardware_key": self.hardware_key,
+        }
         buf = io.BytesIO()
-        np.savez(buf, header=_text_array(canonical_json(header)),
-                 network=np.frombuffer(self.network.to_bytes(), dtype=np.uint8),
-                 hardware=_text_array(canonical_json(self.hardware.to_json())),
-                 **pack_activity(self.activity))
+        np.savez(
+            buf,
+            header=_text_array(canonical_json(header)),
+            network=np.frombuffer(self.network.to_bytes(), dtype=np.uint8),
+            hardware=_text_array(canonical_json(self.hardware.to_json())),
+            **pack_activity(self.activity),
+        )
         return buf.getvalue()
 
     @classmethod
@@ -215,27 +237,42 @@ class UploadPayload:
                 arrays = {name: z[name] for name in z.files}
             header = json.loads(arrays["header"].tobytes().decode())
             if header.get("v") != PROTOCOL_VERSION:
-                raise PayloadError(f"upload protocol v{header.get('v')}, host speaks "
-                                   f"v{PROTOCOL_VERSION}")
+                raise PayloadError(
+                    f"upload protocol v{header.get('v')}, host speaks v{PROTOCOL_VERSION}"
+                )
             hw_text = arrays["hardware"].tobytes()
             _check_size("hardware JSON", len(hw_text), MAX_HARDWARE_JSON_BYTES)
             network_bytes = arrays["network"].tobytes()
             check_npz(network_bytes, "upload network", max_bytes)
-            payload = cls(NetworkIR.from_bytes(network_bytes),
-                          HardwareSpec.from_json(json.loads(hw_text.decode())),
-                          unpack_activity(arrays))
+            payload = cls(
+                NetworkIR.from_bytes(network_bytes),
+                HardwareSpec.from_json(json.loads(hw_text.decode())),
+                unpack_activity(arrays),
+            )
         except PayloadError:
             raise
-        except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile, UnicodeDecodeError,
-                AttributeError, IndexError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            OSError,
+            zipfile.BadZipFile,
+            UnicodeDecodeError,
+            AttributeError,
+            IndexError,
+        ) as exc:
             raise PayloadError(f"malformed upload: {type(exc).__name__}: {exc}") from None
-        checks = (("workload", header.get("workload_key"), payload.workload_key),
-                  ("hardware", header.get("hardware_key"), payload.hardware_key))
+        checks = (
+            ("workload", header.get("workload_key"), payload.workload_key),
+            ("hardware", header.get("hardware_key"), payload.hardware_key),
+        )
         for what, declared, actual in checks:
             if declared != actual:
-                raise PayloadError(f"upload declares {what} key {declared!r} but its content "
-                                   f"hashes to {actual!r} (client and host tvm_loihi versions "
-                                   "differ?)")
+                raise PayloadError(
+                    f"upload declares {what} key {declared!r} but its content "
+                    f"hashes to {actual!r} (client and host tvm_loihi versions "
+                    "differ?)"
+                )
         return payload
 
 
@@ -271,16 +308,23 @@ class MeasureRequest:
         for name in ("workload_key", "hardware_key", "fidelity"):
             value = getattr(self, name)
             if not isinstance(value, str) or not 0 < len(value) <= 128:
-                raise PayloadError(f"measure request: {name} must be a non-empty string of at most "
-                                   f"128 characters, got {value!r:.80}")
+                raise PayloadError(
+                    f"measure request: {name} must be a non-empty string of at most "
+                    f"128 characters, got {value!r:.80}"
+                )
         if not isinstance(self.mapping, dict):
-            raise PayloadError(f"measure request: mapping must be a JSON object, got "
-                               f"{type(self.mapping).__name__}")
+            raise PayloadError(
+                f"measure request: mapping must be a JSON object, got {type(self.mapping).__name__}"
+            )
         timeout = self.timeout_s
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
-                or not 0 < timeout <= MAX_TIMEOUT_S:
-            raise PayloadError(f"measure request: timeout_s must be in (0, {MAX_TIMEOUT_S}], got "
-                               f"{timeout!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_TIMEOUT_S
+        ):
+            raise PayloadError(
+                f"measure request: timeout_s must be in (0, {MAX_TIMEOUT_S}], got {timeout!r}"
+            )
 
     def to_text(self) -> str:
         return canonical_json(self.to_json())
@@ -298,15 +342,21 @@ class MeasureRequest:
         if not isinstance(d, dict):
             raise PayloadError(f"measure request must be a JSON object, got {type(d).__name__}")
         if d.get("v") != PROTOCOL_VERSION:
-            raise PayloadError(f"measure request protocol v{d.get('v')!r}, host speaks "
-                               f"v{PROTOCOL_VERSION}")
+            raise PayloadError(
+                f"measure request protocol v{d.get('v')!r}, host speaks v{PROTOCOL_VERSION}"
+            )
         return cls.from_json(d)
 
     def to_json(self) -> dict:
         """The request as a JSON object (what :meth:`to_text` encodes)."""
-        return {"v": PROTOCOL_VERSION, "workload_key": self.workload_key,
-                "hardware_key": self.hardware_key, "mapping": self.mapping,
-                "fidelity": self.fidelity, "timeout_s": float(self.timeout_s)}
+        return {
+            "v": PROTOCOL_VERSION,
+            "workload_key": self.workload_key,
+            "hardware_key": self.hardware_key,
+            "mapping": self.mapping,
+            "fidelity": self.fidelity,
+            "timeout_s": float(self.timeout_s),
+        }
 
     @classmethod
     def from_json(cls, d: Any) -> MeasureRequest:
@@ -314,13 +364,15 @@ class MeasureRequest:
         if not isinstance(d, dict):
             raise PayloadError(f"measure request must be a JSON object, got {type(d).__name__}")
         if d.get("v") != PROTOCOL_VERSION:
-            raise PayloadError(f"measure request protocol v{d.get('v')!r}, host speaks "
-                               f"v{PROTOCOL_VERSION}")
+            raise PayloadError(
+                f"measure request protocol v{d.get('v')!r}, host speaks v{PROTOCOL_VERSION}"
+            )
         expected = {"v", "workload_key", "hardware_key", "mapping", "fidelity", "timeout_s"}
         if set(d) != expected:
             raise PayloadError(f"measure request fields {sorted(d)}, expected {sorted(expected)}")
-        return cls(d["workload_key"], d["hardware_key"], d["mapping"], d["fidelity"],
-                   d["timeout_s"])
+        return cls(
+            d["workload_key"], d["hardware_key"], d["mapping"], d["fidelity"], d["timeout_s"]
+        )
 
 
 def batch_to_text(requests: list[MeasureRequest], budget_s: float) -> str:
@@ -330,13 +382,18 @@ def batch_to_text(requests: list[MeasureRequest], budget_s: float) -> str:
     still has its own ``timeout_s``); the items not started are left out of the answer, and the
     client sends them again.
     """
-    return canonical_json({"v": PROTOCOL_VERSION, "budget_s": float(budget_s),
-                           "requests": [r.to_json() for r in requests]})
+    return canonical_json(
+        {
+            "v": PROTOCOL_VERSION,
+            "budget_s": float(budget_s),
+            "requests": [r.to_json() for r in requests],
+        }
+    )
 
 
-def batch_from_text(text: str, max_items: int = MAX_BATCH_ITEMS,
-                    max_bytes: int = MAX_BATCH_BYTES
-                    ) -> tuple[float, list[MeasureRequest | PayloadError]]:
+def batch_from_text(
+    text: str, max_items: int = MAX_BATCH_ITEMS, max_bytes: int = MAX_BATCH_BYTES
+) -> tuple[float, list[MeasureRequest | PayloadError]]:
     """Decode a batch: ``(budget_s, items)``, each item a :class:`MeasureRequest` or the
     :class:`PayloadError` that item raised (answered as that item's ``BAD_PAYLOAD``).
 
@@ -355,25 +412,34 @@ def batch_from_text(text: str, max_items: int = MAX_BATCH_ITEMS,
         raise PayloadError(f"measure batch is not JSON: {exc}") from None
     if not isinstance(d, dict) or set(d) != {"v", "budget_s", "requests"}:
         got = sorted(d) if isinstance(d, dict) else type(d).__name__
-        raise PayloadError(f"measure batch must be an object with fields ['budget_s', 'requests', "
-                           f"'v'], got {got}")
+        raise PayloadError(
+            f"measure batch must be an object with fields ['budget_s', 'requests', 'v'], got {got}"
+        )
     if d["v"] != PROTOCOL_VERSION:
         raise PayloadError(f"measure batch protocol v{d['v']!r}, host speaks v{PROTOCOL_VERSION}")
     budget, requests = d["budget_s"], d["requests"]
-    if isinstance(budget, bool) or not isinstance(budget, int | float) \
-            or not 0 < budget <= MAX_TIMEOUT_S:
-        raise PayloadError(f"measure batch: budget_s must be in (0, {MAX_TIMEOUT_S}], got "
-                           f"{budget!r:.80}")
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, int | float)
+        or not 0 < budget <= MAX_TIMEOUT_S
+    ):
+        raise PayloadError(
+            f"measure batch: budget_s must be in (0, {MAX_TIMEOUT_S}], got {budget!r:.80}"
+        )
     if not isinstance(requests, list) or not requests:
         raise PayloadError("measure batch: requests must be a non-empty list")
     if len(requests) > max_items:
-        raise PayloadError(f"measure batch has {len(requests)} requests, over the host's limit of "
-                           f"{max_items} by {len(requests) - max_items}")
+        raise PayloadError(
+            f"measure batch has {len(requests)} requests, over the host's limit of "
+            f"{max_items} by {len(requests) - max_items}"
+        )
     items: list[MeasureRequest | PayloadError] = []
     for k, req in enumerate(requests):
-        _check_size(f"measure batch item {k}", len(canonical_json(req).encode("utf-8",
-                                                                                "surrogatepass")),
-                    MAX_REQUEST_BYTES)
+        _check_size(
+            f"measure batch item {k}",
+            len(canonical_json(req).encode("utf-8", "surrogatepass")),
+            MAX_REQUEST_BYTES,
+        )
         try:
             items.append(MeasureRequest.from_json(req))
         except PayloadError as exc:

@@ -26,8 +26,7 @@ _GRACE_S = 10.0
 _WORKER_STATE: list = []  # the HostState of this worker process (set on first use)
 
 
-def _pool_measure(backend, upload_path: str, workload: tuple[str, str],
-                  request_text: str) -> str:
+def _pool_measure(backend, upload_path: str, workload: tuple[str, str], request_text: str) -> str:
     """Runs in a pool worker: upload on first use of the workload, then measure (JSON text out)."""
     from .remote import HostState, make_backend
 
@@ -38,8 +37,11 @@ def _pool_measure(backend, upload_path: str, workload: tuple[str, str],
         with open(upload_path, "rb") as f:
             reply = json.loads(state.upload(f.read()))
         if not reply["ok"]:
-            return json.dumps(MeasureResult.failure(MeasureError(reply["error"]), reply["message"],
-                                                    state.host_id).to_json())
+            return json.dumps(
+                MeasureResult.failure(
+                    MeasureError(reply["error"]), reply["message"], state.host_id
+                ).to_json()
+            )
     return state.measure(request_text)
 
 
@@ -60,8 +62,13 @@ class PoolRunner(Runner):
         Worker deaths a candidate may cause before it fails with ``HOST_LOST``.
     """
 
-    def __init__(self, n_workers: int | None = None, backend="sim", timeout_s: float = 60.0,
-                 max_attempts: int = 2) -> None:
+    def __init__(
+        self,
+        n_workers: int | None = None,
+        backend="sim",
+        timeout_s: float = 60.0,
+        max_attempts: int = 2,
+    ) -> None:
         from tvm.support.popen_pool import PopenPoolExecutor
 
         self.n_parallel = int(n_workers or os.cpu_count() or 1)
@@ -69,8 +76,9 @@ class PoolRunner(Runner):
         self.max_attempts = int(max_attempts)
         self._dir = tempfile.mkdtemp(prefix="tvm_loihi_pool_")
         self._uploads: dict[tuple[str, str], str] = {}
-        self._pool = PopenPoolExecutor(max_workers=self.n_parallel,
-                                       timeout=self.timeout_s + _GRACE_S)
+        self._pool = PopenPoolExecutor(
+            max_workers=self.n_parallel, timeout=self.timeout_s + _GRACE_S
+        )
         self._lock = threading.Lock()
         self._closed = False
 
@@ -99,10 +107,14 @@ class PoolRunner(Runner):
             if mismatch is not None:
                 fut.set_result(mismatch)
             elif key not in self._uploads:
-                fut.set_result(MeasureResult.failure(
-                    MeasureError.UNKNOWN_WORKLOAD, f"workload {inp.workload_key} on hardware "
-                    f"{inp.hardware_key} was not registered with this runner (call register "
-                    "first)"))
+                fut.set_result(
+                    MeasureResult.failure(
+                        MeasureError.UNKNOWN_WORKLOAD,
+                        f"workload {inp.workload_key} on hardware "
+                        f"{inp.hardware_key} was not registered with this runner (call register "
+                        "first)",
+                    )
+                )
             else:
                 self._launch(inp, fut, attempt=1)
             futures.append(fut)
@@ -110,26 +122,41 @@ class PoolRunner(Runner):
 
     def _launch(self, inp: MeasureInput, fut: concurrent.futures.Future, attempt: int) -> None:
         key = (inp.workload_key, inp.hardware_key)
-        text = MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
-                              self.timeout_s).to_text()
+        text = MeasureRequest(
+            inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity, self.timeout_s
+        ).to_text()
         inner = self._pool.submit(_pool_measure, self.backend, self._uploads[key], key, text)
         inner.add_done_callback(lambda f: self._finish(inp, fut, attempt, f))
 
-    def _finish(self, inp: MeasureInput, fut: concurrent.futures.Future, attempt: int,
-                inner: concurrent.futures.Future) -> None:
+    def _finish(
+        self,
+        inp: MeasureInput,
+        fut: concurrent.futures.Future,
+        attempt: int,
+        inner: concurrent.futures.Future,
+    ) -> None:
         try:
             fut.set_result(MeasureResult.from_json(json.loads(inner.result())))
         except TimeoutError:
-            fut.set_result(MeasureResult.failure(
-                MeasureError.TIMEOUT, f"pool worker did not answer within "
-                f"{self.timeout_s + _GRACE_S:g} s and was killed", "local-pool"))
+            fut.set_result(
+                MeasureResult.failure(
+                    MeasureError.TIMEOUT,
+                    f"pool worker did not answer within "
+                    f"{self.timeout_s + _GRACE_S:g} s and was killed",
+                    "local-pool",
+                )
+            )
         except Exception as exc:  # ChildProcessError: the worker died; otherwise the pool broke
             if attempt < self.max_attempts and not self._closed:
                 self._launch(inp, fut, attempt + 1)
             else:
-                fut.set_result(MeasureResult.failure(
-                    MeasureError.HOST_LOST, f"{type(exc).__name__}: {str(exc)[-300:]} (after "
-                    f"{attempt} attempt(s))", "local-pool"))
+                fut.set_result(
+                    MeasureResult.failure(
+                        MeasureError.HOST_LOST,
+                        f"{type(exc).__name__}: {str(exc)[-300:]} (after {attempt} attempt(s))",
+                        "local-pool",
+                    )
+                )
 
     def close(self) -> None:
         """Stop the workers and delete the upload files."""
@@ -139,4 +166,3 @@ class PoolRunner(Runner):
             self._closed = True
         self._pool.shutdown(wait=True)
         shutil.rmtree(self._dir, ignore_errors=True)
-

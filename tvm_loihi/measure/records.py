@@ -63,25 +63,32 @@ class MeasureInput:
 
     def key(self) -> str:
         """Cache key: equal (workload, hardware, mapping, fidelity, activity) give equal keys."""
-        text = canonical_json([self.workload_key, self.hardware_key, self.mapping, self.fidelity,
-                               self.activity_key])
+        text = canonical_json(
+            [self.workload_key, self.hardware_key, self.mapping, self.fidelity, self.activity_key]
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def to_json(self) -> dict:
-        return {"workload_key": self.workload_key, "hardware_key": self.hardware_key,
-                "mapping": self.mapping, "fidelity": self.fidelity,
-                "activity_key": self.activity_key}
+        return {
+            "workload_key": self.workload_key,
+            "hardware_key": self.hardware_key,
+            "mapping": self.mapping,
+            "fidelity": self.fidelity,
+            "activity_key": self.activity_key,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> MeasureInput:
         """Inverse of :meth:`to_json`; raises ``ValueError`` naming the field whose JSON type is
         wrong (a hand-edited or corrupt record), never coerces it."""
         d = _expect(d, dict, "input")
-        return cls(_expect(d["workload_key"], str, "input.workload_key"),
-                   _expect(d["hardware_key"], str, "input.hardware_key"),
-                   _expect(d["mapping"], dict, "input.mapping"),
-                   _expect(d["fidelity"], str, "input.fidelity"),
-                   _expect(d.get("activity_key", ""), str, "input.activity_key"))
+        return cls(
+            _expect(d["workload_key"], str, "input.workload_key"),
+            _expect(d["hardware_key"], str, "input.hardware_key"),
+            _expect(d["mapping"], dict, "input.mapping"),
+            _expect(d["fidelity"], str, "input.fidelity"),
+            _expect(d.get("activity_key", ""), str, "input.activity_key"),
+        )
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,9 @@ class MeasureResult:
         return self.error is MeasureError.NO_ERROR
 
     @classmethod
-    def failure(cls, error: MeasureError, message: str, host: str = "local",
-                wall_s: float = 0.0) -> MeasureResult:
+    def failure(
+        cls, error: MeasureError, message: str, host: str = "local", wall_s: float = 0.0
+    ) -> MeasureResult:
         """An error result (no figures)."""
         return cls(None, None, {}, error, message, host, wall_s)
 
@@ -142,9 +150,16 @@ class MeasureResult:
         raise KeyError(f"unknown objective {name!r}; use 'latency', 'energy' or a counter name")
 
     def to_json(self) -> dict:
-        return {"latency_s": self.latency_s, "energy_j": self.energy_j, "counters": self.counters,
-                "error": self.error.value, "message": self.message, "host": self.host,
-                "wall_s": self.wall_s, "timestamp": self.timestamp}
+        return {
+            "latency_s": self.latency_s,
+            "energy_j": self.energy_j,
+            "counters": self.counters,
+            "error": self.error.value,
+            "message": self.message,
+            "host": self.host,
+            "wall_s": self.wall_s,
+            "timestamp": self.timestamp,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> MeasureResult:
@@ -162,11 +177,16 @@ class MeasureResult:
                 raise ValueError(f"result.{name} must be a finite number >= 0, got {value!r}")
             figures.append(None if value is None else float(value))
         counters = d.get("counters") or {}
-        return cls(figures[0], figures[1], dict(_expect(counters, dict, "result.counters")),
-                   error, _expect(d.get("message", ""), str, "result.message"),
-                   _expect(d.get("host", "local"), str, "result.host"),
-                   float(_expect_number(d.get("wall_s", 0.0), "result.wall_s")),
-                   float(_expect_number(d.get("timestamp", 0.0), "result.timestamp")))
+        return cls(
+            figures[0],
+            figures[1],
+            dict(_expect(counters, dict, "result.counters")),
+            error,
+            _expect(d.get("message", ""), str, "result.message"),
+            _expect(d.get("host", "local"), str, "result.host"),
+            float(_expect_number(d.get("wall_s", 0.0), "result.wall_s")),
+            float(_expect_number(d.get("timestamp", 0.0), "result.timestamp")),
+        )
 
 
 def _is_number(value: Any) -> bool:

@@ -227,10 +227,17 @@ class HostState:
             package = version("tvm_loihi")
         except PackageNotFoundError:
             package = "unknown"
-        return json.dumps({"package": package, "protocol": PROTOCOL_VERSION,
-                           "backend": self.backend.name,
-                           "fidelities": list(self.backend.fidelities), "host": self.host_id,
-                           "pid": os.getpid(), "max_batch": MAX_BATCH_ITEMS})
+        return json.dumps(
+            {
+                "package": package,
+                "protocol": PROTOCOL_VERSION,
+                "backend": self.backend.name,
+                "fidelities": list(self.backend.fidelities),
+                "host": self.host_id,
+                "pid": os.getpid(),
+                "max_batch": MAX_BATCH_ITEMS,
+            }
+        )
 
     def upload(self, blob: bytes) -> str:
         try:
@@ -241,13 +248,20 @@ class HostState:
             while len(self.workloads) > MAX_SESSION_WORKLOADS:
                 self.workloads.popitem(last=False)
         except PayloadError as exc:
-            return json.dumps({"ok": False, "error": MeasureError.BAD_PAYLOAD.value,
-                               "message": str(exc)})
+            return json.dumps(
+                {"ok": False, "error": MeasureError.BAD_PAYLOAD.value, "message": str(exc)}
+            )
         except Exception as exc:
-            return json.dumps({"ok": False, "error": MeasureError.RUNTIME_ERROR.value,
-                               "message": f"{type(exc).__name__}: {exc}"})
-        return json.dumps({"ok": True, "workload_key": key[0], "hardware_key": key[1], "error": "",
-                           "message": ""})
+            return json.dumps(
+                {
+                    "ok": False,
+                    "error": MeasureError.RUNTIME_ERROR.value,
+                    "message": f"{type(exc).__name__}: {exc}",
+                }
+            )
+        return json.dumps(
+            {"ok": True, "workload_key": key[0], "hardware_key": key[1], "error": "", "message": ""}
+        )
 
     def has(self, workload_key: str, hardware_key: str) -> str:
         return "1" if (str(workload_key), str(hardware_key)) in self.workloads else "0"
@@ -256,8 +270,16 @@ class HostState:
         """One measurement request -> ``MeasureResult`` JSON text (never raises)."""
         start = time.perf_counter()
         r = self._measure(text)
-        result = MeasureResult(r.latency_s, r.energy_j, r.counters, r.error, r.message,
-                               self.host_id, time.perf_counter() - start, r.timestamp)
+        result = MeasureResult(
+            r.latency_s,
+            r.energy_j,
+            r.counters,
+            r.error,
+            r.message,
+            self.host_id,
+            time.perf_counter() - start,
+            r.timestamp,
+        )
         return json.dumps(result.to_json())
 
     def measure_batch(self, text: str) -> str:
@@ -267,21 +289,39 @@ class HostState:
         try:
             budget_s, items = batch_from_text(text)
         except PayloadError as exc:
-            return json.dumps({"ok": False, "error": MeasureError.BAD_PAYLOAD.value,
-                               "message": str(exc)})
+            return json.dumps(
+                {"ok": False, "error": MeasureError.BAD_PAYLOAD.value, "message": str(exc)}
+            )
         results = []
         for item in items:
             if results and time.perf_counter() - start >= budget_s:
                 break  # not started: the client sends the rest again
             t0 = time.perf_counter()
-            r = (MeasureResult.failure(MeasureError.BAD_PAYLOAD, str(item))
-                 if isinstance(item, PayloadError) else self._measure_request(item))
-            results.append(MeasureResult(r.latency_s, r.energy_j, r.counters, r.error, r.message,
-                                         self.host_id, time.perf_counter() - t0,
-                                         r.timestamp).to_json())
-        return json.dumps({"ok": True, "results": results,
-                           "wall_s": time.perf_counter() - start,
-                           "cpu_s": time.process_time() - cpu})
+            r = (
+                MeasureResult.failure(MeasureError.BAD_PAYLOAD, str(item))
+                if isinstance(item, PayloadError)
+                else self._measure_request(item)
+            )
+            results.append(
+                MeasureResult(
+                    r.latency_s,
+                    r.energy_j,
+                    r.counters,
+                    r.error,
+                    r.message,
+                    self.host_id,
+                    time.perf_counter() - t0,
+                    r.timestamp,
+                ).to_json()
+            )
+        return json.dumps(
+            {
+                "ok": True,
+                "results": results,
+                "wall_s": time.perf_counter() - start,
+                "cpu_s": time.process_time() - cpu,
+            }
+        )
 
     def _measure(self, text: str) -> MeasureResult:
         try:
@@ -292,13 +332,17 @@ class HostState:
 
     def _measure_request(self, req: MeasureRequest) -> MeasureResult:
         if req.fidelity not in self.backend.fidelities:
-            return MeasureResult.failure(MeasureError.BAD_PAYLOAD, f"host serves fidelities "
-                                         f"{list(self.backend.fidelities)}, not {req.fidelity!r}")
+            return MeasureResult.failure(
+                MeasureError.BAD_PAYLOAD,
+                f"host serves fidelities {list(self.backend.fidelities)}, not {req.fidelity!r}",
+            )
         prepared = self.workloads.get((req.workload_key, req.hardware_key))
         if prepared is None:
             return MeasureResult.failure(
-                MeasureError.UNKNOWN_WORKLOAD, f"workload {req.workload_key} on hardware "
-                f"{req.hardware_key} was not uploaded to this session")
+                MeasureError.UNKNOWN_WORKLOAD,
+                f"workload {req.workload_key} on hardware "
+                f"{req.hardware_key} was not uploaded to this session",
+            )
         try:
             with time_limit(req.timeout_s):
                 return self.backend.measure(prepared, req.mapping, req.fidelity)
@@ -344,9 +388,14 @@ def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = N
     _STATE = HostState(make_backend(backend))
     state = _STATE
     gate = SessionGate(secret, lambda: state.host_id)
-    functions = (("version", state.version), ("ping", lambda text: text),
-                 ("upload", state.upload), ("has", state.has), ("measure", state.measure),
-                 ("measure_batch", state.measure_batch))
+    functions = (
+        ("version", state.version),
+        ("ping", lambda text: text),
+        ("upload", state.upload),
+        ("has", state.has),
+        ("measure", state.measure),
+        ("measure_batch", state.measure_batch),
+    )
     for name, fn in functions:
         tvm_ffi.register_global_func(f"tvm_loihi.remote.{name}", gate.guard(fn), override=True)
     tvm_ffi.register_global_func("tvm_loihi.remote.challenge", gate.challenge, override=True)

@@ -114,8 +114,14 @@ def call_with_deadline(fn, timeout_s: float, *args):
     return box["value"]
 
 
-def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float, timeout_s: float,
-                    priority: int = 1, secret: bytes | str | None = None):
+def request_session(
+    tracker: tuple[str, int],
+    key: str,
+    session_timeout_s: float,
+    timeout_s: float,
+    priority: int = 1,
+    secret: bytes | str | None = None,
+):
     """Ask the tracker for a host under ``key``, connect to it and authenticate, giving up after
     ``timeout_s``.
 
@@ -143,14 +149,16 @@ def request_session(tracker: tuple[str, int], key: str, session_timeout_s: float
             base.sendjson(sock, [base.TrackerCode.REQUEST, key, "", priority])
             value = base.recvjson(sock)
     except OSError as exc:  # socket.timeout included: every host stayed busy
-        raise HostUnavailable(f"no free host under key {key!r} within {timeout_s:g} s "
-                              f"({exc})") from None
+        raise HostUnavailable(
+            f"no free host under key {key!r} within {timeout_s:g} s ({exc})"
+        ) from None
     if value[0] != base.TrackerCode.SUCCESS:
         raise HostUnavailable(f"tracker refused the request: {value!r}")
     url, port, matchkey = value[1]
     sess = call_with_deadline(rpc.connect, timeout_s, url, port, matchkey, session_timeout_s)
-    refused = call_with_deadline(_authenticate, timeout_s, sess.get_function, secret,
-                                 f"{url}:{port}")
+    refused = call_with_deadline(
+        _authenticate, timeout_s, sess.get_function, secret, f"{url}:{port}"
+    )
     if refused:
         sess = None  # release the host now (a traceback holding the session would keep it busy)
         raise AuthenticationError(refused)
@@ -192,13 +200,17 @@ class _Session:
     def __init__(self, sess, started: float) -> None:
         self.sess = sess
         self.started = started
-        self.funcs = {name: sess.get_function(f"tvm_loihi.remote.{name}")
-                      for name in ("version", "upload", "measure")}
+        self.funcs = {
+            name: sess.get_function(f"tvm_loihi.remote.{name}")
+            for name in ("version", "upload", "measure")
+        }
         self.info = json.loads(self.funcs["version"]())
         self.host = str(self.info["host"])
         if self.info.get("protocol") != PROTOCOL_VERSION:
-            raise HostUnavailable(f"host {self.host} speaks measurement protocol "
-                                  f"v{self.info.get('protocol')}, this client v{PROTOCOL_VERSION}")
+            raise HostUnavailable(
+                f"host {self.host} speaks measurement protocol "
+                f"v{self.info.get('protocol')}, this client v{PROTOCOL_VERSION}"
+            )
         max_batch = self.info.get("max_batch", 1)  # absent: a host from before batching
         self.max_batch = max_batch if isinstance(max_batch, int) and max_batch > 1 else 1
         if self.max_batch > 1:
@@ -285,31 +297,49 @@ class RPCRunner(Runner):
         so the tracker does not offer it again, and never measure).
     """
 
-    def __init__(self, tracker_host: str, tracker_port: int, key: str = "loihi2", *,
-                 n_parallel: int | None = None, batch: int = DEFAULT_BATCH,
-                 batch_target_s: float = BATCH_TARGET_S, timeout_s: float = 60.0,
-                 session_timeout_s: float = 600.0, request_timeout_s: float = 60.0,
-                 max_attempts: int = 3, idle_release_s: float = 5.0,
-                 give_up_after_s: float = 120.0, hardware_tolerance: float = HARDWARE_TOLERANCE,
-                 max_strikes: int = MAX_STRIKES, secret: bytes | str | None = None,
-                 secret_file: str | None = None, check_auth: bool = True) -> None:
+    def __init__(
+        self,
+        tracker_host: str,
+        tracker_port: int,
+        key: str = "loihi2",
+        *,
+        n_parallel: int | None = None,
+        batch: int = DEFAULT_BATCH,
+        batch_target_s: float = BATCH_TARGET_S,
+        timeout_s: float = 60.0,
+        session_timeout_s: float = 600.0,
+        request_timeout_s: float = 60.0,
+        max_attempts: int = 3,
+        idle_release_s: float = 5.0,
+        give_up_after_s: float = 120.0,
+        hardware_tolerance: float = HARDWARE_TOLERANCE,
+        max_strikes: int = MAX_STRIKES,
+        secret: bytes | str | None = None,
+        secret_file: str | None = None,
+        check_auth: bool = True,
+    ) -> None:
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
         self._secret = load_secret(secret, secret_file)
         try:
             summary = query_summary(*self.tracker)
         except OSError as exc:
-            raise TrackerUnreachable(f"RPC tracker {tracker_host}:{tracker_port} is unreachable: "
-                                  f"{exc}") from None
+            raise TrackerUnreachable(
+                f"RPC tracker {tracker_host}:{tracker_port} is unreachable: {exc}"
+            ) from None
         if not hosts_for_key(summary, key):
-            raise NoHostForKey(f"tracker {tracker_host}:{tracker_port} has no host under key "
-                               f"{key!r} "
-                                  f"(keys: {sorted(summary.get('queue_info', {}))})")
+            raise NoHostForKey(
+                f"tracker {tracker_host}:{tracker_port} has no host under key "
+                f"{key!r} "
+                f"(keys: {sorted(summary.get('queue_info', {}))})"
+            )
         # Every registered host, busy or not: the count must not depend on whether an earlier
         # run's sessions are still being released, or a seeded run would not be reproducible.
         if int(batch) < 1 or not float(batch_target_s) > 0:
-            raise ValueError(f"RPCRunner: batch must be >= 1 and batch_target_s > 0, got {batch} "
-                             f"and {batch_target_s}")
+            raise ValueError(
+                f"RPCRunner: batch must be >= 1 and batch_target_s > 0, got {batch} "
+                f"and {batch_target_s}"
+            )
         self.batch, self.batch_target_s = int(batch), float(batch_target_s)
         workers = max(1, len(hosts_for_key(summary, key)), free_hosts(summary, key))
         self.n_parallel = int(n_parallel or workers * self.batch)
@@ -338,15 +368,17 @@ class RPCRunner(Runner):
         self._no_host_since: float | None = None
         self._workers = [
             threading.Thread(target=self._worker, daemon=True, name=f"tvm_loihi-rpc-{i}")
-            for i in range(self.n_workers)]
+            for i in range(self.n_workers)
+        ]
         for w in self._workers:
             w.start()
 
     def _check_auth(self) -> None:
         try:
             # Short: a host just released is free again within a second; all busy -> skip.
-            sess = request_session(self.tracker, self.key, 60.0, min(self.request_timeout_s, 5.0),
-                                   secret=self._secret)
+            sess = request_session(
+                self.tracker, self.key, 60.0, min(self.request_timeout_s, 5.0), secret=self._secret
+            )
         except AuthenticationError:
             raise
         except (HostUnavailable, TimeoutError, OSError, RuntimeError):
@@ -359,11 +391,13 @@ class RPCRunner(Runner):
         payload = UploadPayload(network, hardware, activity)
         self._uploads[(payload.workload_key, payload.hardware_key)] = payload.to_bytes()
         self._bounds[(payload.workload_key, payload.hardware_key)] = _lower_bound(
-            network, hardware, activity)
+            network, hardware, activity
+        )
         self._remember_activity(network, hardware, activity)
 
-    def submit_elsewhere(self, inputs: list[MeasureInput],
-                         hosts: set[str]) -> list[concurrent.futures.Future]:
+    def submit_elsewhere(
+        self, inputs: list[MeasureInput], hosts: set[str]
+    ) -> list[concurrent.futures.Future]:
         """Like :meth:`submit`, but no host in ``hosts`` measures them (to re-measure a result
         somewhere else); see :meth:`usable_hosts` for whether another host exists."""
         return self._enqueue(inputs, set(hosts))
@@ -387,12 +421,16 @@ class RPCRunner(Runner):
             for host, c in sorted(self._stats.items()):
                 t = self._times.get(host, collections.Counter())
                 items = int(t["items"])
-                out[host] = {"measured": int(c["measured"]), "rejected": int(c["rejected"]),
-                             "dropped": host in self._dropped, "calls": int(t["calls"]),
-                             "mean_batch": items / t["calls"] if t["calls"] else 0.0,
-                             "host_s": float(t["host_s"]), "rpc_s": float(t["rpc_s"]),
-                             "overhead_ms": ((t["rpc_s"] - t["host_s"]) / items * 1e3
-                                             if items else 0.0)}
+                out[host] = {
+                    "measured": int(c["measured"]),
+                    "rejected": int(c["rejected"]),
+                    "dropped": host in self._dropped,
+                    "calls": int(t["calls"]),
+                    "mean_batch": items / t["calls"] if t["calls"] else 0.0,
+                    "host_s": float(t["host_s"]),
+                    "rpc_s": float(t["rpc_s"]),
+                    "overhead_ms": ((t["rpc_s"] - t["host_s"]) / items * 1e3 if items else 0.0),
+                }
             return out
 
     def _timed(self, host: str, items: int, host_s: float, rpc_s: float) -> None:
@@ -455,10 +493,14 @@ class RPCRunner(Runner):
                 if mismatch is not None:
                     fut.set_result(mismatch)
                 elif (inp.workload_key, inp.hardware_key) not in self._uploads:
-                    fut.set_result(MeasureResult.failure(
-                        MeasureError.UNKNOWN_WORKLOAD, f"workload {inp.workload_key} on hardware "
-                        f"{inp.hardware_key} was not registered with this runner (call register "
-                        "first)"))
+                    fut.set_result(
+                        MeasureResult.failure(
+                            MeasureError.UNKNOWN_WORKLOAD,
+                            f"workload {inp.workload_key} on hardware "
+                            f"{inp.hardware_key} was not registered with this runner "
+                            "(call register first)",
+                        )
+                    )
                 else:
                     self._queue.append(_Item(inp, fut, avoid=set(avoid)))
                 futures.append(fut)
@@ -482,7 +524,6 @@ class RPCRunner(Runner):
         deadline = time.monotonic() + WORKER_JOIN_S
         for w in self._workers:
             w.join(timeout=max(0.0, deadline - time.monotonic()))
-
 
     # -- workers ---------------------------------------------------------------------------------
     def _wait_for_work(self, timeout_s: float | None) -> bool:
@@ -551,8 +592,9 @@ class RPCRunner(Runner):
                     self._park(session)
                     session = None
                     continue
-                items = self._pop(session.host, min(self.batch_size(session.host),
-                                                    session.max_batch))
+                items = self._pop(
+                    session.host, min(self.batch_size(session.host), session.max_batch)
+                )
                 if len(items) == 1:
                     session = self._measure_item(items[0], session)
                 elif items:
@@ -566,15 +608,22 @@ class RPCRunner(Runner):
                 session.close()
 
     def _expiring(self, session: _Session) -> bool:
-        return (time.monotonic() - session.started + self.timeout_s + RENEW_MARGIN_S
-                >= self.session_timeout_s)
+        return (
+            time.monotonic() - session.started + self.timeout_s + RENEW_MARGIN_S
+            >= self.session_timeout_s
+        )
 
     def _acquire(self) -> _Session | None:
         """A fresh session, or None (after failing the queue if no host has served the key for too
         long)."""
         try:
-            sess = request_session(self.tracker, self.key, self.session_timeout_s,
-                                   self.request_timeout_s, secret=self._secret)
+            sess = request_session(
+                self.tracker,
+                self.key,
+                self.session_timeout_s,
+                self.request_timeout_s,
+                secret=self._secret,
+            )
             session = call_with_deadline(_Session, self.request_timeout_s, sess, time.monotonic())
             self._no_host_since = None
             self._progress()
@@ -593,8 +642,9 @@ class RPCRunner(Runner):
                 self._no_host_since = self._no_host_since or now
             since = self._no_host_since
             if since is not None and now - since >= self.request_timeout_s:
-                self._fail_queue(f"no host under key {self.key!r} for {now - since:.0f} s "
-                                 f"(last error: {exc})")
+                self._fail_queue(
+                    f"no host under key {self.key!r} for {now - since:.0f} s (last error: {exc})"
+                )
             self._check_stall(exc)
             time.sleep(RETRY_PAUSE_S)
             return None
@@ -621,21 +671,28 @@ class RPCRunner(Runner):
             what = f"no host has served key {self.key!r} at tracker {where}"
             fix = f"start hosts (`tvm-loihi serve --tracker {where} --key {self.key}`)"
         elif isinstance(exc, HostUnavailable):
-            what = (f"every host under key {self.key!r} at tracker {where} stayed busy "
-                    "(another client holds their sessions?)")
+            what = (
+                f"every host under key {self.key!r} at tracker {where} stayed busy "
+                "(another client holds their sessions?)"
+            )
             fix = "free the hosts or add some"
         else:
             what = f"the RPC tracker {where} is unreachable ({type(exc).__name__}: {exc})"
             fix = f"restart it (`tvm-loihi tracker --port {self.tracker[1]}`) and its hosts"
-        return (f"{what} for {stalled_s:.0f} s; {fix}, then rerun with the same tuning log to "
-                "resume (it keeps every measurement so far)")
+        return (
+            f"{what} for {stalled_s:.0f} s; {fix}, then rerun with the same tuning log to "
+            "resume (it keeps every measurement so far)"
+        )
 
     def _fail_queue(self, reason: str) -> None:
         with self._cond:
             items, self._queue = list(self._queue), collections.deque()
         for item in items:
-            item.future.set_result(MeasureResult.failure(MeasureError.HOST_LOST, reason,
-                                                         f"{self.tracker[0]}:{self.tracker[1]}"))
+            item.future.set_result(
+                MeasureResult.failure(
+                    MeasureError.HOST_LOST, reason, f"{self.tracker[0]}:{self.tracker[1]}"
+                )
+            )
 
     def _measure_item(self, item: _Item, session: _Session) -> _Session | None:
         item.hosts_tried.append(session.host)
@@ -658,26 +715,33 @@ class RPCRunner(Runner):
         failure result, else None."""
         wk = (inp.workload_key, inp.hardware_key)
         if wk not in session.uploaded:
-            reply = json.loads(call_with_deadline(session.funcs["upload"],
-                                                  self.request_timeout_s + UPLOAD_GRACE_S,
-                                                  self._uploads[wk]))
+            reply = json.loads(
+                call_with_deadline(
+                    session.funcs["upload"],
+                    self.request_timeout_s + UPLOAD_GRACE_S,
+                    self._uploads[wk],
+                )
+            )
             if not reply["ok"]:
-                return MeasureResult.failure(MeasureError(reply["error"]), reply["message"],
-                                             session.host)
+                return MeasureResult.failure(
+                    MeasureError(reply["error"]), reply["message"], session.host
+                )
             session.uploaded.add(wk)
         return None
 
     def _request(self, inp: MeasureInput) -> MeasureRequest:
-        return MeasureRequest(inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity,
-                              self.timeout_s)
+        return MeasureRequest(
+            inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity, self.timeout_s
+        )
 
     def _measure_on(self, session: _Session, inp: MeasureInput) -> MeasureResult:
         refused = self._upload(session, inp)
         if refused is not None:
             return refused
         start = time.perf_counter()
-        reply = call_with_deadline(session.funcs["measure"], self.timeout_s + CALL_GRACE_S,
-                                   self._request(inp).to_text())
+        reply = call_with_deadline(
+            session.funcs["measure"], self.timeout_s + CALL_GRACE_S, self._request(inp).to_text()
+        )
         result = self._checked(session.host, inp, reply)
         self._timed(session.host, 1, result.wall_s, time.perf_counter() - start)
         return result
@@ -701,8 +765,9 @@ class RPCRunner(Runner):
             text = batch_to_text([self._request(item.inp) for item in todo], self.timeout_s)
             start = time.perf_counter()
             # the host starts no item after timeout_s; the last one started may take timeout_s
-            reply = call_with_deadline(session.funcs["measure_batch"],
-                                       2 * self.timeout_s + CALL_GRACE_S, text)
+            reply = call_with_deadline(
+                session.funcs["measure_batch"], 2 * self.timeout_s + CALL_GRACE_S, text
+            )
             rpc_s = time.perf_counter() - start
         except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
             session.abandon()
@@ -720,20 +785,27 @@ class RPCRunner(Runner):
         texts, host_s, problem = _split_batch_reply(reply, len(todo))
         if problem is not None:
             if problem.startswith("refused"):  # a host with lower limits: go one by one
-                logger.warning("host %s %s; measuring one candidate per request", session.host,
-                               problem)
+                logger.warning(
+                    "host %s %s; measuring one candidate per request", session.host, problem
+                )
                 session.max_batch = 1
                 self._requeue_unstarted(todo)
                 return session
             texts = [None] * len(todo)  # every item rejected below, naming the problem
         self._timed(session.host, len(texts), host_s, rpc_s)
         for item, text in zip(todo, texts):
-            result = (self._checked(session.host, item.inp, text) if text is not None else
-                      MeasureResult.failure(MeasureError.REJECTED, f"result from host "
-                                            f"{session.host} rejected: {problem}", session.host))
+            result = (
+                self._checked(session.host, item.inp, text)
+                if text is not None
+                else MeasureResult.failure(
+                    MeasureError.REJECTED,
+                    f"result from host {session.host} rejected: {problem}",
+                    session.host,
+                )
+            )
             self._settle(item, result, session.host)
         if len(texts) < len(todo):
-            self._requeue_unstarted(todo[len(texts):])
+            self._requeue_unstarted(todo[len(texts) :])
         return session
 
     def _settle(self, item: _Item, result: MeasureResult, host: str) -> None:
@@ -754,26 +826,36 @@ class RPCRunner(Runner):
         result, problem = parse_result(reply)
         if result is not None:
             bound = self._bounds.get((inp.workload_key, inp.hardware_key), 0.0)
-            problem = check_result(result, bound, tolerance_for(inp.fidelity,
-                                                                self.hardware_tolerance))
+            problem = check_result(
+                result, bound, tolerance_for(inp.fidelity, self.hardware_tolerance)
+            )
         if problem is None:
             return replace(result, host=host)
-        return MeasureResult.failure(MeasureError.REJECTED,
-                                     f"result from host {host} rejected: {problem}", host)
+        return MeasureResult.failure(
+            MeasureError.REJECTED, f"result from host {host} rejected: {problem}", host
+        )
 
-    def _fail_or_retry(self, item: _Item, reason: str,
-                       error: MeasureError = MeasureError.HOST_LOST) -> None:
+    def _fail_or_retry(
+        self, item: _Item, reason: str, error: MeasureError = MeasureError.HOST_LOST
+    ) -> None:
         item.attempts += 1
         nowhere = bool(item.avoid) and not set(self.usable_hosts()) - item.avoid
         if item.attempts >= self.max_attempts or self._closed or nowhere:
             tracker = f"{self.tracker[0]}:{self.tracker[1]}"
             host = item.hosts_tried[-1] if item.hosts_tried else tracker
             tried = item.hosts_tried or "no host"
-            item.future.set_result(MeasureResult.failure(
-                error, f"{reason} (after {item.attempts} attempt(s) on {tried})", host))
+            item.future.set_result(
+                MeasureResult.failure(
+                    error, f"{reason} (after {item.attempts} attempt(s) on {tried})", host
+                )
+            )
             return
-        logger.warning("measurement of %s failed on %s (%s); retrying", item.inp.key(),
-                       item.hosts_tried[-1:] or "no host", reason)
+        logger.warning(
+            "measurement of %s failed on %s (%s); retrying",
+            item.inp.key(),
+            item.hosts_tried[-1:] or "no host",
+            reason,
+        )
         self._requeue(item)
 
 

@@ -27,8 +27,9 @@ class Runner:
 
     n_parallel: int = 1
 
-    def register(self, network: NetworkIR, hardware: HardwareSpec,
-                 activity: ActivityProfile) -> None:
+    def register(
+        self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile
+    ) -> None:
         """Make a workload known before inputs that name it are submitted."""
         raise NotImplementedError
 
@@ -42,8 +43,9 @@ class Runner:
     def close(self) -> None:
         """Release hosts, sessions and workers (idempotent)."""
 
-    def _remember_activity(self, network: NetworkIR, hardware: HardwareSpec,
-                           activity: ActivityProfile) -> None:
+    def _remember_activity(
+        self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile
+    ) -> None:
         keys = self.__dict__.setdefault("_activity_keys", {})
         keys[(network.workload_key(), hardware.key())] = activity.key()
 
@@ -58,7 +60,9 @@ class Runner:
             MeasureError.UNKNOWN_WORKLOAD,
             f"workload {inp.workload_key} was registered with activity {registered}, "
             f"the input asks "
-            f"for activity {inp.activity_key} (register the workload with that activity)", host)
+            f"for activity {inp.activity_key} (register the workload with that activity)",
+            host,
+        )
 
     def __enter__(self) -> Runner:
         return self
@@ -82,8 +86,9 @@ class LocalRunner(Runner):
         self.host = host
         self._workloads: dict[tuple[str, str], tuple[NetworkIR, HardwareSpec, ActivityProfile]] = {}
 
-    def register(self, network: NetworkIR, hardware: HardwareSpec,
-                 activity: ActivityProfile) -> None:
+    def register(
+        self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile
+    ) -> None:
         activity.check_matches(network)
         self._workloads[(network.workload_key(), hardware.key())] = (network, hardware, activity)
         self._remember_activity(network, hardware, activity)
@@ -102,7 +107,9 @@ class LocalRunner(Runner):
                 res = MeasureResult.failure(
                     MeasureError.UNKNOWN_WORKLOAD,
                     f"workload {inp.workload_key} on hardware {inp.hardware_key} "
-                    f"was not registered", self.host)
+                    f"was not registered",
+                    self.host,
+                )
             else:
                 res = measure(*workload, inp.mapping, inp.fidelity, host=self.host)
             fut.set_result(res)

@@ -58,8 +58,11 @@ def hidden_names(hardware: HardwareSpec | None = None) -> tuple[str, ...]:
     the fast model can follow (held-out Spearman of ``calibrate`` fell from 0.90 to 0.83 on
     mlp_tiny), which would test the buffer model rather than the calibration."""
     hw = hardware if hardware is not None else HardwareSpec()
-    return tuple(n for n in ASSUMED_CONSTANTS if n.split(".")[0] in ("timing", "energy")
-                 and not _integral(hw, n))
+    return tuple(
+        n
+        for n in ASSUMED_CONSTANTS
+        if n.split(".")[0] in ("timing", "energy") and not _integral(hw, n)
+    )
 
 
 def _integral(hardware: HardwareSpec, name: str) -> bool:
@@ -139,8 +142,12 @@ class StandinConfig:
             raise ValueError(f"StandinConfig.seed must be an integer >= 0, got {self.seed!r}")
         for name in ("cv", "cost_s"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
-                    or v < 0:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int | float)
+                or not math.isfinite(v)
+                or v < 0
+            ):
                 raise ValueError(f"StandinConfig.{name} must be a finite number >= 0, got {v!r}")
 
 
@@ -201,7 +208,7 @@ class StandinBackend(MeasurementBackend):
         cv = self._config.cv
         if cv > 0:
             sigma = math.sqrt(math.log1p(cv * cv))
-            f_lat, f_en = np.exp(sigma * self._noise_rng().standard_normal(2) - 0.5 * sigma ** 2)
+            f_lat, f_en = np.exp(sigma * self._noise_rng().standard_normal(2) - 0.5 * sigma**2)
         else:
             f_lat = f_en = 1.0
         c = dict(r.counters)
@@ -214,11 +221,13 @@ class StandinBackend(MeasurementBackend):
             c["energy_total_j"] = float(c["energy_total_j"]) * f_en
         c["standin"] = 1
         c["standin_id"] = standin_id(self._config.seed)
-        return dataclasses.replace(r, latency_s=float(r.latency_s) * f_lat,
-                                   energy_j=float(r.energy_j) * f_en, counters=c)
+        return dataclasses.replace(
+            r, latency_s=float(r.latency_s) * f_lat, energy_j=float(r.energy_j) * f_en, counters=c
+        )
 
 
-def make_standin(seed: int = 0, cv: float = 0.02, cost_s: float = 0.5,
-                 noise_seed: int | None = None) -> StandinBackend:
+def make_standin(
+    seed: int = 0, cv: float = 0.02, cost_s: float = 0.5, noise_seed: int | None = None
+) -> StandinBackend:
     """A :class:`StandinBackend` from its configuration fields."""
     return StandinBackend(StandinConfig(seed, cv, cost_s, noise_seed))

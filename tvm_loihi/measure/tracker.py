@@ -57,8 +57,11 @@ def query_summary(host: str, port: int, timeout_s: float = 5.0) -> dict:
 
 def hosts_for_key(summary: dict, key: str = DEFAULT_KEY) -> list[str]:
     """``"addr:port"`` of every server registered under ``key``."""
-    return sorted(f"{s['addr'][0]}:{s['addr'][1]}" for s in summary.get("server_info", [])
-                  if s.get("key") == f"server:{key}")
+    return sorted(
+        f"{s['addr'][0]}:{s['addr'][1]}"
+        for s in summary.get("server_info", [])
+        if s.get("key") == f"server:{key}"
+    )
 
 
 def free_hosts(summary: dict, key: str = DEFAULT_KEY) -> int:
@@ -77,8 +80,10 @@ def wait_for_hosts(host: str, port: int, key: str, n: int, timeout_s: float = 60
         except OSError:
             found = []
         if time.monotonic() > deadline:
-            raise TimeoutError(f"tracker {host}:{port}: {len(found)} of {n} hosts registered under "
-                               f"key {key!r} after {timeout_s:g} s")
+            raise TimeoutError(
+                f"tracker {host}:{port}: {len(found)} of {n} hosts registered under "
+                f"key {key!r} after {timeout_s:g} s"
+            )
         time.sleep(0.2)
 
 
@@ -116,24 +121,42 @@ class ManagedProcess:
             self.popen.wait(timeout=10)
 
 
-def _spawn(name: str, argv: list[str], log_dir: str,
-           env: dict | None = None) -> ManagedProcess:
+def _spawn(name: str, argv: list[str], log_dir: str, env: dict | None = None) -> ManagedProcess:
     log_path = os.path.join(log_dir, f"{name}.log")
     with open(log_path, "wb") as log:
-        popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                 env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
+        popen = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        )
     return ManagedProcess(name, popen, log_path)
 
 
-def start_tracker(host: str = "127.0.0.1", log_dir: str | None = None,
-                  timeout_s: float = 60.0) -> ManagedProcess:
+def start_tracker(
+    host: str = "127.0.0.1", log_dir: str | None = None, timeout_s: float = 60.0
+) -> ManagedProcess:
     """Start ``python -m tvm.exec.rpc_tracker`` on a free port and wait until it answers."""
     log_dir = log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_")
     port = free_port(host)
-    proc = _spawn(f"tracker-{port}", [sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host,
-                                      "--port", str(port), "--port-end", str(port + 1), "--silent"],
-                  log_dir)
+    proc = _spawn(
+        f"tracker-{port}",
+        [
+            sys.executable,
+            "-m",
+            "tvm.exec.rpc_tracker",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--port-end",
+            str(port + 1),
+            "--silent",
+        ],
+        log_dir,
+    )
     proc.port = port
     deadline = time.monotonic() + timeout_s
     while True:
@@ -143,15 +166,23 @@ def start_tracker(host: str = "127.0.0.1", log_dir: str | None = None,
         except OSError:
             if not proc.alive() or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"tracker on {host}:{port} did not start:\n"
-                                   f"{proc.output()[-2000:]}")
+                raise RuntimeError(
+                    f"tracker on {host}:{port} did not start:\n{proc.output()[-2000:]}"
+                )
             time.sleep(0.1)
 
 
-def start_host(tracker: tuple[str, int], key: str = DEFAULT_KEY, backend: str = "sim",
-               host: str = "127.0.0.1", log_dir: str | None = None,
-               timeout_s: float = 90.0, secret: str | None = None,
-               insecure: bool = False, backend_args: tuple[str, ...] = ()) -> ManagedProcess:
+def start_host(
+    tracker: tuple[str, int],
+    key: str = DEFAULT_KEY,
+    backend: str = "sim",
+    host: str = "127.0.0.1",
+    log_dir: str | None = None,
+    timeout_s: float = 90.0,
+    secret: str | None = None,
+    insecure: bool = False,
+    backend_args: tuple[str, ...] = (),
+) -> ManagedProcess:
     """Start ``python -m tvm_loihi.rpc_server`` and wait for its ready line (it then registers
     itself).
 
@@ -165,15 +196,38 @@ def start_host(tracker: tuple[str, int], key: str = DEFAULT_KEY, backend: str = 
     return proc
 
 
-def _spawn_host(tracker: tuple[str, int], key: str, backend: str, host: str,
-                log_dir: str, secret: str | None = None, insecure: bool = False,
-                backend_args: tuple[str, ...] = ()) -> ManagedProcess:
+def _spawn_host(
+    tracker: tuple[str, int],
+    key: str,
+    backend: str,
+    host: str,
+    log_dir: str,
+    secret: str | None = None,
+    insecure: bool = False,
+    backend_args: tuple[str, ...] = (),
+) -> ManagedProcess:
     from .auth import ENV_FILE_VAR, ENV_VAR
 
     port = free_port(host)
-    argv = [sys.executable, "-m", "tvm_loihi.rpc_server", "--tracker", f"{tracker[0]}:{tracker[1]}",
-            "--key", key, "--backend", backend, "--host", host, "--port", str(port),
-            "--port-end", str(port + 50), "--silent", *backend_args]
+    argv = [
+        sys.executable,
+        "-m",
+        "tvm_loihi.rpc_server",
+        "--tracker",
+        f"{tracker[0]}:{tracker[1]}",
+        "--key",
+        key,
+        "--backend",
+        backend,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--port-end",
+        str(port + 50),
+        "--silent",
+        *backend_args,
+    ]
     env = {ENV_VAR: secret, ENV_FILE_VAR: ""} if secret else None
     if insecure:
         argv.append("--insecure")
@@ -287,8 +341,16 @@ class LocalFarm:
         self._saved_env = None
 
     def _spawn(self) -> ManagedProcess:
-        proc = _spawn_host(self.tracker_addr, self.key, self.backend, self.host, self.log_dir,
-                           self.secret, self.insecure, tuple(self.backend_args))
+        proc = _spawn_host(
+            self.tracker_addr,
+            self.key,
+            self.backend,
+            self.host,
+            self.log_dir,
+            self.secret,
+            self.insecure,
+            tuple(self.backend_args),
+        )
         self.hosts.append(proc)
         return proc
 
@@ -314,5 +376,10 @@ class LocalFarm:
         self.stop()
 
     def describe(self) -> str:
-        return json.dumps({"tracker": list(self.tracker_addr),
-                           "hosts": [h.port for h in self.hosts], "logs": self.log_dir})
+        return json.dumps(
+            {
+                "tracker": list(self.tracker_addr),
+                "hosts": [h.port for h in self.hosts],
+                "logs": self.log_dir,
+            }
+        )

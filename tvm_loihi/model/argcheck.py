@@ -16,8 +16,9 @@ def describe(value) -> str:
     return name
 
 
-def check_type(func: str, param: str, value, expected: type | tuple[type, ...],
-               hint: str = "") -> None:
+def check_type(
+    func: str, param: str, value, expected: type | tuple[type, ...], hint: str = ""
+) -> None:
     """Raise ``TypeError("func: param must be X (hint), got Y")`` unless ``value`` is ``expected``.
 
     Parameters
@@ -37,5 +38,6 @@ def check_type(func: str, param: str, value, expected: type | tuple[type, ...],
         return
     names = [t.__name__ for t in types]
     names = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-    raise TypeError(f"{func}: {param} must be {names}{f' ({hint})' if hint else ''}, "
-                    f"got {describe(value)}")
+    raise TypeError(
+        f"{func}: {param} must be {names}{f' ({hint})' if hint else ''}, got {describe(value)}"
+    )

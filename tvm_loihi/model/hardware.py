@@ -227,12 +227,20 @@ class Energy:
 
 # Constants whose value is assumed (sensitivity-tested at x0.5 and x2), as "group.field".
 ASSUMED_CONSTANTS: tuple[str, ...] = (
-    "timing.link_msg_s", "timing.chip_link_msg_s", "timing.chip_crossing_s",
+    "timing.link_msg_s",
+    "timing.chip_link_msg_s",
+    "timing.chip_crossing_s",
     "timing.host_link_msg_s",
-    "timing.barrier_per_chip_hop_s", "timing.neuron_update_s", "timing.syn_op_s",
-    "timing.msg_send_s", "timing.msg_recv_s", "timing.link_buffer_msgs",
-    "energy.chip_crossing_j", "energy.static_w_per_chip",
-    "energy.msg_out_j", "energy.spike_out_j",
+    "timing.barrier_per_chip_hop_s",
+    "timing.neuron_update_s",
+    "timing.syn_op_s",
+    "timing.msg_send_s",
+    "timing.msg_recv_s",
+    "timing.link_buffer_msgs",
+    "energy.chip_crossing_j",
+    "energy.static_w_per_chip",
+    "energy.msg_out_j",
+    "energy.spike_out_j",
 )
 
 # The plausible range of an assumed constant where the evidence gives one (else x0.5 - x2).
@@ -500,13 +508,23 @@ def _v0(name: str, **geometry) -> HardwareSpec:
     synop 0.37 ns (Hala Point peak) with the other core costs at L1 / 12.7, NoC terms at L1 size,
     the L1 barrier ramp, Loihi 1 limits (8,192 neurons, 4,096 input / output axons) and dense rows
     of ceil(n / 4) words, unbounded link buffers."""
-    limits = CoreLimits(max_neurons=8192, max_input_axons=4096, max_output_axons=4096,
-                        dense_extra_synapses=0)
-    timing = Timing(syn_op_s=0.37e-9, neuron_update_s=0.76e-9, msg_send_s=0.40e-9,
-                    msg_recv_s=1.26e-9, hop_ew_s=4.1e-9, hop_ns_s=6.5e-9, hop_local_s=2.1e-9,
-                    link_msg_s=0.58e-9, host_link_msg_s=0.58e-9,
-                    barrier_routers=(1.0, 2.0, 4.0, 29.0),
-                    barrier_s=(0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6), link_buffer_msgs=0)
+    limits = CoreLimits(
+        max_neurons=8192, max_input_axons=4096, max_output_axons=4096, dense_extra_synapses=0
+    )
+    timing = Timing(
+        syn_op_s=0.37e-9,
+        neuron_update_s=0.76e-9,
+        msg_send_s=0.40e-9,
+        msg_recv_s=1.26e-9,
+        hop_ew_s=4.1e-9,
+        hop_ns_s=6.5e-9,
+        hop_local_s=2.1e-9,
+        link_msg_s=0.58e-9,
+        host_link_msg_s=0.58e-9,
+        barrier_routers=(1.0, 2.0, 4.0, 29.0),
+        barrier_s=(0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6),
+        link_buffer_msgs=0,
+    )
     return HardwareSpec(name, limits=limits, timing=timing, **geometry)
 
 
@@ -528,8 +546,9 @@ PRESETS: dict[str, HardwareSpec] = {
     # Variants of the default: 8 x 16 routers of one core (press, unconfirmed); the hardware
     # neuron ceiling instead of Lava's budget; the SANA-FE L1 barrier ramp instead of flat.
     "loihi2_1chip_mesh16": HardwareSpec("loihi2_1chip_mesh16"),
-    "loihi2_1chip_n8192": HardwareSpec("loihi2_1chip_n8192", limits=CoreLimits(max_neurons=8192),
-                                       **_TILE),
+    "loihi2_1chip_n8192": HardwareSpec(
+        "loihi2_1chip_n8192", limits=CoreLimits(max_neurons=8192), **_TILE
+    ),
     "loihi2_1chip_ramp": HardwareSpec("loihi2_1chip_ramp", timing=_RAMP, **_TILE),
     # The pre-#13 constants and topologies, hashed under their old names (see HardwareSpec.key).
     "loihi2_1chip_v0": _v0("loihi2_1chip_v0"),

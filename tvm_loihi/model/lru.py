@@ -39,8 +39,10 @@ class LRU(OrderedDict):
         value = make()
         self[key] = value
         self.bytes += nbytes(value)
-        while len(self) > 1 and (len(self) > self.max_entries or (
-                self.max_bytes is not None and self.bytes > self.max_bytes)):
+        while len(self) > 1 and (
+            len(self) > self.max_entries
+            or (self.max_bytes is not None and self.bytes > self.max_bytes)
+        ):
             _, old = self.popitem(last=False)
             self.bytes -= nbytes(old)
         return value

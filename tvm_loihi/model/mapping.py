@@ -60,8 +60,9 @@ class Mapping:
             raise MappingError("mapping has no layers")
         for k, b in enumerate(bounds):
             if b.ndim != 1 or len(b) < 2 or b[0] != 0 or np.any(np.diff(b) <= 0):
-                raise MappingError(f"layer {k}: slice bounds must rise strictly from 0, "
-                                   f"got {b.tolist()}")
+                raise MappingError(
+                    f"layer {k}: slice bounds must rise strictly from 0, got {b.tolist()}"
+                )
         offsets = np.cumsum([0] + [len(b) - 1 for b in bounds])
         if len(ids) != offsets[-1]:
             raise MappingError(f"mapping has {offsets[-1]} slices but {len(ids)} core ids")
@@ -78,8 +79,12 @@ class Mapping:
         object.__setattr__(self, "_offsets", offsets)
 
     @classmethod
-    def from_assignment(cls, network: NetworkIR | Sequence[int], cores_per_layer: Sequence[int],
-                        core_ids: Sequence[int]) -> Mapping:
+    def from_assignment(
+        cls,
+        network: NetworkIR | Sequence[int],
+        cores_per_layer: Sequence[int],
+        core_ids: Sequence[int],
+    ) -> Mapping:
         """Split every layer evenly over its cores; the first ``c_1`` ids go to layer 1, and so on.
 
         Parameters
@@ -122,7 +127,7 @@ class Mapping:
 
     def layer_core_ids(self, k: int) -> np.ndarray:
         """Global core ids of layer ``k``'s slices."""
-        return self.core_ids[self._offsets[k]: self._offsets[k + 1]]
+        return self.core_ids[self._offsets[k] : self._offsets[k + 1]]
 
     def layer_offset(self, k: int) -> int:
         """Index of layer ``k``'s first slice in :attr:`core_ids`."""
@@ -140,16 +145,20 @@ class Mapping:
     # -- serialisation -----------------------------------------------------------------------------
     def to_json(self) -> dict:
         """Canonical plain data (equal mappings give equal JSON)."""
-        return {"version": 1, "bounds": [b.tolist() for b in self.bounds],
-                "core_ids": self.core_ids.tolist()}
+        return {
+            "version": 1,
+            "bounds": [b.tolist() for b in self.bounds],
+            "core_ids": self.core_ids.tolist(),
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> Mapping:
         """Inverse of :meth:`to_json`."""
         if d.get("version") != 1:
             raise MappingError(f"unsupported mapping version {d.get('version')!r}")
-        return cls(tuple(np.asarray(b, dtype=np.int64) for b in d["bounds"]),
-                   np.asarray(d["core_ids"]))
+        return cls(
+            tuple(np.asarray(b, dtype=np.int64) for b in d["bounds"]), np.asarray(d["core_ids"])
+        )
 
     # -- checks ------------------------------------------------------------------------------------
     def layer_stats(self, network: NetworkIR, hardware: HardwareSpec, k: int) -> SliceStats:
@@ -160,11 +169,15 @@ class Mapping:
         """Raise :class:`MappingError` naming the layer, core, limit and excess of the first
         violation."""
         if self.layer_sizes != network.layer_sizes[1:]:
-            raise MappingError(f"mapping covers layers of sizes {self.layer_sizes}, network "
-                               f"{network.name!r} has {network.layer_sizes[1:]}")
+            raise MappingError(
+                f"mapping covers layers of sizes {self.layer_sizes}, network "
+                f"{network.name!r} has {network.layer_sizes[1:]}"
+            )
         if self.core_ids.size and self.core_ids.max() >= hardware.n_cores:
-            raise MappingError(f"core id {int(self.core_ids.max())} does not exist on "
-                               f"{hardware.name!r} ({hardware.n_cores} cores)")
+            raise MappingError(
+                f"core id {int(self.core_ids.max())} does not exist on "
+                f"{hardware.name!r} ({hardware.n_cores} cores)"
+            )
         # the per-core limits depend on the partition only: a search revisits partitions constantly
         cache = _validity.setdefault(network, {})
         key = (hardware.limits, self.partition_key())
@@ -174,8 +187,9 @@ class Mapping:
             cache[key] = first_violation(network, hardware, self.bounds)
         found = cache[key]
         if found is not None:
-            raise MappingError(describe_violation(network, found,
-                                                  int(self.layer_core_ids(found[0])[found[2]])))
+            raise MappingError(
+                describe_violation(network, found, int(self.layer_core_ids(found[0])[found[2]]))
+            )
 
 
 _VALIDITY_ENTRIES = 65536
@@ -188,14 +202,21 @@ def lava_default_mapping(network: NetworkIR, hardware: HardwareSpec) -> Mapping:
     cores = min_cores_per_layer(network, hardware)
     total = sum(cores)
     if total > hardware.n_cores:
-        raise MappingError(f"network {network.name!r} needs {total} cores {cores}, "
-                           f"{hardware.name!r} has {hardware.n_cores} "
-                           f"(over by {total - hardware.n_cores})")
+        raise MappingError(
+            f"network {network.name!r} needs {total} cores {cores}, "
+            f"{hardware.name!r} has {hardware.n_cores} "
+            f"(over by {total - hardware.n_cores})"
+        )
     return Mapping.from_assignment(network, cores, np.arange(total))
 
 
-def random_valid_mappings(network: NetworkIR, hardware: HardwareSpec, count: int,
-                          rng: np.random.Generator, spread: float = 2.5) -> list[Mapping]:
+def random_valid_mappings(
+    network: NetworkIR,
+    hardware: HardwareSpec,
+    count: int,
+    rng: np.random.Generator,
+    spread: float = 2.5,
+) -> list[Mapping]:
     """``count`` valid mappings with random core counts (1 to ``spread`` x each layer's minimum) and
     a random placement: the sample behind the fidelity-agreement checks and benchmarks."""
     mins = np.array(min_cores_per_layer(network, hardware))

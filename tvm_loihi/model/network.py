@@ -253,9 +253,16 @@ class NetworkIR:
             "tap_layers": list(self.tap_layers),
             "tap_scales": list(self.tap_scales),
             "layers": [
-                {"name": layer.name, "shape": [layer.n_out, layer.n_in], "nnz": layer.nnz,
-                 "shift": layer.shift, "relu": layer.relu, "lo": layer.lo, "hi": layer.hi,
-                 "weight_exponent": layer.weight_exponent}
+                {
+                    "name": layer.name,
+                    "shape": [layer.n_out, layer.n_in],
+                    "nnz": layer.nnz,
+                    "shift": layer.shift,
+                    "relu": layer.relu,
+                    "lo": layer.lo,
+                    "hi": layer.hi,
+                    "weight_exponent": layer.weight_exponent,
+                }
                 for layer in self.layers
             ],
         }
@@ -266,8 +273,12 @@ class NetworkIR:
         out: list[np.ndarray] = []
         for layer in self.layers:
             w = layer.weights
-            out += [w.data.astype(np.int8), w.indices.astype(np.int32), w.indptr.astype(np.int32),
-                    layer.bias.astype(np.int32)]
+            out += [
+                w.data.astype(np.int8),
+                w.indices.astype(np.int32),
+                w.indptr.astype(np.int32),
+                layer.bias.astype(np.int32),
+            ]
         return out
 
     @classmethod
@@ -278,16 +289,33 @@ class NetworkIR:
             raise ValueError(f"unsupported NetworkIR version {meta.get('version')!r}")
         layers = []
         for k, spec in enumerate(meta["layers"]):
-            data, indices, indptr, bias = (np.asarray(a) for a in arrays[4 * k: 4 * k + 4])
+            data, indices, indptr, bias = (np.asarray(a) for a in arrays[4 * k : 4 * k + 4])
             w = sps.csr_matrix(
                 (data.astype(np.int8), indices.astype(np.int32), indptr.astype(np.int32)),
                 shape=tuple(spec["shape"]),
             )
-            layers.append(Layer(spec["name"], w, spec["shift"], bias, spec["relu"], spec["lo"],
-                                spec["hi"], spec.get("weight_exponent", 0)))
-        return cls(tuple(layers), meta["input_scale"], meta["output_scale"], meta["input_lo"],
-                   meta["input_hi"], meta["name"], tuple(meta["tap_layers"]),
-                   tuple(meta["tap_scales"]))
+            layers.append(
+                Layer(
+                    spec["name"],
+                    w,
+                    spec["shift"],
+                    bias,
+                    spec["relu"],
+                    spec["lo"],
+                    spec["hi"],
+                    spec.get("weight_exponent", 0),
+                )
+            )
+        return cls(
+            tuple(layers),
+            meta["input_scale"],
+            meta["output_scale"],
+            meta["input_lo"],
+            meta["input_hi"],
+            meta["name"],
+            tuple(meta["tap_layers"]),
+            tuple(meta["tap_scales"]),
+        )
 
     def to_bytes(self) -> bytes:
         """Self-contained ``.npz`` bytes (JSON metadata + arrays); safe to load (no pickle)."""

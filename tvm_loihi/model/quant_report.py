@@ -45,24 +45,28 @@ def quantization_report(network: NetworkIR, x: np.ndarray) -> list[dict]:
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != network.n_inputs or not len(x):
-        raise ValueError(f"network {network.name!r} expects (n_samples, {network.n_inputs}) "
-                         f"samples, got {x.shape}")
+        raise ValueError(
+            f"network {network.name!r} expects (n_samples, {network.n_inputs}) "
+            f"samples, got {x.shape}"
+        )
     h = np.clip(network.quantize_input(x), network.input_lo, network.input_hi)
     live_in = x != 0
     raw = np.rint(x / network.input_scale)  # before the clip to the input range
     peak_in = int(np.max(np.abs(h)))
-    rows = [{
-        "name": INPUT_ROW,
-        "weight_exponent": None,
-        "shift": None,
-        "lo": int(network.input_lo),
-        "hi": int(network.input_hi),
-        "target": int(network.input_hi),
-        "peak": peak_in,
-        "range_use": peak_in / network.input_hi if network.input_hi else 0.0,
-        "saturated": float(np.mean((raw > network.input_hi) | (raw < network.input_lo))),
-        "rounded_to_zero": float(np.mean(h[live_in] == 0)) if live_in.any() else 0.0,
-    }]
+    rows = [
+        {
+            "name": INPUT_ROW,
+            "weight_exponent": None,
+            "shift": None,
+            "lo": int(network.input_lo),
+            "hi": int(network.input_hi),
+            "target": int(network.input_hi),
+            "peak": peak_in,
+            "range_use": peak_in / network.input_hi if network.input_hi else 0.0,
+            "saturated": float(np.mean((raw > network.input_hi) | (raw < network.input_lo))),
+            "rounded_to_zero": float(np.mean(h[live_in] == 0)) if live_in.any() else 0.0,
+        }
+    ]
     for k, layer in enumerate(network.layers):
         acc = _dense_times_sparse(h, layer.weights)
         y = layer.forward(h)
@@ -75,17 +79,19 @@ def quantization_report(network: NetworkIR, x: np.ndarray) -> list[dict]:
         last = k == network.depth - 1
         target = 2 ** (DEFAULT_OUTPUT_BITS - 1) - 1 if last else 2**DEFAULT_ACTIVATION_BITS - 1
         peak = int(np.max(np.abs(y))) if y.size else 0
-        rows.append({
-            "name": layer.name,
-            "weight_exponent": int(layer.weight_exponent),
-            "shift": int(layer.shift),
-            "lo": int(layer.lo),
-            "hi": int(layer.hi),
-            "target": target,
-            "peak": peak,
-            "range_use": peak / target,
-            "saturated": float(np.mean(clipped)) if y.size else 0.0,
-            "rounded_to_zero": float(np.mean(y[live] == 0)) if live.any() else 0.0,
-        })
+        rows.append(
+            {
+                "name": layer.name,
+                "weight_exponent": int(layer.weight_exponent),
+                "shift": int(layer.shift),
+                "lo": int(layer.lo),
+                "hi": int(layer.hi),
+                "target": target,
+                "peak": peak,
+                "range_use": peak / target,
+                "saturated": float(np.mean(clipped)) if y.size else 0.0,
+                "rounded_to_zero": float(np.mean(y[live] == 0)) if live.any() else 0.0,
+            }
+        )
         h = y
     return rows

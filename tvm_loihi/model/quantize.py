@@ -89,14 +89,18 @@ class FloatLayer:
     def __post_init__(self) -> None:
         w = np.asarray(self.weight)
         if w.ndim != 2 or 0 in w.shape:
-            raise ValueError(f"layer {self.name!r}: weight must be a non-empty 2-D (n_out, n_in) "
-                             f"array, got shape {w.shape}")
+            raise ValueError(
+                f"layer {self.name!r}: weight must be a non-empty 2-D (n_out, n_in) "
+                f"array, got shape {w.shape}"
+            )
         _check_finite(self.name, "weight", w)
         if self.bias is not None:
             b = np.asarray(self.bias).reshape(-1)
             if b.shape != (w.shape[0],):
-                raise ValueError(f"layer {self.name!r}: bias has {b.size} entries, "
-                                 f"layer has {w.shape[0]} neurons")
+                raise ValueError(
+                    f"layer {self.name!r}: bias has {b.size} entries, "
+                    f"layer has {w.shape[0]} neurons"
+                )
             _check_finite(self.name, "bias", b)
 
 
@@ -104,8 +108,14 @@ def _check_finite(layer: str, what: str, values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        counts = [f"{n} {kind}" for n, kind in ((int(np.isnan(values).sum()), "NaN"),
-                                                 (int(np.isinf(values).sum()), "infinite")) if n]
+        counts = [
+            f"{n} {kind}"
+            for n, kind in (
+                (int(np.isnan(values).sum()), "NaN"),
+                (int(np.isinf(values).sum()), "infinite"),
+            )
+            if n
+        ]
         raise ValueError(
             f"layer {layer!r}: {what} has {' and '.join(counts)} value(s) of {values.size} "
             f"(first at index {first}): the chip needs finite parameters; fix the model (a "
@@ -117,20 +127,25 @@ def _weight_exponent(w: np.ndarray, clip_percentile: float | None = None) -> int
     magnitude = np.abs(w[w != 0])
     if not magnitude.size:
         return 0
-    peak = float(magnitude.max() if clip_percentile is None
-                 else np.percentile(magnitude, clip_percentile, method="lower"))
+    peak = float(
+        magnitude.max()
+        if clip_percentile is None
+        else np.percentile(magnitude, clip_percentile, method="lower")
+    )
     return math.ceil(math.log2(peak / WEIGHT_MAX))
 
 
-def _quantize_weights(w: np.ndarray,
-                      clip_percentile: float | None = None) -> tuple[sps.csr_matrix, int]:
+def _quantize_weights(
+    w: np.ndarray, clip_percentile: float | None = None
+) -> tuple[sps.csr_matrix, int]:
     e = _weight_exponent(w, clip_percentile)
     q = np.clip(np.rint(w / 2.0**e), WEIGHT_MIN, WEIGHT_MAX).astype(np.int8)
     return sps.csr_matrix(q), e
 
 
-def _warn_if_lost(fl: FloatLayer, w: np.ndarray, w_int: sps.csr_matrix, e: int,
-                  network: str) -> None:
+def _warn_if_lost(
+    fl: FloatLayer, w: np.ndarray, w_int: sps.csr_matrix, e: int, network: str
+) -> None:
     n_nonzero = int(np.count_nonzero(w))
     lost = n_nonzero - w_int.nnz  # exact zeros stay zeros, so every other zero was rounded away
     if n_nonzero == 0 or lost <= LOST_WEIGHTS_WARN_FRACTION * n_nonzero:
@@ -143,7 +158,8 @@ def _warn_if_lost(fl: FloatLayer, w: np.ndarray, w_int: sps.csr_matrix, e: int,
         f"largest |w| {peak:.3g} ({peak / median:.3g} x the median {median:.3g}) sets it to "
         f"2**{e}. Check that weight in the model (a bad export or a diverged training run?), or "
         "clip outliers with LoihiConfig(weight_clip_percentile=99.9)",
-        QuantizationWarning, stacklevel=3,
+        QuantizationWarning,
+        stacklevel=3,
     )
 
 
@@ -220,8 +236,9 @@ def quantize_network(
     if not float_layers:
         raise ValueError(f"network {name!r}: nothing to quantise")
     if weight_clip_percentile is not None and not 0 < weight_clip_percentile <= 100:
-        raise ValueError(f"weight_clip_percentile must be in (0, 100], got "
-                         f"{weight_clip_percentile!r}")
+        raise ValueError(
+            f"weight_clip_percentile must be in (0, 100], got {weight_clip_percentile!r}"
+        )
     in_scale, in_lo, in_hi = _input_range(None if calibration is None else np.asarray(calibration))
     quantised = []
     for fl in float_layers:
@@ -237,11 +254,13 @@ def quantize_network(
         last = k == len(float_layers) - 1
         target = (1 << (output_bits - 1)) - 1 if last else (1 << activation_bits) - 1
         acc_unit = scale * 2.0**e  # float value of one accumulator step
-        bias_f = (np.zeros(w_int.shape[0]) if fl.bias is None
-                  else np.asarray(fl.bias, dtype=np.float64))
+        bias_f = (
+            np.zeros(w_int.shape[0]) if fl.bias is None else np.asarray(fl.bias, dtype=np.float64)
+        )
         if x_int is not None:
-            acc = (np.asarray(w_int.astype(np.int64) @ x_int.astype(np.int64).T).T
-                   + bias_f / acc_unit)
+            acc = (
+                np.asarray(w_int.astype(np.int64) @ x_int.astype(np.int64).T).T + bias_f / acc_unit
+            )
             pre = np.maximum(acc, 0) if fl.relu else acc
             peak = float(np.max(np.abs(pre))) if pre.size else 0.0
         else:
@@ -274,8 +293,16 @@ def quantize_network(
 def input_relay(n: int, lo: int, hi: int) -> Layer:
     """The on-chip input population: ``n`` neurons relaying the quantised input exactly
     (identity weights, shift 0, no bias, identity activation, saturation at ``[lo, hi]``)."""
-    return Layer(INPUT_LAYER_NAME, sps.identity(n, dtype=np.int8, format="csr"), 0,
-                 np.zeros(n, dtype=np.int32), False, lo, hi, 0)
+    return Layer(
+        INPUT_LAYER_NAME,
+        sps.identity(n, dtype=np.int8, format="csr"),
+        0,
+        np.zeros(n, dtype=np.int32),
+        False,
+        lo,
+        hi,
+        0,
+    )
 
 
 def float_reference(float_layers: Sequence[FloatLayer], x: np.ndarray) -> list[np.ndarray]:

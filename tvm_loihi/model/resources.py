@@ -74,8 +74,13 @@ class SliceStats:
     words_per_axon: sps.csr_matrix
 
 
-def _compute(weights: sps.csr_matrix, bounds: np.ndarray, dense_per_word: int,
-             sparse_per_word: int, dense_extra: int = 0) -> SliceStats:
+def _compute(
+    weights: sps.csr_matrix,
+    bounds: np.ndarray,
+    dense_per_word: int,
+    sparse_per_word: int,
+    dense_extra: int = 0,
+) -> SliceStats:
     _n_out, n_in = weights.shape
     c = len(bounds) - 1
     neurons = np.diff(bounds)
@@ -112,8 +117,14 @@ def _compute(weights: sps.csr_matrix, bounds: np.ndarray, dense_per_word: int,
 _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def slice_stats(network: NetworkIR, layer: int, bounds: np.ndarray, dense_per_word: int = 4,
-                sparse_per_word: int = 2, dense_extra: int = 0) -> SliceStats:
+def slice_stats(
+    network: NetworkIR,
+    layer: int,
+    bounds: np.ndarray,
+    dense_per_word: int = 4,
+    sparse_per_word: int = 2,
+    dense_extra: int = 0,
+) -> SliceStats:
     """Cached :class:`SliceStats` of ``network.layers[layer]`` split at ``bounds`` (LRU per
     network); a dense row of ``n`` synapses takes ``ceil((n + dense_extra) / dense_per_word)``
     words."""
@@ -124,8 +135,11 @@ def slice_stats(network: NetworkIR, layer: int, bounds: np.ndarray, dense_per_wo
     b = np.ascontiguousarray(bounds, dtype=np.int64)
     key = (layer, dense_per_word, sparse_per_word, dense_extra, b.tobytes())
     return cache.get_or_make(
-        key, lambda: _compute(network.layers[layer].weights, b, dense_per_word, sparse_per_word,
-                              dense_extra))
+        key,
+        lambda: _compute(
+            network.layers[layer].weights, b, dense_per_word, sparse_per_word, dense_extra
+        ),
+    )
 
 
 def even_bounds(n: int, c: int) -> np.ndarray:
@@ -149,8 +163,14 @@ def layer_stats(network: NetworkIR, hardware, k: int, bounds: np.ndarray) -> Sli
     """Cached :class:`SliceStats` of layer ``k`` split at ``bounds`` under ``hardware``'s
     encodings."""
     lim = hardware.limits
-    return slice_stats(network, k, bounds, lim.dense_synapses_per_word,
-                       lim.sparse_synapses_per_word, lim.dense_extra_synapses)
+    return slice_stats(
+        network,
+        k,
+        bounds,
+        lim.dense_synapses_per_word,
+        lim.sparse_synapses_per_word,
+        lim.dense_extra_synapses,
+    )
 
 
 def layer_usage(stats: SliceStats, next_stats: SliceStats | None, bounds: np.ndarray) -> dict:
@@ -159,9 +179,13 @@ def layer_usage(stats: SliceStats, next_stats: SliceStats | None, bounds: np.nda
         out_axons = stats.neurons  # output layer: one entry per neuron, to the host
     else:
         out_axons = np.add.reduceat(next_stats.fanout, bounds[:-1])
-    return {"max_neurons": stats.neurons, "synmem_words": stats.synmem_words,
-            "max_input_axons": stats.input_axons, "max_output_axons": out_axons,
-            "max_neuron_groups": np.ones_like(stats.neurons)}
+    return {
+        "max_neurons": stats.neurons,
+        "synmem_words": stats.synmem_words,
+        "max_input_axons": stats.input_axons,
+        "max_output_axons": out_axons,
+        "max_neuron_groups": np.ones_like(stats.neurons),
+    }
 
 
 def _over(usage: dict, limits) -> tuple[str, int, int, int] | None:
@@ -174,24 +198,28 @@ def _over(usage: dict, limits) -> tuple[str, int, int, int] | None:
     return None
 
 
-def layer_violation(network: NetworkIR, hardware, k: int, bounds: np.ndarray,
-                    next_bounds: np.ndarray | None) -> Violation | None:
+def layer_violation(
+    network: NetworkIR, hardware, k: int, bounds: np.ndarray, next_bounds: np.ndarray | None
+) -> Violation | None:
     """The first per-core limit layer ``k``'s cores break when split at ``bounds`` (its successor
     split at ``next_bounds``, None for the output layer), else None. THE fit rule."""
     nxt = None if next_bounds is None else layer_stats(network, hardware, k + 1, next_bounds)
-    found = _over(layer_usage(layer_stats(network, hardware, k, bounds), nxt, bounds),
-                  hardware.limits)
+    found = _over(
+        layer_usage(layer_stats(network, hardware, k, bounds), nxt, bounds), hardware.limits
+    )
     return None if found is None else (k, *found)
 
 
-def first_violation(network: NetworkIR, hardware,
-                    bounds: tuple[np.ndarray, ...]) -> Violation | None:
+def first_violation(
+    network: NetworkIR, hardware, bounds: tuple[np.ndarray, ...]
+) -> Violation | None:
     """The first per-core limit broken when every layer ``k`` is split at ``bounds[k]``, else
     None."""
     depth = len(bounds)
     for k in range(depth):
-        v = layer_violation(network, hardware, k, bounds[k],
-                            bounds[k + 1] if k + 1 < depth else None)
+        v = layer_violation(
+            network, hardware, k, bounds[k], bounds[k + 1] if k + 1 < depth else None
+        )
         if v is not None:
             return v
     return None
@@ -200,20 +228,24 @@ def first_violation(network: NetworkIR, hardware,
 def counts_violation(network: NetworkIR, hardware, counts) -> Violation | None:
     """:func:`first_violation` of the even split of layer ``k`` over ``counts[k]`` cores."""
     sizes = network.layer_sizes[1:]
-    return first_violation(network, hardware,
-                           tuple(even_bounds(n, int(c)) for n, c in zip(sizes, counts)))
+    return first_violation(
+        network, hardware, tuple(even_bounds(n, int(c)) for n, c in zip(sizes, counts))
+    )
 
 
 def describe_violation(network: NetworkIR, v: Violation, core: int | None = None) -> str:
     """``layer k ('name') slice j on core g: limit used > cap (over by x)``."""
     k, limit, j, used, cap = v
     where = f" on core {core}" if core is not None else ""
-    return (f"layer {k} ({network.layers[k].name!r}) slice {j}{where}: {limit} {used} > {cap} "
-            f"(over by {used - cap})")
+    return (
+        f"layer {k} ({network.layers[k].name!r}) slice {j}{where}: {limit} {used} > {cap} "
+        f"(over by {used - cap})"
+    )
 
 
-def _fits_layer(network: NetworkIR, hardware, k: int, c: int,
-                next_bounds: np.ndarray | None) -> bool:
+def _fits_layer(
+    network: NetworkIR, hardware, k: int, c: int, next_bounds: np.ndarray | None
+) -> bool:
     b = even_bounds(network.layer_sizes[k + 1], c)
     return layer_violation(network, hardware, k, b, next_bounds) is None
 
@@ -231,8 +263,10 @@ def min_cores_per_layer(network: NetworkIR, hardware) -> tuple[int, ...]:
     for k in reversed(range(network.depth)):
         n = network.layer_sizes[k + 1]
         if not _fits_layer(network, hardware, k, n, next_bounds):
-            raise MappingError(f"layer {k} ({network.layers[k].name!r}) does not fit even at one "
-                               f"neuron per core on {hardware.name!r}")
+            raise MappingError(
+                f"layer {k} ({network.layers[k].name!r}) does not fit even at one "
+                f"neuron per core on {hardware.name!r}"
+            )
         lo, hi = max(1, -(-n // lim.max_neurons)), n  # hi always fits
         while lo < hi:
             mid = (lo + hi) // 2
@@ -276,8 +310,10 @@ def layer_capacity_problem(name: str, weight_out_in: np.ndarray, hardware) -> st
     if cores is None:
         return f"{what} does not fit on {hardware.name!r}: {err}"
     if cores[0] > hardware.n_cores:
-        return (f"{what} needs {cores[0]} cores, {hardware.name!r} has {hardware.n_cores} "
-                f"(over by {cores[0] - hardware.n_cores})")
+        return (
+            f"{what} needs {cores[0]} cores, {hardware.name!r} has {hardware.n_cores} "
+            f"(over by {cores[0] - hardware.n_cores})"
+        )
     return None
 
 

@@ -56,8 +56,9 @@ def get_workload(name: str) -> WorkloadSpec:
     try:
         return WORKLOADS[name]
     except KeyError:
-        raise KeyError(f"unknown workload {name!r}; "
-                       f"known: {', '.join(sorted(WORKLOADS))}") from None
+        raise KeyError(
+            f"unknown workload {name!r}; known: {', '.join(sorted(WORKLOADS))}"
+        ) from None
 
 
 def float_layers(spec: WorkloadSpec | str, seed: int = 0) -> list[FloatLayer]:
@@ -117,14 +118,17 @@ def make_onnx(spec: WorkloadSpec | str, seed: int = 0, *, batch: int = 1, spelli
         w_name, b_name, out = f"W{k + 1}", f"b{k + 1}", f"h{k + 1}"
         if gemm:
             inits.append(numpy_helper.from_array(fl.weight, w_name))  # (out, in) with transB=1
-            nodes.append(helper.make_node("Gemm", [prev, w_name, b_name], [out], transB=1,
-                                          name=f"fc{k + 1}"))
+            nodes.append(
+                helper.make_node("Gemm", [prev, w_name, b_name], [out], transB=1, name=f"fc{k + 1}")
+            )
         else:
             inits.append(numpy_helper.from_array(np.ascontiguousarray(fl.weight.T), w_name))
-            nodes.append(helper.make_node("MatMul", [prev, w_name], [out + "_mm"],
-                                          name=f"fc{k + 1}_matmul"))
-            nodes.append(helper.make_node("Add", [out + "_mm", b_name], [out],
-                                          name=f"fc{k + 1}_add"))
+            nodes.append(
+                helper.make_node("MatMul", [prev, w_name], [out + "_mm"], name=f"fc{k + 1}_matmul")
+            )
+            nodes.append(
+                helper.make_node("Add", [out + "_mm", b_name], [out], name=f"fc{k + 1}_add")
+            )
         inits.append(numpy_helper.from_array(fl.bias, b_name))
         if fl.relu:
             nodes.append(helper.make_node("Relu", [out], [out + "_relu"], name=f"relu{k + 1}"))
@@ -132,20 +136,25 @@ def make_onnx(spec: WorkloadSpec | str, seed: int = 0, *, batch: int = 1, spelli
         prev = out
     nodes.append(helper.make_node("Identity", [prev], ["y"], name="output"))
     graph = helper.make_graph(
-        nodes, spec.name,
+        nodes,
+        spec.name,
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, spec.widths[0]])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, spec.widths[-1]])],
         initializer=inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="tvm_loihi.model.workloads")
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17)],
+        producer_name="tvm_loihi.model.workloads",
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
 
 
-def write_onnx(spec: WorkloadSpec | str, path: str, seed: int = 0, *, batch: int = 1,
-               spelling: str = "mixed") -> str:
+def write_onnx(
+    spec: WorkloadSpec | str, path: str, seed: int = 0, *, batch: int = 1, spelling: str = "mixed"
+) -> str:
     """Write :func:`make_onnx`'s model to ``path`` and return the path."""
     import onnx
 

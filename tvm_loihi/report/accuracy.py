@@ -35,7 +35,10 @@ def compare_outputs(output: np.ndarray, reference: np.ndarray) -> dict:
     agreement = None
     if y.ndim >= 2 and y.shape[-1] > 1 and y.size:
         agreement = float(np.mean(np.argmax(y, axis=-1) == np.argmax(r, axis=-1)))
-    return {"shape": list(y.shape), "rel_l2_error": rel,
-            "max_abs_error": float(np.max(np.abs(diff))) if diff.size else 0.0,
-            "argmax_agreement": agreement,
-            "n_samples": int(np.prod(y.shape[:-1])) if y.ndim >= 2 else int(y.size)}
+    return {
+        "shape": list(y.shape),
+        "rel_l2_error": rel,
+        "max_abs_error": float(np.max(np.abs(diff))) if diff.size else 0.0,
+        "argmax_agreement": agreement,
+        "n_samples": int(np.prod(y.shape[:-1])) if y.ndim >= 2 else int(y.size),
+    }

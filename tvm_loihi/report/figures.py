@@ -36,8 +36,11 @@ def convergence_series(
     stay apart on a ratio axis, where on an absolute one the Lava default squashes them together.
     """
     if lower_bound_s:
-        return float(lower_bound_s), "lower bound", [
-            np.asarray(h, dtype=float) / lower_bound_s for _, h in runs]
+        return (
+            float(lower_bound_s),
+            "lower bound",
+            [np.asarray(h, dtype=float) / lower_bound_s for _, h in runs],
+        )
     finite = [v for _, h in runs for v in h if np.isfinite(v)]
     best = min(finite) if finite else 1.0
     return best, "best found", [np.asarray(h, dtype=float) / best for _, h in runs]
@@ -79,11 +82,21 @@ def convergence_figure(
         (line,) = ax.step(x, ratio, where="post", linewidth=width, label=f"{label}: {final}")
         if zoom is not None and i in ties:
             zoom.step(x, ratio, where="post", linewidth=width, color=line.get_color())
-    ax.axhline(default_s / reference, color="black", linestyle="--", linewidth=1,
-               label=f"Lava default: {default_s / reference:.4f}x")
+    ax.axhline(
+        default_s / reference,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"Lava default: {default_s / reference:.4f}x",
+    )
     if lower_bound_s:
-        ax.axhline(1.0, color="grey", linestyle=":", linewidth=1.5,
-                   label=f"lower bound = 1 ({reference / factor:.2f} {unit})")
+        ax.axhline(
+            1.0,
+            color="grey",
+            linestyle=":",
+            linewidth=1.5,
+            label=f"lower bound = 1 ({reference / factor:.2f} {unit})",
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("evaluations (measured mappings)")
     ax.set_ylabel(f"best total latency so far / {ref_name}")
@@ -96,8 +109,11 @@ def convergence_figure(
         zoom.set_ylim(lo - pad, hi + pad)
         zoom.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
         zoom.xaxis.set_major_locator(MaxNLocator(integer=True))
-        zoom.set_title(f"last {ZOOM_TAIL:.0%} of the evaluations, zoomed\n"
-                       f"(runs ending within {NEAR_TIE:.0%} of the best)", fontsize=9)
+        zoom.set_title(
+            f"last {ZOOM_TAIL:.0%} of the evaluations, zoomed\n"
+            f"(runs ending within {NEAR_TIE:.0%} of the best)",
+            fontsize=9,
+        )
         zoom.set_xlabel("evaluations")
         zoom.grid(True, alpha=0.3)
     fig.legend(loc="outside lower center", ncol=min(3, n + 2), fontsize=9)
@@ -133,8 +149,16 @@ def plot_convergence(
     measured_by : str, optional
         What measured the latencies (e.g. ``"fast simulator, local"``), shown under the title.
     """
-    return save(convergence_figure(runs, default_s=default_s, lower_bound_s=lower_bound_s,
-                                   title=title, measured_by=measured_by), path)
+    return save(
+        convergence_figure(
+            runs,
+            default_s=default_s,
+            lower_bound_s=lower_bound_s,
+            title=title,
+            measured_by=measured_by,
+        ),
+        path,
+    )
 
 
 def _utilisation_panel(ax, mapping, measurement, layer_names: Sequence[str], colours) -> None:

@@ -46,8 +46,10 @@ class MeshView:
         gw, gh = hardware.mesh_shape
         if self.full:
             return f"whole {gw} x {gh} router mesh"
-        return (f"routers x {self.x0}-{self.x1}, y {self.y0}-{self.y1} of the {gw} x {gh} mesh "
-                f"({hardware.n_cores} cores; the rest are unused)")
+        return (
+            f"routers x {self.x0}-{self.x1}, y {self.y0}-{self.y1} of the {gw} x {gh} mesh "
+            f"({hardware.n_cores} cores; the rest are unused)"
+        )
 
 
 def _span(lo: int, hi: int, size: int) -> tuple[int, int]:
@@ -59,8 +61,9 @@ def _span(lo: int, hi: int, size: int) -> tuple[int, int]:
     return lo, hi
 
 
-def placement_view(hardware: HardwareSpec,
-                   panels: Sequence[tuple[str, object, object]]) -> MeshView:
+def placement_view(
+    hardware: HardwareSpec, panels: Sequence[tuple[str, object, object]]
+) -> MeshView:
     """The region every panel's cores, loaded links and the host port lie in, with context.
 
     Parameters
@@ -92,8 +95,9 @@ def placement_view(hardware: HardwareSpec,
     return MeshView(x0, x1, y0, y1, False)
 
 
-def placement_size(hardware: HardwareSpec, n_panels: int,
-                   view: MeshView | None = None) -> tuple[float, float]:
+def placement_size(
+    hardware: HardwareSpec, n_panels: int, view: MeshView | None = None
+) -> tuple[float, float]:
     """Figure size (inches) for ``n_panels`` side by side: panels follow the aspect ratio of the
     shown region (``view``, default the whole mesh)."""
     gw, gh = view.shape if view is not None else hardware.mesh_shape

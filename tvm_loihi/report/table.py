@@ -129,15 +129,19 @@ def format_resources(layers: Sequence[dict], limits: dict) -> str:
 def format_log_summary(summary: dict) -> str:
     """Render :meth:`~tvm_loihi.measure.log.TuningLog.summary` as a text table (``tvm-loihi log
     summary``)."""
-    out = [f"{summary['path']}: {summary['records']} records (log v{summary['version']}), "
-           f"{summary['skipped_lines']} unreadable lines skipped",
-           f"{'workload':16s} {'hardware':16s} {'fidelity':8s} {'records':>7s} {'ok':>5s} "
-           f"{'best latency':>13s} {'best energy':>12s}  errors / hosts"]
+    out = [
+        f"{summary['path']}: {summary['records']} records (log v{summary['version']}), "
+        f"{summary['skipped_lines']} unreadable lines skipped",
+        f"{'workload':16s} {'hardware':16s} {'fidelity':8s} {'records':>7s} {'ok':>5s} "
+        f"{'best latency':>13s} {'best energy':>12s}  errors / hosts",
+    ]
     for g in summary["groups"]:
         lat = "-" if g["best_latency_s"] is None else f"{g['best_latency_s'] * 1e6:10.2f} us"
         en = "-" if g["best_energy_j"] is None else f"{g['best_energy_j'] * 1e6:9.3f} uJ"
         errs = ", ".join(f"{k}={v}" for k, v in sorted(g["errors"].items())) or "none"
-        out.append(f"{g['workload_key']:16s} {g['hardware_key']:16s} {g['fidelity']:8s} "
-                   f"{g['records']:7d} {g['ok']:5d} {lat:>13s} {en:>12s}  {errs} / "
-                   f"{len(g['hosts'])} host(s)")
+        out.append(
+            f"{g['workload_key']:16s} {g['hardware_key']:16s} {g['fidelity']:8s} "
+            f"{g['records']:7d} {g['ok']:5d} {lat:>13s} {en:>12s}  {errs} / "
+            f"{len(g['hosts'])} host(s)"
+        )
     return "\n".join(out)

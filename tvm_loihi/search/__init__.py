@@ -15,5 +15,17 @@ from .registry import get_strategy, register, strategy_names
 EVOLUTIONARY = ("bilevel", "ga", "nsga2")
 BASELINES = ("random", "annealing", "metis_greedy", "lava_default")
 
-__all__ = ["BASELINES", "EVOLUTIONARY", "Genome", "SearchSpace", "Strategy", "get_strategy",
-           "is_feasible", "register", "reorder", "repair", "strategy_names", "with_counts"]
+__all__ = [
+    "BASELINES",
+    "EVOLUTIONARY",
+    "Genome",
+    "SearchSpace",
+    "Strategy",
+    "get_strategy",
+    "is_feasible",
+    "register",
+    "reorder",
+    "repair",
+    "strategy_names",
+    "with_counts",
+]

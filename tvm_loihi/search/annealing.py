@@ -51,8 +51,9 @@ class SimulatedAnnealing(Strategy):
             return
         cur = self.current[1][0]
         delta = (f - cur) / max(abs(cur), 1e-300)
-        if delta <= 0 or (np.isfinite(delta)
-                          and self.rng.random() < np.exp(-delta / self.temperature())):
+        if delta <= 0 or (
+            np.isfinite(delta) and self.rng.random() < np.exp(-delta / self.temperature())
+        ):
             self.current = (genome, fitness)
 
     def _state(self) -> dict:

@@ -43,17 +43,27 @@ class Strategy:
     name = "?"
     uses_seeds = True  # whether the driver should hand it the heuristic seeds (baselines: no)
 
-    def __init__(self, space: SearchSpace, *, n_obj: int = 1, budget: int = 300, seed: int = 0,
-                 seeds: Sequence[Genome] = (), traffic: TrafficFn | None = None,
-                 order: np.ndarray | None = None, **params) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        n_obj: int = 1,
+        budget: int = 300,
+        seed: int = 0,
+        seeds: Sequence[Genome] = (),
+        traffic: TrafficFn | None = None,
+        order: np.ndarray | None = None,
+        **params,
+    ) -> None:
         if params:
             raise TypeError(f"strategy {self.name!r}: unknown parameters {sorted(params)}")
         self.space, self.n_obj, self.budget = space, int(n_obj), int(budget)
         self.rng = np.random.default_rng(seed)
         self.seeds = list(seeds)
         self.traffic = traffic
-        self.order = (np.arange(space.n_cores) if order is None
-                      else np.asarray(order, dtype=np.int64))
+        self.order = (
+            np.arange(space.n_cores) if order is None else np.asarray(order, dtype=np.int64)
+        )
         self.n_told = 0
         self.n_asked = 0
         self.best: tuple[Genome, Fitness] | None = None
@@ -84,10 +94,16 @@ class Strategy:
 
     def state(self) -> dict:
         """Everything needed to resume, as plain JSON data."""
-        return {"name": self.name, "rng": self.rng.bit_generator.state, "n_told": self.n_told,
-                "n_asked": self.n_asked, "best": _pair_json(self.best),
-                "seeds": [g.to_json() for g in self.seeds],
-                "seen": sorted(self.seen), "own": self._state()}
+        return {
+            "name": self.name,
+            "rng": self.rng.bit_generator.state,
+            "n_told": self.n_told,
+            "n_asked": self.n_asked,
+            "best": _pair_json(self.best),
+            "seeds": [g.to_json() for g in self.seeds],
+            "seen": sorted(self.seen),
+            "own": self._state(),
+        }
 
     def load_state(self, d: dict) -> None:
         """Restore :meth:`state` output (on a strategy built with the same space and parameters)."""

@@ -95,7 +95,7 @@ class BilevelES(Strategy):
         success = fitness[0] < parent_f
         self.trials[phase] += 1
         self.wins[phase] += int(success)
-        up, down = 1.5, 1.5 ** -0.25  # 1/5 success rule: stationary at a 20 % success rate
+        up, down = 1.5, 1.5**-0.25  # 1/5 success rule: stationary at a 20 % success rate
         if phase == "inner":
             self.moves = float(np.clip(self.moves * (up if success else down), 1.0, 8.0))
         else:
@@ -103,8 +103,15 @@ class BilevelES(Strategy):
             self.step = float(np.clip(self.step * (up if success else down), 1.0, hi))
 
     def _state(self) -> dict:
-        return {"phase": self.phase, "left": self.left, "moves": self.moves, "step": self.step,
-                "wins": self.wins, "trials": self.trials, "pending": self.pending}
+        return {
+            "phase": self.phase,
+            "left": self.left,
+            "moves": self.moves,
+            "step": self.step,
+            "wins": self.wins,
+            "trials": self.trials,
+            "pending": self.pending,
+        }
 
     def _load(self, d: dict) -> None:
         self.phase, self.left = d["phase"], int(d["left"])

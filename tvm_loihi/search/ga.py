@@ -26,8 +26,9 @@ def _tournament(fit: np.ndarray, rng: np.random.Generator) -> int:
 class JointGA(PopulationStrategy):
     """Steady-state GA with OX/PMX crossover and count/placement mutation."""
 
-    def __init__(self, space, *, pop_size: int = 16, p_crossover: float = 0.7,
-                 p_random: float = 0.25, **kw) -> None:
+    def __init__(
+        self, space, *, pop_size: int = 16, p_crossover: float = 0.7, p_random: float = 0.25, **kw
+    ) -> None:
         super().__init__(space, **kw)
         self.pop_size = int(pop_size)
         self.p_crossover, self.p_random = float(p_crossover), float(p_random)
@@ -47,8 +48,9 @@ class JointGA(PopulationStrategy):
             b = self.pop[_tournament(fit, self.rng)][0]
             kind = "ox" if self.rng.random() < 0.5 else "pmx"
             a = crossover(a, b, self.space, self.rng, kind)
-        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt,
-                      n_moves=1 + attempt // 3)
+        return mutate(
+            a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt, n_moves=1 + attempt // 3
+        )
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         key = genome.key()

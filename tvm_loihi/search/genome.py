@@ -63,7 +63,7 @@ class Genome:
     def blocks(self) -> list[tuple[int, ...]]:
         """Per layer, its physical cores."""
         ends = np.cumsum(self.counts)
-        return [self.perm[e - c: e] for c, e in zip(self.counts, ends)]
+        return [self.perm[e - c : e] for c, e in zip(self.counts, ends)]
 
     def key(self) -> str:
         """Hash of what the genome decodes to
@@ -160,8 +160,9 @@ def _offsets(counts: Sequence[int], n_cores: int) -> np.ndarray:
     return np.minimum(np.concatenate([[0], np.cumsum(counts)]), n_cores).astype(np.int64)
 
 
-def reorder(perm: Sequence[int], old_counts: Sequence[int], new_counts: Sequence[int],
-            hops: np.ndarray) -> tuple[int, ...]:
+def reorder(
+    perm: Sequence[int], old_counts: Sequence[int], new_counts: Sequence[int], hops: np.ndarray
+) -> tuple[int, ...]:
     """Locality-preserving placement for new counts
     (pure; idempotent when the counts are unchanged).
 
@@ -182,7 +183,7 @@ def reorder(perm: Sequence[int], old_counts: Sequence[int], new_counts: Sequence
     perm = np.asarray(perm, dtype=np.int64)
     n = perm.size
     old, new = _offsets(old_counts, n), list(int(c) for c in new_counts)
-    kept = [perm[old[k]: old[k] + min(int(old[k + 1] - old[k]), new[k])] for k in range(len(new))]
+    kept = [perm[old[k] : old[k] + min(int(old[k + 1] - old[k]), new[k])] for k in range(len(new))]
     in_use = np.zeros(n, dtype=bool)
     for block in kept:
         in_use[block] = True
@@ -215,7 +216,7 @@ def _fix_perm(perm: Sequence[int], n_cores: int) -> np.ndarray:
 def _fix_counts(counts: Sequence[int], space: SearchSpace) -> tuple[int, ...]:
     lo, hi = np.array(space.min_counts), np.array(space.max_counts)
     c = np.asarray(counts, dtype=np.int64).ravel()[: space.n_layers]
-    c = np.clip(np.concatenate([c, lo[c.size:]]), lo, hi)
+    c = np.clip(np.concatenate([c, lo[c.size :]]), lo, hi)
     floor, ceil = lo.copy(), hi.copy()
     for _ in range(2 * int(hi.sum()) + 1):  # every round raises a floor or lowers a ceiling
         c = _shrink_to_budget(np.clip(c, floor, ceil), floor, space.n_cores)
@@ -232,11 +233,15 @@ def _fix_counts(counts: Sequence[int], space: SearchSpace) -> tuple[int, ...]:
             c[nxt] -= 1
             ceil[nxt] = min(ceil[nxt], c[nxt])
         else:
-            raise ValueError(f"search space: layer {bad} is rejected by the hardware even at its "
-                             f"maximum of {ceil[bad]} cores (counts {tuple(int(x) for x in c)})")
+            raise ValueError(
+                f"search space: layer {bad} is rejected by the hardware even at its "
+                f"maximum of {ceil[bad]} cores (counts {tuple(int(x) for x in c)})"
+            )
         if floor.sum() > space.n_cores:
-            raise ValueError(f"search space: no feasible counts; layer {bad} needs {floor[bad]} "
-                             f"cores and the layers together need {floor.sum()} of {space.n_cores}")
+            raise ValueError(
+                f"search space: no feasible counts; layer {bad} needs {floor[bad]} "
+                f"cores and the layers together need {floor.sum()} of {space.n_cores}"
+            )
     raise ValueError("search space: count repair did not converge")
 
 
@@ -260,8 +265,9 @@ def repair(genome: Genome, space: SearchSpace) -> Genome:
     """
     perm = _fix_perm(genome.perm, space.n_cores)
     counts = _fix_counts(genome.counts, space)
-    old = (tuple(genome.counts[: space.n_layers])
-           + (0,) * max(0, space.n_layers - len(genome.counts)))
+    old = tuple(genome.counts[: space.n_layers]) + (0,) * max(
+        0, space.n_layers - len(genome.counts)
+    )
     old = tuple(max(0, int(c)) for c in old)
     if counts == old and tuple(perm) == genome.perm:
         return genome
@@ -271,12 +277,14 @@ def repair(genome: Genome, space: SearchSpace) -> Genome:
 def is_feasible(genome: Genome, space: SearchSpace) -> bool:
     """True when ``genome`` is a proper permutation with acceptable counts."""
     c = np.asarray(genome.counts)
-    return (len(genome.perm) == space.n_cores
-            and np.array_equal(np.sort(genome.perm), np.arange(space.n_cores))
-            and c.size == space.n_layers
-            and bool(np.all(c >= space.min_counts) and np.all(c <= space.max_counts))
-            and c.sum() <= space.n_cores
-            and space.violating_layer(genome.counts) is None)
+    return (
+        len(genome.perm) == space.n_cores
+        and np.array_equal(np.sort(genome.perm), np.arange(space.n_cores))
+        and c.size == space.n_layers
+        and bool(np.all(c >= space.min_counts) and np.all(c <= space.max_counts))
+        and c.sum() <= space.n_cores
+        and space.violating_layer(genome.counts) is None
+    )
 
 
 def with_counts(genome: Genome, counts: Sequence[int], space: SearchSpace) -> Genome:

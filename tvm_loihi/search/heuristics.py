@@ -63,12 +63,13 @@ def interleaved_genome(space: SearchSpace, counts: Sequence[int], order: np.ndar
     blocks: list[list[int]] = [[] for _ in counts]
     pos = 0
     for k in range(0, len(counts), 2):
-        pair = counts[k: k + 2]
-        stretch = used[pos: pos + sum(pair)]
+        pair = counts[k : k + 2]
+        stretch = used[pos : pos + sum(pair)]
         if len(pair) == 2:
             # fractional positions interleave the two layers evenly across the stretch
-            keys = np.concatenate([(np.arange(pair[0]) + 0.5) / pair[0],
-                                   (np.arange(pair[1]) + 0.5) / pair[1]])
+            keys = np.concatenate(
+                [(np.arange(pair[0]) + 0.5) / pair[0], (np.arange(pair[1]) + 0.5) / pair[1]]
+            )
             owner = np.concatenate([np.zeros(pair[0], int), np.ones(pair[1], int)])
             owner = owner[np.argsort(keys, kind="stable")]
             for j in (0, 1):
@@ -76,12 +77,13 @@ def interleaved_genome(space: SearchSpace, counts: Sequence[int], order: np.ndar
         else:
             blocks[k] = stretch.tolist()
         pos += sum(pair)
-    perm = [c for b in blocks for c in b] + [int(c) for c in order[sum(counts):]]
+    perm = [c for b in blocks for c in b] + [int(c) for c in order[sum(counts) :]]
     return repair(Genome(tuple(counts), tuple(perm)), space)
 
 
-def greedy_genome(space: SearchSpace, counts: Sequence[int], order: np.ndarray,
-                  traffic: np.ndarray) -> Genome:
+def greedy_genome(
+    space: SearchSpace, counts: Sequence[int], order: np.ndarray, traffic: np.ndarray
+) -> Genome:
     """Every logical core placed by :func:`greedy_placement` (traffic x hops) over ``order``."""
     counts = tuple(int(c) for c in counts)
     place = greedy_placement(traffic, space.hops, np.asarray(order)[: sum(counts)])
@@ -89,11 +91,15 @@ def greedy_genome(space: SearchSpace, counts: Sequence[int], order: np.ndarray,
     return repair(Genome(counts, tuple(int(c) for c in np.concatenate([place, rest]))), space)
 
 
-def seed_genomes(space: SearchSpace, order: np.ndarray, default: Genome | None = None,
-                 fractions: Sequence[float] = (0.3, 0.55, 0.8, 1.0),
-                 model_fractions: Sequence[float] = (0.5, 0.65, 0.8, 1.0),
-                 traffic: Callable[[tuple[int, ...]], np.ndarray] | None = None,
-                 greedy_fractions: Sequence[float] = (0.8, 1.0)) -> list[Genome]:
+def seed_genomes(
+    space: SearchSpace,
+    order: np.ndarray,
+    default: Genome | None = None,
+    fractions: Sequence[float] = (0.3, 0.55, 0.8, 1.0),
+    model_fractions: Sequence[float] = (0.5, 0.65, 0.8, 1.0),
+    traffic: Callable[[tuple[int, ...]], np.ndarray] | None = None,
+    greedy_fractions: Sequence[float] = (0.8, 1.0),
+) -> list[Genome]:
     """The heuristic starting points: counts from the space's count model (when it has one) and
     work-balanced counts at several sizes, each laid out contiguously and interleaved; with
     ``traffic`` (counts -> logical-core message matrix) also the ``greedy_fractions`` sizes placed
@@ -104,8 +110,9 @@ def seed_genomes(space: SearchSpace, order: np.ndarray, default: Genome | None =
     sets, greedy_sets = [], []
     if space.count_model is not None:
         sets += [space.count_model.allocate(round(f * space.n_cores)) for f in model_fractions]
-        greedy_sets += [space.count_model.allocate(round(f * space.n_cores))
-                        for f in greedy_fractions]
+        greedy_sets += [
+            space.count_model.allocate(round(f * space.n_cores)) for f in greedy_fractions
+        ]
     sets += [balanced_counts(space, round(f * space.n_cores)) for f in fractions]
     greedy_sets += [balanced_counts(space, round(f * space.n_cores)) for f in greedy_fractions]
     for counts in sets:
@@ -119,8 +126,12 @@ def seed_genomes(space: SearchSpace, order: np.ndarray, default: Genome | None =
     return list(unique.values())
 
 
-def greedy_placement(traffic: np.ndarray, hops: np.ndarray, candidates: np.ndarray,
-                     rng: np.random.Generator | None = None) -> np.ndarray:
+def greedy_placement(
+    traffic: np.ndarray,
+    hops: np.ndarray,
+    candidates: np.ndarray,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """Place logical cores one by one on the free candidate core minimising traffic x hop distance.
 
     Parameters

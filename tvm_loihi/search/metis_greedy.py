@@ -33,8 +33,9 @@ def metis_parts(traffic: np.ndarray, n_parts: int, seed: int) -> np.ndarray:
     weights = np.maximum(1, np.round(t[rows, cols] / max(t.max(), 1e-12) * 1000)).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
     adjacency = pymetis.CSRAdjacency(starts.tolist(), cols.tolist())
-    part = pymetis.part_graph(n_parts, adjacency, eweights=weights.tolist(),
-                              options=pymetis.Options(seed=int(seed)))
+    part = pymetis.part_graph(
+        n_parts, adjacency, eweights=weights.tolist(), options=pymetis.Options(seed=int(seed))
+    )
     return np.asarray(part.vertex_part, dtype=np.int64)
 
 
@@ -57,8 +58,11 @@ class MetisGreedy(Strategy):
         if i < len(grid):
             return grid[i][0], grid[i][1], False
         lo = sum(self.space.min_counts)
-        return (int(self.rng.integers(lo, self.space.n_cores + 1)), int(self.rng.choice(_PARTS)),
-                True)
+        return (
+            int(self.rng.integers(lo, self.space.n_cores + 1)),
+            int(self.rng.choice(_PARTS)),
+            True,
+        )
 
     def _ask(self) -> Genome:
         total, n_parts, jitter = self._plan(self.n_asked - 1)
@@ -71,10 +75,11 @@ class MetisGreedy(Strategy):
         region, start = self.order[:n_used], 0
         for p in ranked:
             members = np.flatnonzero(parts == p)
-            cand = region[start: start + members.size]
+            cand = region[start : start + members.size]
             sub = t[np.ix_(members, members)]
-            place[members] = greedy_placement(sub, self.space.hops, cand,
-                                              self.rng if jitter else None)
+            place[members] = greedy_placement(
+                sub, self.space.hops, cand, self.rng if jitter else None
+            )
             start += members.size
         rest = np.setdiff1d(self.order, place, assume_unique=True)
         rest = self.order[np.isin(self.order, rest)]

@@ -44,8 +44,9 @@ class NSGA2(PopulationStrategy):
         if self.rng.random() < self.p_crossover:
             b = self.pop[tournament(rank, crowd, self.rng)][0]
             a = crossover(a, b, self.space, self.rng, "ox" if self.rng.random() < 0.5 else "pmx")
-        return mutate(a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt,
-                      n_moves=1 + attempt // 3)
+        return mutate(
+            a, self.space, self.rng, p_counts=0.4, max_step=4 + attempt, n_moves=1 + attempt // 3
+        )
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         if len(self.pop) < self.pop_size:
@@ -71,8 +72,11 @@ class NSGA2(PopulationStrategy):
         return [p for p, r in zip(self.pop, rank) if r == 0]
 
     def _state(self) -> dict:
-        return {"pop": pop_json(self.pop), "offspring": pop_json(self.offspring),
-                "starts": [g.to_json() for g in self.starts]}
+        return {
+            "pop": pop_json(self.pop),
+            "offspring": pop_json(self.offspring),
+            "starts": [g.to_json() for g in self.starts],
+        }
 
     def _load(self, d: dict) -> None:
         self.pop, self.offspring = pop_from(d["pop"]), pop_from(d["offspring"])

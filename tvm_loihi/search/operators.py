@@ -58,7 +58,7 @@ def move_block(g: Genome, space: SearchSpace, rng: np.random.Generator) -> Genom
     k = int(rng.integers(space.n_layers))
     perm = np.asarray(g.perm)
     start = int(np.sum(g.counts[:k]))
-    block = perm[start: start + g.counts[k]]
+    block = perm[start : start + g.counts[k]]
     anchor = int(rng.integers(space.n_cores))
     order = np.argsort(space.hops[anchor] + 1e-6 * rng.random(space.n_cores), kind="stable")
     target = order[: g.counts[k]]
@@ -68,7 +68,7 @@ def move_block(g: Genome, space: SearchSpace, rng: np.random.Generator) -> Genom
     incoming = target[~np.isin(target, block)]
     outgoing = block[~np.isin(block, target)]
     new[pos[incoming]] = outgoing  # the displaced cores move into the block's old places
-    new[start: start + g.counts[k]] = np.concatenate([block[np.isin(block, target)], incoming])
+    new[start : start + g.counts[k]] = np.concatenate([block[np.isin(block, target)], incoming])
     return Genome(g.counts, tuple(int(c) for c in new))
 
 
@@ -77,7 +77,7 @@ def scramble_block(g: Genome, space: SearchSpace, rng: np.random.Generator) -> G
     k = int(rng.integers(space.n_layers))
     start = int(np.sum(g.counts[:k]))
     p = np.asarray(g.perm).copy()
-    p[start: start + g.counts[k]] = rng.permutation(p[start: start + g.counts[k]])
+    p[start : start + g.counts[k]] = rng.permutation(p[start : start + g.counts[k]])
     return Genome(g.counts, tuple(int(c) for c in p))
 
 
@@ -174,8 +174,14 @@ def mutate_counts(
     )
 
 
-def mutate(g: Genome, space: SearchSpace, rng: np.random.Generator, p_counts: float = 0.4,
-           max_step: int = 4, n_moves: int = 1) -> Genome:
+def mutate(
+    g: Genome,
+    space: SearchSpace,
+    rng: np.random.Generator,
+    p_counts: float = 0.4,
+    max_step: int = 4,
+    n_moves: int = 1,
+) -> Genome:
     """Joint mutation: a count move with probability ``p_counts``, else placement moves."""
     if rng.random() < p_counts:
         return mutate_counts(g, space, rng, max_step)
@@ -215,8 +221,9 @@ def pmx_crossover(
     return child
 
 
-def crossover(g1: Genome, g2: Genome, space: SearchSpace, rng: np.random.Generator,
-              kind: str = "ox") -> Genome:
+def crossover(
+    g1: Genome, g2: Genome, space: SearchSpace, rng: np.random.Generator, kind: str = "ox"
+) -> Genome:
     """Child with per-layer counts from either parent
     and a permutation crossover of the placements."""
     take = rng.random(space.n_layers) < 0.5

@@ -45,8 +45,14 @@ class PipelineModel:
         Per-layer bounds of the search space.
     """
 
-    def __init__(self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile,
-                 min_counts: Sequence[int], max_counts: Sequence[int]) -> None:
+    def __init__(
+        self,
+        network: NetworkIR,
+        hardware: HardwareSpec,
+        activity: ActivityProfile,
+        min_counts: Sequence[int],
+        max_counts: Sequence[int],
+    ) -> None:
         self.network, self.hardware, self.activity = network, hardware, activity
         self.min_counts = tuple(int(c) for c in min_counts)
         self.max_counts = tuple(int(c) for c in max_counts)
@@ -57,13 +63,19 @@ class PipelineModel:
         self._host: dict[int, np.ndarray] = {}
 
     def _stats(self, k: int, c: int):
-        return layer_stats(self.network, self.hardware, k,
-                           even_bounds(self.network.layer_sizes[k + 1], c))
+        return layer_stats(
+            self.network, self.hardware, k, even_bounds(self.network.layer_sizes[k + 1], c)
+        )
 
     def _layer(self, k: int, c: int, c_next: int | None):
         nxt = None if c_next is None else self._stats(k + 1, c_next)
-        return layer_counts(self.activity, k, even_bounds(self.network.layer_sizes[k + 1], c),
-                            self._stats(k, c), nxt)
+        return layer_counts(
+            self.activity,
+            k,
+            even_bounds(self.network.layer_sizes[k + 1], c),
+            self._stats(k, c),
+            nxt,
+        )
 
     def receive(self, k: int, c: int) -> np.ndarray:
         """``(N,)`` per sample,
@@ -90,8 +102,9 @@ class PipelineModel:
         if key not in self._send:
             t = self.hardware.timing
             lc = self._layer(k, c, c_next)
-            self._send[key] = (lc.neurons[None, :] * t.neuron_update_s
-                               + lc.msgs_out * t.msg_send_s).max(axis=1)
+            self._send[key] = (
+                lc.neurons[None, :] * t.neuron_update_s + lc.msgs_out * t.msg_send_s
+            ).max(axis=1)
         return self._send[key]
 
     def step_times(self, counts: Sequence[int]) -> np.ndarray:
@@ -100,10 +113,11 @@ class PipelineModel:
         n, depth = self.n_samples, self.n_layers
         out = np.zeros((n + depth - 1, depth + 1))
         for k, c in enumerate(counts):
-            out[k: k + n, k] = self.receive(k, c)
+            out[k : k + n, k] = self.receive(k, c)
             if k + 1 < depth:
-                out[k + 1: k + 1 + n, k] = np.maximum(out[k + 1: k + 1 + n, k],
-                                                      self.send(k, c, counts[k + 1]))
+                out[k + 1 : k + 1 + n, k] = np.maximum(
+                    out[k + 1 : k + 1 + n, k], self.send(k, c, counts[k + 1])
+                )
         out[:n, depth] = self.host(counts[0])
         return out
 

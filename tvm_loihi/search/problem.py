@@ -58,8 +58,9 @@ def layer_work(network: NetworkIR, hardware: HardwareSpec, activity: ActivityPro
     """Per layer, compute time over the sample set (synaptic ops and neuron updates)."""
     t = hardware.timing
     ops = activity.synaptic_ops(network).astype(np.float64) * t.syn_op_s
-    updates = (np.array(network.layer_sizes[1:], dtype=np.float64) * activity.n_samples
-               * t.neuron_update_s)
+    updates = (
+        np.array(network.layer_sizes[1:], dtype=np.float64) * activity.n_samples * t.neuron_update_s
+    )
     return ops + updates
 
 
@@ -88,9 +89,15 @@ class MappingProblem:
         hw, net = self.hardware, self.network
         lo, hi = min_cores_per_layer(net, hw), net.layer_sizes[1:]
         model = PipelineModel(net, hw, self.activity, lo, [min(h, hw.n_cores) for h in hi])
-        space = SearchSpace(hw.n_cores, lo, hi, hop_matrix(hw),
-                            tuple(layer_work(net, hw, self.activity)), counts_checker(net, hw),
-                            model)
+        space = SearchSpace(
+            hw.n_cores,
+            lo,
+            hi,
+            hop_matrix(hw),
+            tuple(layer_work(net, hw, self.activity)),
+            counts_checker(net, hw),
+            model,
+        )
         lava = lava_default_mapping(net, hw)
         ids = lava.core_ids.tolist()
         taken = set(ids)
@@ -124,5 +131,5 @@ class MappingProblem:
             per_src = np.asarray(inc.multiply(spikes[:, None]).todense())  # (n_k, c_{k+1})
             bounds = even_bounds(self.network.layer_sizes[k + 1], counts[k])
             block = np.add.reduceat(per_src, bounds[:-1], axis=0)
-            out[offsets[k]: offsets[k + 1], offsets[k + 1]: offsets[k + 2]] = block
+            out[offsets[k] : offsets[k + 1], offsets[k + 1] : offsets[k + 2]] = block
         return out

@@ -18,8 +18,9 @@ def register(name: str) -> Callable[[type], type]:
 
     def deco(cls: type) -> type:
         if name in _STRATEGIES:
-            raise ValueError(f"search strategy {name!r} is already registered "
-                             f"({_STRATEGIES[name].__name__})")
+            raise ValueError(
+                f"search strategy {name!r} is already registered ({_STRATEGIES[name].__name__})"
+            )
         cls.name = name
         _STRATEGIES[name] = cls
         return cls
@@ -32,8 +33,9 @@ def get_strategy(name: str) -> type:
     try:
         return _STRATEGIES[name]
     except KeyError:
-        raise KeyError(f"unknown search strategy {name!r}; "
-                       f"known: {', '.join(sorted(_STRATEGIES))}") from None
+        raise KeyError(
+            f"unknown search strategy {name!r}; known: {', '.join(sorted(_STRATEGIES))}"
+        ) from None
 
 
 def strategy_names() -> tuple[str, ...]:

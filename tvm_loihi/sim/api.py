@@ -17,9 +17,15 @@ from .mapped import MappedTraffic, map_traffic
 from .measurement import Measurement
 
 
-def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
-             activity: ActivityProfile, fidelity: str = "fast", *,
-             validate: bool = True) -> Measurement:
+def evaluate(
+    network: NetworkIR,
+    mapping: Mapping,
+    hardware: HardwareSpec,
+    activity: ActivityProfile,
+    fidelity: str = "fast",
+    *,
+    validate: bool = True,
+) -> Measurement:
     """Simulate ``network`` mapped by ``mapping`` on ``hardware`` driven by ``activity``.
 
     Parameters
@@ -41,8 +47,13 @@ def evaluate(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     check_type("evaluate", "network", network, NetworkIR)
     check_type("evaluate", "mapping", mapping, Mapping, "e.g. Mapping.from_assignment")
     check_type("evaluate", "hardware", hardware, HardwareSpec, "e.g. get_preset('loihi2_1chip')")
-    check_type("evaluate", "activity", activity, ActivityProfile,
-               "e.g. tvm_loihi.tuning.default_activity(network)")
+    check_type(
+        "evaluate",
+        "activity",
+        activity,
+        ActivityProfile,
+        "e.g. tvm_loihi.tuning.default_activity(network)",
+    )
     if fidelity not in FIDELITIES:
         raise ValueError(f"fidelity must be one of {FIDELITIES}, got {fidelity!r}")
     activity.check_matches(network)
@@ -60,20 +71,33 @@ def _measurement(fidelity: str, mt: MappedTraffic, tl: Timeline) -> Measurement:
     total = float(tl.step_s.sum())
     n, layers = mt.n_samples, mt.n_layers
     csum = np.concatenate([[0.0], np.cumsum(tl.step_s)])
-    per_sample = float(np.mean(csum[layers: layers + n] - csum[:n]))
+    per_sample = float(np.mean(csum[layers : layers + n] - csum[:n]))
     counts = event_counts(mt)
     counts["timesteps"] = mt.n_timesteps
     energy = energy_breakdown(mt, counts, total)
     e_total = sum(energy.values())
     geo = mt.geo
     return Measurement(
-        fidelity=fidelity, total_latency_s=total, per_sample_latency_s=per_sample,
-        throughput_sps=n / total, energy_j=e_total, energy_per_inference_j=e_total / n,
-        cores_used=len(mt.slice_core), chips_used=mt.chips_used, n_samples=n,
-        counters={k: round(v) for k, v in counts.items()}, energy_breakdown_j=energy,
-        timesteps={"step_s": tl.step_s, "compute_s": tl.compute_s, "link_s": tl.link_s,
-                   "flight_s": tl.flight_s},
-        barrier_s=tl.barrier_s, core_ids=mt.slice_core, core_utilisation=tl.core_busy_s / total,
+        fidelity=fidelity,
+        total_latency_s=total,
+        per_sample_latency_s=per_sample,
+        throughput_sps=n / total,
+        energy_j=e_total,
+        energy_per_inference_j=e_total / n,
+        cores_used=len(mt.slice_core),
+        chips_used=mt.chips_used,
+        n_samples=n,
+        counters={k: round(v) for k, v in counts.items()},
+        energy_breakdown_j=energy,
+        timesteps={
+            "step_s": tl.step_s,
+            "compute_s": tl.compute_s,
+            "link_s": tl.link_s,
+            "flight_s": tl.flight_s,
+        },
+        barrier_s=tl.barrier_s,
+        core_ids=mt.slice_core,
+        core_utilisation=tl.core_busy_s / total,
         link_messages=tl.link_messages.reshape(4, geo.gh, geo.gw),
         static_board_j=mt.hardware.n_chips * mt.hardware.energy.static_w_per_chip * total,
     )

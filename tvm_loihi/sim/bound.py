@@ -31,15 +31,18 @@ def _min_cores(network: NetworkIR, hw: HardwareSpec) -> np.ndarray:
     lim = hw.limits
     out = []
     for layer in network.layers:
-        words = min(layer.nnz / lim.sparse_synapses_per_word,
-                    layer.n_in * layer.n_out / lim.dense_synapses_per_word)
+        words = min(
+            layer.nnz / lim.sparse_synapses_per_word,
+            layer.n_in * layer.n_out / lim.dense_synapses_per_word,
+        )
         floor = max(-(-layer.n_out // lim.max_neurons), int(np.ceil(words / lim.synmem_words)))
         out.append(max(floor, 1))
     return np.asarray(out)
 
 
-def latency_lower_bound(network: NetworkIR, hardware: HardwareSpec,
-                        activity: ActivityProfile) -> float:
+def latency_lower_bound(
+    network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile
+) -> float:
     """Seconds; see the module docstring."""
     activity.check_matches(network)
     t, n_cores = hardware.timing, hardware.n_cores
@@ -55,14 +58,17 @@ def latency_lower_bound(network: NetworkIR, hardware: HardwareSpec,
         spikes = activity.spikes[k].astype(np.float64)
         senders = spikes @ (fan_out > 0)  # (N,) neurons that must send at least one message
         work = spikes @ fan_out * t.syn_op_s + senders * t.msg_recv_s
-        recv[k: k + n] += work
+        recv[k : k + n] += work
         most = max(1, min(layer.n_out, n_cores - int(mins.sum() - mins[k])))
-        layer_bound[k: k + n] = np.maximum(layer_bound[k: k + n], work / most)
+        layer_bound[k : k + n] = np.maximum(layer_bound[k : k + n], work / most)
         if k == 0:
-            host[:n] = np.where(senders > 0, senders * t.host_link_msg_s + t.chip_crossing_s
-                                + t.msg_recv_s + t.syn_op_s, 0.0)
+            host[:n] = np.where(
+                senders > 0,
+                senders * t.host_link_msg_s + t.chip_crossing_s + t.msg_recv_s + t.syn_op_s,
+                0.0,
+            )
         else:
-            send[k: k + n] += senders * t.msg_send_s
+            send[k : k + n] += senders * t.msg_send_s
     routers = -(-int(mins.sum()) // hardware.cores_per_router)
     barrier = t.barrier(routers, 0)
     spread = np.maximum(recv, send) / n_cores

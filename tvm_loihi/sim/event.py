@@ -38,11 +38,12 @@ TOL_REL = 1e-4
 def _link_tables(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray]:
     """Per link id: processing wave (acyclic order) and hop latency."""
     geo, hw = mt.geo, mt.hardware
-    y, x = np.mgrid[0: geo.gh, 0: geo.gw]
+    y, x = np.mgrid[0 : geo.gh, 0 : geo.gw]
     wave = np.stack([x, geo.gw - 1 - x, geo.gw + y, geo.gw + geo.gh - 1 - y]).ravel()
     t = hw.timing
-    lat = np.concatenate([np.full(geo.gh * geo.gw, v) for v in (t.hop_ew_s, t.hop_ew_s, t.hop_ns_s,
-                                                                 t.hop_ns_s)])
+    lat = np.concatenate(
+        [np.full(geo.gh * geo.gw, v) for v in (t.hop_ew_s, t.hop_ew_s, t.hop_ns_s, t.hop_ns_s)]
+    )
     return wave, np.where(geo.chip_link, t.chip_crossing_s, lat)
 
 
@@ -80,11 +81,27 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     stall = np.zeros((steps, part.send.shape[1] + 1))  # sender waits; column 0: the host port
     depth = t.link_buffer_msgs
     if depth == 0:  # unbounded buffers (the v0 presets)
-        link_queues(msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat,
-                    link_done)
+        link_queues(
+            msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat, link_done
+        )
     else:
-        link_queues_bp(part.messages, head, tail, pair, links, prev, nxt, part.pair_src,
-                       mt.geo.service_s, lat, float(depth), MAX_ITER, TOL_REL, link_done, stall)
+        link_queues_bp(
+            part.messages,
+            head,
+            tail,
+            pair,
+            links,
+            prev,
+            nxt,
+            part.pair_src,
+            mt.geo.service_s,
+            lat,
+            float(depth),
+            MAX_ITER,
+            TOL_REL,
+            link_done,
+            stall,
+        )
     head, tail = np.ascontiguousarray(head.T), np.ascontiguousarray(tail.T)
     # whole at the destination one link service after the head arrives (same router: one local hop)
     moved = (mt.routes.local == 0)[:, None]
@@ -93,15 +110,17 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     tail = np.where(moved, tail + s_last, tail + t.hop_local_s)
     recv_done = np.zeros_like(part.send)
     work = part.work_pt
-    receive_queues(head, tail, work, msgs, part.dst_order, part.dst_starts, part.dst_slices,
-                   recv_done)
+    receive_queues(
+        head, tail, work, msgs, part.dst_order, part.dst_starts, part.dst_slices, recv_done
+    )
     compute = np.maximum(part.send + stall[:, 1:], recv_done)
     drain = np.where(msgs > 0, tail, 0.0).max(axis=0, initial=0.0)
     barrier = t.barrier(mt.active_routers, mt.chip_span)
     step = compute.max(axis=1) + barrier
     busy = np.maximum(part.send, part.recv).sum(axis=0)
-    return Timeline(step, compute.max(axis=1), link_done, drain, barrier, busy,
-                    run_link_messages(mt))
+    return Timeline(
+        step, compute.max(axis=1), link_done, drain, barrier, busy, run_link_messages(mt)
+    )
 
 
 def _last_link_service(mt: MappedTraffic) -> np.ndarray:
@@ -110,8 +129,9 @@ def _last_link_service(mt: MappedTraffic) -> np.ndarray:
     cells = geo.gh * geo.gw
     y_move = r.y1 != r.y0
     # last link: the Y link into the destination, else the X link into it
-    ylink = np.where(r.y1 > r.y0, 2 * cells + (r.y1 - 1) * geo.gw + r.x1,
-                     3 * cells + (r.y1 + 1) * geo.gw + r.x1)
+    ylink = np.where(
+        r.y1 > r.y0, 2 * cells + (r.y1 - 1) * geo.gw + r.x1, 3 * cells + (r.y1 + 1) * geo.gw + r.x1
+    )
     xlink = np.where(r.x1 > r.x0, r.y0 * geo.gw + r.x1 - 1, cells + r.y0 * geo.gw + r.x1 + 1)
     last = np.where(y_move, ylink, xlink)
     last = np.clip(last, 0, N_DIRECTIONS * cells - 1)

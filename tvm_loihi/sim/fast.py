@@ -45,8 +45,21 @@ class Timeline:
 
 def _terms(mt: MappedTraffic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     part, r, geo = mt.part, mt.routes, mt.geo
-    return fast_terms(part.messages_pt, part.tailw_pt, part.head_pt, part.recv_st, part.pair_dst,
-                      mt.arrive_s, r.x0, r.y0, r.x1, r.y1, geo.gw, geo.gh, geo.service_s)
+    return fast_terms(
+        part.messages_pt,
+        part.tailw_pt,
+        part.head_pt,
+        part.recv_st,
+        part.pair_dst,
+        mt.arrive_s,
+        r.x0,
+        r.y0,
+        r.x1,
+        r.y1,
+        geo.gw,
+        geo.gh,
+        geo.service_s,
+    )
 
 
 def run_link_messages(mt: MappedTraffic) -> np.ndarray:

@@ -125,8 +125,9 @@ def fast_terms(msgs_pt, tailw_pt, head_pt, recv_st, dst, arrive, x0, y0, x1, y1,
 
 
 @njit(cache=True)
-def link_queues(msgs_pt, msgs_tp, head, tail, item_pair, item_link, group_starts, service, latency,
-                link_done):
+def link_queues(
+    msgs_pt, msgs_tp, head, tail, item_pair, item_link, group_starts, service, latency, link_done
+):
     """Push every train through its links in acyclic XY order (``item_*`` sorted by wave, grouped by
     link).
 
@@ -247,8 +248,9 @@ def receive_queues(head, tail, work_pt, msgs_pt, dst_order, dst_starts, dst_slic
         hi = dst_starts[g + 1] if g + 1 < dst_starts.shape[0] else n
         j = dst_slices[g]
         for t in range(T):
-            recv_done[t, j] = _sweep(head, tail, work_pt, msgs_pt, dst_order[lo:hi], t, buf, oa, ob,
-                                     tmp)
+            recv_done[t, j] = _sweep(
+                head, tail, work_pt, msgs_pt, dst_order[lo:hi], t, buf, oa, ob, tmp
+            )
 
 
 @njit(cache=True)
@@ -309,8 +311,23 @@ def _reich_held(keys, idx, m, sizes, floors, s, depart):
 
 
 @njit(cache=True)
-def link_queues_bp(msgs_tp, head, tail, item_pair, item_link, item_prev, item_next, pair_src,
-                   service, latency, depth, max_iter, tol, link_done, stall):
+def link_queues_bp(
+    msgs_tp,
+    head,
+    tail,
+    item_pair,
+    item_link,
+    item_prev,
+    item_next,
+    pair_src,
+    service,
+    latency,
+    depth,
+    max_iter,
+    tol,
+    link_done,
+    stall,
+):
     """:func:`link_queues` with finite link buffers (credit flow), timestep by timestep.
 
     Every link's downstream buffer holds ``depth`` messages: a message may cross link U into the

@@ -76,8 +76,9 @@ class MappedTraffic:
         return self.part.pair_layer
 
 
-def map_traffic(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
-                activity: ActivityProfile) -> MappedTraffic:
+def map_traffic(
+    network: NetworkIR, mapping: Mapping, hardware: HardwareSpec, activity: ActivityProfile
+) -> MappedTraffic:
     """Join the cached placement-free traffic with ``mapping``'s placement on ``hardware``."""
     part = partition_traffic(network, mapping, hardware, activity)
     xy = _router_xy(hardware)
@@ -93,5 +94,14 @@ def map_traffic(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     chips = np.unique(mapping.core_ids // hardware.cores_per_chip)
     cy, cx = np.divmod(np.append(chips, 0), hardware.chips_x)  # chip 0 holds the host port
     span = int(cx.max() - cx.min() + cy.max() - cy.min())
-    return MappedTraffic(hardware, geometry(hardware), part, routes, arrive, mapping.core_ids,
-                         len(routers), len(chips), span)
+    return MappedTraffic(
+        hardware,
+        geometry(hardware),
+        part,
+        routes,
+        arrive,
+        mapping.core_ids,
+        len(routers),
+        len(chips),
+        span,
+    )

@@ -83,13 +83,17 @@ class Measurement:
     def to_json(self, detail: bool = True) -> dict:
         """Plain JSON data; ``detail=False`` leaves out the per-timestep/core/link arrays."""
         d = {
-            "fidelity": self.fidelity, "total_latency_s": self.total_latency_s,
+            "fidelity": self.fidelity,
+            "total_latency_s": self.total_latency_s,
             "per_sample_latency_s": self.per_sample_latency_s,
             "throughput_sps": self.throughput_sps,
-            "energy_j": self.energy_j, "energy_per_inference_j": self.energy_per_inference_j,
-            "cores_used": self.cores_used, "chips_used": self.chips_used,
+            "energy_j": self.energy_j,
+            "energy_per_inference_j": self.energy_per_inference_j,
+            "cores_used": self.cores_used,
+            "chips_used": self.chips_used,
             "n_samples": self.n_samples,
-            "counters": dict(self.counters), "energy_breakdown_j": dict(self.energy_breakdown_j),
+            "counters": dict(self.counters),
+            "energy_breakdown_j": dict(self.energy_breakdown_j),
             "barrier_s": self.barrier_s,
             "energy_board_j": self.energy_board_j,
             "energy_per_inference_board_j": self.energy_per_inference_board_j,

@@ -108,11 +108,14 @@ class PartitionTraffic:
 
 def _pairs(network, mapping, hardware, activity, stats):
     n, layers = activity.n_samples, mapping.n_layers
-    pairs = [pair_traffic(activity, k, mapping.bounds[k - 1] if k else None, mapping.bounds[k],
-                          stats[k]) for k in range(layers)]
+    pairs = [
+        pair_traffic(activity, k, mapping.bounds[k - 1] if k else None, mapping.bounds[k], stats[k])
+        for k in range(layers)
+    ]
     offsets = np.asarray([mapping.layer_offset(k) for k in range(layers + 1)])
-    src = np.concatenate([p.src + offsets[k - 1] if k else np.full(len(p.src), -1)
-                          for k, p in enumerate(pairs)])
+    src = np.concatenate(
+        [p.src + offsets[k - 1] if k else np.full(len(p.src), -1) for k, p in enumerate(pairs)]
+    )
     dst = np.concatenate([p.dst + offsets[k] for k, p in enumerate(pairs)])
     player = np.concatenate([np.full(len(p.src), k) for k, p in enumerate(pairs)])
     steps = n + layers - 1
@@ -120,8 +123,8 @@ def _pairs(network, mapping, hardware, activity, stats):
     ops = np.zeros_like(msgs)
     col = 0
     for k, p in enumerate(pairs):
-        msgs[k: k + n, col: col + len(p.src)] = p.messages
-        ops[k: k + n, col: col + len(p.src)] = p.syn_ops
+        msgs[k : k + n, col : col + len(p.src)] = p.messages
+        ops[k : k + n, col : col + len(p.src)] = p.syn_ops
         col += len(p.src)
     return offsets, src, dst, player, msgs, ops
 
@@ -162,8 +165,9 @@ def core_recv_s(timing, msgs_in, syn_ops):
     return msgs_in * timing.msg_recv_s + syn_ops * timing.syn_op_s
 
 
-def _work(layers: list[LayerCounts], offsets, n: int,
-          hw: HardwareSpec) -> tuple[np.ndarray, np.ndarray]:
+def _work(
+    layers: list[LayerCounts], offsets, n: int, hw: HardwareSpec
+) -> tuple[np.ndarray, np.ndarray]:
     t = hw.timing
     steps = n + len(layers) - 1
     neurons = np.concatenate([lc.neurons for lc in layers])
@@ -171,9 +175,9 @@ def _work(layers: list[LayerCounts], offsets, n: int,
     recv = np.zeros_like(send)
     for k, lc in enumerate(layers):
         cols = slice(offsets[k], offsets[k + 1])
-        recv[k: k + n, cols] = core_recv_s(t, lc.msgs_in, lc.syn_ops)
+        recv[k : k + n, cols] = core_recv_s(t, lc.msgs_in, lc.syn_ops)
         if k + 1 < len(layers):
-            send[k + 1: k + 1 + n, cols] += core_send_s(t, 0.0, lc.msgs_out)
+            send[k + 1 : k + 1 + n, cols] += core_send_s(t, 0.0, lc.msgs_out)
     return send, recv
 
 
@@ -205,12 +209,17 @@ def _counts(layers: list[LayerCounts], pair_messages, player, steps: int) -> dic
     }
 
 
-def _build(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
-           activity: ActivityProfile) -> PartitionTraffic:
+def _build(
+    network: NetworkIR, mapping: Mapping, hardware: HardwareSpec, activity: ActivityProfile
+) -> PartitionTraffic:
     layers_n = mapping.n_layers
     stats = [mapping.layer_stats(network, hardware, k) for k in range(layers_n)]
-    layers = [layer_counts(activity, k, mapping.bounds[k], stats[k],
-                           stats[k + 1] if k + 1 < layers_n else None) for k in range(layers_n)]
+    layers = [
+        layer_counts(
+            activity, k, mapping.bounds[k], stats[k], stats[k + 1] if k + 1 < layers_n else None
+        )
+        for k in range(layers_n)
+    ]
     n = activity.n_samples
     offsets, src, dst, player, msgs, ops = _pairs(network, mapping, hardware, activity, stats)
     send, recv = _work(layers, offsets, n, hardware)
@@ -220,16 +229,36 @@ def _build(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
     starts = np.flatnonzero(np.diff(dst[order], prepend=-1))
     pair_messages = msgs.sum(axis=0)
     return PartitionTraffic(
-        n, offsets, layers, player, src, dst, msgs, np.ascontiguousarray(msgs.T), send, recv,
-        head, tail, np.ascontiguousarray(work.T), pipelines.max(axis=1), host_s,
-        pipelines.sum(axis=0), order, starts, dst[order][starts],
-        _counts(layers, pair_messages, player, n + layers_n - 1), pair_messages,
-        np.ascontiguousarray(head.T), np.ascontiguousarray((tail + work).T),
-        np.ascontiguousarray(recv.T))
+        n,
+        offsets,
+        layers,
+        player,
+        src,
+        dst,
+        msgs,
+        np.ascontiguousarray(msgs.T),
+        send,
+        recv,
+        head,
+        tail,
+        np.ascontiguousarray(work.T),
+        pipelines.max(axis=1),
+        host_s,
+        pipelines.sum(axis=0),
+        order,
+        starts,
+        dst[order][starts],
+        _counts(layers, pair_messages, player, n + layers_n - 1),
+        pair_messages,
+        np.ascontiguousarray(head.T),
+        np.ascontiguousarray((tail + work).T),
+        np.ascontiguousarray(recv.T),
+    )
 
 
-def partition_traffic(network: NetworkIR, mapping: Mapping, hardware: HardwareSpec,
-                      activity: ActivityProfile) -> PartitionTraffic:
+def partition_traffic(
+    network: NetworkIR, mapping: Mapping, hardware: HardwareSpec, activity: ActivityProfile
+) -> PartitionTraffic:
     """Cached :class:`PartitionTraffic` of ``mapping``'s partition (its placement is ignored)."""
     per_net = _caches.get(network)
     if per_net is None:

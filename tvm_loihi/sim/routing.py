@@ -40,8 +40,14 @@ def geometry(hw: HardwareSpec) -> Geometry:
         return _geometries[key]
     gw, gh = hw.mesh_shape
     y, x = np.mgrid[0:gh, 0:gw]
-    chip = np.stack([(x + 1) % hw.routers_x == 0, x % hw.routers_x == 0,
-                     (y + 1) % hw.routers_y == 0, y % hw.routers_y == 0])
+    chip = np.stack(
+        [
+            (x + 1) % hw.routers_x == 0,
+            x % hw.routers_x == 0,
+            (y + 1) % hw.routers_y == 0,
+            y % hw.routers_y == 0,
+        ]
+    )
     valid = np.stack([x < gw - 1, x > 0, y < gh - 1, y > 0])
     service = np.where(chip, hw.timing.chip_link_msg_s, hw.timing.link_msg_s)
     g = Geometry(gw, gh, service.ravel(), (chip & valid).ravel(), valid.ravel())
@@ -74,8 +80,12 @@ def pair_routes(hw: HardwareSpec, src_xy: np.ndarray, dst_xy: np.ndarray) -> Pai
     cy = np.abs(y1 // hw.routers_y - y0 // hw.routers_y)
     local = ((hx + hy) == 0).astype(np.int64)
     t = hw.timing
-    lat = ((hx - cx) * t.hop_ew_s + (hy - cy) * t.hop_ns_s + (cx + cy) * t.chip_crossing_s
-           + local * t.hop_local_s)
+    lat = (
+        (hx - cx) * t.hop_ew_s
+        + (hy - cy) * t.hop_ns_s
+        + (cx + cy) * t.chip_crossing_s
+        + local * t.hop_local_s
+    )
     return PairRoutes(x0, y0, x1, y1, hx - cx, hy - cy, cx + cy, local, lat)
 
 

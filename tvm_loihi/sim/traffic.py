@@ -90,16 +90,23 @@ def _cache(activity: ActivityProfile) -> _ActivityCache:
     return c
 
 
-
-
-def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: SliceStats,
-                 next_stats: SliceStats | None) -> LayerCounts:
+def layer_counts(
+    activity: ActivityProfile,
+    k: int,
+    bounds: np.ndarray,
+    stats: SliceStats,
+    next_stats: SliceStats | None,
+) -> LayerCounts:
     """Cached :class:`LayerCounts` of layer ``k`` (0-based) split at ``bounds``; ``next_stats`` is
     layer ``k + 1``'s (None for the last layer)."""
     ac = _cache(activity)
     nb = None if next_stats is None else len(next_stats.neurons)
-    key = (k, np.asarray(bounds, dtype=np.int64).tobytes(), nb, None if next_stats is None
-           else next_stats.neurons.tobytes())
+    key = (
+        k,
+        np.asarray(bounds, dtype=np.int64).tobytes(),
+        nb,
+        None if next_stats is None else next_stats.neurons.tobytes(),
+    )
 
     def make() -> LayerCounts:
         # sparse x dense: one pass over the synapses per sample, no sparse product
@@ -121,8 +128,13 @@ def layer_counts(activity: ActivityProfile, k: int, bounds: np.ndarray, stats: S
     return ac.layers.get_or_make(key, make)
 
 
-def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | None,
-                 bounds: np.ndarray, stats: SliceStats) -> PairTraffic:
+def pair_traffic(
+    activity: ActivityProfile,
+    k: int,
+    prev_bounds: np.ndarray | None,
+    bounds: np.ndarray,
+    stats: SliceStats,
+) -> PairTraffic:
     """Cached :class:`PairTraffic` into layer ``k`` from layer ``k - 1`` split at ``prev_bounds``
     (or from the host when ``prev_bounds`` is None)."""
     ac = _cache(activity)
@@ -149,7 +161,8 @@ def pair_traffic(activity: ActivityProfile, k: int, prev_bounds: np.ndarray | No
         msgs, ops = spread(stats.incidence), spread(stats.counts)
         used = np.flatnonzero(msgs.any(axis=0))
         src, dst = np.divmod(used, c)
-        return PairTraffic(src, dst, msgs[:, used].astype(np.float32),
-                           ops[:, used].astype(np.float32))
+        return PairTraffic(
+            src, dst, msgs[:, used].astype(np.float32), ops[:, used].astype(np.float32)
+        )
 
     return ac.pairs.get_or_make(key, make)

@@ -10,5 +10,16 @@ from .driver import TuneResult, default_activity, tune
 from .state import Evaluation, TuneState
 from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
 
-__all__ = ["AnyOf", "Budget", "Evaluation", "Exhausted", "Stagnation", "Termination", "TuneResult",
-           "TuneState", "WallTime", "default_activity", "tune"]
+__all__ = [
+    "AnyOf",
+    "Budget",
+    "Evaluation",
+    "Exhausted",
+    "Stagnation",
+    "Termination",
+    "TuneResult",
+    "TuneState",
+    "WallTime",
+    "default_activity",
+    "tune",
+]

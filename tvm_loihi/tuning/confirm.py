@@ -46,8 +46,11 @@ class Confirmation:
     rejected: tuple[dict, ...] = ()
 
     def to_json(self) -> dict:
-        return {"best_host": self.best_host, "confirmed_by": self.confirmed_by,
-                "rejected": [dict(r) for r in self.rejected]}
+        return {
+            "best_host": self.best_host,
+            "confirmed_by": self.confirmed_by,
+            "rejected": [dict(r) for r in self.rejected],
+        }
 
 
 def is_local(host: str) -> bool:
@@ -55,15 +58,19 @@ def is_local(host: str) -> bool:
     return host.startswith(LOCAL_HOST_PREFIXES)
 
 
-def remeasure(inp: MeasureInput, res: MeasureResult, runner,
-              workload: tuple) -> MeasureResult | None:
+def remeasure(
+    inp: MeasureInput, res: MeasureResult, runner, workload: tuple
+) -> MeasureResult | None:
     """``inp`` measured again away from ``res.host``: on another of the runner's hosts, else in
     this process (simulator fidelities only); None when neither is possible."""
     again = None
     others = [h for h in getattr(runner, "usable_hosts", list)() if h != res.host]
     if others:
-        wait_s = (getattr(runner, "timeout_s", 60.0) + getattr(runner, "request_timeout_s", 60.0)
-                  + REMEASURE_GRACE_S)
+        wait_s = (
+            getattr(runner, "timeout_s", 60.0)
+            + getattr(runner, "request_timeout_s", 60.0)
+            + REMEASURE_GRACE_S
+        )
         future = runner.submit_elsewhere([inp], {res.host})[0]
         try:
             again = future.result(timeout=wait_s)
@@ -78,8 +85,9 @@ def remeasure(inp: MeasureInput, res: MeasureResult, runner,
     return again
 
 
-def confirm_best(ranked: list[tuple[MeasureInput, MeasureResult]], runner, workload: tuple,
-                 objective: str) -> tuple[MeasureInput, MeasureResult, Confirmation]:
+def confirm_best(
+    ranked: list[tuple[MeasureInput, MeasureResult]], runner, workload: tuple, objective: str
+) -> tuple[MeasureInput, MeasureResult, Confirmation]:
     """The best of ``ranked`` (best first) whose result another host (or this process) confirms.
 
     Parameters
@@ -98,8 +106,9 @@ def confirm_best(ranked: list[tuple[MeasureInput, MeasureResult]], runner, workl
     (MeasureInput, MeasureResult, Confirmation)
         When every candidate is rejected, the first one with its re-measured result.
     """
-    tolerance = tolerance_for(ranked[0][0].fidelity,
-                              getattr(runner, "hardware_tolerance", HARDWARE_TOLERANCE))
+    tolerance = tolerance_for(
+        ranked[0][0].fidelity, getattr(runner, "hardware_tolerance", HARDWARE_TOLERANCE)
+    )
     distrusted: set[str] = set()
     rejected: list[dict] = []
     fallback = None
@@ -107,8 +116,14 @@ def confirm_best(ranked: list[tuple[MeasureInput, MeasureResult]], runner, workl
         if is_local(res.host):
             return inp, res, Confirmation(res.host, "", tuple(rejected))
         if res.host in distrusted:
-            rejected.append({"host": res.host, "latency_s": res.latency_s, "remeasured_by": None,
-                             "remeasured_latency_s": None})
+            rejected.append(
+                {
+                    "host": res.host,
+                    "latency_s": res.latency_s,
+                    "remeasured_by": None,
+                    "remeasured_latency_s": None,
+                }
+            )
             continue
         again = remeasure(inp, res, runner, workload)
         if again is None or not again.ok:
@@ -116,14 +131,22 @@ def confirm_best(ranked: list[tuple[MeasureInput, MeasureResult]], runner, workl
             return inp, res, Confirmation(res.host, "unconfirmed", tuple(rejected))
         if agree(res.objective(objective), again.objective(objective), tolerance):
             return inp, res, Confirmation(res.host, again.host, tuple(rejected))
-        reason = (f"{objective} {res.objective(objective):.4g} from host {res.host}, "
-                  f"{again.objective(objective):.4g} re-measured on {again.host}")
+        reason = (
+            f"{objective} {res.objective(objective):.4g} from host {res.host}, "
+            f"{again.objective(objective):.4g} re-measured on {again.host}"
+        )
         logger.warning("best candidate rejected: %s", reason)
         if hasattr(runner, "report_bad"):
             runner.report_bad(res.host, f"re-measure disagreed: {reason}")
         distrusted.add(res.host)
-        rejected.append({"host": res.host, "latency_s": res.latency_s,
-                         "remeasured_by": again.host, "remeasured_latency_s": again.latency_s})
+        rejected.append(
+            {
+                "host": res.host,
+                "latency_s": res.latency_s,
+                "remeasured_by": again.host,
+                "remeasured_latency_s": again.latency_s,
+            }
+        )
         fallback = fallback or (inp, again)
     inp, res = fallback
     return inp, res, Confirmation(res.host, res.host, tuple(rejected))

@@ -55,19 +55,22 @@ from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, Wall
 _DUPLICATES_PER_BUDGET = 2
 
 
-def default_activity(network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64,
-                     seed: int = 1) -> ActivityProfile:
+def default_activity(
+    network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64, seed: int = 1
+) -> ActivityProfile:
     """Activity of seeded sample inputs: ``n_samples`` vectors in ``[0, 1)`` with about half the
     entries zero (the distribution of :func:`tvm_loihi.model.workloads.sample_inputs`), through the
     reference executor."""
     return activity_from_float(network, default_samples(network, hardware, n_samples, seed))
 
 
-def default_samples(network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64,
-                    seed: int = 1) -> np.ndarray:
+def default_samples(
+    network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64, seed: int = 1
+) -> np.ndarray:
     """The float sample inputs behind :func:`default_activity`, ``(n_samples, n_inputs)``."""
-    spec = WorkloadSpec(network.name, tuple(network.layer_sizes), 0.0,
-                        hardware.name if hardware else "")
+    spec = WorkloadSpec(
+        network.name, tuple(network.layer_sizes), 0.0, hardware.name if hardware else ""
+    )
     return sample_inputs(spec, n_samples=n_samples, seed=seed)
 
 
@@ -149,25 +152,40 @@ class TuneResult:
 
     def to_json(self) -> dict:
         """Plain JSON data (mappings and results in their JSON forms)."""
-        return {"strategy": self.strategy, "seed": self.seed, "objectives": list(self.objectives),
-                "fidelity": self.fidelity, "best_mapping": self.best_mapping.to_json(),
-                "best_result": self.best_result.to_json(),
-                "default_mapping": self.default_mapping.to_json(),
-                "default_result": self.default_result.to_json(), "history": list(self.history),
-                "values": [v if np.isfinite(v) else None for v in self.values],
-                "pareto": [[m.to_json(), r.to_json()] for m, r in self.pareto],
-                "evaluations": self.evaluations, "cache_hits": self.cache_hits,
-                "duplicates": self.duplicates, "wall_s": self.wall_s,
-                "stop_reason": self.stop_reason, "verify_fidelity": self.verify_fidelity,
-                "verified": [[m.to_json(), r.to_json()] for m, r in self.verified],
-                "search_best": (None if self.search_best is None
-                                else [self.search_best[0].to_json(),
-                                      self.search_best[1].to_json()]),
-                "verify_evaluations": self.verify_evaluations,
-                "max_energy_increase": self.max_energy_increase,
-                "fastest": (None if self.fastest is None
-                            else [self.fastest[0].to_json(), self.fastest[1].to_json()]),
-                "confirmation": self.confirmation, "hosts": self.hosts}
+        return {
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "objectives": list(self.objectives),
+            "fidelity": self.fidelity,
+            "best_mapping": self.best_mapping.to_json(),
+            "best_result": self.best_result.to_json(),
+            "default_mapping": self.default_mapping.to_json(),
+            "default_result": self.default_result.to_json(),
+            "history": list(self.history),
+            "values": [v if np.isfinite(v) else None for v in self.values],
+            "pareto": [[m.to_json(), r.to_json()] for m, r in self.pareto],
+            "evaluations": self.evaluations,
+            "cache_hits": self.cache_hits,
+            "duplicates": self.duplicates,
+            "wall_s": self.wall_s,
+            "stop_reason": self.stop_reason,
+            "verify_fidelity": self.verify_fidelity,
+            "verified": [[m.to_json(), r.to_json()] for m, r in self.verified],
+            "search_best": (
+                None
+                if self.search_best is None
+                else [self.search_best[0].to_json(), self.search_best[1].to_json()]
+            ),
+            "verify_evaluations": self.verify_evaluations,
+            "max_energy_increase": self.max_energy_increase,
+            "fastest": (
+                None
+                if self.fastest is None
+                else [self.fastest[0].to_json(), self.fastest[1].to_json()]
+            ),
+            "confirmation": self.confirmation,
+            "hosts": self.hosts,
+        }
 
 
 def _open_log(log):
@@ -179,9 +197,18 @@ def _open_log(log):
 class _Tuner:
     """One tuning run's bookkeeping (the public entry point is :func:`tune`)."""
 
-    def __init__(self, problem: MappingProblem, strategy, runner: Runner,
-                 objectives: tuple[str, ...], fidelity: str, log, budget: int,
-                 callback: Callable | None, rule: Termination) -> None:
+    def __init__(
+        self,
+        problem: MappingProblem,
+        strategy,
+        runner: Runner,
+        objectives: tuple[str, ...],
+        fidelity: str,
+        log,
+        budget: int,
+        callback: Callable | None,
+        rule: Termination,
+    ) -> None:
         self.problem, self.strategy, self.runner = problem, strategy, runner
         self.objectives, self.fidelity, self.log, self.budget = objectives, fidelity, log, budget
         self.callback, self.rule = callback, rule
@@ -216,8 +243,9 @@ class _Tuner:
         return tuple(res.objective(o) for o in self.objectives)
 
     def make_input(self, genome: Genome) -> MeasureInput:
-        return MeasureInput(*self.keys, self.problem.decode(genome).to_json(), self.fidelity,
-                            self.activity_key)
+        return MeasureInput(
+            *self.keys, self.problem.decode(genome).to_json(), self.fidelity, self.activity_key
+        )
 
     def complete(self, genome: Genome, inp: MeasureInput, res: MeasureResult, cached: bool) -> None:
         self.results[inp.key()] = (inp, res)
@@ -229,10 +257,16 @@ class _Tuner:
         if self.callback is not None:
             st = self.state
             elapsed = st.elapsed_s
-            self.callback({"evaluations": st.n_evaluations, "budget": self.budget,
-                           "best": st.history[-1], "cache_hits": st.cache_hits,
-                           "elapsed_s": elapsed,
-                           "evals_per_s": st.n_evaluations / max(elapsed, 1e-9)})
+            self.callback(
+                {
+                    "evaluations": st.n_evaluations,
+                    "budget": self.budget,
+                    "best": st.history[-1],
+                    "cache_hits": st.cache_hits,
+                    "elapsed_s": elapsed,
+                    "evals_per_s": st.n_evaluations / max(elapsed, 1e-9),
+                }
+            )
 
     def evaluate_now(self, genome: Genome) -> None:
         """Measure one genome synchronously (the Lava default before the search starts)."""
@@ -249,8 +283,10 @@ class _Tuner:
             return ()
         F = np.array([self.fitness(self.results[k][1]) for k in keys])
         front = sorted(pareto_front(F), key=lambda i: tuple(F[i]))
-        return tuple((Mapping.from_json(self.results[keys[i]][0].mapping), self.results[keys[i]][1])
-                     for i in front)
+        return tuple(
+            (Mapping.from_json(self.results[keys[i]][0].mapping), self.results[keys[i]][1])
+            for i in front
+        )
 
 
 def _fill(t: _Tuner, in_flight: list, waiting: dict) -> bool:
@@ -302,11 +338,21 @@ def _drain(t: _Tuner, in_flight: list, waiting: dict, timeout: float | None) -> 
 
 
 def _check_tune_args(network, hardware, runner, strategy, budget, seed, activity, log) -> None:
-    check_type("tune", "network", network, NetworkIR,
-               "from `(network, hardware), = tvm_loihi.extract_networks(mod)`")
-    check_type("tune", "hardware", hardware, HardwareSpec,
-               "from tvm_loihi.extract_networks(mod), or get_preset('loihi2_1chip') from "
-               "tvm_loihi.model.hardware")
+    check_type(
+        "tune",
+        "network",
+        network,
+        NetworkIR,
+        "from `(network, hardware), = tvm_loihi.extract_networks(mod)`",
+    )
+    check_type(
+        "tune",
+        "hardware",
+        hardware,
+        HardwareSpec,
+        "from tvm_loihi.extract_networks(mod), or get_preset('loihi2_1chip') from "
+        "tvm_loihi.model.hardware",
+    )
     if runner is not None:
         check_type("tune", "runner", runner, Runner, "e.g. tvm_loihi.measure.runner.LocalRunner()")
     check_type("tune", "strategy", strategy, str, "a registered name, e.g. 'bilevel'")
@@ -318,8 +364,9 @@ def _check_tune_args(network, hardware, runner, strategy, budget, seed, activity
         check_type("tune", "log", log, (str, os.PathLike, TuningLog), "the log file's path")
 
 
-def _rule(budget: int, max_wall_s: float | None, stagnation: int | None,
-          extra: Termination | None) -> Termination:
+def _rule(
+    budget: int, max_wall_s: float | None, stagnation: int | None, extra: Termination | None
+) -> Termination:
     """The run's stopping rules, in the order their reasons are reported."""
     rules: list[Termination] = [Budget(budget)]
     if max_wall_s is not None:
@@ -332,14 +379,26 @@ def _rule(budget: int, max_wall_s: float | None, stagnation: int | None,
     return AnyOf(*rules)
 
 
-def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = None,
-         strategy: str = "bilevel", budget: int = 300, seed: int = 0,
-         objectives: Sequence[str] = ("latency",), activity: ActivityProfile | None = None,
-         fidelity: str = "fast", log=None, max_wall_s: float | None = None,
-         stagnation: int | None = None, callback: Callable[[dict], None] | None = None,
-         strategy_params: dict | None = None, verify_fidelity: str | None = None,
-         verify_top_k: int = 8, max_energy_increase: float | None = None,
-         termination: Termination | None = None) -> TuneResult:
+def tune(
+    network: NetworkIR,
+    hardware: HardwareSpec,
+    runner: Runner | None = None,
+    strategy: str = "bilevel",
+    budget: int = 300,
+    seed: int = 0,
+    objectives: Sequence[str] = ("latency",),
+    activity: ActivityProfile | None = None,
+    fidelity: str = "fast",
+    log=None,
+    max_wall_s: float | None = None,
+    stagnation: int | None = None,
+    callback: Callable[[dict], None] | None = None,
+    strategy_params: dict | None = None,
+    verify_fidelity: str | None = None,
+    verify_top_k: int = 8,
+    max_energy_increase: float | None = None,
+    termination: Termination | None = None,
+) -> TuneResult:
     """Search for a low-latency mapping of ``network`` on ``hardware``.
 
     Parameters
@@ -401,8 +460,10 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
     TuneResult
     """
     if termination is not None and not isinstance(termination, Termination):
-        raise TypeError(f"tune: termination must be a tvm_loihi.tuning.termination.Termination, "
-                        f"got {type(termination).__name__}")
+        raise TypeError(
+            f"tune: termination must be a tvm_loihi.tuning.termination.Termination, "
+            f"got {type(termination).__name__}"
+        )
     _check_tune_args(network, hardware, runner, strategy, budget, seed, activity, log)
     if budget < 1:
         raise ValueError(f"tune: budget must be >= 1, got {budget}")
@@ -414,16 +475,24 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
     activity = activity if activity is not None else default_activity(network, hardware)
     problem = MappingProblem(network, hardware, activity)
     cls = get_strategy(strategy)
-    strat = cls(problem.space, n_obj=len(objectives), budget=budget, seed=seed,
-                seeds=problem.seeds() if cls.uses_seeds else (), traffic=problem.traffic,
-                order=problem.order, **(strategy_params or {}))
+    strat = cls(
+        problem.space,
+        n_obj=len(objectives),
+        budget=budget,
+        seed=seed,
+        seeds=problem.seeds() if cls.uses_seeds else (),
+        traffic=problem.traffic,
+        order=problem.order,
+        **(strategy_params or {}),
+    )
     own_runner = runner is None
     runner = LocalRunner() if own_runner else runner
     try:
         runner.register(network, hardware, activity)
         rule = _rule(budget, max_wall_s, stagnation, termination)
-        t = _Tuner(problem, strat, runner, objectives, fidelity, _open_log(log), budget, callback,
-                   rule)
+        t = _Tuner(
+            problem, strat, runner, objectives, fidelity, _open_log(log), budget, callback, rule
+        )
         t.evaluate_now(problem.default)
         in_flight: list = []
         waiting: dict = {}
@@ -440,8 +509,12 @@ def tune(network: NetworkIR, hardware: HardwareSpec, runner: Runner | None = Non
                     break
                 continue
             deadline = rule.deadline(t.state)
-            _drain(t, in_flight, waiting,
-                   None if deadline is None else max(0.0, deadline - time.monotonic()))
+            _drain(
+                t,
+                in_flight,
+                waiting,
+                None if deadline is None else max(0.0, deadline - time.monotonic()),
+            )
             if deadline is not None and time.monotonic() >= deadline:
                 reason = t.stop_reason() or "wall_time"
                 break  # a deadline abandons what is still in flight
@@ -458,10 +531,17 @@ def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, Me
     keys = [k for k in dict.fromkeys(t.order) if t.results[k][1].ok]
     keys = sorted(keys, key=lambda k: t.fitness(t.results[k][1])[0])[:top_k]  # ties: by order
     keys += [t.order[0]] if t.order[0] not in keys else []
-    inputs = [MeasureInput(*t.keys, t.results[k][0].mapping, fidelity, t.activity_key)
-              for k in keys]
-    known = [t.results[i.key()][1] if i.key() in t.results
-             else t.log.lookup(i) if t.log is not None else None for i in inputs]
+    inputs = [
+        MeasureInput(*t.keys, t.results[k][0].mapping, fidelity, t.activity_key) for k in keys
+    ]
+    known = [
+        t.results[i.key()][1]
+        if i.key() in t.results
+        else t.log.lookup(i)
+        if t.log is not None
+        else None
+        for i in inputs
+    ]
     todo = [i for i, r in zip(inputs, known) if r is None]
     futures = iter(t.runner.submit(todo) if todo else [])
     out = []
@@ -489,35 +569,63 @@ def _host_stats(t: _Tuner) -> dict:
     return {h: {"measured": n, "rejected": 0, "dropped": False} for h, n in sorted(counts.items())}
 
 
-def _result(t: _Tuner, strategy: str, seed: int, reason: str, verify_fidelity: str | None,
-            verified: list | None, max_energy_increase: float | None = None) -> TuneResult:
+def _result(
+    t: _Tuner,
+    strategy: str,
+    seed: int,
+    reason: str,
+    verify_fidelity: str | None,
+    verified: list | None,
+    max_energy_increase: float | None = None,
+) -> TuneResult:
     best_inp, best_res = t.results[t.best_key]
     default_inp, default_res = t.results[t.order[0]]
     extra: dict = {}
     if verified is not None:
         pairs = tuple((Mapping.from_json(i.mapping), r) for i, r in verified)
-        extra = {"verify_fidelity": verify_fidelity, "verified": pairs,
-                 "search_best": (Mapping.from_json(best_inp.mapping), best_res),
-                 "verify_evaluations": len(verified)}
+        extra = {
+            "verify_fidelity": verify_fidelity,
+            "verified": pairs,
+            "search_best": (Mapping.from_json(best_inp.mapping), best_res),
+            "verify_evaluations": len(verified),
+        }
         default_res = next(r for i, r in verified if i.mapping == default_inp.mapping)
     ranked = _ranked(t, verified)
     if max_energy_increase is not None and ranked:
         # the fastest within the budget: latency order, whatever the first objective
-        extra["fastest"] = tuple(Mapping.from_json(x.mapping) if i == 0 else x
-                                 for i, x in enumerate(ranked[0]))
+        extra["fastest"] = tuple(
+            Mapping.from_json(x.mapping) if i == 0 else x for i, x in enumerate(ranked[0])
+        )
         extra["max_energy_increase"] = float(max_energy_increase)
-        ranked = sorted([p for p in ranked if within_budget(p[1], default_res,
-                                                            max_energy_increase)],
-                        key=lambda p: p[1].latency_s)
+        ranked = sorted(
+            [p for p in ranked if within_budget(p[1], default_res, max_energy_increase)],
+            key=lambda p: p[1].latency_s,
+        )
     if ranked:
         best_inp, best_res, confirmation = confirm_best(
-            ranked, t.runner, (t.problem.network, t.problem.hardware, t.problem.activity),
-            t.objectives[0])
+            ranked,
+            t.runner,
+            (t.problem.network, t.problem.hardware, t.problem.activity),
+            t.objectives[0],
+        )
         extra["confirmation"] = confirmation.to_json()
     extra["hosts"] = _host_stats(t)
-    return TuneResult(strategy, seed, t.objectives, t.fidelity,
-                      Mapping.from_json(best_inp.mapping), best_res,
-                      Mapping.from_json(default_inp.mapping), default_res,
-                      t.state.history, t.state.values, t.pareto(), t.state.n_evaluations,
-                      t.state.cache_hits, t.state.duplicates, t.state.elapsed_s,
-                      reason or "budget", **extra)
+    return TuneResult(
+        strategy,
+        seed,
+        t.objectives,
+        t.fidelity,
+        Mapping.from_json(best_inp.mapping),
+        best_res,
+        Mapping.from_json(default_inp.mapping),
+        default_res,
+        t.state.history,
+        t.state.values,
+        t.pareto(),
+        t.state.n_evaluations,
+        t.state.cache_hits,
+        t.state.duplicates,
+        t.state.elapsed_s,
+        reason or "budget",
+        **extra,
+    )

@@ -44,8 +44,11 @@ MIN_ELASTICITY = 0.01  # RMS d log y / d log c below this: the data cannot see t
 MIN_SINGULAR = 1e-2  # singular values below this share of the largest span unidentified directions
 
 # For each assumed energy constant: the event count (of dynamic_energy's counts) it multiplies.
-_ENERGY_COUNTS = {"energy.msg_out_j": "axon_out", "energy.spike_out_j": "spikes",
-                  "energy.chip_crossing_j": "chip_crossings"}
+_ENERGY_COUNTS = {
+    "energy.msg_out_j": "axon_out",
+    "energy.spike_out_j": "spikes",
+    "energy.chip_crossing_j": "chip_crossings",
+}
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,15 @@ class ConstantFit:
     identified: bool
 
     def to_json(self) -> dict:
-        return {"name": self.name, "default": self.default, "fitted": self.fitted,
-                "lower": self.lower, "upper": self.upper, "elasticity": self.elasticity,
-                "identified": self.identified}
+        return {
+            "name": self.name,
+            "default": self.default,
+            "fitted": self.fitted,
+            "lower": self.lower,
+            "upper": self.upper,
+            "elasticity": self.elasticity,
+            "identified": self.identified,
+        }
 
 
 @dataclass(frozen=True)
@@ -99,14 +108,23 @@ class CalibrationFit:
     warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        return {"hardware": self.hardware.name, "hardware_key": self.hardware.key(),
-                "model": self.model, "n_train": self.n_train, "n_test": self.n_test,
-                "latency": {"before": self.latency_before.to_json(),
-                            "after": self.latency_after.to_json()},
-                "energy": {"before": self.energy_before.to_json(),
-                           "after": self.energy_after.to_json()},
-                "constants": [c.to_json() for c in self.constants],
-                "warnings": list(self.warnings)}
+        return {
+            "hardware": self.hardware.name,
+            "hardware_key": self.hardware.key(),
+            "model": self.model,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "latency": {
+                "before": self.latency_before.to_json(),
+                "after": self.latency_after.to_json(),
+            },
+            "energy": {
+                "before": self.energy_before.to_json(),
+                "after": self.energy_after.to_json(),
+            },
+            "constants": [c.to_json() for c in self.constants],
+            "warnings": list(self.warnings),
+        }
 
 
 @dataclass(frozen=True)
@@ -130,8 +148,12 @@ def _quality(pred: np.ndarray, meas: np.ndarray) -> FitQuality:
     return FitQuality(rho, float(np.median(np.abs(pred - meas) / meas)))
 
 
-def _samples(log, hardware: HardwareSpec, pairs: list[tuple[NetworkIR, ActivityProfile]],
-             fidelity: str | None) -> list[_Sample]:
+def _samples(
+    log,
+    hardware: HardwareSpec,
+    pairs: list[tuple[NetworkIR, ActivityProfile]],
+    fidelity: str | None,
+) -> list[_Sample]:
     by_key = {(n.workload_key(), hardware.key()): (n, a) for n, a in pairs}
     out = []
     records = log.records() if isinstance(log, TuningLog) else TuningLog(str(log)).records()
@@ -142,18 +164,30 @@ def _samples(log, hardware: HardwareSpec, pairs: list[tuple[NetworkIR, ActivityP
         if fidelity is not None and r.input.fidelity != fidelity:
             continue
         net, act = by_key[key]
-        out.append(_Sample(net, act, Mapping.from_json(r.input.mapping), float(r.result.latency_s),
-                           float(r.result.energy_j)))
+        out.append(
+            _Sample(
+                net,
+                act,
+                Mapping.from_json(r.input.mapping),
+                float(r.result.latency_s),
+                float(r.result.energy_j),
+            )
+        )
     return out
 
 
 def _latencies(samples: Sequence[_Sample], hw: HardwareSpec, model: str) -> np.ndarray:
-    return np.array([evaluate(s.network, s.mapping, hw, s.activity, model,
-                              validate=False).total_latency_s for s in samples])
+    return np.array(
+        [
+            evaluate(s.network, s.mapping, hw, s.activity, model, validate=False).total_latency_s
+            for s in samples
+        ]
+    )
 
 
-def _energy_terms(samples: Sequence[_Sample], hw: HardwareSpec, model: str,
-                  names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _energy_terms(
+    samples: Sequence[_Sample], hw: HardwareSpec, model: str, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per sample: the energy per inference of everything but ``names`` (fixed), and the
     coefficient of each name (so energy = fixed + X @ values); static power x MEASURED latency."""
     fixed, X = [], []
@@ -188,8 +222,9 @@ def _identify(J: np.ndarray, span: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return elasticity, ok
 
 
-def _fit_group(residuals, x0: np.ndarray, span: np.ndarray, lo_log: np.ndarray,
-               max_nfev: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_group(
+    residuals, x0: np.ndarray, span: np.ndarray, lo_log: np.ndarray, max_nfev: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Screen (one finite-difference Jacobian at ``x0``: constants the data cannot see are not
     fitted), then bounded soft-L1 least squares over the rest, in unit coordinates."""
     from scipy.optimize import least_squares
@@ -205,13 +240,23 @@ def _fit_group(residuals, x0: np.ndarray, span: np.ndarray, lo_log: np.ndarray,
     active = np.sqrt(np.mean((J0 / span[None, :]) ** 2, axis=0)) >= MIN_ELASTICITY
     x_best, J = x0.copy(), J0
     if active.any():
+
         def sub(z):
             x = x0.copy()
             x[active] = z
             return residuals(x)
 
-        res = least_squares(sub, x0[active], bounds=(0.0, 1.0), loss="soft_l1", f_scale=0.05,
-                            diff_step=step, max_nfev=max_nfev, ftol=1e-4, xtol=1e-4)
+        res = least_squares(
+            sub,
+            x0[active],
+            bounds=(0.0, 1.0),
+            loss="soft_l1",
+            f_scale=0.05,
+            diff_step=step,
+            max_nfev=max_nfev,
+            ftol=1e-4,
+            xtol=1e-4,
+        )
         x_best[active] = res.x
         J = np.zeros_like(J0)
         J[:, active] = res.jac
@@ -219,11 +264,19 @@ def _fit_group(residuals, x0: np.ndarray, span: np.ndarray, lo_log: np.ndarray,
     return np.exp(lo_log + x_best * span), elasticity, identified
 
 
-def calibrate(log, hardware: HardwareSpec, networks: NetworkIR | Sequence[NetworkIR],
-              activities: ActivityProfile | Sequence[ActivityProfile] | None = None, *,
-              fidelity: str | None = None, holdout: float = 0.25, seed: int = 0,
-              model: str = "fast", max_records: int = 200,
-              name: str | None = None) -> CalibrationFit:
+def calibrate(
+    log,
+    hardware: HardwareSpec,
+    networks: NetworkIR | Sequence[NetworkIR],
+    activities: ActivityProfile | Sequence[ActivityProfile] | None = None,
+    *,
+    fidelity: str | None = None,
+    holdout: float = 0.25,
+    seed: int = 0,
+    model: str = "fast",
+    max_records: int = 200,
+    name: str | None = None,
+) -> CalibrationFit:
     """Fit ``hardware``'s assumed constants to the measured records of ``log``.
 
     Parameters
@@ -272,7 +325,8 @@ def calibrate(log, hardware: HardwareSpec, networks: NetworkIR | Sequence[Networ
         raise ValueError(
             f"calibrate: {len(samples)} usable records of {[n.name for n in nets]} on hardware "
             f"{hardware.name} ({hardware.key()}) in the log; need at least {MIN_RECORDS} "
-            "(tune with a larger --budget, or check --hardware and the model match the log)")
+            "(tune with a larger --budget, or check --hardware and the model match the log)"
+        )
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(samples))
     n_test = max(1, round(holdout * len(samples))) if holdout > 0 else 0
@@ -284,9 +338,12 @@ def calibrate(log, hardware: HardwareSpec, networks: NetworkIR | Sequence[Networ
 
     # continuous constants only: a count such as the link buffer depth is not a least-squares
     # variable (it keeps the hardware's value)
-    assumed = [c for c in ASSUMED_CONSTANTS if c.split(".")[0] in ("timing", "energy")
-               and isinstance(getattr(getattr(hardware, c.split(".")[0]), c.split(".")[1]),
-                              float)]
+    assumed = [
+        c
+        for c in ASSUMED_CONSTANTS
+        if c.split(".")[0] in ("timing", "energy")
+        and isinstance(getattr(getattr(hardware, c.split(".")[0]), c.split(".")[1]), float)
+    ]
     t_names = [c for c in assumed if c.startswith("timing.")]
     e_names = [c for c in assumed if c.startswith("energy.")]
     fits: dict[str, ConstantFit] = {}
@@ -338,32 +395,61 @@ def calibrate(log, hardware: HardwareSpec, networks: NetworkIR | Sequence[Networ
     for h in (hardware, spec):
         if test:
             lat = _latencies(test, h, model)
-            en = np.array([evaluate(s.network, s.mapping, h, s.activity, model,
-                                    validate=False).energy_per_inference_j for s in test])
-            quality.append((_quality(lat, np.array([s.latency_s for s in test])),
-                            _quality(en, np.array([s.energy_j for s in test]))))
+            en = np.array(
+                [
+                    evaluate(
+                        s.network, s.mapping, h, s.activity, model, validate=False
+                    ).energy_per_inference_j
+                    for s in test
+                ]
+            )
+            quality.append(
+                (
+                    _quality(lat, np.array([s.latency_s for s in test])),
+                    _quality(en, np.array([s.energy_j for s in test])),
+                )
+            )
         else:
             quality.append((FitQuality(float("nan"), float("nan")),) * 2)
-    return CalibrationFit(spec, tuple(fits[c] for c in assumed), len(train), len(test),
-                          quality[0][0], quality[1][0], quality[0][1], quality[1][1], model,
-                          tuple(notes))
+    return CalibrationFit(
+        spec,
+        tuple(fits[c] for c in assumed),
+        len(train),
+        len(test),
+        quality[0][0],
+        quality[1][0],
+        quality[0][1],
+        quality[1][1],
+        model,
+        tuple(notes),
+    )
 
 
 def format_fit(fit: CalibrationFit) -> str:
     """The fit as a text table: quality before/after, then one row per constant."""
-    lines = [f"calibration on {fit.n_train} training / {fit.n_test} held-out records "
-             f"({fit.model} model):",
-             f"{'held-out':10s} {'Spearman before':>16s} {'after':>8s} "
-             f"{'median rel. err before':>23s} {'after':>8s}"]
-    for what, b, a in (("latency", fit.latency_before, fit.latency_after),
-                       ("energy", fit.energy_before, fit.energy_after)):
-        lines.append(f"{what:10s} {b.spearman:16.3f} {a.spearman:8.3f} "
-                     f"{b.median_rel_error:23.2%} {a.median_rel_error:8.2%}")
-    lines.append(f"{'constant':28s} {'default':>10s} {'fitted':>10s} {'range':>21s} "
-                 f"{'elasticity':>10s}  identified")
+    lines = [
+        f"calibration on {fit.n_train} training / {fit.n_test} held-out records "
+        f"({fit.model} model):",
+        f"{'held-out':10s} {'Spearman before':>16s} {'after':>8s} "
+        f"{'median rel. err before':>23s} {'after':>8s}",
+    ]
+    for what, b, a in (
+        ("latency", fit.latency_before, fit.latency_after),
+        ("energy", fit.energy_before, fit.energy_after),
+    ):
+        lines.append(
+            f"{what:10s} {b.spearman:16.3f} {a.spearman:8.3f} "
+            f"{b.median_rel_error:23.2%} {a.median_rel_error:8.2%}"
+        )
+    lines.append(
+        f"{'constant':28s} {'default':>10s} {'fitted':>10s} {'range':>21s} "
+        f"{'elasticity':>10s}  identified"
+    )
     for c in fit.constants:
-        lines.append(f"{c.name:28s} {c.default:10.3g} {c.fitted:10.3g} "
-                     f"{c.lower:10.3g}-{c.upper:<10.3g} {c.elasticity:10.3f}  "
-                     f"{'yes' if c.identified else 'no (kept default)'}")
+        lines.append(
+            f"{c.name:28s} {c.default:10.3g} {c.fitted:10.3g} "
+            f"{c.lower:10.3g}-{c.upper:<10.3g} {c.elasticity:10.3f}  "
+            f"{'yes' if c.identified else 'no (kept default)'}"
+        )
     lines += [f"warning: {w}" for w in fit.warnings]
     return "\n".join(lines)

@@ -100,8 +100,13 @@ class TuneState:
         if best is None or evaluation.fitness[0] < self.evaluations[best].fitness[0]:
             best, improved = n - 1, n
         best_value = (evaluation if best == n - 1 else self.evaluations[best]).fitness[0]
-        return replace(self, evaluations=(*self.evaluations, evaluation), best=best,
-                       last_improvement=improved, history=(*self.history, best_value))
+        return replace(
+            self,
+            evaluations=(*self.evaluations, evaluation),
+            best=best,
+            last_improvement=improved,
+            history=(*self.history, best_value),
+        )
 
     def with_duplicate(self) -> TuneState:
         """The state after one more duplicate proposal."""

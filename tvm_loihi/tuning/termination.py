@@ -48,8 +48,9 @@ class AnyOf(Termination):
         flat: list[Termination] = []
         for rule in rules:
             if not isinstance(rule, Termination):
-                raise TypeError(f"termination rules must be Termination objects, got "
-                                f"{type(rule).__name__}")
+                raise TypeError(
+                    f"termination rules must be Termination objects, got {type(rule).__name__}"
+                )
             flat += rule.rules if isinstance(rule, AnyOf) else [rule]
         self.rules = tuple(flat)
 
