@@ -115,20 +115,7 @@ def test_min_cores_is_minimal_on_tiny():
             assert any(v[0] == k for v in _oracle_violations(net, worse, hw))
 
 
-# Under the recalibrated Lava L2 limits (#13: 16,000 input / output axons instead of 4,096) mlp_k's
-# Lava default needs (20, 62, 63, 63, 31, 2) = 241 cores, 2 chips, not the 5-8 chips WORKLOADS.md
-# asks for (it was sized against the 4,096-axon limit). The original 8192-wide widths
-# (1024-8192x4-4096-256) need 693 cores = 5.4 chips again; resizing a workload is left to the
-# lead, so the requirement stays asserted and is marked as a known failure.
-_MLP_K = pytest.param(
-    "mlp_k",
-    marks=pytest.mark.xfail(
-        strict=True, reason="mlp_k needs 2 chips under the Lava L2 limits; WORKLOADS.md asks 5-8"
-    ),
-)
-
-
-@pytest.mark.parametrize("name", ["mlp_tiny", "mlp_a", "mlp_b", "mlp_b2", _MLP_K])
+@pytest.mark.parametrize("name", ["mlp_tiny", "mlp_a", "mlp_b", "mlp_b2", "mlp_k"])
 def test_lava_default_valid_and_sized_per_workloads_md(name):
     net = network(name)
     hw = get_preset(WORKLOADS[name].hardware)
