@@ -125,7 +125,7 @@ def _short(name: str, n: int) -> ActivityProfile:
 def host_saturated_mapping(net, hw) -> Mapping:
     """mlp_a with layer 0 at the east end of router row 0 and layer 1 west of it sending to layer 2
     in the east columns: the host's input and layer 1's output share row 0's east links (the
-    host port waits up to 2 us per timestep with 2-message buffers)."""
+    host port waits up to 1.4 us per timestep with 2-message buffers)."""
     cpl = lava_default_mapping(net, hw).cores_per_layer
 
     def cores(routers):
