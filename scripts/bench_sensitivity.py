@@ -7,7 +7,7 @@ calibration) is measured under the default calibration and under every variant:
 * each assumed constant (``ASSUMED_CONSTANTS``) at both ends of its range (``ASSUMED_RANGES``, else
   x0.5 and x2);
 * the topology and model variants kept as presets (8 x 16 mesh, 8,192-neuron limit, the L1 barrier
-  ramp, the pre-recalibration v0 constants).
+  ramp, the running-power variant, the pre-recalibration v0 constants).
 
 Per variant, side by side in one table (and in JSON):
 
@@ -56,9 +56,10 @@ PRESET_VARIANTS = {
         "loihi2_1chip_mesh16",
         "loihi2_1chip_n8192",
         "loihi2_1chip_ramp",
+        "loihi2_1chip_running",
         "loihi2_1chip_v0",
     ),
-    "loihi2_2chip": ("loihi2_2chip_v0",),
+    "loihi2_2chip": ("loihi2_2chip_running", "loihi2_2chip_v0"),
     "kapoho_point": ("kapoho_point_v0",),
 }
 
@@ -173,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/bench_sensitivity.json")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="run only the variants whose label contains this text and merge their rows into "
+        "the workload's saved entry (the rest of the table is kept)",
+    )
     args = ap.parse_args(argv)
     spec = WORKLOADS[args.workload]
     net = quantize_network(float_layers(spec), calibration=sample_inputs(spec), name=spec.name)
@@ -195,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     print(head + "\n" + "-" * len(head), flush=True)
     rows = []
     for label, variant in variants(hw):
+        if args.only not in label:
+            continue
         row = {
             "variant": label,
             "hardware": variant.name,
@@ -212,6 +221,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:42s} {row['spearman']:8.3f} {row['n_compared']:4d} {row['keep']:6.3f} {tail}",
             flush=True,
         )
+    existing = {}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            existing = json.load(f)
+    if args.only and args.workload in existing:
+        fresh = {r["variant"] for r in rows}
+        kept = [r for r in existing[args.workload]["rows"] if r["variant"] not in fresh]
+        rows = kept + rows
     summary = {
         "min_spearman": min(r["spearman"] for r in rows),
         "min_keep": min(r["keep"] for r in rows),
@@ -243,10 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": time.perf_counter() - start,
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    existing = {}
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            existing = json.load(f)
     existing[args.workload] = out
     with open(args.out, "w") as f:
         json.dump(existing, f, indent=2)

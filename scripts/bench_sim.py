@@ -1,6 +1,8 @@
 """Benchmark the Loihi 2 simulator: evaluations/s of both fidelities, cost growth with network size,
 Lava-default figures vs the lower bound, and fast/event rank agreement. Prints a table, writes
-results/bench_sim.json. Usage: python scripts/bench_sim.py [--quick]"""
+results/bench_sim.json (``--out``). Per workload it also times the event model with the preset's
+finite link buffers against unbounded ones on the Lava default, side by side, as a ratio.
+Usage: python scripts/bench_sim.py [--quick] [--workloads mlp_a,mlp_b2] [--no-growth]"""
 
 from __future__ import annotations
 
@@ -35,6 +37,31 @@ def _rate(fn, budget_s: float, max_calls: int = 100_000) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _backpressure_cost(net, mapping, hw, act, budget_s: float) -> dict:
+    """Event-model time per evaluation with the preset's finite link buffers and with unbounded
+    ones (``link_buffer_msgs = 0``), measured alternately (so load on a shared machine hits both
+    alike); medians over the rounds; the ratio is what back-pressure costs."""
+    if hw.timing.link_buffer_msgs == 0:
+        return {}
+    unbounded = hw.replace_constant("timing.link_buffer_msgs", 0)
+    times: dict[str, list[float]] = {"bounded": [], "unbounded": []}
+    for spec in (hw, unbounded):
+        evaluate(net, mapping, spec, act, "event", validate=False)  # warm
+    t_end = time.perf_counter() + 2 * budget_s
+    while len(times["bounded"]) < 50 and (time.perf_counter() < t_end or len(times["bounded"]) < 3):
+        for label, spec in (("bounded", hw), ("unbounded", unbounded)):
+            t0 = time.perf_counter()
+            evaluate(net, mapping, spec, act, "event", validate=False)
+            times[label].append(time.perf_counter() - t0)
+    b, u = float(np.median(times["bounded"])), float(np.median(times["unbounded"]))
+    return {
+        "event_bounded_s": b,
+        "event_unbounded_s": u,
+        "bounded_over_unbounded": b / u,
+        "backpressure_rounds": len(times["bounded"]),
+    }
+
+
 def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
     spec = WORKLOADS[name]
     hw = get_preset(spec.hardware)
@@ -53,6 +80,7 @@ def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
         "event_evals_per_s": _rate(
             lambda: evaluate(net, lava, hw, act, "event", validate=False), budget_s, 50
         ),
+        **_backpressure_cost(net, lava, hw, act, budget_s),
         "fast_latency_s": fast.total_latency_s,
         "event_latency_s": event.total_latency_s,
         "energy_per_inference_j": fast.energy_per_inference_j,
@@ -112,6 +140,8 @@ def main() -> None:
         default=20,
         help="random mappings for mlp_k (its event model takes seconds per evaluation)",
     )
+    ap.add_argument("--out", default="results/bench_sim.json", help="JSON written")
+    ap.add_argument("--no-growth", action="store_true", help="skip the cost-growth study")
     args = ap.parse_args()
     budget = 1.0 if args.quick else 5.0
     rows = []
@@ -124,6 +154,10 @@ def main() -> None:
             f"{r['workload']:7s} {r['hardware']:13s} cores {r['cores']:4d} "
             f"chips {r['chips']} | fast "
             f"{r['fast_evals_per_s']:8.1f}/s event {r['event_evals_per_s']:7.2f}/s | "
+            f"event ms bounded/unbounded {r.get('event_bounded_s', float('nan')) * 1e3:.1f}/"
+            f"{r.get('event_unbounded_s', float('nan')) * 1e3:.1f} = "
+            f"{r.get('bounded_over_unbounded', float('nan')):.2f}x "
+            f"({r.get('backpressure_rounds', 0)} runs) | "
             f"latency fast "
             f"{r['fast_latency_s'] * 1e3:.3f} ms event/fast {r['event_over_fast']:.3f} "
             f"fast/bound "
@@ -132,7 +166,7 @@ def main() -> None:
             f"{r.get('spearman_fast_event', float('nan')):.3f} ({r.get('rank_mappings', 0)})",
             flush=True,
         )
-    growth = growth_rows(0.5 if args.quick else 2.0)
+    growth = [] if args.no_growth else growth_rows(0.5 if args.quick else 2.0)
     print("\nwidth  cores  synapses   fast ms  event ms  (784-w-w-w-10, 90 % sparse, 2 chips)")
     for g in growth:
         print(
@@ -140,7 +174,7 @@ def main() -> None:
             f"{g['event_ms']:9.1f}"
         )
     os.makedirs("results", exist_ok=True)
-    with open("results/bench_sim.json", "w") as f:
+    with open(args.out, "w") as f:
         json.dump({"workloads": rows, "growth": growth, "argv": sys.argv[1:]}, f, indent=2)
 
 

@@ -184,3 +184,51 @@ def test_message_and_spike_energies_are_assumed_with_their_range():
         assert name in ASSUMED_CONSTANTS
         assert ASSUMED_RANGES[name] == (10e-12, 111e-12)
     assert set(ASSUMED_RANGES) <= set(ASSUMED_CONSTANTS)
+
+
+def test_running_power_variant_adds_the_measured_draw_of_a_running_chip():
+    """Variant ``*_running``: time-proportional power per used chip while running, on top of the
+    0.232 W static, so that the two make 0.47 W, the total a 5-core LIF run draws stepping at
+    1.77 us (OzU-CAST LoihiScalingEfficiency, notes M3 and §4). It only adds
+    ``chips_used x 0.238 W x latency``: latencies are unchanged and the energy change of a faster
+    mapping falls by 0.238 W x (its chips x latency - the other's), i.e. it moves towards
+    "energy falls with latency" wherever chips x latency falls."""
+    from tvm_loihi.model.hardware import RUNNING_TOTAL_W, RUNNING_W_PER_CHIP, HardwareSpec
+
+    assert RUNNING_TOTAL_W == 0.47
+    default, running = get_preset("loihi2_1chip"), get_preset("loihi2_1chip_running")
+    assert running.energy.static_w_per_chip + running.energy.running_w_per_chip == pytest.approx(
+        RUNNING_TOTAL_W
+    )
+    assert RUNNING_W_PER_CHIP == pytest.approx(0.238)
+    assert default.energy.running_w_per_chip == 0.0
+    # the default presets keep their hardware keys; spec files without the field load as before
+    d = default.to_json()
+    del d["energy"]["running_w_per_chip"]
+    assert HardwareSpec.from_json(d) == default and HardwareSpec.from_json(d).key() == default.key()
+    assert running.key() != default.key()
+
+    net = _network((64, 96, 96, 10), 0.5, 0, "small")
+    act = ActivityProfile(
+        tuple(np.random.default_rng(2).random((8, s)) < 0.2 for s in net.layer_sizes)
+    )
+    compact = lava_default_mapping(net, default)
+    spread = Mapping.from_assignment(net, (12, 12, 4), np.arange(28))
+    runs = {}
+    for name, hw in (("default", default), ("running", running)):
+        for label, m in (("compact", compact), ("spread", spread)):
+            runs[name, label] = evaluate(net, m, hw, act)
+    for label in ("compact", "spread"):
+        a, b = runs["default", label], runs["running", label]
+        assert a.total_latency_s == b.total_latency_s
+        assert b.energy_breakdown_j["running_j"] == pytest.approx(
+            b.chips_used * 0.238 * b.total_latency_s
+        )
+        assert a.energy_breakdown_j["running_j"] == 0.0
+        assert b.energy_j == pytest.approx(a.energy_j + b.energy_breakdown_j["running_j"])
+    sd, sr = runs["default", "spread"], runs["running", "spread"]
+    cd, cr = runs["default", "compact"], runs["running", "compact"]
+    assert sd.total_latency_s < cd.total_latency_s  # spreading is faster here
+    shift = 0.238 * (sd.total_latency_s - cd.total_latency_s)  # one chip both
+    assert (sr.energy_j - cr.energy_j) == pytest.approx(sd.energy_j - cd.energy_j + shift)
+    assert sr.energy_j - cr.energy_j < sd.energy_j - cd.energy_j

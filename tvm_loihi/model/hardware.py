@@ -219,10 +219,23 @@ class Energy:
     # the SDNN run). Charged per USED chip: Lava's accounting convention (the lava-dl notebooks
     # subtract idle chips' static power arithmetically), not measured power gating.
     static_w_per_chip: float = 0.232
+    # Time-proportional power per used chip while a workload runs, on top of static (management,
+    # barrier, clocks). 0 by default: no source separates it. Variant ``*_running``: 0.238 W, so
+    # that static + running = 0.47 W, the total a 5-core LIF run draws on Loihi 2 while stepping at
+    # 1.77 us (OzU-CAST LoihiScalingEfficiency power.png, notes/loihi2-silicon.md M3 and §4, "~0.45
+    # W" there); an upper bound, since it includes those 5 cores' small dynamic power.
+    running_w_per_chip: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _check_float("Energy", f.name, getattr(self, f.name)))
+
+
+# Measured Loihi 2 draw of a near-idle run: 5 cores of a small LIF network stepping at 1.77 us
+# draw 0.47 W in total (OzU-CAST LoihiScalingEfficiency, notes/loihi2-silicon.md M3); less the
+# 0.232 W static power this is the running-power variant's time-proportional power per used chip.
+RUNNING_TOTAL_W: float = 0.47
+RUNNING_W_PER_CHIP: float = round(RUNNING_TOTAL_W - Energy.static_w_per_chip, 12)
 
 
 # Constants whose value is assumed (sensitivity-tested at x0.5 and x2), as "group.field".
@@ -299,6 +312,7 @@ _BASIS: tuple[tuple[str, str, str], ...] = (
     ("energy.hop_local_j", "J", "L1 Davies 2018"),
     ("energy.chip_crossing_j", "J", "assumed ~10x an on-chip hop"),
     ("energy.static_w_per_chip", "W", "measured 0.232 W (PilotNet LIF); per used chip (Lava)"),
+    ("energy.running_w_per_chip", "W", "0 (unknown); *_running: 0.47 W 5-core run - static"),
 )
 
 
@@ -332,6 +346,7 @@ def calibration_table(hardware: HardwareSpec | None = None) -> tuple[Calibration
 _POST_V0_FIELDS: dict[str, dict[str, int]] = {
     "limits": {"dense_extra_synapses": 0, "max_neuron_groups": 8},
     "timing": {"link_buffer_msgs": 0},
+    "energy": {"running_w_per_chip": 0.0},
 }
 
 
@@ -534,6 +549,7 @@ def _v0(name: str, **geometry) -> HardwareSpec:
 # 4-core tiles; and the press "8 x 16 mesh" counts 128 cores, which this layout also has. The
 # 8 x 16 single-core-router mesh is preset ``loihi2_1chip_mesh16``.
 _TILE = {"routers_x": 8, "routers_y": 4, "cores_per_router": 4}
+_RUNNING = Energy(running_w_per_chip=RUNNING_W_PER_CHIP)
 _RAMP = Timing(barrier_routers=(1.0, 2.0, 4.0, 29.0), barrier_s=(0.6e-6, 1.0e-6, 1.4e-6, 1.8e-6))
 
 PRESETS: dict[str, HardwareSpec] = {
@@ -550,6 +566,11 @@ PRESETS: dict[str, HardwareSpec] = {
         "loihi2_1chip_n8192", limits=CoreLimits(max_neurons=8192), **_TILE
     ),
     "loihi2_1chip_ramp": HardwareSpec("loihi2_1chip_ramp", timing=_RAMP, **_TILE),
+    # Time-proportional running power per used chip on top of static (Energy.running_w_per_chip).
+    "loihi2_1chip_running": HardwareSpec("loihi2_1chip_running", energy=_RUNNING, **_TILE),
+    "loihi2_2chip_running": HardwareSpec(
+        "loihi2_2chip_running", chips_x=2, energy=_RUNNING, **_TILE
+    ),
     # The pre-#13 constants and topologies, hashed under their old names (see HardwareSpec.key).
     "loihi2_1chip_v0": _v0("loihi2_1chip_v0"),
     "loihi2_2chip_v0": _v0("loihi2_2chip_v0", chips_x=2),

@@ -1,5 +1,5 @@
-"""Energy: dynamic energy per event (the same counts for both fidelities) plus static power x
-latency."""
+"""Energy: dynamic energy per event (the same counts for both fidelities) plus static (and, in a
+variant, running) power x latency."""
 
 from __future__ import annotations
 
@@ -65,4 +65,6 @@ def energy_breakdown(
     return {
         **dynamic_energy(e, counts),
         "static_j": mt.chips_used * e.static_w_per_chip * latency_s,
+        # time-proportional power of the used chips while running (0 unless a variant sets it)
+        "running_j": mt.chips_used * e.running_w_per_chip * latency_s,
     }

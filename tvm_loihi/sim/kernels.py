@@ -56,6 +56,67 @@ def _order(keys, m, out, tmp):
 
 
 @njit(cache=True)
+def _reinsert(keys, m, prev, out, budget):
+    """Sort ``keys[:m]`` into ``out[:m]`` as :func:`_order` does (ascending, ties by index) by
+    insertion from ``prev``, the order of nearly the same keys: linear when few keys moved. Gives
+    up (returns False) after ``budget`` moves or on a NaN key."""
+    moves = 0
+    for i in range(m):
+        e = prev[i]
+        k = keys[e]
+        if k != k:
+            return False
+        j = i
+        while j > 0:
+            f = out[j - 1]
+            if keys[f] > k or (keys[f] == k and f > e):
+                out[j] = f
+                j -= 1
+                moves += 1
+            else:
+                break
+        if moves > budget:
+            return False
+        out[j] = e
+    return True
+
+
+@njit(cache=True)
+def _order_events(keys, m, last, out, half, tmp, reuse):
+    """Sort the ``2m`` events (first arrivals ``keys[:m]``, last arrivals ``keys[m:]``) into
+    ``out`` as :func:`_order` does (ascending, ties by index). Each half is sorted on its own
+    into ``last`` (``2m``: the first then the last arrivals' order, kept for the next call) and
+    the two merged: on a tie the first arrival, the lower index, goes first, so the order is the
+    one stable sort of all ``2m``. With ``reuse``, ``last`` holds the halves' orders from a call on
+    nearly the same keys, and each half is re-sorted by insertion from it (linear when few keys
+    moved; from scratch after ``8m`` moves)."""
+    for side in range(2):
+        k = keys[side * m : (side + 1) * m]
+        order = last[side * m : (side + 1) * m]
+        if reuse and _reinsert(k, m, order, half, 8 * m):
+            order[:] = half[:m]
+        else:
+            _order(k, m, order, tmp)
+    i, j, o = 0, 0, 0
+    while i < m and j < m:
+        if keys[m + last[m + j]] < keys[last[i]]:
+            out[o] = m + last[m + j]
+            j += 1
+        else:
+            out[o] = last[i]
+            i += 1
+        o += 1
+    while i < m:
+        out[o] = last[i]
+        i += 1
+        o += 1
+    while j < m:
+        out[o] = m + last[m + j]
+        j += 1
+        o += 1
+
+
+@njit(cache=True)
 def _route_diff(diff, m, x0, y0, x1, y1, gw, cells):
     """Add pair weights ``m`` (T,) to the difference array at both ends of its X and Y segments."""
     if x1 != x0:
@@ -299,10 +360,10 @@ def _sweep(head, tail, work_pt, msgs_pt, pairs, t, buf, oa, ob, tmp):
 
 
 @njit(cache=True)
-def _reich_held(keys, idx, m, sizes, floors, s, depart):
-    """:func:`_reich`, where train ``k``'s last message leaves no earlier than ``floors[k]`` (it
-    waits upstream for space in the link's downstream buffer; the link serves others meanwhile)."""
-    last = _reich(keys, idx, m, sizes, s, depart)
+def _hold(m, floors, depart, last):
+    """Departures of :func:`_reich` (``last`` the latest) where train ``k``'s last message leaves
+    no earlier than ``floors[k]`` (it waits upstream for space in the link's downstream buffer;
+    the link serves others meanwhile). Returns the new latest departure."""
     for k in range(m):
         if floors[k] > depart[m + k]:
             depart[m + k] = floors[k]
@@ -379,7 +440,20 @@ def link_queues_bp(
     hol_b = np.empty(n_links)
     hol_d = np.empty(n_links)  # ... the wait behind it
     hol_next = np.empty(n_links, dtype=np.int64)  # and the link that train waits for
+    # Re-use across passes (bit for bit the same result as solving every link every pass): a
+    # link's Reich solve depends only on its trains' arrivals (floors and blocking act after it),
+    # so where those are bit for bit the ones of its last solve in this timestep its departures
+    # are re-used; where some changed, the last sort order seeds an insertion sort.
+    seen_h = np.empty(n_items)
+    seen_b = np.empty(n_items)
+    dep_first = np.empty(n_items)
+    dep_last = np.empty(n_items)
+    seen_done = np.empty(n_links)
+    solved = np.zeros(n_links, dtype=np.bool_)
+    seen_perm = np.empty(2 * n_items, dtype=np.int64)  # each link's last sort order
+    half = np.empty(widest, dtype=np.int64)
     for t in range(T):
+        solved[:] = False
         hol_a[:] = np.inf
         hol_b[:] = -np.inf
         hol_d[:] = 0.0
@@ -414,6 +488,7 @@ def link_queues_bp(
                 m = hi - lo
                 link = item_link[act[lo]]
                 s, lat = service[link], latency[link]
+                same = solved[link]
                 for q in range(m):
                     i = act[lo + q]
                     p = item_pair[i]
@@ -423,8 +498,26 @@ def link_queues_bp(
                     keys[m + q] = b[p]
                     sizes[q] = row[p]
                     floors[q] = floor[i]
-                _order(keys, 2 * m, idx, tmp)
-                done = _reich_held(keys, idx, m, sizes, floors, s, depart)
+                    if same and (seen_h[i] != h[p] or seen_b[i] != b[p]):
+                        same = False
+                if same:
+                    for q in range(m):
+                        depart[q] = dep_first[items[q]]
+                        depart[m + q] = dep_last[items[q]]
+                    done = seen_done[link]
+                else:
+                    perm = seen_perm[2 * lo : 2 * (lo + m)]
+                    _order_events(keys, m, perm, idx, half, tmp, solved[link])
+                    done = _reich(keys, idx, m, sizes, s, depart)
+                    for q in range(m):
+                        i = items[q]
+                        seen_h[i] = keys[q]
+                        seen_b[i] = keys[m + q]
+                        dep_first[i] = depart[q]
+                        dep_last[i] = depart[m + q]
+                    seen_done[link] = done
+                    solved[link] = True
+                done = _hold(m, floors, depart, done)
                 last_done = max(last_done, done)
                 blocked = hol_d[link] > 0.0
                 for q in range(m):

@@ -22,7 +22,8 @@ class Measurement:
     throughput_sps : float
         Samples per second over the whole run.
     energy_j : float
-        Total energy of the run (dynamic + static).
+        Total energy of the run (dynamic + static + running, the last 0 unless the spec sets
+        ``energy.running_w_per_chip``).
     energy_per_inference_j : float
         ``energy_j / n_samples``.
     cores_used, chips_used, n_samples : int
@@ -31,7 +32,7 @@ class Measurement:
         Integer event counts named like Lava's Loihi 2 profilers (``syn_ops``, ``dendrite_updates``,
         ``spikes_in``, ``axon_out``) plus ``spikes``, hop and crossing counts, ``timesteps``.
     energy_breakdown_j : dict
-        Energy per component.
+        Energy per component (dynamic ones, ``static_j`` and ``running_j``, both of used chips).
     timesteps : dict
         ``(T,)`` arrays: ``step_s``, ``compute_s``, ``link_s``, ``flight_s`` (see the models' docs).
     barrier_s : float
@@ -45,7 +46,8 @@ class Measurement:
     static_board_j : float
         Static energy of every chip of the system over the run. ``energy_j`` charges static power
         per *used* chip (Lava's convention: lava-dl subtracts idle chips arithmetically); idle
-        chips are not power-gated on Kapoho Point, so the board draws this much.
+        chips are not power-gated on Kapoho Point, so the board draws this much. Running power
+        is charged to the used chips either way (an idle chip does not run).
     """
 
     fidelity: str

@@ -202,7 +202,8 @@ def _energy_terms(
                 coef.append(m.chips_used * s.latency_s / n)
             else:
                 coef.append(float(counts.get(_ENERGY_COUNTS[name], 0.0)) / n)
-        total = sum(dyn.values()) / n + m.chips_used * hw.energy.static_w_per_chip * s.latency_s / n
+        power = hw.energy.static_w_per_chip + hw.energy.running_w_per_chip
+        total = sum(dyn.values()) / n + m.chips_used * power * s.latency_s / n
         fixed.append(total - float(np.dot(coef, [_value(hw, c) for c in names])))
         X.append(coef)
     return np.array(fixed), np.array(X)
