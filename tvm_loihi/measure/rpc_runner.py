@@ -42,8 +42,6 @@ import concurrent.futures
 import ctypes
 import json
 import logging
-import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -53,7 +51,7 @@ from .checks import HARDWARE_TOLERANCE, MAX_STRIKES, check_result, parse_result,
 from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload, batch_to_text
 from .records import MeasureError, MeasureInput, MeasureResult
 from .runner import Runner
-from .tracker import free_hosts, hosts_for_key, query_summary
+from .tracker import connect_tracker, free_hosts, hosts_for_key, query_summary
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +137,11 @@ def request_session(
     from tvm import rpc
     from tvm.rpc import base
 
-    if not hosts_for_key(query_summary(*tracker, timeout_s=min(timeout_s, 10.0)), key):
+    summary = query_summary(*tracker, timeout_s=min(timeout_s, 10.0), secret=secret or "")
+    if not hosts_for_key(summary, key):
         raise NoHostForKey(f"no host serves key {key!r} at tracker {tracker[0]}:{tracker[1]}")
     try:
-        with socket.create_connection(tracker, timeout=timeout_s) as sock:
-            sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
-            if struct.unpack("<i", base.recvall(sock, 4))[0] != base.RPC_TRACKER_MAGIC:
-                raise HostUnavailable(f"{tracker} is not an RPC tracker")
+        with connect_tracker(*tracker, timeout_s=timeout_s, secret=secret or "") as sock:
             base.sendjson(sock, [base.TrackerCode.REQUEST, key, "", priority])
             value = base.recvjson(sock)
     except OSError as exc:  # socket.timeout included: every host stayed busy
@@ -322,7 +318,7 @@ class RPCRunner(Runner):
         self.key = key
         self._secret = load_secret(secret, secret_file)
         try:
-            summary = query_summary(*self.tracker)
+            summary = query_summary(*self.tracker, secret=self._secret or "")
         except OSError as exc:
             raise TrackerUnreachable(
                 f"RPC tracker {tracker_host}:{tracker_port} is unreachable: {exc}"
@@ -405,7 +401,9 @@ class RPCRunner(Runner):
     def usable_hosts(self) -> list[str]:
         """Hosts registered under the key and not dropped from this run."""
         try:
-            listed = hosts_for_key(query_summary(*self.tracker), self.key)
+            listed = hosts_for_key(
+                query_summary(*self.tracker, secret=self._secret or ""), self.key
+            )
         except OSError:
             listed = list(self._stats)
         return [h for h in listed if h not in self._dropped]
