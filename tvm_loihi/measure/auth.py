@@ -179,14 +179,15 @@ def client_handshake(
     AuthenticationError
         The peer refused the secret (or requires one we do not have), or did not prove it holds
         it, or speaks no tvm_loihi authentication.
-    TimeoutError
-        The peer did not answer in time (the transport's time-out).
+    OSError
+        The transport failed: no answer in time, connection closed or reset (a busy tracker
+        closes connections at accept, which a caller retries).
     """
     try:
         challenge = json.loads(challenge_fn())
         if not isinstance(challenge, dict):
             raise ValueError(f"challenge is a {type(challenge).__name__}")
-    except TimeoutError:
+    except OSError:  # time-out, connection closed or reset: transport, not credentials
         raise
     except Exception as exc:
         raise AuthenticationError(
@@ -207,7 +208,7 @@ def client_handshake(
     request = json.dumps({"client_nonce": cn, "mac": mac(secret, b"client", hn, cn, context)})
     try:
         reply = json.loads(auth_fn(request))
-    except TimeoutError:
+    except OSError:
         raise
     except Exception as exc:
         if "refused" in str(exc):
@@ -282,8 +283,12 @@ def authenticate_tracker(sock: socket.socket, secret: bytes | None, where: str) 
     Raises
     ------
     AuthenticationError
-        The tracker refused the secret, runs ``--insecure``, could not prove it holds the secret,
-        or is a stock TVM tracker (which closes the connection at our magic).
+        The tracker refused the secret, runs ``--insecure`` or could not prove it holds the
+        secret.
+    OSError
+        No answer within the socket's time-out, or the connection was closed before a challenge
+        (a tracker with too many connections in the handshake, or a stock TVM tracker, which
+        closes it at our magic).
     """
     if secret is None:
         return
@@ -294,8 +299,8 @@ def authenticate_tracker(sock: socket.socket, secret: bytes | None, where: str) 
             return recv_frame(sock)
         except ConnectionError:
             raise ConnectionError(
-                "it closed the connection: a stock TVM tracker? start the farm's tracker with "
-                "`tvm-loihi tracker`"
+                f"tracker {where} closed the connection at authentication (too many connections "
+                "at once, or a stock TVM tracker: start the farm's with `tvm-loihi tracker`)"
             ) from None
 
     def answer(text: str) -> str:

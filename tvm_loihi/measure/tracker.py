@@ -49,9 +49,10 @@ def connect_tracker(
     ------
     AuthenticationError
         The tracker refused the secret or requires one (none configured), or could not prove it
-        holds it, or does not speak the handshake (a stock TVM tracker).
+        holds it.
     OSError
-        The tracker cannot be reached or does not answer within ``timeout_s``.
+        The tracker cannot be reached, does not answer within ``timeout_s``, or closed the
+        connection (too busy; a stock TVM tracker when we hold a secret).
     """
     from tvm.rpc import base
 
