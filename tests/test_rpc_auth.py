@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import sys
 import time
 
 import pytest
+from _farm import NO_SECRET_ENV, cli, cli_farm, serve_argv
 from _sim_workloads import activity, network
 
 from tvm_loihi.measure import backend
@@ -35,12 +34,6 @@ from tvm_loihi.model.mapping import lava_default_mapping
 
 HW = get_preset("loihi2_1chip")
 KEY = "loihi2auth"
-NO_SECRET_ENV = {"TVM_LOIHI_SECRET": "", "TVM_LOIHI_SECRET_FILE": ""}
-
-
-def _cli() -> list[str]:
-    exe = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
-    return [exe] if os.path.exists(exe) else [shutil.which("tvm-loihi") or "tvm-loihi"]
 
 
 def _clean_env(**extra) -> dict:
@@ -55,42 +48,8 @@ def farm(tmp_path_factory):
     secret_file = log_dir / "secret"
     secret_file.write_text(secret + "\n")
     secret_file.chmod(0o600)
-    tracker = start_tracker("127.0.0.1", str(log_dir), secret=secret)
-    host = None
-    try:
-        port = free_port()
-        host = _spawn(
-            f"serve-{port}",
-            [
-                *_cli(),
-                "serve",
-                "--tracker",
-                f"127.0.0.1:{tracker.port}",
-                "--key",
-                KEY,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--secret-file",
-                str(secret_file),
-            ],
-            str(log_dir),
-            env=NO_SECRET_ENV,
-        )
-        _finish_host_start(host)
-        wait_for_hosts("127.0.0.1", tracker.port, KEY, 1, secret=secret)
-        yield {
-            "addr": ("127.0.0.1", tracker.port),
-            "host": host,
-            "secret": secret,
-            "secret_file": str(secret_file),
-            "log_dir": str(log_dir),
-        }
-    finally:
-        if host is not None:
-            host.kill()
-        tracker.kill()
+    with cli_farm(str(log_dir), KEY, secret, str(secret_file)) as f:
+        yield f
 
 
 @pytest.fixture
@@ -189,7 +148,7 @@ def test_tune_cli_with_wrong_secret_fails_in_one_line(farm, tmp_path):
     bad.write_text("this-is-not-the-farm-secret")
     res = subprocess.run(
         [
-            *_cli(),
+            *cli(),
             "tune",
             "--workload",
             "mlp_tiny",
@@ -217,7 +176,7 @@ def test_tune_cli_with_wrong_secret_fails_in_one_line(farm, tmp_path):
 @pytest.mark.parametrize("command", ["serve", "tracker"])
 def test_no_secret_and_no_insecure_refuses_to_start(command):
     res = subprocess.run(
-        [*_cli(), command, "--port", str(free_port())],
+        [*cli(), command, "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=120,
@@ -236,7 +195,7 @@ def test_insecure_host_warns_and_secret_holding_clients_do_not_trust_it(farm, tm
     host = _spawn(
         f"insecure-{port}",
         [
-            *_cli(),
+            *cli(),
             "serve",
             "--tracker",
             f"127.0.0.1:{tracker.port}",
@@ -278,7 +237,7 @@ def test_insecure_tracker_warns(tmp_path):
     port = free_port()
     proc = _spawn(
         f"tracker-{port}",
-        [*_cli(), "tracker", "--port", str(port), "--insecure"],
+        [*cli(), "tracker", "--port", str(port), "--insecure"],
         str(tmp_path),
         env=NO_SECRET_ENV,
     )
@@ -292,23 +251,6 @@ def test_insecure_tracker_warns(tmp_path):
         assert "WARNING: tvm-loihi tracker runs --insecure" in proc.output()
     finally:
         proc.kill()
-
-
-def _serve_argv(tracker_port: int, key: str, *extra: str) -> list[str]:
-    port = free_port()
-    return [
-        *_cli(),
-        "serve",
-        "--tracker",
-        f"127.0.0.1:{tracker_port}",
-        "--key",
-        key,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        *extra,
-    ]
 
 
 def test_tracker_refuses_clients_without_the_secret(farm, tmp_path, no_secret):
@@ -353,13 +295,13 @@ def test_tracker_refuses_clients_without_the_secret(farm, tmp_path, no_secret):
     hosts = [
         _spawn(
             "open-host",
-            _serve_argv(addr[1], "loihi2fake", "--insecure"),
+            serve_argv(addr[1], "loihi2fake", "--insecure"),
             str(tmp_path),
             env=NO_SECRET_ENV,
         ),
         _spawn(
             "wrong-host",
-            _serve_argv(addr[1], "loihi2fake", "--secret-file", str(wrong)),
+            serve_argv(addr[1], "loihi2fake", "--secret-file", str(wrong)),
             str(tmp_path),
             env=NO_SECRET_ENV,
         ),
@@ -404,6 +346,10 @@ def test_a_flood_of_silent_connections_does_not_stop_the_tracker(farm, no_secret
             except OSError:
                 closed += 1
         assert closed == 8
+        # Meanwhile a member is turned away too, as a transport error its caller retries (an
+        # RPCRunner keeps trying until give_up_after_s), never as a refusal of its secret.
+        with pytest.raises(OSError):
+            query_summary(*addr, secret=farm["secret"])
     finally:
         for sock in flood:
             sock.close()
