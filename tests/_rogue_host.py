@@ -42,6 +42,7 @@ def rogue_init(backend: str, secret: bytes | None = None) -> None:
     ``PYTHONPATH``)."""
     rpc_server._die_with_parent()
     rpc_server.harden_server()
+    rpc_server.authenticate_registration(secret)  # it registers with the tracker like any host
     remote.register(LyingBackend(), secret)
 
 

@@ -241,7 +241,9 @@ def test_entrypoints_run_a_farm_on_localhost(tmp_path):
             )
             procs.append(_start(compose["host"]["entrypoint"], env, str(tmp_path / f"host{i}.log")))
         key = host_img["env"]["TVM_LOIHI_KEY"]
-        assert len(wait_for_hosts("127.0.0.1", port, key, n_hosts, timeout_s=120)) == n_hosts
+        secret = open(secret_file).read().strip()  # the tracker answers only the farm's members
+        found = wait_for_hosts("127.0.0.1", port, key, n_hosts, timeout_s=120, secret=secret)
+        assert len(found) == n_hosts
         _tune_through_the_farm(compose["tune"], port, tmp_path, secret_file)
         codes = [_stop(p) for p in reversed(procs)]
         assert codes == [0] * len(procs)  # SIGTERM is a clean exit, as under docker stop
@@ -272,7 +274,8 @@ def _tune_through_the_farm(tune_service: dict, port: int, tmp_path, secret_file:
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "best found" in res.stdout
-    hosts = hosts_for_key(query_summary("127.0.0.1", port), "loihi2")
+    secret = open(secret_file).read().strip()
+    hosts = hosts_for_key(query_summary("127.0.0.1", port, secret=secret), "loihi2")
     records = [json.loads(line) for line in open(tmp_path / "results" / "tune.jsonl")]
     assert {r["result"]["host"] for r in records} <= set(hosts) and records
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from _sim_workloads import activity, network
 
 from tvm_loihi.measure import backend
@@ -18,8 +17,7 @@ from tvm_loihi.measure.payload import (
     batch_to_text,
 )
 from tvm_loihi.measure.records import MeasureError, MeasureInput, MeasureResult
-from tvm_loihi.measure.rpc_runner import RPCRunner, request_session
-from tvm_loihi.measure.tracker import LocalFarm
+from tvm_loihi.measure.rpc_runner import RPCRunner
 from tvm_loihi.model.hardware import CoreLimits, HardwareSpec, get_preset
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 from tvm_loihi.search import get_strategy
@@ -29,26 +27,6 @@ from tvm_loihi.tuning import tune
 HW = get_preset("loihi2_1chip")
 # batch_target_s this large makes every batch as full as the queue allows, whatever the timing
 FORCE = {"batch": 6, "batch_target_s": 100.0}
-
-
-@pytest.fixture(scope="module")
-def farm():
-    with LocalFarm(n_hosts=2) as f:
-        yield f
-
-
-@pytest.fixture
-def session(farm):
-    sess = request_session(farm.tracker_addr, farm.key, session_timeout_s=60, timeout_s=30)
-    funcs = {
-        n: sess.get_function(f"tvm_loihi.remote.{n}")
-        for n in ("version", "upload", "measure_batch")
-    }
-    try:
-        yield funcs
-    finally:
-        funcs.clear()
-        del sess  # release the host at once
 
 
 def _mappings(net, act, n: int) -> list[dict]:

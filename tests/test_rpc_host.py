@@ -24,7 +24,6 @@ from tvm_loihi.measure.rpc_runner import (
     request_session,
 )
 from tvm_loihi.measure.tracker import (
-    LocalFarm,
     free_port,
     hosts_for_key,
     query_summary,
@@ -35,26 +34,6 @@ from tvm_loihi.model.hardware import CoreLimits, HardwareSpec, get_preset
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 
 HW = get_preset("loihi2_1chip")
-
-
-@pytest.fixture(scope="module")
-def farm():
-    with LocalFarm(n_hosts=2) as f:
-        yield f
-
-
-@pytest.fixture
-def session(farm):
-    sess = request_session(farm.tracker_addr, farm.key, session_timeout_s=60, timeout_s=30)
-    funcs = {
-        n: sess.get_function(f"tvm_loihi.remote.{n}")
-        for n in ("version", "upload", "has", "measure")
-    }
-    try:
-        yield funcs
-    finally:
-        funcs.clear()
-        del sess  # release the host at once (a forgotten session keeps it busy)
 
 
 def _request(net, hw, mapping: dict, fidelity: str = "fast", timeout_s: float = 30.0) -> str:
@@ -224,3 +203,19 @@ def test_host_launcher_killed_leaves_no_orphan(farm):
             time.sleep(0.2)
     finally:
         proc.kill()
+
+
+def test_runner_config_is_one_value_with_its_fields_readable(farm):
+    from tvm_loihi.measure.rpc_runner import RPCConfig
+
+    with pytest.raises(ValueError, match="batch must be >= 1"):
+        RPCConfig(batch=0)
+    config = RPCConfig(timeout_s=7, batch=2)
+    assert (config.measure_deadline_s, config.batch_deadline_s) == (17.0, 24.0)
+    with RPCRunner(*farm.tracker_addr, key=farm.key, config=config, max_attempts=5) as runner:
+        assert runner.config == RPCConfig(timeout_s=7, batch=2, max_attempts=5)
+        # what code that only knows "a runner" reads (tuning.confirm): the config's fields
+        assert (runner.timeout_s, runner.batch, runner.max_attempts) == (7.0, 2, 5)
+        assert runner.n_parallel == 2 * runner.n_workers
+    with pytest.raises(TypeError):
+        RPCRunner(*farm.tracker_addr, key=farm.key, not_a_field=1)

@@ -8,10 +8,8 @@ import io
 import json
 import os
 import secrets
-import shutil
 import struct
 import subprocess
-import sys
 import time
 import tracemalloc
 import zipfile
@@ -19,6 +17,7 @@ import zlib
 
 import numpy as np
 import pytest
+from _farm import cli, cli_farm
 from _sim_workloads import activity, network
 
 from tvm_loihi.measure import backend
@@ -26,11 +25,7 @@ from tvm_loihi.measure.payload import MeasureRequest, PayloadError, UploadPayloa
 from tvm_loihi.measure.records import MeasureResult
 from tvm_loihi.measure.rpc_runner import request_session
 from tvm_loihi.measure.tracker import (
-    _finish_host_start,
-    _spawn,
     free_port,
-    start_tracker,
-    wait_for_hosts,
 )
 from tvm_loihi.model.hardware import get_preset
 from tvm_loihi.model.mapping import lava_default_mapping
@@ -40,50 +35,16 @@ HW = get_preset("loihi2_1chip")
 KEY = "loihi2sec"
 
 
-def _cli() -> list[str]:
-    exe = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
-    return [exe] if os.path.exists(exe) else [shutil.which("tvm-loihi") or "tvm-loihi"]
-
-
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
     # The host and this process's request_session share the secret through $TVM_LOIHI_SECRET;
     # the sessions below are authenticated: what they may do is the point of these tests.
+    secret = secrets.token_hex(32)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TVM_LOIHI_SECRET", secrets.token_hex(32))
+        mp.setenv("TVM_LOIHI_SECRET", secret)
         mp.delenv("TVM_LOIHI_SECRET_FILE", raising=False)
-        yield from _farm(tmp_path_factory)
-
-
-def _farm(tmp_path_factory):
-    log_dir = str(tmp_path_factory.mktemp("sec_farm"))
-    tracker = start_tracker("127.0.0.1", log_dir)
-    host = None
-    try:
-        port = free_port()
-        host = _spawn(
-            f"serve-{port}",
-            [
-                *_cli(),
-                "serve",
-                "--tracker",
-                f"127.0.0.1:{tracker.port}",
-                "--key",
-                KEY,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            log_dir,
-        )
-        _finish_host_start(host)
-        wait_for_hosts("127.0.0.1", tracker.port, KEY, 1)
-        yield {"addr": ("127.0.0.1", tracker.port), "host": host}
-    finally:
-        if host is not None:
-            host.kill()
-        tracker.kill()
+        with cli_farm(str(tmp_path_factory.mktemp("sec_farm")), KEY, secret) as f:
+            yield f
 
 
 @pytest.fixture
@@ -262,7 +223,7 @@ def test_serve_refuses_non_loopback_without_secret_and_warns_when_insecure():
     # come before the bind, which then fails, so no host is exposed by the test.
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_LOIHI_SECRET")}
-    argv = [*_cli(), "serve", "--host", "192.0.2.1", "--port", str(port)]
+    argv = [*cli(), "serve", "--host", "192.0.2.1", "--port", str(port)]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode != 0
     assert "no secret configured; refusing" in res.stderr, res.stderr

@@ -8,7 +8,6 @@ import collections
 import time
 
 import psutil
-import pytest
 from _sim_workloads import activity, network
 
 from tvm_loihi.measure import backend
@@ -26,10 +25,7 @@ WORKLOAD = "mlp_a"  # big enough that measurements overlap in flight on three ho
 FIDELITY = "event"  # measurements long enough that all three hosts overlap
 
 
-@pytest.fixture(scope="module")
-def farm():
-    with LocalFarm(n_hosts=3) as f:
-        yield f
+FARM_HOSTS = 3  # the conftest farm's size
 
 
 def _check_log(path, result) -> list:

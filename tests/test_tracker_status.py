@@ -10,11 +10,9 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tvm_loihi.cli.farm_cmd import tracker_status
 from tvm_loihi.measure.rpc_runner import request_session
-from tvm_loihi.measure.tracker import LocalFarm, free_port
+from tvm_loihi.measure.tracker import free_port
 
 CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
 
@@ -47,12 +45,6 @@ def test_tracker_status_rows_from_a_summary():
         }
     ]
     assert tracker_status({}) == []
-
-
-@pytest.fixture(scope="module")
-def farm():
-    with LocalFarm(n_hosts=2) as f:
-        yield f
 
 
 def test_status_of_a_real_farm_and_a_held_session(farm):

@@ -31,8 +31,9 @@ Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.m
 * Sessions are authenticated (:mod:`tvm_loihi.measure.auth`): the secret comes from
   ``--secret-file``, ``$TVM_LOIHI_SECRET_FILE`` or ``$TVM_LOIHI_SECRET``; without one the host
   refuses to start (on any address, loopback or not) unless ``--insecure`` is given, which prints
-  a warning on stderr (:func:`unauthenticated_warning`). The tracker registration itself is TVM's
-  and unauthenticated (docs/measurement.md, threat model).
+  a warning on stderr (:func:`unauthenticated_warning`). The registration with the tracker runs the
+  same handshake on every tracker connection (:func:`authenticate_registration`), so a
+  ``tvm-loihi tracker`` with the farm's secret lists only hosts that hold it.
 
 The server binds 127.0.0.1 unless ``--host`` says otherwise. On SIGTERM/SIGINT it kills its listen
 process and exits.
@@ -47,6 +48,14 @@ import os
 import signal
 import sys
 import time
+
+from tvm_loihi.measure.auth import (  # noqa: F401  (is_loopback, NO_SECRET: public here too)
+    NO_SECRET,
+    AuthenticationError,
+    authenticate_tracker,
+    is_loopback,
+    resolve_secret,
+)
 
 logger = logging.getLogger("tvm_loihi.rpc_server")
 READY_MARKER = "tvm_loihi.rpc_server ready"  # printed (with the port) once the server is listening
@@ -77,6 +86,9 @@ def harden_server() -> None:
         while True:
             try:
                 return original_listen(*args)
+            except AuthenticationError as exc:  # wrong secret: say so, retry slowly
+                srv.logger.error("cannot register with the tracker: %s; retrying in 5 s", exc)
+                time.sleep(REGISTER_RETRY_S)
             except Exception as exc:  # tracker unreachable for 60 s, tracker protocol error, ...
                 srv.logger.warning(
                     "listen loop failed (%s: %s); restarting in 1 s", type(exc).__name__, exc
@@ -95,6 +107,42 @@ def harden_server() -> None:
     _serve_loop._tvm_loihi_original = original_serve_loop
     _serving._tvm_loihi_hardened = True
     srv._serving, srv._listen_loop, srv._serve_loop = _serving, _listen_loop, _serve_loop
+
+
+REGISTER_RETRY_S = 5.0  # pause before registering again after the tracker refused our secret
+TRACKER_HANDSHAKE_S = 10.0  # the handshake on a tracker connection must finish within this
+
+
+def authenticate_registration(secret: bytes | None) -> None:
+    """Make this process's tracker connections (TVM's listen loop registering the host) run the
+    handshake of :func:`~tvm_loihi.measure.auth.authenticate_tracker` before TVM's protocol.
+
+    Without a secret nothing changes (TVM's protocol as is: a stock or ``--insecure`` tracker).
+    A refusal raises :class:`~tvm_loihi.measure.auth.AuthenticationError` out of the listen loop,
+    which :func:`harden_server`'s loop logs and retries after :data:`REGISTER_RETRY_S`.
+    """
+    from tvm.rpc import base
+
+    if secret is None or getattr(base.connect_with_retry, "_tvm_loihi_auth", False):
+        return
+    original = base.connect_with_retry
+
+    def connect_with_retry(addr, *args, **kwargs):
+        sock = original(addr, *args, **kwargs)
+        sock.settimeout(TRACKER_HANDSHAKE_S)
+        try:
+            authenticate_tracker(sock, secret, f"{addr[0]}:{addr[1]}")
+        except (AuthenticationError, ValueError) as exc:
+            sock.close()
+            raise AuthenticationError(str(exc)) from None
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(None)
+        return sock
+
+    connect_with_retry._tvm_loihi_auth = True
+    base.connect_with_retry = connect_with_retry
 
 
 REFUSED = "refused: a tvm_loihi host serves only measurement"
@@ -165,6 +213,7 @@ def server_init(backend, secret: bytes | None = None) -> None:
     """The ``server_init_callback``: runs in TVM's listen process before it accepts sessions."""
     _die_with_parent()
     harden_server()
+    authenticate_registration(secret)
     from tvm_loihi.measure import remote
 
     state = remote.register(backend, secret)
@@ -240,18 +289,6 @@ def _tracker_addr(text: str | None) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) binds only this machine's loopback."""
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
-
-
 def unauthenticated_warning(host: str) -> str:
     """The line printed when a host serves without a secret (``--insecure``)."""
     reach = "this machine" if is_loopback(host) else "the network"
@@ -261,46 +298,6 @@ def unauthenticated_warning(host: str) -> str:
         "on it, hold it busy or register a rogue host under its key. Configure a secret "
         "(--secret-file or $TVM_LOIHI_SECRET) instead."
     )
-
-
-NO_SECRET = (
-    "tvm_loihi.rpc_server: no secret configured; refusing to serve unauthenticated "
-    "sessions. Put a secret in a file (python -c 'import secrets; "
-    "print(secrets.token_hex(32))' > secret && chmod 600 secret) and pass --secret-file "
-    "secret (or set $TVM_LOIHI_SECRET), or pass --insecure to serve anyone who reaches "
-    "this host."
-)
-
-
-def resolve_secret(secret_file: str | None, insecure: bool, host: str, what: str) -> bytes | None:
-    """The secret a server starts with, or None when ``insecure``; SystemExit with one line when it
-    has none and is not ``insecure`` (or the configured one is unusable).
-
-    ``--insecure`` with a secret configured is an error too: say which one is meant.
-    """
-    from tvm_loihi.measure.auth import SecretError, load_secret
-
-    try:
-        secret = load_secret(secret_file=secret_file)
-    except SecretError as exc:
-        raise SystemExit(f"{what}: {exc}") from None
-    if insecure:
-        if secret is not None:
-            raise SystemExit(
-                f"{what}: --insecure given but a secret is configured "
-                "(--secret-file / $TVM_LOIHI_SECRET[_FILE]); drop one of them"
-            )
-        return None
-    if secret is None:
-        raise SystemExit(
-            NO_SECRET.replace("tvm_loihi.rpc_server", what)
-            + (
-                ""
-                if is_loopback(host)
-                else f" Binding {host!r} (not loopback) without a secret is refused."
-            )
-        )
-    return secret
 
 
 def make_host_backend(args: argparse.Namespace):

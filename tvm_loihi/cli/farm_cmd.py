@@ -11,9 +11,7 @@ a secret unless ``--insecure`` is given (which prints a warning)."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import time
 
 from ..constants import TRACKER_READY_MARKER as TRACKER_READY
 from .errors import CliError
@@ -62,56 +60,41 @@ def cmd_serve(args) -> int:
 
 
 def cmd_tracker(args) -> int:
-    """Start TVM's RPC tracker and block until SIGTERM/SIGINT.
+    """Start the farm's tracker (:mod:`tvm_loihi.measure.tracker_server`: TVM's tracker behind
+    the shared-secret handshake) and block until SIGTERM/SIGINT.
 
-    The tracker itself does not check connections (docs/measurement.md, threat model); it refuses
-    to start without a configured secret unless ``--insecure``, so that a farm states its choice
-    once for every process, and ``--insecure`` prints the warning.
+    It refuses to start without a configured secret unless ``--insecure`` (TVM's protocol to
+    anyone, with a warning).
     """
     if args.action == "status":
         return _tracker_status(args)
-    from tvm.rpc.tracker import Tracker
+    from ..measure.auth import resolve_secret
+    from ..measure.tracker_server import bind, insecure_warning, serve
 
-    from ..rpc_server import resolve_secret
-
-    if resolve_secret(args.secret_file, args.insecure, args.host, "tvm-loihi tracker") is None:
-        print(
-            f"WARNING: tvm-loihi tracker runs --insecure on {args.host!r}: the farm's hosts do "
-            "not authenticate their clients; anyone who reaches them can measure on them.",
-            file=sys.stderr,
-            flush=True,
-        )
-
+    secret = resolve_secret(args.secret_file, args.insecure, args.host, "tvm-loihi tracker")
+    if secret is None:
+        print(insecure_warning(args.host), file=sys.stderr, flush=True)
     try:
-        tracker = Tracker(
-            args.host,
-            port=args.port,
-            port_end=args.port_end or args.port + 10,
-            silent=not args.verbose,
-        )
+        sock = bind(args.host, args.port, args.port_end or args.port + 10)
     except OSError as err:
         raise CliError(
             f"cannot start a tracker on {args.host}:{args.port} ({err}); pick another --port"
+        ) from None
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO)
+
+    def _ready(host, port):
+        print(
+            f"{TRACKER_READY} at {host}:{port} pid={os.getpid()} "
+            f"auth={'none' if secret is None else 'hmac-sha256'} "
+            f"(hosts: tvm-loihi serve --tracker {host}:{port})",
+            flush=True,
         )
 
-    def _stop(signum, frame):
-        try:
-            tracker.terminate()
-        except OSError:  # the tracker process is already gone (e.g. the signal reached it too)
-            pass
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(
-        f"{TRACKER_READY} at {args.host}:{tracker.port} pid={os.getpid()} "
-        f"(hosts: tvm-loihi serve --tracker {args.host}:{tracker.port})",
-        flush=True,
-    )
-    while tracker.proc is not None and tracker.proc.is_alive():
-        time.sleep(0.5)
-    print("tvm-loihi tracker: tracker process exited", file=sys.stderr, flush=True)
-    return 1
+    serve(sock, secret, _ready)
+    return 0
 
 
 def tracker_status(summary: dict) -> list[dict]:
@@ -144,12 +127,16 @@ def tracker_status(summary: dict) -> list[dict]:
 def _tracker_status(args) -> int:
     import json
 
+    from ..measure.auth import AuthenticationError, SecretError, load_secret
     from ..measure.tracker import query_summary
     from ..report.table import format_table
 
     where = f"{args.host}:{args.port}"
     try:
-        summary = query_summary(args.host, args.port, timeout_s=args.timeout)
+        secret = "" if args.insecure else load_secret(secret_file=args.secret_file)
+        summary = query_summary(args.host, args.port, timeout_s=args.timeout, secret=secret)
+    except (AuthenticationError, SecretError) as err:
+        raise CliError(str(err)) from None
     except OSError as err:
         raise CliError(
             f"tracker {where} does not answer ({err}); start one with `tvm-loihi tracker "

@@ -350,7 +350,7 @@ def _add_farm(sub) -> None:
     _auth_args(p)
     p = sub.add_parser(
         "tracker",
-        help="start TVM's RPC tracker, or `tracker status`: its hosts and queues "
+        help="start the farm's RPC tracker, or `tracker status`: its hosts and queues "
         "($TVM_LOIHI_* defaults)",
     )
     p.add_argument(

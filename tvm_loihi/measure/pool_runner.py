@@ -93,32 +93,13 @@ class PoolRunner(Runner):
                 f.write(payload.to_bytes())
             self._uploads[key] = path
 
-    def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
-        """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are
-        values)."""
+    def _check_accepting(self) -> None:
         if self._closed:
             raise RuntimeError("PoolRunner is closed")
-        futures = []
-        for inp in inputs:
-            fut: concurrent.futures.Future = concurrent.futures.Future()
-            fut.set_running_or_notify_cancel()
-            key = (inp.workload_key, inp.hardware_key)
-            mismatch = self._activity_mismatch(inp)
-            if mismatch is not None:
-                fut.set_result(mismatch)
-            elif key not in self._uploads:
-                fut.set_result(
-                    MeasureResult.failure(
-                        MeasureError.UNKNOWN_WORKLOAD,
-                        f"workload {inp.workload_key} on hardware "
-                        f"{inp.hardware_key} was not registered with this runner (call register "
-                        "first)",
-                    )
-                )
-            else:
-                self._launch(inp, fut, attempt=1)
-            futures.append(fut)
-        return futures
+
+    def _start(self, accepted) -> None:
+        for inp, fut in accepted:
+            self._launch(inp, fut, attempt=1)
 
     def _launch(self, inp: MeasureInput, fut: concurrent.futures.Future, attempt: int) -> None:
         key = (inp.workload_key, inp.hardware_key)

@@ -1,9 +1,14 @@
 """``RPCRunner``: measure candidates on the hosts registered with a TVM RPC tracker.
 
-Pipeline per worker thread (one per host the tracker offers): *request* a session (with a time-out,
-after checking that some host serves the key), *upload* each workload once per session, *measure*
-many mappings (only the mapping JSON crosses the link), *release* the session when idle, near its
-lifetime, or broken.
+Pipeline per worker thread (one per host the tracker offers), as named steps
+(:mod:`tvm_loihi.measure.rpc_session`, re-exported here) that each take the one :class:`RPCConfig`
+holding every limit and grace time: :func:`create_session` (request a host
+with a time-out, after checking that some host serves the key; connect; authenticate),
+:func:`upload_workload` (each workload once per session), :func:`run_measure` /
+:func:`run_batch` (only the mapping JSON crosses the link), :func:`release_session` (when idle,
+near the session's lifetime, broken or wedged, and in the worker's ``finally``). The runner's
+submission and triage are :class:`~tvm_loihi.measure.runner.Runner`'s; this module implements how
+a valid candidate is queued, measured, checked and retried.
 
 What TVM 0.27's RPC does under failure, and what this runner does about it
 (``../shared/notes/tvm-0.27.md`` §5.4):
@@ -13,8 +18,8 @@ What TVM 0.27's RPC does under failure, and what this runner does about it
   tracker), and the key is checked in the tracker summary first.
 * ``session_timeout`` is the lifetime of the whole session, not a per-call limit: sessions are
   renewed before they expire, and each measurement carries its own ``timeout_s`` that the *host*
-  enforces (SIGALRM) and answers as ``TIMEOUT``. A client-side deadline (``timeout_s + grace``)
-  guards against a wedged host.
+  enforces (SIGALRM) and answers as ``TIMEOUT``. A client-side deadline
+  (``RPCConfig.measure_deadline_s``) guards against a wedged host.
 * A session object that is never released keeps its host busy: sessions live in one place and are
   dropped explicitly (:meth:`_Session.close`), also on error and on :meth:`RPCRunner.close`.
 * A host dying mid-call raises ``kShutdown``/broken-pipe errors: the session is dropped and the
@@ -39,139 +44,45 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import ctypes
-import json
 import logging
-import socket
-import struct
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
-from .auth import AuthenticationError, authenticate_session, load_secret
-from .checks import HARDWARE_TOLERANCE, MAX_STRIKES, check_result, parse_result, tolerance_for
-from .payload import PROTOCOL_VERSION, MeasureRequest, UploadPayload, batch_to_text
+from .auth import AuthenticationError, load_secret
+from .checks import check_result, parse_result, tolerance_for
+from .payload import MeasureRequest, UploadPayload
 from .records import MeasureError, MeasureInput, MeasureResult
+from .rpc_session import (  # noqa: F401  (the step module's public names are this module's too)
+    BATCH_TARGET_S,
+    CALL_GRACE_S,
+    DEFAULT_BATCH,
+    EWMA_ALPHA,
+    RENEW_MARGIN_S,
+    RETRY_PAUSE_S,
+    UPLOAD_GRACE_S,
+    WORKER_JOIN_S,
+    FarmUnavailable,
+    HostUnavailable,
+    NoHostForKey,
+    RPCConfig,
+    TrackerUnreachable,
+    _Session,
+    _split_batch_reply,
+    call_with_deadline,
+    create_session,
+    release_session,
+    request_session,
+    run_batch,
+    run_measure,
+    upload_workload,
+)
 from .runner import Runner
 from .tracker import free_hosts, hosts_for_key, query_summary
 
 logger = logging.getLogger(__name__)
 
-# Grace times (seconds). A client-side deadline is the host's own limit plus a grace for the answer
-# to cross the link.
-CALL_GRACE_S = 10.0  # on top of timeout_s: a measurement not answered by then means a wedged host
-RENEW_MARGIN_S = 10.0  # on top of timeout_s: renew a session this long before TVM would end it
-UPLOAD_GRACE_S = 60.0  # on top of request_timeout_s: time for one workload upload
-WORKER_JOIN_S = 5.0  # close() waits this long for the workers to stop
-RETRY_PAUSE_S = 0.5  # between session requests that failed
-DEFAULT_BATCH = 4  # candidates per request at most (adaptive below that)
-BATCH_TARGET_S = 0.1  # a batch should take about this long on the host
-EWMA_ALPHA = 0.2  # weight of the newest observation in the timing estimates
-
-
-class HostUnavailable(RuntimeError):
-    """No session could be obtained (nobody serves the key, or all hosts stayed busy)."""
-
-
-class NoHostForKey(HostUnavailable):
-    """The tracker lists no host under the key at all."""
-
-
-class TrackerUnreachable(HostUnavailable):
-    """No RPC tracker answers at the given address."""
-
-
-class FarmUnavailable(HostUnavailable):
-    """The runner went ``give_up_after_s`` without a session (tracker lost, every host held by
-    another client, or no host left): it measures nothing more and says why."""
-
-
-def call_with_deadline(fn, timeout_s: float, *args):
-    """Run ``fn(*args)`` in a daemon thread; raise TimeoutError if it has not returned after
-    ``timeout_s``.
-
-    The thread is abandoned on time-out (it ends when the blocked call does; TVM's session time-out
-    bounds that on the host side), and whatever it returns is dropped, which releases a late RPC
-    session.
-    """
-    box: dict = {}
-    done = threading.Event()
-
-    def _run():
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=_run, daemon=True, name="tvm_loihi-rpc-call").start()
-    if not done.wait(timeout_s):
-        name = getattr(fn, "__name__", "call")
-        raise TimeoutError(f"{name} did not return within {timeout_s:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def request_session(
-    tracker: tuple[str, int],
-    key: str,
-    session_timeout_s: float,
-    timeout_s: float,
-    priority: int = 1,
-    secret: bytes | str | None = None,
-):
-    """Ask the tracker for a host under ``key``, connect to it and authenticate, giving up after
-    ``timeout_s``.
-
-    Unlike ``TrackerSession.request`` this never blocks forever: the request goes over a socket with
-    a time-out, and closing that socket withdraws it at the tracker. ``secret`` (default:
-    :func:`~tvm_loihi.measure.auth.load_secret`, i.e. ``$TVM_LOIHI_SECRET[_FILE]``) authenticates
-    with the tracker and the session (:func:`~tvm_loihi.measure.auth.authenticate_session`).
-
-    Raises
-    ------
-    AuthenticationError
-        The host refused the secret, or could not prove it holds it.
-    """
-    secret = load_secret(secret)
-    from tvm import rpc
-    from tvm.rpc import base
-
-    if not hosts_for_key(query_summary(*tracker, timeout_s=min(timeout_s, 10.0)), key):
-        raise NoHostForKey(f"no host serves key {key!r} at tracker {tracker[0]}:{tracker[1]}")
-    try:
-        with socket.create_connection(tracker, timeout=timeout_s) as sock:
-            sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
-            if struct.unpack("<i", base.recvall(sock, 4))[0] != base.RPC_TRACKER_MAGIC:
-                raise HostUnavailable(f"{tracker} is not an RPC tracker")
-            base.sendjson(sock, [base.TrackerCode.REQUEST, key, "", priority])
-            value = base.recvjson(sock)
-    except OSError as exc:  # socket.timeout included: every host stayed busy
-        raise HostUnavailable(
-            f"no free host under key {key!r} within {timeout_s:g} s ({exc})"
-        ) from None
-    if value[0] != base.TrackerCode.SUCCESS:
-        raise HostUnavailable(f"tracker refused the request: {value!r}")
-    url, port, matchkey = value[1]
-    sess = call_with_deadline(rpc.connect, timeout_s, url, port, matchkey, session_timeout_s)
-    refused = call_with_deadline(
-        _authenticate, timeout_s, sess.get_function, secret, f"{url}:{port}"
-    )
-    if refused:
-        sess = None  # release the host now (a traceback holding the session would keep it busy)
-        raise AuthenticationError(refused)
-    return sess
-
-
-def _authenticate(get_function, secret: bytes | None, where: str) -> str:
-    # The refusal as text, so that no exception (and no traceback) keeps the session alive.
-    try:
-        authenticate_session(get_function, secret, where)
-    except AuthenticationError as exc:
-        return str(exc)
-    return ""
+_CONFIG_FIELDS = frozenset(f.name for f in fields(RPCConfig))
 
 
 def _lower_bound(network, hardware, activity) -> float:
@@ -194,48 +105,6 @@ class _Item:
     avoid: set[str] = field(default_factory=set)  # hosts that must not measure it
 
 
-class _Session:
-    """One RPC session and the functions taken from it; :meth:`close` drops every reference."""
-
-    def __init__(self, sess, started: float) -> None:
-        self.sess = sess
-        self.started = started
-        self.funcs = {
-            name: sess.get_function(f"tvm_loihi.remote.{name}")
-            for name in ("version", "upload", "measure")
-        }
-        self.info = json.loads(self.funcs["version"]())
-        self.host = str(self.info["host"])
-        if self.info.get("protocol") != PROTOCOL_VERSION:
-            raise HostUnavailable(
-                f"host {self.host} speaks measurement protocol "
-                f"v{self.info.get('protocol')}, this client v{PROTOCOL_VERSION}"
-            )
-        max_batch = self.info.get("max_batch", 1)  # absent: a host from before batching
-        self.max_batch = max_batch if isinstance(max_batch, int) and max_batch > 1 else 1
-        if self.max_batch > 1:
-            self.funcs["measure_batch"] = sess.get_function("tvm_loihi.remote.measure_batch")
-        self.uploaded: set[tuple[str, str]] = set()
-
-    def close(self) -> None:
-        """Drop every reference (TVM frees the remote handles and ends the session)."""
-        self.funcs, self.sess = {}, None
-
-    def abandon(self) -> None:
-        """Drop the session *without* freeing it: to a wedged host (SIGSTOP, hung machine) TVM's
-        destructors block on the dead link while holding the GIL, which would freeze every thread
-        of the tuner. The handles are leaked on purpose (one socket per wedged session); the host
-        ends the session itself after ``session_timeout_s``."""
-        _ABANDONED.append((self.funcs, self.sess))
-        for handle in (self.funcs, self.sess):
-            ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))  # never freed, not even at exit
-        self.funcs, self.sess = {}, None
-
-
-# Sessions given up on (see _Session.abandon); kept so that a debugger can see them.
-_ABANDONED: list = []
-
-
 class RPCRunner(Runner):
     """Measure on the tracker's hosts: one worker (session) per host, ``batch`` candidates in
     flight per worker.
@@ -246,55 +115,31 @@ class RPCRunner(Runner):
         The RPC tracker.
     key : str
         Device key the hosts registered under (``loihi2``).
+    config : RPCConfig, optional
+        Limits, time-outs and grace times (default :class:`RPCConfig()`).
     n_parallel : int, optional
         Candidates in flight (what the tuner keeps submitted); default ``workers x batch``, where
         workers = the hosts registered under ``key`` (busy or free, at least 1), so a seeded run is
         reproducible whatever sessions others hold. Worker threads (one session each) are the
         registered hosts, at most ``n_parallel``.
-    batch : int
-        Most candidates one request carries (``tvm_loihi.remote.measure_batch``); the size used is
-        adaptive (see ``batch_target_s``). 1 sends every candidate on its own, with one candidate in
-        flight per host (the behaviour before batching).
-    batch_target_s : float
-        A batch is sized to take about this long on the host (by an EWMA of the host's time per
-        measurement): slow measurements go one per request, fast ones up to ``batch`` together.
-    timeout_s : float
-        Per-measurement limit, enforced by the host (answers ``TIMEOUT``).
-    session_timeout_s : float
-        Lifetime of a session (TVM's ``session_timeout``); sessions are renewed before it.
-    request_timeout_s : float
-        How long to wait for a free host before a candidate fails with ``HOST_LOST``.
-    max_attempts : int
-        Sessions a candidate may break (host died, connection lost) before it fails with
-        ``HOST_LOST``.
-    idle_release_s : float
-        A worker with nothing to do releases its session after this long (frees the host for
-        others).
     secret : bytes or str, optional
         The farm's shared secret (:mod:`tvm_loihi.measure.auth`); default ``$TVM_LOIHI_SECRET_FILE``
-        or ``$TVM_LOIHI_SECRET``, and without any only hosts started with ``--insecure`` are used.
+        or ``$TVM_LOIHI_SECRET``, and without any only an ``--insecure`` farm is used.
     secret_file : str, optional
         A file holding the secret (instead of ``secret``).
     check_auth : bool
-        Open one session now (waiting at most 5 s for a free host) so that a wrong or missing
-        secret fails here, with :class:`~tvm_loihi.measure.auth.AuthenticationError`, not
-        candidate by candidate.
+        Open one session now (waiting at most ``check_auth_s`` for a free host) so that a wrong or
+        missing secret fails here, not candidate by candidate.
+    **overrides
+        Fields of :class:`RPCConfig` to change (``timeout_s=5``, ``batch=1``, ...).
 
     Raises
     ------
     AuthenticationError
-        ``check_auth`` found that a host refuses the secret (or cannot prove it holds it).
-    give_up_after_s : float
-        When no worker has obtained a session or finished a measurement for this long while some
-        need one (the tracker is gone, or another client holds every host), the queue fails with
-        ``HOST_LOST`` and every later :meth:`submit` raises :class:`FarmUnavailable` with one line
-        saying what is wrong and how to resume (the tuning log keeps what was measured).
-    hardware_tolerance : float
-        Relative tolerance of results at a hardware (non-simulator) fidelity; see
-        :mod:`tvm_loihi.measure.checks`.
-    max_strikes : int
-        Rejected results after which a host is dropped from the run (its sessions are held idle,
-        so the tracker does not offer it again, and never measure).
+        The tracker refused the secret, or ``check_auth`` found that a host refuses it (or cannot
+        prove it holds it).
+    TrackerUnreachable, NoHostForKey
+        Nobody answers at the tracker's address, or no host serves ``key``.
     """
 
     def __init__(
@@ -303,26 +148,19 @@ class RPCRunner(Runner):
         tracker_port: int,
         key: str = "loihi2",
         *,
+        config: RPCConfig | None = None,
         n_parallel: int | None = None,
-        batch: int = DEFAULT_BATCH,
-        batch_target_s: float = BATCH_TARGET_S,
-        timeout_s: float = 60.0,
-        session_timeout_s: float = 600.0,
-        request_timeout_s: float = 60.0,
-        max_attempts: int = 3,
-        idle_release_s: float = 5.0,
-        give_up_after_s: float = 120.0,
-        hardware_tolerance: float = HARDWARE_TOLERANCE,
-        max_strikes: int = MAX_STRIKES,
         secret: bytes | str | None = None,
         secret_file: str | None = None,
         check_auth: bool = True,
+        **overrides,
     ) -> None:
+        self.config = replace(config or RPCConfig(), **overrides)
         self.tracker = (tracker_host, int(tracker_port))
         self.key = key
         self._secret = load_secret(secret, secret_file)
         try:
-            summary = query_summary(*self.tracker)
+            summary = query_summary(*self.tracker, secret=self._secret or "")
         except OSError as exc:
             raise TrackerUnreachable(
                 f"RPC tracker {tracker_host}:{tracker_port} is unreachable: {exc}"
@@ -335,22 +173,11 @@ class RPCRunner(Runner):
             )
         # Every registered host, busy or not: the count must not depend on whether an earlier
         # run's sessions are still being released, or a seeded run would not be reproducible.
-        if int(batch) < 1 or not float(batch_target_s) > 0:
-            raise ValueError(
-                f"RPCRunner: batch must be >= 1 and batch_target_s > 0, got {batch} "
-                f"and {batch_target_s}"
-            )
-        self.batch, self.batch_target_s = int(batch), float(batch_target_s)
         workers = max(1, len(hosts_for_key(summary, key)), free_hosts(summary, key))
-        self.n_parallel = int(n_parallel or workers * self.batch)
+        self.n_parallel = int(n_parallel or workers * self.config.batch)
         self.n_workers = min(workers, self.n_parallel)
-        self.timeout_s, self.session_timeout_s = float(timeout_s), float(session_timeout_s)
-        self.request_timeout_s, self.max_attempts = float(request_timeout_s), int(max_attempts)
-        self.idle_release_s = float(idle_release_s)
-        self.give_up_after_s = float(give_up_after_s)
         self._stalled_since: float | None = None  # first failed session request since progress
         self._fatal: str | None = None  # set once the runner gave up (see give_up_after_s)
-        self.hardware_tolerance, self.max_strikes = float(hardware_tolerance), int(max_strikes)
         self._bounds: dict[tuple[str, str], float] = {}
         self._stats: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         # per host: EWMA of the host's seconds per measurement and of the per-call overhead, and the
@@ -373,11 +200,24 @@ class RPCRunner(Runner):
         for w in self._workers:
             w.start()
 
+    def __getattr__(self, name: str):
+        """The config's fields read as attributes too (``runner.timeout_s``, ``runner.batch``):
+        what callers that only know a runner (e.g. :mod:`tvm_loihi.tuning.confirm`) look up."""
+        config = self.__dict__.get("config")
+        if config is not None and name in _CONFIG_FIELDS:
+            return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def _check_auth(self) -> None:
+        c = self.config
         try:
             # Short: a host just released is free again within a second; all busy -> skip.
             sess = request_session(
-                self.tracker, self.key, 60.0, min(self.request_timeout_s, 5.0), secret=self._secret
+                self.tracker,
+                self.key,
+                c.check_session_s,
+                min(c.request_timeout_s, c.check_auth_s),
+                secret=self._secret,
             )
         except AuthenticationError:
             raise
@@ -400,12 +240,15 @@ class RPCRunner(Runner):
     ) -> list[concurrent.futures.Future]:
         """Like :meth:`submit`, but no host in ``hosts`` measures them (to re-measure a result
         somewhere else); see :meth:`usable_hosts` for whether another host exists."""
-        return self._enqueue(inputs, set(hosts))
+        avoid = frozenset(hosts)
+        return self._submit(inputs, lambda accepted: self._start(accepted, avoid))
 
     def usable_hosts(self) -> list[str]:
         """Hosts registered under the key and not dropped from this run."""
         try:
-            listed = hosts_for_key(query_summary(*self.tracker), self.key)
+            listed = hosts_for_key(
+                query_summary(*self.tracker, secret=self._secret or ""), self.key
+            )
         except OSError:
             listed = list(self._stats)
         return [h for h in listed if h not in self._dropped]
@@ -446,8 +289,8 @@ class RPCRunner(Runner):
             if e is None:
                 self._ewma[host] = [per_item, overhead]
             else:
-                e[0] += EWMA_ALPHA * (per_item - e[0])
-                e[1] += EWMA_ALPHA * (overhead - e[1])
+                e[0] += self.config.ewma_alpha * (per_item - e[0])
+                e[1] += self.config.ewma_alpha * (overhead - e[1])
 
     def batch_size(self, host: str) -> int:
         """How many candidates the next request to ``host`` carries: about ``batch_target_s`` of
@@ -455,9 +298,10 @@ class RPCRunner(Runner):
         estimate)."""
         with self._cond:
             e = self._ewma.get(host)
-        if self.batch <= 1 or e is None:
+        c = self.config
+        if c.batch <= 1 or e is None:
             return 1
-        return max(1, min(self.batch, int(self.batch_target_s / max(e[0], 1e-6))))
+        return max(1, min(c.batch, int(c.batch_target_s / max(e[0], 1e-6))))
 
     def report_bad(self, host: str, reason: str) -> None:
         """Count a strike against ``host`` found outside the runner (a re-measure disagreed)."""
@@ -467,45 +311,31 @@ class RPCRunner(Runner):
         with self._cond:
             self._stats[host]["rejected"] += 1
             strikes = self._stats[host]["rejected"]
-            dropped = strikes >= self.max_strikes and host not in self._dropped
+            dropped = strikes >= self.config.max_strikes and host not in self._dropped
             if dropped:
                 self._dropped.add(host)
         logger.warning("result from host %s rejected (%s)", host, reason)
         if dropped:
             logger.error("host %s dropped from the run after %d rejected results", host, strikes)
 
-    def submit(self, inputs: list[MeasureInput]) -> list[concurrent.futures.Future]:
-        """Queue candidates; each future resolves to a :class:`MeasureResult` (errors are
-        values)."""
-        return self._enqueue(inputs, set())
-
-    def _enqueue(self, inputs: list[MeasureInput], avoid: set[str]) -> list:
-        futures = []
+    def _check_accepting(self) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("RPCRunner is closed")
             if self._fatal is not None:
                 raise FarmUnavailable(self._fatal)
-            for inp in inputs:
-                fut: concurrent.futures.Future = concurrent.futures.Future()
-                fut.set_running_or_notify_cancel()
-                mismatch = self._activity_mismatch(inp)
-                if mismatch is not None:
-                    fut.set_result(mismatch)
-                elif (inp.workload_key, inp.hardware_key) not in self._uploads:
-                    fut.set_result(
-                        MeasureResult.failure(
-                            MeasureError.UNKNOWN_WORKLOAD,
-                            f"workload {inp.workload_key} on hardware "
-                            f"{inp.hardware_key} was not registered with this runner "
-                            "(call register first)",
-                        )
-                    )
-                else:
-                    self._queue.append(_Item(inp, fut, avoid=set(avoid)))
-                futures.append(fut)
-            self._cond.notify_all()
-        return futures
+
+    def _start(self, accepted, avoid: frozenset[str] = frozenset()) -> None:
+        """Queue valid candidates for the workers (none of them measured by a host in
+        ``avoid``)."""
+        with self._cond:
+            closed = self._closed
+            if not closed:
+                self._queue.extend(_Item(inp, fut, avoid=set(avoid)) for inp, fut in accepted)
+                self._cond.notify_all()
+        if closed:  # closed while submitting
+            for _, fut in accepted:
+                fut.set_result(MeasureResult.failure(MeasureError.HOST_LOST, "runner closed"))
 
     def close(self) -> None:
         """Stop the workers, release every session, fail what is still queued."""
@@ -518,10 +348,10 @@ class RPCRunner(Runner):
         with self._cond:
             parked, self._parked = self._parked, []
         for session in parked:
-            session.close()
+            release_session(session)
         # Workers finish what they measure and drop their sessions on their own (daemon threads); a
         # worker waiting at the tracker drops the session it may still get. Do not wait for those.
-        deadline = time.monotonic() + WORKER_JOIN_S
+        deadline = time.monotonic() + self.config.worker_join_s
         for w in self._workers:
             w.join(timeout=max(0.0, deadline - time.monotonic()))
 
@@ -574,16 +404,18 @@ class RPCRunner(Runner):
             self._cond.notify_all()
 
     def _worker(self) -> None:
+        """One host's loop: wait for work, hold a session (create, renew, release when idle),
+        measure what the queue offers this host; the session is released in ``finally``."""
+        c = self.config
         session: _Session | None = None
         try:
             while not self._closed:
-                if not self._wait_for_work(self.idle_release_s if session is not None else None):
-                    if session is not None:  # idle: give the host back to the tracker
-                        session.close()
-                        session = None
+                if not self._wait_for_work(c.idle_release_s if session is not None else None):
+                    release_session(session)  # idle: give the host back to the tracker
+                    session = None
                     continue
-                if session is not None and self._expiring(session):
-                    session.close()  # renew before TVM kills it mid-measurement
+                if session is not None and c.expiring(time.monotonic() - session.started):
+                    release_session(session)  # renew before TVM kills it mid-measurement
                     session = None
                 if session is None:
                     session = self._acquire()
@@ -600,38 +432,25 @@ class RPCRunner(Runner):
                 elif items:
                     session = self._measure_batch(items, session)
                 else:  # what is queued must be measured elsewhere: give this host back
-                    session.close()
+                    release_session(session)
                     session = None
-                    time.sleep(RETRY_PAUSE_S)
+                    time.sleep(c.retry_pause_s)
         finally:
-            if session is not None:
-                session.close()
-
-    def _expiring(self, session: _Session) -> bool:
-        return (
-            time.monotonic() - session.started + self.timeout_s + RENEW_MARGIN_S
-            >= self.session_timeout_s
-        )
+            release_session(session)
 
     def _acquire(self) -> _Session | None:
-        """A fresh session, or None (after failing the queue if no host has served the key for too
-        long)."""
+        """A fresh session (:func:`create_session`), or None (after failing the queue if no host
+        has served the key for too long)."""
+        c = self.config
         try:
-            sess = request_session(
-                self.tracker,
-                self.key,
-                self.session_timeout_s,
-                self.request_timeout_s,
-                secret=self._secret,
-            )
-            session = call_with_deadline(_Session, self.request_timeout_s, sess, time.monotonic())
+            session = create_session(self.tracker, self.key, self._secret, c)
             self._no_host_since = None
             self._progress()
             return session
         except AuthenticationError as exc:  # retrying will not help: fail what is queued
             logger.error("%s", exc)
             self._fail_queue(str(exc))
-            time.sleep(0.5)
+            time.sleep(c.auth_pause_s)
             return None
         except (HostUnavailable, TimeoutError, OSError, RuntimeError) as exc:
             logger.warning("no session from tracker %s:%d: %s", *self.tracker, exc)
@@ -641,12 +460,12 @@ class RPCRunner(Runner):
             else:
                 self._no_host_since = self._no_host_since or now
             since = self._no_host_since
-            if since is not None and now - since >= self.request_timeout_s:
+            if since is not None and now - since >= c.request_timeout_s:
                 self._fail_queue(
                     f"no host under key {self.key!r} for {now - since:.0f} s (last error: {exc})"
                 )
             self._check_stall(exc)
-            time.sleep(RETRY_PAUSE_S)
+            time.sleep(c.retry_pause_s)
             return None
 
     def _progress(self) -> None:
@@ -659,7 +478,7 @@ class RPCRunner(Runner):
         with self._cond:
             self._stalled_since = self._stalled_since or now
             stalled = now - self._stalled_since
-            if stalled < self.give_up_after_s or self._fatal is not None:
+            if stalled < self.config.give_up_after_s or self._fatal is not None:
                 return
             self._fatal = self._stall_message(exc, stalled)
         logger.error("%s", self._fatal)
@@ -699,11 +518,11 @@ class RPCRunner(Runner):
         try:
             result = self._measure_on(session, item.inp)
         except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
-            session.abandon()
+            release_session(session, wedged=True)
             self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
             return None
         except Exception as exc:  # kShutdown, broken pipe, reset: the host or its session died
-            session.close()
+            release_session(session)
             self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
             return None
         self._progress()
@@ -711,39 +530,22 @@ class RPCRunner(Runner):
         return session
 
     def _upload(self, session: _Session, inp: MeasureInput) -> MeasureResult | None:
-        """Upload ``inp``'s workload to the session unless it holds it; the host's refusal as a
-        failure result, else None."""
-        wk = (inp.workload_key, inp.hardware_key)
-        if wk not in session.uploaded:
-            reply = json.loads(
-                call_with_deadline(
-                    session.funcs["upload"],
-                    self.request_timeout_s + UPLOAD_GRACE_S,
-                    self._uploads[wk],
-                )
-            )
-            if not reply["ok"]:
-                return MeasureResult.failure(
-                    MeasureError(reply["error"]), reply["message"], session.host
-                )
-            session.uploaded.add(wk)
-        return None
+        workload = (inp.workload_key, inp.hardware_key)
+        return upload_workload(session, workload, self._uploads[workload], self.config)
 
     def _request(self, inp: MeasureInput) -> MeasureRequest:
         return MeasureRequest(
-            inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity, self.timeout_s
+            inp.workload_key, inp.hardware_key, inp.mapping, inp.fidelity, self.config.timeout_s
         )
 
     def _measure_on(self, session: _Session, inp: MeasureInput) -> MeasureResult:
+        """Steps 2-3 for one candidate, and its answer checked."""
         refused = self._upload(session, inp)
         if refused is not None:
             return refused
-        start = time.perf_counter()
-        reply = call_with_deadline(
-            session.funcs["measure"], self.timeout_s + CALL_GRACE_S, self._request(inp).to_text()
-        )
+        reply, rpc_s = run_measure(session, self._request(inp), self.config)
         result = self._checked(session.host, inp, reply)
-        self._timed(session.host, 1, result.wall_s, time.perf_counter() - start)
+        self._timed(session.host, 1, result.wall_s, rpc_s)
         return result
 
     def _measure_batch(self, items: list[_Item], session: _Session) -> _Session | None:
@@ -762,21 +564,15 @@ class RPCRunner(Runner):
                     item.future.set_result(refused)
             if not todo:
                 return session
-            text = batch_to_text([self._request(item.inp) for item in todo], self.timeout_s)
-            start = time.perf_counter()
-            # the host starts no item after timeout_s; the last one started may take timeout_s
-            reply = call_with_deadline(
-                session.funcs["measure_batch"], 2 * self.timeout_s + CALL_GRACE_S, text
-            )
-            rpc_s = time.perf_counter() - start
+            reply, rpc_s = run_batch(session, [self._request(i.inp) for i in todo], self.config)
         except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
-            session.abandon()
+            release_session(session, wedged=True)
             for item in items:
                 if not item.future.done():
                     self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
             return None
         except Exception as exc:  # kShutdown, broken pipe, reset: the host or its session died
-            session.close()
+            release_session(session)
             for item in items:
                 if not item.future.done():
                     self._fail_or_retry(item, f"{type(exc).__name__}: {str(exc)[:300]}")
@@ -827,7 +623,7 @@ class RPCRunner(Runner):
         if result is not None:
             bound = self._bounds.get((inp.workload_key, inp.hardware_key), 0.0)
             problem = check_result(
-                result, bound, tolerance_for(inp.fidelity, self.hardware_tolerance)
+                result, bound, tolerance_for(inp.fidelity, self.config.hardware_tolerance)
             )
         if problem is None:
             return replace(result, host=host)
@@ -840,7 +636,7 @@ class RPCRunner(Runner):
     ) -> None:
         item.attempts += 1
         nowhere = bool(item.avoid) and not set(self.usable_hosts()) - item.avoid
-        if item.attempts >= self.max_attempts or self._closed or nowhere:
+        if item.attempts >= self.config.max_attempts or self._closed or nowhere:
             tracker = f"{self.tracker[0]}:{self.tracker[1]}"
             host = item.hosts_tried[-1] if item.hosts_tried else tracker
             tried = item.hosts_tried or "no host"
@@ -857,27 +653,3 @@ class RPCRunner(Runner):
             reason,
         )
         self._requeue(item)
-
-
-def _split_batch_reply(reply: str, n: int) -> tuple[list[str], float, str | None]:
-    """A ``measure_batch`` answer to ``n`` items -> ``(result texts, host seconds, problem)``.
-
-    The texts (one per item the host started, in order, at least one) go through the same
-    :func:`~tvm_loihi.measure.checks.parse_result` and range checks as single answers. ``problem``
-    starts with ``"refused"`` when the host refused the batch as such (its limits), otherwise it
-    says how the answer is malformed (every item is then ``REJECTED``).
-    """
-    try:
-        d = json.loads(reply)
-    except (TypeError, ValueError) as exc:
-        return [], 0.0, f"malformed batch answer ({type(exc).__name__}: {str(exc)[:200]})"
-    if isinstance(d, dict) and d.get("ok") is False:
-        return [], 0.0, f"refused the batch: {str(d.get('message'))[:300]}"
-    results = d.get("results") if isinstance(d, dict) else None
-    host_s = d.get("wall_s") if isinstance(d, dict) else None
-    if not isinstance(results, list) or not 1 <= len(results) <= n:
-        got = len(results) if isinstance(results, list) else type(results).__name__
-        return [], 0.0, f"malformed batch answer: {got} results for {n} requests"
-    if isinstance(host_s, bool) or not isinstance(host_s, int | float) or not host_s >= 0:
-        return [], 0.0, f"malformed batch answer: wall_s = {host_s!r:.40}"
-    return [json.dumps(r) for r in results], float(host_s), None

@@ -17,7 +17,13 @@ from .records import MeasureError, MeasureInput, MeasureResult
 
 
 class Runner:
-    """Base class of measurement runners.
+    """Base class of measurement runners: owns submission and the triage of requests.
+
+    :meth:`submit` checks every input (:meth:`_triage`: a workload that was not registered, or
+    registered with other activity, is an error result at once) and hands only the valid ones to
+    :meth:`_start`, which is all a runner implements besides :meth:`register` (which calls
+    :meth:`_remember_activity`) and :meth:`close`. A runner that refuses work as a whole (closed,
+    or given up) says so in :meth:`_check_accepting`.
 
     Attributes
     ----------
@@ -38,14 +44,60 @@ class Runner:
 
         Futures never raise: failures come back as results with an error.
         """
-        raise NotImplementedError
+        return self._submit(inputs, self._start)
 
     def close(self) -> None:
         """Release hosts, sessions and workers (idempotent)."""
 
+    # -- what a runner implements ----------------------------------------------------------------
+    def _start(self, accepted: list[tuple[MeasureInput, concurrent.futures.Future]]) -> None:
+        """Measure valid inputs: set each future's result (a :class:`MeasureResult`), now or
+        later. Every input named a registered workload with its registered activity."""
+        raise NotImplementedError
+
+    def _check_accepting(self) -> None:
+        """Raise when the runner takes no more work (closed, given up); default: always takes."""
+
+    def _name(self) -> str:
+        """The host named in the triage's error results."""
+        return "local"
+
+    # -- submission and triage -------------------------------------------------------------------
+    def _submit(self, inputs: Sequence[MeasureInput], start) -> list[concurrent.futures.Future]:
+        """:meth:`submit` with another ``start`` (e.g. one that avoids some hosts)."""
+        self._check_accepting()
+        futures, accepted = [], []
+        for inp in inputs:
+            fut: concurrent.futures.Future = concurrent.futures.Future()
+            fut.set_running_or_notify_cancel()
+            refused = self._triage(inp)
+            if refused is not None:
+                fut.set_result(refused)
+            else:
+                accepted.append((inp, fut))
+            futures.append(fut)
+        if accepted:
+            start(accepted)
+        return futures
+
+    def _triage(self, inp: MeasureInput) -> MeasureResult | None:
+        """The error result for an input no runner can measure, else None."""
+        mismatch = self._activity_mismatch(inp, self._name())
+        if mismatch is not None:
+            return mismatch
+        if (inp.workload_key, inp.hardware_key) not in self.__dict__.get("_activity_keys", {}):
+            return MeasureResult.failure(
+                MeasureError.UNKNOWN_WORKLOAD,
+                f"workload {inp.workload_key} on hardware {inp.hardware_key} was not registered "
+                "with this runner (call register first)",
+                self._name(),
+            )
+        return None
+
     def _remember_activity(
         self, network: NetworkIR, hardware: HardwareSpec, activity: ActivityProfile
     ) -> None:
+        """Record a registered workload and its activity (what :meth:`_triage` checks against)."""
         keys = self.__dict__.setdefault("_activity_keys", {})
         keys[(network.workload_key(), hardware.key())] = activity.key()
 
@@ -93,25 +145,12 @@ class LocalRunner(Runner):
         self._workloads[(network.workload_key(), hardware.key())] = (network, hardware, activity)
         self._remember_activity(network, hardware, activity)
 
-    def submit(self, inputs: Sequence[MeasureInput]) -> list[concurrent.futures.Future]:
+    def _name(self) -> str:
+        return self.host
+
+    def _start(self, accepted) -> None:
         from .backend import measure
 
-        futures = []
-        for inp in inputs:
-            fut: concurrent.futures.Future = concurrent.futures.Future()
-            workload = self._workloads.get((inp.workload_key, inp.hardware_key))
-            mismatch = self._activity_mismatch(inp, self.host)
-            if mismatch is not None:
-                res = mismatch
-            elif workload is None:
-                res = MeasureResult.failure(
-                    MeasureError.UNKNOWN_WORKLOAD,
-                    f"workload {inp.workload_key} on hardware {inp.hardware_key} "
-                    f"was not registered",
-                    self.host,
-                )
-            else:
-                res = measure(*workload, inp.mapping, inp.fidelity, host=self.host)
-            fut.set_result(res)
-            futures.append(fut)
-        return futures
+        for inp, fut in accepted:
+            workload = self._workloads[(inp.workload_key, inp.hardware_key)]
+            fut.set_result(measure(*workload, inp.mapping, inp.fidelity, host=self.host))

@@ -5,8 +5,10 @@ Used by the tests, the CLI and the examples. Every process is started in its own
 and the per-session processes); :class:`LocalFarm` stops everything it started on exit, also when
 the body raises.
 
-Tracker queries go through :func:`query_summary`, which puts a time-out on the socket: TVM's own
-``TrackerSession`` has none, and a wedged tracker must not hang a tuner.
+Tracker connections go through :func:`connect_tracker`, which puts a time-out on the socket (TVM's
+own ``TrackerSession`` has none, and a wedged tracker must not hang a tuner) and authenticates
+with the farm's secret (:func:`~tvm_loihi.measure.auth.authenticate_tracker`); the tracker
+:func:`start_tracker` starts is :mod:`tvm_loihi.measure.tracker_server`.
 """
 
 from __future__ import annotations
@@ -33,21 +35,66 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def query_summary(host: str, port: int, timeout_s: float = 5.0) -> dict:
-    """The tracker's summary ``{"queue_info": {key: {"free", "pending"}}, "server_info": [...]}``.
+def connect_tracker(
+    host: str, port: int, timeout_s: float = 5.0, secret: bytes | str | None = None
+) -> socket.socket:
+    """A socket to the tracker, authenticated and past TVM's magic, ready for tracker messages.
+
+    ``secret`` defaults to :func:`~tvm_loihi.measure.auth.load_secret`
+    (``$TVM_LOIHI_SECRET[_FILE]``); ``""`` connects without one (an ``--insecure`` farm). Every
+    operation on the socket times out after ``timeout_s``. The caller closes it (closing
+    withdraws a pending request).
 
     Raises
     ------
+    AuthenticationError
+        The tracker refused the secret or requires one (none configured), or could not prove it
+        holds it.
+    OSError
+        The tracker cannot be reached, does not answer within ``timeout_s``, or closed the
+        connection (too busy; a stock TVM tracker when we hold a secret).
+    """
+    from tvm.rpc import base
+
+    from .auth import authenticate_tracker, check_tracker_magic, load_secret
+
+    secret = None if secret in ("", b"") else load_secret(secret)
+    where = f"{host}:{port}"
+    sock = socket.create_connection((host, port), timeout=timeout_s)
+    try:
+        try:
+            authenticate_tracker(sock, secret, where)
+        except ValueError as exc:  # a malformed handshake frame
+            raise OSError(f"tracker {where}: {exc}") from None
+        sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
+        try:
+            magic = struct.unpack("<i", base.recvall(sock, 4))[0]
+        except RuntimeError as exc:  # TVM's recvall: "connection closed"
+            raise OSError(f"tracker {where} closed the connection ({exc})") from None
+        check_tracker_magic(magic, base.RPC_TRACKER_MAGIC, where)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def query_summary(
+    host: str, port: int, timeout_s: float = 5.0, secret: bytes | str | None = None
+) -> dict:
+    """The tracker's summary ``{"queue_info": {key: {"free", "pending"}}, "server_info": [...]}``.
+
+    ``secret``: see :func:`connect_tracker`.
+
+    Raises
+    ------
+    AuthenticationError
+        The tracker refused (see :func:`connect_tracker`).
     OSError
         The tracker cannot be reached or does not answer within ``timeout_s``.
     """
     from tvm.rpc import base
 
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
-        magic = struct.unpack("<i", base.recvall(sock, 4))[0]
-        if magic != base.RPC_TRACKER_MAGIC:
-            raise OSError(f"{host}:{port} is not an RPC tracker")
+    with connect_tracker(host, port, timeout_s, secret) as sock:
         base.sendjson(sock, [base.TrackerCode.SUMMARY])
         value = base.recvjson(sock)
     if value[0] != base.TrackerCode.SUCCESS:
@@ -69,12 +116,20 @@ def free_hosts(summary: dict, key: str = DEFAULT_KEY) -> int:
     return int(summary.get("queue_info", {}).get(key, {}).get("free", 0))
 
 
-def wait_for_hosts(host: str, port: int, key: str, n: int, timeout_s: float = 60.0) -> list[str]:
-    """Block until at least ``n`` servers are registered under ``key``; return them."""
+def wait_for_hosts(
+    host: str,
+    port: int,
+    key: str,
+    n: int,
+    timeout_s: float = 60.0,
+    secret: bytes | str | None = None,
+) -> list[str]:
+    """Block until at least ``n`` servers are registered under ``key``; return them (a tracker
+    refusing our secret raises :class:`~tvm_loihi.measure.auth.AuthenticationError` at once)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            found = hosts_for_key(query_summary(host, port), key)
+            found = hosts_for_key(query_summary(host, port, secret=secret), key)
             if len(found) >= n:
                 return found
         except OSError:
@@ -136,32 +191,45 @@ def _spawn(name: str, argv: list[str], log_dir: str, env: dict | None = None) ->
 
 
 def start_tracker(
-    host: str = "127.0.0.1", log_dir: str | None = None, timeout_s: float = 60.0
+    host: str = "127.0.0.1",
+    log_dir: str | None = None,
+    timeout_s: float = 60.0,
+    secret: str | None = None,
+    insecure: bool = False,
 ) -> ManagedProcess:
-    """Start ``python -m tvm.exec.rpc_tracker`` on a free port and wait until it answers."""
+    """Start the farm's tracker (``python -m tvm_loihi.measure.tracker_server``) on a free port
+    and wait until it answers.
+
+    ``secret`` reaches it in its ``$TVM_LOIHI_SECRET`` (default: this process's
+    ``$TVM_LOIHI_SECRET[_FILE]``); ``insecure`` starts it with ``--insecure`` (TVM's protocol to
+    anyone) instead.
+    """
+    from .auth import ENV_FILE_VAR, ENV_VAR, load_secret
+
     log_dir = log_dir or tempfile.mkdtemp(prefix="tvm_loihi_farm_")
     port = free_port(host)
-    proc = _spawn(
-        f"tracker-{port}",
-        [
-            sys.executable,
-            "-m",
-            "tvm.exec.rpc_tracker",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--port-end",
-            str(port + 1),
-            "--silent",
-        ],
-        log_dir,
-    )
+    argv = [
+        sys.executable,
+        "-m",
+        "tvm_loihi.measure.tracker_server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--port-end",
+        str(port + 1),
+    ]
+    env = {ENV_VAR: secret, ENV_FILE_VAR: ""} if secret else None
+    if insecure:
+        argv.append("--insecure")
+        env = {ENV_VAR: "", ENV_FILE_VAR: ""}
+    proc = _spawn(f"tracker-{port}", argv, log_dir, env)
     proc.port = port
+    ask = "" if insecure else (secret or load_secret())
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            query_summary(host, port, timeout_s=2.0)
+            query_summary(host, port, timeout_s=2.0, secret=ask)
             return proc
         except OSError:
             if not proc.alive() or time.monotonic() > deadline:
@@ -299,11 +367,13 @@ class LocalFarm:
         """Start the tracker, then the hosts (in parallel), and wait until all are registered."""
         self._export_secret()
         try:
-            self.tracker = start_tracker(self.host, self.log_dir)
+            self.tracker = start_tracker(
+                self.host, self.log_dir, secret=self.secret, insecure=self.insecure
+            )
             started = [self._spawn() for _ in range(self.n_hosts)]
             for proc in started:  # the hosts import TVM concurrently; wait for each to listen
                 _finish_host_start(proc)
-            wait_for_hosts(*self.tracker_addr, self.key, self.n_hosts, timeout_s)
+            wait_for_hosts(*self.tracker_addr, self.key, self.n_hosts, timeout_s, self._ask)
         except BaseException:
             self.stop()
             raise
@@ -314,7 +384,7 @@ class LocalFarm:
         proc = self._spawn()
         if wait:
             _finish_host_start(proc)
-            wait_for_hosts(*self.tracker_addr, self.key, len(self.live_hosts()))
+            wait_for_hosts(*self.tracker_addr, self.key, len(self.live_hosts()), secret=self._ask)
         return proc
 
     def _export_secret(self) -> None:
@@ -358,8 +428,13 @@ class LocalFarm:
         return [h for h in self.hosts if h.alive()]
 
     def summary(self) -> dict:
-        """The tracker's summary (see :func:`query_summary`)."""
-        return query_summary(*self.tracker_addr)
+        """The tracker's summary (see :func:`query_summary`), with the farm's secret."""
+        return query_summary(*self.tracker_addr, secret=self._ask)
+
+    @property
+    def _ask(self) -> str | None:
+        """The secret to query the farm's tracker with (``""``: none, an insecure farm)."""
+        return "" if self.insecure else self.secret
 
     def stop(self) -> None:
         """Kill every host, then the tracker (process groups, SIGKILL), and reap them."""
