@@ -49,7 +49,7 @@ from ..search import get_strategy
 from ..search.genome import Genome
 from ..search.problem import MappingProblem
 from ..search.selection import pareto_front
-from .confirm import confirm_best
+from .confirm import confirm_best, confirm_default
 from .racing import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MAX_REPEATS,
@@ -699,6 +699,13 @@ def _host_stats(t: _Tuner) -> dict:
     return {h: {"measured": n, "rejected": 0, "dropped": False} for h, n in sorted(counts.items())}
 
 
+def _default_input(verified: list | None, default_inp: MeasureInput) -> MeasureInput:
+    """The Lava default's input at the reported fidelity (the verify fidelity's when verified)."""
+    if verified is None:
+        return default_inp
+    return next(i for i, _ in verified if i.mapping == default_inp.mapping)
+
+
 def _result(
     t: _Tuner,
     strategy: str,
@@ -731,14 +738,30 @@ def _result(
             [p for p in ranked if within_budget(p[1], default_res, max_energy_increase)],
             key=lambda p: p[1].latency_s,
         )
+    workload = (t.problem.network, t.problem.hardware, t.problem.activity)
+
+    def samples_of(inp: MeasureInput) -> list[MeasureResult]:
+        own = t.samples.get(inp.key())
+        return own if own else [r for i, r in (verified or []) if i.key() == inp.key()][:1]
+
     if ranked:
         best_inp, best_res, confirmation = confirm_best(
-            ranked,
-            t.runner,
-            (t.problem.network, t.problem.hardware, t.problem.activity),
-            t.objectives[0],
+            ranked, t.runner, workload, t.objectives[0], t.log, samples_of
         )
         extra["confirmation"] = confirmation.to_json()
+        reference = _default_input(verified, default_inp)
+        if best_inp.key() != reference.key():
+            default_res, checked = confirm_default(
+                reference,
+                default_res,
+                t.runner,
+                workload,
+                t.objectives[0],
+                t.log,
+                samples_of,
+                set(confirmation.distrusted),
+            )
+            extra["confirmation"]["default"] = checked
     extra["hosts"] = _host_stats(t)
     return TuneResult(
         strategy,
