@@ -89,7 +89,9 @@ def remeasure(
     another of the runner's hosts, else in this process (simulator fidelities only); None when
     neither is possible."""
     again = None
-    mine = set(hosts_of(res)) | set(avoid)
+    # a backend's label prefixes its results' host ("standin@127.0.0.1:9091"); the runner names
+    # hosts by address
+    mine = {h.rsplit("@", 1)[-1] for h in (*hosts_of(res), *avoid)}
     others = [h for h in getattr(runner, "usable_hosts", list)() if h not in mine]
     if others:
         wait_s = (
@@ -164,8 +166,8 @@ def _record_verdict(log, inp: MeasureInput, hosts, by: str, reason: str, again) 
 
 def _strike(runner, hosts, reason: str) -> None:
     for host in hosts:
-        if hasattr(runner, "report_bad"):
-            runner.report_bad(host, f"re-measure disagreed: {reason}")
+        if hasattr(runner, "report_bad"):  # the runner names hosts by address, without a label
+            runner.report_bad(host.rsplit("@", 1)[-1], f"re-measure disagreed: {reason}")
 
 
 def _noisy(fidelity: str) -> bool:
