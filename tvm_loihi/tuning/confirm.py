@@ -73,8 +73,9 @@ class Confirmation:
 
 
 def is_local(host: str) -> bool:
-    """Whether ``host`` names a measurement made in this process (trusted)."""
-    return host.startswith(LOCAL_HOST_PREFIXES)
+    """Whether ``host`` names a measurement made in this process (trusted); a backend's label
+    prefix (``standin@local-pool:N``) is ignored."""
+    return host.rsplit("@", 1)[-1].startswith(LOCAL_HOST_PREFIXES)
 
 
 def hosts_of(res: MeasureResult) -> list[str]:
