@@ -335,6 +335,8 @@ class _Tuner:
         while verdict(c, i, sigma, df, self.policy) == "more":
             remaining = self.rule.remaining(self.state)
             if (remaining is not None and remaining - self.in_flight <= 0) or self.stop_reason():
+                # cut short: not shown better, so it does not displace the incumbent
+                self.state = self.state.with_undecided(challenger)
                 break
             key = challenger if next_sample(c, i, self.policy) == "challenger" else incumbent
             inp = self.results[key][0]
@@ -687,7 +689,9 @@ def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, Me
 def _ranked(t: _Tuner, verified: list | None) -> list[tuple[MeasureInput, MeasureResult]]:
     """Successful candidates for the reported best, best first (ties: search rank / order)."""
     pairs = verified if verified is not None else [t.results[k] for k in dict.fromkeys(t.order)]
-    return sorted([p for p in pairs if p[1].ok], key=lambda p: t.fitness(p[1])[0])
+    ok = [p for p in pairs if p[1].ok]
+    # a challenger whose race the budget cut short was not shown better: after the others
+    return sorted(ok, key=lambda p: (p[0].key() in t.state.undecided, t.fitness(p[1])[0]))
 
 
 def _host_stats(t: _Tuner) -> dict:

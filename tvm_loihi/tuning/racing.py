@@ -6,10 +6,10 @@ mean) by less than the margin the measured noise allows, both are measured again
 time, until a one-sided test decides at the configured confidence, or both reach the cap on samples
 per mapping, or the budget runs out (then the lower mean wins):
 
-* **win**: the challenger's mean log figure is below the incumbent's by at least
+* **win**: the challenger has at least two samples (a new incumbent is never a single noisy
+  draw) and its mean log figure is below the incumbent's by at least
   ``t(confidence, df) * sigma * sqrt(1/n_c + 1/n_i)`` (Student's t, ``df`` the pooled degrees of
-  freedom); a challenger that beats the incumbent by that much on its first sample wins without a
-  race;
+  freedom);
 * **lose**: the challenger's mean is no longer below the incumbent's (it was a lucky draw);
 * otherwise one more sample of whichever has fewer (the challenger on ties).
 
@@ -137,6 +137,8 @@ def verdict(
         return "win" if capped else "more"
     if sigma == 0.0:
         return "win"
+    if len(challenger) < 2 <= policy.max_samples:  # a new incumbent is never one noisy draw
+        return "more"
     se = sigma * math.sqrt(1.0 / len(challenger) + 1.0 / len(incumbent))
     if -diff >= _t_quantile(policy.confidence, df) * se or capped:
         return "win"

@@ -64,6 +64,9 @@ class TuneState:
         rise when repeats show that a lucky incumbent is slower than its first sample said).
     aggregates : dict
         Input key -> the mapping's aggregate fitness (the fitness itself without repeats).
+    undecided : frozenset of str
+        Keys whose race against the incumbent the budget or the wall time cut short: not shown
+        better, so they never become the best (:meth:`with_undecided`).
     """
 
     started: float = field(default_factory=time.monotonic)
@@ -73,6 +76,7 @@ class TuneState:
     duplicates: int = 0
     history: tuple[float, ...] = ()
     aggregates: dict = field(default_factory=dict)
+    undecided: frozenset = frozenset()
 
     @property
     def n_evaluations(self) -> int:
@@ -122,12 +126,12 @@ class TuneState:
         index = n - 1 if first is None else self.evaluations.index(first)
         best, improved = self.best, self.last_improvement
         old_value = None if best is None else self.history[-1]
-        if best is None or agg[key][0] < old_value:
+        if key in self.undecided:
+            pass
+        elif best is None or agg[key][0] < old_value:
             best = index
         elif best == index and agg[key][0] > old_value:  # the incumbent's repeats revised it up
-            keys = list(dict.fromkeys(e.key for e in evaluations))
-            winner = min(keys, key=lambda k: (agg[k][0], keys.index(k)))
-            best = next(i for i, e in enumerate(evaluations) if e.key == winner)
+            best = _best_index(evaluations, agg, self.undecided)
         best_key = evaluations[best].key
         best_value = agg[best_key][0]
         if old_value is None or best_value < old_value:
@@ -141,6 +145,26 @@ class TuneState:
             aggregates=agg,
         )
 
+    def with_undecided(self, key: str) -> TuneState:
+        """The state after a race of ``key`` was cut short: it cannot be the best (the previous
+        best by aggregate is restored, the last history entry corrected)."""
+        undecided = self.undecided | {key}
+        best = _best_index(self.evaluations, self.aggregates, undecided)
+        if best is None:
+            return replace(self, undecided=undecided)
+        value = self.aggregates[self.evaluations[best].key][0]
+        return replace(self, undecided=undecided, best=best, history=(*self.history[:-1], value))
+
     def with_duplicate(self) -> TuneState:
         """The state after one more duplicate proposal."""
         return replace(self, duplicates=self.duplicates + 1)
+
+
+def _best_index(evaluations, aggregates: dict, excluded) -> int | None:
+    """Index of the first evaluation of the key with the lowest aggregate (earliest on ties),
+    ``excluded`` keys left out (None when nothing is left)."""
+    keys = [k for k in dict.fromkeys(e.key for e in evaluations) if k not in excluded]
+    if not keys:
+        return None
+    winner = min(keys, key=lambda k: (aggregates[k][0], keys.index(k)))
+    return next(i for i, e in enumerate(evaluations) if e.key == winner)
