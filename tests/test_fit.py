@@ -51,6 +51,7 @@ def standin_log(tmp_path_factory, workload):
                 fidelity="standin",
                 activity=act,
                 log=path,
+                repeats=1,  # one record per mapping: the calibration's record set, no races
             )
     return path
 

@@ -104,3 +104,80 @@ def test_rogue_host_never_becomes_the_best(tmp_path, monkeypatch, factor):
     assert result.confirmation["confirmed_by"] not in ("", "unconfirmed", rogue)
     refused = [r for r in records if r.result.error is MeasureError.REJECTED]
     assert all(rogue in r.result.message for r in refused)
+
+
+def test_rogue_lies_do_not_come_back_from_the_log(tmp_path, monkeypatch, capsys):
+    """Issue #11 leftover: after a run with a plausible liar the log carries the verdict, so
+    ``log best``, ``compile --log`` and a later run's cache skip the lie (and the Lava default,
+    evaluation 1, is re-measured too)."""
+    import json
+
+    import tvm_loihi
+    from tvm_loihi.cli import main
+    from tvm_loihi.measure.records import MeasureInput
+    from tvm_loihi.model import workloads
+
+    model = workloads.write_onnx("mlp_tiny", str(tmp_path / "mlp_tiny.onnx"))
+    log, summary = tmp_path / "tune.jsonl", tmp_path / "s.json"
+    with LocalFarm(n_hosts=1) as farm:
+        rogue = _start_rogue(farm, "lb", monkeypatch)
+        argv = [
+            "tune",
+            model,
+            "--hardware",
+            "loihi2_1chip",
+            "--runner",
+            f"rpc://{farm.tracker_addr[0]}:{farm.tracker_addr[1]}/{farm.key}",
+            "--strategy",
+            "random",
+            "--budget",
+            "24",
+            "--seed",
+            "2",
+            "--log",
+            str(log),
+            "--outdir",
+            str(tmp_path / "out"),
+            "--json",
+            str(summary),
+        ]
+        assert main(argv) == 0
+    capsys.readouterr()
+    (net_summary,) = json.loads(summary.read_text())["networks"]
+    conf = net_summary["confirmation"]
+    assert conf["rejected"] and all(r["host"] == rogue for r in conf["rejected"]), conf
+    tl = TuningLog(log)
+    marks = tl.marks()
+    lied = [r for r in tl.records() if r.result.ok and r.result.host == rogue]
+    assert lied and marks and {m.host for m in marks} == {rogue}
+    assert all(tl.is_rejected(r) for r in lied)  # every lie refuted in the log
+    ((net, hw),) = tvm_loihi.extract_networks(tvm_loihi.load_onnx(model))
+    act = tvm_loihi.tuning.default_activity(net, hw)
+    for r in lied:  # a later run's cache: the honest re-measure, or nothing (measure again)
+        samples = tl.samples(r.input)
+        assert all(s.host != rogue for s in samples)
+        for s in samples:
+            assert s.latency_s == backend.measure(net, hw, act, r.input.mapping, "fast").latency_s
+    # the default: re-measured too; if the liar measured it, the reported default is the truth
+    default = conf["default"]
+    assert default["confirmed_by"] not in ("", "unconfirmed", rogue), default
+    assert net_summary["default"]["total_latency_s"] == pytest.approx(
+        backend.measure(
+            net, hw, act, tvm_loihi.model.mapping.lava_default_mapping(net, hw).to_json(), "fast"
+        ).latency_s
+    )
+    # log best: not the lie, and what the mapping really does
+    assert main(["log", "best", str(log), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert rogue not in row["host"]
+    assert row["latency_s"] == backend.measure(net, hw, act, row["mapping"], "fast").latency_s
+    # compile --log embeds that mapping
+    lib = tmp_path / "m.so"
+    assert (
+        main(["compile", model, "--hardware", "loihi2_1chip", "--log", str(log), "-o", str(lib)])
+        == 0
+    )
+    (embedded,) = tvm_loihi.read_mappings(str(lib))
+    assert embedded["mapping"] == row["mapping"]
+    inp = MeasureInput(net.workload_key(), hw.key(), row["mapping"], "fast", act.key())
+    assert tl.lookup(inp) is not None and rogue not in tl.lookup(inp).host

@@ -230,6 +230,43 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         help="tune every offloaded network (default) or only the largest",
     )
     p.add_argument("--json", metavar="SUMMARY.json", help="also write a machine-readable summary")
+    p.add_argument(
+        "--repeats",
+        default="auto",
+        type=_repeats,
+        metavar="auto|N",
+        help="noise-robust selection: race a close challenger against the incumbent with up to N "
+        "samples per mapping (auto: --max-repeats on a noisy fidelity such as standin, none on "
+        "the simulator; 1: off); repeats count against --budget (default auto)",
+    )
+    p.add_argument(
+        "--max-repeats",
+        type=_positive_int("sample"),
+        default=5,
+        help="samples per mapping at most with --repeats auto (default 5)",
+    )
+    p.add_argument(
+        "--warm-start",
+        nargs="+",
+        metavar="LOG",
+        default=None,
+        help="seed the search with the best mappings of earlier tuning logs (other networks or "
+        "hardware), repaired to this problem and measured like any candidate",
+    )
+
+
+def _repeats(text: str):
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: 'auto' or a number of samples per mapping >= 1"
+        )
+    return n
 
 
 def _add_tune(sub) -> None:

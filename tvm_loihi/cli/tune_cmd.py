@@ -121,6 +121,9 @@ def _tune_one(
             verify_fidelity=args.verify,
             verify_top_k=args.verify_top_k,
             max_energy_increase=args.max_energy_increase,
+            repeats=getattr(args, "repeats", "auto"),
+            max_repeats=getattr(args, "max_repeats", 5),
+            warm_start=getattr(args, "warm_start", None),
         )
         bar.close(f"({res.stop_reason})")
         runs.append(res)
@@ -305,6 +308,16 @@ def _hosts_line(outcome: NetworkOutcome) -> str:
     return "hosts: " + ("; ".join(parts) or "none") + check
 
 
+def _repeats_line(outcome: NetworkOutcome) -> str:
+    """Repeats spent on noise (issue #14.4) and warm-start seeds (#14.5), per run."""
+    parts = []
+    for r in outcome.runs:
+        noise = "" if r.noise is None else f", measured noise {r.noise * 100:.2f} %"
+        warm = f", {r.warm_seeds} warm-start seed(s)" if r.warm_seeds else ""
+        parts.append(f"{r.strategy}: {r.repeats} of {r.evaluations} evaluations{noise}{warm}")
+    return "repeats: " + "; ".join(parts)
+
+
 def _title(outcome: NetworkOutcome) -> str:
     net, hw, best = outcome.network, outcome.hardware, outcome.best
     evals = sum(r.evaluations for r in outcome.runs)
@@ -397,6 +410,9 @@ def cmd_tune(args) -> int:
     calibration = inputs.load_calibration(args.calibration)
     if args.log:
         inputs.check_writable(args.log, "--log")
+    for path in getattr(args, "warm_start", None) or ():
+        if not os.path.isfile(path):
+            raise CliError(f"--warm-start {path!r}: no such tuning log")
     args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
     from ..measure.rpc_runner import HostUnavailable
 
@@ -432,6 +448,8 @@ def cmd_tune(args) -> int:
             + "\n"
         )
         print(_hosts_line(outcome), file=sys.stderr)
+        if any(r.repeats or r.warm_seeds for r in outcome.runs):
+            print(_repeats_line(outcome), file=sys.stderr)
         figures += _figures(outcome, args.outdir, args.log, args.runner)
     summary = _summary(args, model, hardware, strategies, objectives, outcomes, figures)
     print("figures:\n" + "\n".join(f"  {p}" for p in summary["figures"]))

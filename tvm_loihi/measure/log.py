@@ -4,7 +4,20 @@ run.
 One line per measurement::
 
     {"v": 1, "key": "<MeasureInput.key()>", "input": {...MeasureInput...}, "result":
-    {...MeasureResult...}}
+    {...MeasureResult...}[, "sample": k]}
+
+``sample`` (absent = 0) is the index of a repeated measurement of the same input: a noisy backend's
+repeats are all kept, and the mapping's figure is the aggregate of its samples
+(:func:`tvm_loihi.measure.samples.aggregate`, the mean). A second kind of line records a verdict::
+
+    {"v": 1, "kind": "reject", "key": ..., "input": {...}, "host": "<host>", "by": "<host>",
+     "reason": "...", "timestamp": ...}
+
+written when the re-measure of a run's best (:mod:`tvm_loihi.tuning.confirm`) disagrees with what
+``host`` reported for that input: from then on every sample of that input measured by ``host`` is
+left out of ``lookup``, ``ranked``, ``best`` and ``summary`` (the records stay in the file, the
+record of what was claimed). Logs written before either field existed read exactly as before; an
+older reader skips a verdict line with a warning.
 
 Durability and concurrency
 --------------------------
@@ -25,8 +38,9 @@ by :data:`CACHEABLE_ERRORS`: successful measurements and ``INVALID_MAPPING`` (a 
 mapping and the hardware, so it repeats exactly). ``TIMEOUT``, ``HOST_LOST``, ``RUNTIME_ERROR``,
 ``BAD_PAYLOAD`` and ``UNKNOWN_WORKLOAD`` describe the host or the transport, not the candidate: they
 are logged (the record of the run) but measured again when asked. :meth:`TuningLog.append` refuses
-to write a second cacheable record for a key that already has one, so the log holds each measured
-candidate once even when two tuners race on it.
+to write a second cacheable record for a key that already has one (unless it is appended as a
+repeat, ``repeat=True``), so the log holds each measured candidate once even when two tuners race on
+it. A key's cached answer is the aggregate of its accepted samples (:meth:`TuningLog.samples`).
 """
 
 from __future__ import annotations
@@ -42,6 +56,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .records import MeasureError, MeasureInput, MeasureResult
+from .samples import aggregate
 
 LOG_VERSION = 1
 CACHEABLE_ERRORS = frozenset({MeasureError.NO_ERROR, MeasureError.INVALID_MAPPING})
@@ -63,33 +78,106 @@ class LogRecord:
         Its measurement.
     line : int
         1-based line number in the file (0 for records not read from a file).
+    sample : int
+        Index of this measurement among the repeats of its input (0: the first; the JSON field
+        ``sample``, absent in logs without repeats).
+    n_samples : int
+        How many accepted samples ``result`` aggregates (1 for a line of the file;
+        :meth:`TuningLog.ranked` returns one aggregate record per mapping).
     """
 
     input: MeasureInput
     result: MeasureResult
     line: int = 0
+    sample: int = 0
+    n_samples: int = 1
 
     @property
     def cacheable(self) -> bool:
         return self.result.error in CACHEABLE_ERRORS
 
     def to_json(self) -> dict:
-        return {
+        d = {
             "v": LOG_VERSION,
             "key": self.input.key(),
             "input": self.input.to_json(),
             "result": self.result.to_json(),
         }
+        if self.sample:
+            d["sample"] = self.sample
+        return d
 
     @classmethod
     def from_json(cls, d: dict, line: int = 0) -> LogRecord:
-        if not isinstance(d, dict) or d.get("v") != LOG_VERSION:
-            version = d.get("v") if isinstance(d, dict) else d
-            raise ValueError(f"unsupported record version {version!r}")
-        inp = MeasureInput.from_json(d["input"])
-        if d.get("key") not in (None, inp.key()):
-            raise ValueError("record key does not match its input (edited or corrupt)")
-        return cls(inp, MeasureResult.from_json(d["result"]), line)
+        inp = _checked_input(d)
+        sample = d.get("sample", 0)
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+            raise ValueError(f"record sample must be an integer >= 0, got {sample!r:.40}")
+        return cls(inp, MeasureResult.from_json(d["result"]), line, sample)
+
+
+@dataclass(frozen=True)
+class RejectMark:
+    """A verdict line: ``host``'s measurements of ``input`` were refuted by a re-measure.
+
+    Parameters
+    ----------
+    input : MeasureInput
+        The candidate whose result was rejected.
+    host : str
+        The host whose samples of it are rejected.
+    by : str
+        Who re-measured it (``""`` when the host was already distrusted and not re-measured).
+    reason : str
+        Why, in words (both figures).
+    line : int
+        1-based line number in the file.
+    """
+
+    input: MeasureInput
+    host: str
+    by: str = ""
+    reason: str = ""
+    line: int = 0
+    timestamp: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "v": LOG_VERSION,
+            "kind": "reject",
+            "key": self.input.key(),
+            "input": self.input.to_json(),
+            "host": self.host,
+            "by": self.by,
+            "reason": self.reason,
+            "timestamp": self.timestamp,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict, line: int = 0) -> RejectMark:
+        inp = _checked_input(d)
+        fields = {}
+        for name in ("host", "by", "reason"):
+            value = d.get(name, "")
+            if not isinstance(value, str):
+                raise ValueError(f"reject mark {name} must be a JSON string, got {value!r:.40}")
+            fields[name] = value
+        if not fields["host"]:
+            raise ValueError("reject mark names no host")
+        ts = d.get("timestamp", 0.0)
+        if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
+            raise ValueError(f"reject mark timestamp must be a finite number, got {ts!r:.40}")
+        return cls(inp, fields["host"], fields["by"], fields["reason"], line, float(ts))
+
+
+def _checked_input(d) -> MeasureInput:
+    if not isinstance(d, dict) or d.get("v") != LOG_VERSION:
+        version = d.get("v") if isinstance(d, dict) else d
+        raise ValueError(f"unsupported record version {version!r}")
+    inp = MeasureInput.from_json(d["input"])
+    if d.get("key") not in (None, inp.key()):
+        raise ValueError("record key does not match its input (edited or corrupt)")
+    return inp
 
 
 class TuningLog:
@@ -110,7 +198,9 @@ class TuningLog:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
         self._records: list[LogRecord] = []
-        self._cache: dict[str, MeasureResult] = {}
+        self._samples: dict[str, list[LogRecord]] = {}  # cacheable records per input key
+        self._rejected: dict[str, set[str]] = {}  # input key -> hosts whose samples are refuted
+        self._marks: list[RejectMark] = []
         self._offset = 0  # bytes of the file consumed so far (complete lines only)
         self._lines = 0
         self.n_skipped = 0  # corrupt or truncated lines seen
@@ -143,7 +233,15 @@ class TuningLog:
         if not raw.strip():
             return
         try:
-            rec = LogRecord.from_json(json.loads(raw.decode("utf-8")), self._lines)
+            d = json.loads(raw.decode("utf-8"))
+            if isinstance(d, dict) and d.get("kind") == "reject":
+                mark = RejectMark.from_json(d, self._lines)
+                self._marks.append(mark)
+                self._rejected.setdefault(mark.input.key(), set()).add(mark.host)
+                return
+            if isinstance(d, dict) and d.get("kind") is not None:
+                raise ValueError(f"unknown line kind {d.get('kind')!r:.40}")
+            rec = LogRecord.from_json(d, self._lines)
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             self.n_skipped += 1
             warnings.warn(
@@ -155,12 +253,26 @@ class TuningLog:
             return
         self._records.append(rec)
         if rec.cacheable:
-            self._cache.setdefault(rec.input.key(), rec.result)
+            self._samples.setdefault(rec.input.key(), []).append(rec)
 
     def records(self) -> list[LogRecord]:
-        """Every readable record, in file order (after a :meth:`refresh`)."""
+        """Every readable measurement record, in file order (after a :meth:`refresh`); rejected
+        ones included (see :meth:`is_rejected`)."""
         self.refresh()
         return list(self._records)
+
+    def marks(self) -> list[RejectMark]:
+        """Every verdict line (:class:`RejectMark`), in file order."""
+        self.refresh()
+        return list(self._marks)
+
+    def is_rejected(self, record: LogRecord) -> bool:
+        """Whether a verdict line refutes ``record`` (its host's samples of its input)."""
+        return record.result.host in self._rejected.get(record.input.key(), ())
+
+    def _accepted(self, key: str) -> list[LogRecord]:
+        hosts = self._rejected.get(key, ())
+        return [r for r in self._samples.get(key, ()) if r.result.host not in hosts]
 
     def __len__(self) -> int:
         return len(self._records)
@@ -170,31 +282,68 @@ class TuningLog:
 
     def lookup(self, inp: MeasureInput) -> MeasureResult | None:
         """The cached result for ``inp`` (from this or any earlier run), or None if it must be
-        measured."""
+        measured: the aggregate of its accepted samples (:func:`~.samples.aggregate`; a single
+        sample is returned as it was logged), rejected samples left out."""
+        samples = self.samples(inp)
+        return aggregate(samples) if samples else None
+
+    def samples(self, inp: MeasureInput) -> list[MeasureResult]:
+        """Every accepted cacheable measurement of ``inp`` (all its repeats, file order; samples
+        of a host a verdict line refutes for ``inp`` are left out)."""
         key = inp.key()
-        if key not in self._cache:
+        if not self._accepted(key):
             self.refresh()
-        return self._cache.get(key)
+        return [r.result for r in self._accepted(key)]
 
     # -- writing ---------------------------------------------------------------------------------
-    def append(self, inp: MeasureInput, res: MeasureResult) -> bool:
+    def append(self, inp: MeasureInput, res: MeasureResult, repeat: bool = False) -> bool:
         """Append one record durably (one write, fsync-ed, under an exclusive lock).
+
+        Parameters
+        ----------
+        inp, res : MeasureInput, MeasureResult
+            What was measured and what came back.
+        repeat : bool
+            A deliberate repeated measurement (a sample of a noisy backend, a re-measure): always
+            written, with the next ``sample`` index of ``inp``.
 
         Returns
         -------
         bool
-            False when the log already held a cacheable result for ``inp`` (written by another
-            process in the meantime): nothing is written, so no candidate appears twice.
+            False when the log already held an accepted cacheable result for ``inp`` (written by
+            another process in the meantime) and this is not a repeat: nothing is written, so no
+            candidate appears twice.
         """
-        line = json.dumps(LogRecord(inp, res).to_json(), sort_keys=True, separators=(",", ":"))
+
+        def line() -> str:
+            sample = len(self._samples.get(inp.key(), ())) if res.error in CACHEABLE_ERRORS else 0
+            rec = LogRecord(inp, res, sample=sample)
+            return json.dumps(rec.to_json(), sort_keys=True, separators=(",", ":"))
+
+        def refuse() -> bool:
+            return not repeat and res.error in CACHEABLE_ERRORS and bool(self._accepted(inp.key()))
+
+        return self._write(line, refuse)
+
+    def reject(self, inp: MeasureInput, host: str, by: str = "", reason: str = "") -> None:
+        """Append a verdict line: ``host``'s samples of ``inp`` are refuted (by a re-measure on
+        ``by``) and are left out of every lookup and ranking from now on."""
+        import time
+
+        mark = RejectMark(inp, host, by, reason, timestamp=time.time())
+        text = json.dumps(mark.to_json(), sort_keys=True, separators=(",", ":"))
+        self._write(lambda: text, lambda: False)
+
+    def _write(self, make_line, refuse) -> bool:
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             with _locked(fd, fcntl.LOCK_EX):
                 self._refresh(lock=False)
-                if res.error in CACHEABLE_ERRORS and inp.key() in self._cache:
+                if refuse():
                     return False
+                line = make_line()
                 size = os.fstat(fd).st_size
                 prefix = b"\n" if size and not _ends_with_newline(self.path, size) else b""
                 try:
@@ -256,17 +405,27 @@ class TuningLog:
         Returns
         -------
         list of LogRecord
-            Sorted by objective, ties by line; records whose objective is not a finite number
-            are left out. :func:`tvm_loihi.apply_best` walks it until a mapping validates.
+            One record per mapping (input key): its first line, with ``result`` the aggregate of
+            its accepted samples (:func:`~.samples.aggregate`, the mean) and ``n_samples`` their
+            number; samples refuted by a verdict line are left out. Sorted by objective, ties by
+            line; records whose objective is not a finite number are left out.
+            :func:`tvm_loihi.apply_best` walks it until a mapping validates.
         """
-        candidates = [
-            r
-            for r in self.records()
-            if r.result.ok
-            and r.input.workload_key == workload_key
-            and r.input.hardware_key == hardware_key
-            and (fidelity is None or r.input.fidelity == fidelity)
-        ]
+        self.refresh()
+        candidates = []
+        for key, recs in self._samples.items():
+            head = recs[0].input
+            if (
+                head.workload_key != workload_key
+                or head.hardware_key != hardware_key
+                or (fidelity is not None and head.fidelity != fidelity)
+            ):
+                continue
+            ok = [r for r in self._accepted(key) if r.result.ok]
+            if ok:
+                candidates.append(
+                    LogRecord(head, aggregate([r.result for r in ok]), ok[0].line, 0, len(ok))
+                )
         scored = []
         for r in candidates:
             try:
@@ -287,7 +446,12 @@ class TuningLog:
             groups.setdefault(group, []).append(r)
         rows = []
         for (wk, hk, fid), recs in sorted(groups.items()):
-            ok = [r.result for r in recs if r.result.ok]
+            best = {
+                "latency": self.ranked(wk, hk, "latency", fid),
+                "energy": self.ranked(wk, hk, "energy", fid),
+            }
+            rejected = [r for r in recs if self.is_rejected(r)]
+            ok = [r.result for r in recs if r.result.ok and not self.is_rejected(r)]
             rows.append(
                 {
                     "workload_key": wk,
@@ -297,8 +461,12 @@ class TuningLog:
                     "distinct": len({r.input.key() for r in recs}),
                     "ok": len(ok),
                     "errors": dict(Counter(r.result.error.value for r in recs if not r.result.ok)),
-                    "best_latency_s": min((r.latency_s for r in ok), default=None),
-                    "best_energy_j": min((r.energy_j for r in ok), default=None),
+                    "rejected": len(rejected),
+                    "repeats": sum(1 for r in recs if r.sample > 0),
+                    "best_latency_s": (
+                        best["latency"][0].result.latency_s if best["latency"] else None
+                    ),
+                    "best_energy_j": best["energy"][0].result.energy_j if best["energy"] else None,
                     "hosts": sorted({r.result.host for r in recs}),
                 }
             )
@@ -307,6 +475,7 @@ class TuningLog:
             "version": LOG_VERSION,
             "records": len(records),
             "skipped_lines": self.n_skipped,
+            "reject_marks": len(self._marks),
             "groups": rows,
         }
 

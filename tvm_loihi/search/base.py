@@ -92,6 +92,22 @@ class Strategy:
             self.best = (genome, fit)
         self._tell(genome, fit)
 
+    def revise(self, genome: Genome, fitness: Sequence[float]) -> None:
+        """Correct the fitness of a genome told before (repeated measurements of a noisy backend
+        changed its aggregate, :mod:`tvm_loihi.tuning.racing`). Not a new evaluation: counters
+        and adaptation are unchanged; the incumbent (``best``) follows the revised figure."""
+        fit = tuple(float(f) for f in fitness)
+        if len(fit) != self.n_obj:
+            raise ValueError(
+                f"strategy {self.name!r}: expected {self.n_obj} objectives, got {len(fit)}"
+            )
+        key = genome.key()
+        if self.best is not None and self.best[0].key() == key:
+            self.best = (self.best[0], fit)
+        elif self.best is None or fit[0] < self.best[1][0]:
+            self.best = (genome, fit)
+        self._revise(genome, fit)
+
     def state(self) -> dict:
         """Everything needed to resume, as plain JSON data."""
         return {
@@ -122,6 +138,16 @@ class Strategy:
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         pass
+
+    def _revise(self, genome: Genome, fitness: Fitness) -> None:
+        pop = getattr(self, "pop", None)  # population strategies: the member's figure
+        if isinstance(pop, list):
+            key = genome.key()
+            for i, member in enumerate(pop):
+                if isinstance(member, tuple) and len(member) == 2 and member[0].key() == key:
+                    pop[i] = (member[0], fitness)
+            if hasattr(self, "_rc"):
+                self._rc = None  # NSGA-II's cached ranks and crowding
 
     def _state(self) -> dict:
         return {}

@@ -26,6 +26,7 @@ and the next best taken.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from ..measure.energy_budget import fastest_within, within_budget
 from ..measure.log import TuningLog
 from ..measure.records import MeasureInput, MeasureResult
 from ..measure.runner import LocalRunner, Runner
+from ..measure.samples import aggregate
 from ..model.activity import ActivityProfile, activity_from_float
 from ..model.argcheck import check_type
 from ..model.hardware import HardwareSpec
@@ -47,9 +49,20 @@ from ..search import get_strategy
 from ..search.genome import Genome
 from ..search.problem import MappingProblem
 from ..search.selection import pareto_front
-from .confirm import confirm_best
+from .confirm import confirm_best, confirm_default
+from .racing import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_MAX_REPEATS,
+    RacePolicy,
+    needs_race,
+    next_sample,
+    noise,
+    resolve_policy,
+    verdict,
+)
 from .state import Evaluation, TuneState
 from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
+from .warm import warm_seeds
 
 # A strategy that only re-proposes known mappings is stopped after this many.
 _DUPLICATES_PER_BUDGET = 2
@@ -118,6 +131,14 @@ class TuneResult:
         Per measurement host: ``{"measured", "rejected", "dropped"}`` (the runner's counts since it
         started, or this run's results per host for a runner without checks); an ``RPCRunner`` adds
         ``"calls"``, ``"mean_batch"``, ``"host_s"``, ``"rpc_s"`` and ``"overhead_ms"``.
+    repeats : int
+        Evaluations that re-measured a mapping of this run (races on a noisy backend,
+        :mod:`tvm_loihi.tuning.racing`); inside ``evaluations`` and the budget.
+    noise : float or None
+        The measured noise (pooled standard deviation of log figures of repeated mappings; about
+        the coefficient of variation), None when nothing was repeated.
+    warm_seeds : int
+        Seeds taken from ``warm_start`` logs (:mod:`tvm_loihi.tuning.warm`).
     """
 
     strategy: str
@@ -144,6 +165,9 @@ class TuneResult:
     fastest: tuple[Mapping, MeasureResult] | None = None
     confirmation: dict | None = None
     hosts: dict = field(default_factory=dict)
+    repeats: int = 0
+    noise: float | None = None
+    warm_seeds: int = 0
 
     def change(self, objective: str = "latency") -> float:
         """Relative change of the best mapping vs the Lava default (``-0.4`` = 40 % lower)."""
@@ -185,6 +209,9 @@ class TuneResult:
             ),
             "confirmation": self.confirmation,
             "hosts": self.hosts,
+            "repeats": self.repeats,
+            "noise": self.noise,
+            "warm_seeds": self.warm_seeds,
         }
 
 
@@ -214,7 +241,11 @@ class _Tuner:
         self.callback, self.rule = callback, rule
         self.keys = (problem.network.workload_key(), problem.hardware.key())
         self.activity_key = problem.activity.key()
-        self.results: dict[str, tuple[MeasureInput, MeasureResult]] = {}  # by input key
+        self.results: dict[str, tuple[MeasureInput, MeasureResult]] = {}  # by key, aggregate
+        self.samples: dict[str, list[MeasureResult]] = {}  # by input key, every accepted sample
+        self.genomes: dict[str, Genome] = {}  # by input key, the genome first told
+        self.policy = RacePolicy()  # no repeats unless tune() says otherwise
+        self.in_flight = 0  # submissions not yet told (a race leaves budget for them)
         self.state = TuneState()  # the run so far, an explicit value (tuning/state.py)
 
     # views of the state
@@ -247,13 +278,82 @@ class _Tuner:
             *self.keys, self.problem.decode(genome).to_json(), self.fidelity, self.activity_key
         )
 
-    def complete(self, genome: Genome, inp: MeasureInput, res: MeasureResult, cached: bool) -> None:
-        self.results[inp.key()] = (inp, res)
+    def cached(self, inp: MeasureInput) -> list[MeasureResult] | None:
+        """The log's accepted samples of ``inp`` (None: measure it)."""
+        if self.log is None:
+            return None
+        if hasattr(self.log, "samples"):
+            return self.log.samples(inp) or None
+        res = self.log.lookup(inp)
+        return None if res is None else [res]
+
+    def _record(self, inp: MeasureInput, res: MeasureResult, cached: bool, sample: int) -> None:
+        key = inp.key()
+        agg = aggregate(self.samples[key])
+        self.results[key] = (inp, agg)
+        self.state = self.state.record(
+            Evaluation(inp, res, self.fitness(res), cached, sample), self.fitness(agg)
+        )
+        self._progress()
+
+    def complete(
+        self,
+        genome: Genome,
+        inp: MeasureInput,
+        res: MeasureResult | list[MeasureResult],
+        cached: bool,
+    ) -> None:
+        """Record one evaluation (``res``: a fresh measurement, or the log's samples of a hit),
+        race it against the incumbent when it looks better on a noisy backend, then tell the
+        strategy the mapping's aggregate fitness."""
+        key = inp.key()
+        results = list(res) if isinstance(res, list) else [res]
         if not cached and self.log is not None:
-            self.log.append(inp, res)
-        fit = self.fitness(res)
-        self.state = self.state.record(Evaluation(inp, res, fit, cached))
-        self.strategy.tell(genome, fit)
+            self.log.append(inp, results[0])
+        incumbent = self.best_key
+        self.genomes.setdefault(key, genome)
+        self.samples[key] = [r for r in results if r.ok] or results[:1]
+        self._record(inp, aggregate(results), cached, 0)
+        if self.policy.on and incumbent is not None and incumbent != key:
+            self._race(key, incumbent)
+        self.strategy.tell(genome, self.fitness(self.results[key][1]))
+        best = self.best_key
+        if self.policy.on and best != key and self.strategy.best is not None:
+            # repeats revised the incumbent: the strategy's incumbent follows the driver's
+            self.strategy.revise(self.genomes[best], self.fitness(self.results[best][1]))
+
+    def _figures(self, key: str) -> list[float]:
+        return [r.objective(self.objectives[0]) for r in self.samples[key] if r.ok]
+
+    def _race(self, challenger: str, incumbent: str) -> None:
+        """Measure challenger and incumbent again until :func:`racing.verdict` decides, the cap
+        is reached, or the budget (less what is in flight) or the wall time runs out."""
+        sigma, df = noise(self._figures(k) for k in self.samples)
+        c, i = self._figures(challenger), self._figures(incumbent)
+        if not needs_race(c, i, sigma, df, self.policy):
+            return
+        while verdict(c, i, sigma, df, self.policy) == "more":
+            remaining = self.rule.remaining(self.state)
+            if (remaining is not None and remaining - self.in_flight <= 0) or self.stop_reason():
+                # cut short: not shown better, so it does not displace the incumbent
+                self.state = self.state.with_undecided(challenger)
+                break
+            key = challenger if next_sample(c, i, self.policy) == "challenger" else incumbent
+            inp = self.results[key][0]
+            res = self.runner.submit([inp])[0].result()
+            if self.log is not None:
+                self.log.append(inp, res, repeat=True)
+            if res.ok:
+                self.samples[key].append(res)
+            self._record(inp, res, False, len(self.samples[key]) - (1 if res.ok else 0))
+            if not res.ok:  # a host or transport failure: decide on what was measured
+                break
+            sigma, df = noise(self._figures(k) for k in self.samples)
+            c, i = self._figures(challenger), self._figures(incumbent)
+        if len(i) > 1:
+            self.strategy.revise(self.genomes[incumbent], self.fitness(self.results[incumbent][1]))
+
+    def _progress(self) -> None:
         if self.callback is not None:
             st = self.state
             elapsed = st.elapsed_s
@@ -271,7 +371,7 @@ class _Tuner:
     def evaluate_now(self, genome: Genome) -> None:
         """Measure one genome synchronously (the Lava default before the search starts)."""
         inp = self.make_input(genome)
-        cached = self.log.lookup(inp) if self.log is not None else None
+        cached = self.cached(inp)
         res = cached if cached is not None else self.runner.submit([inp])[0].result()
         self.complete(genome, inp, res, cached is not None)
 
@@ -309,8 +409,9 @@ def _fill(t: _Tuner, in_flight: list, waiting: dict) -> bool:
             t.duplicate()
             waiting[key].append(genome)
             continue
-        cached = t.log.lookup(inp) if t.log is not None else None
+        cached = t.cached(inp)
         if cached is not None:
+            t.in_flight = len(in_flight)
             t.complete(genome, inp, cached, cached=True)
             continue
         waiting[key] = []
@@ -332,9 +433,10 @@ def _drain(t: _Tuner, in_flight: list, waiting: dict, timeout: float | None) -> 
     except concurrent.futures.TimeoutError:
         return
     in_flight.pop(0)
+    t.in_flight = len(in_flight)
     t.complete(genome, inp, res, cached=False)
     for twin in waiting.pop(inp.key(), []):
-        t.strategy.tell(twin, t.fitness(res))
+        t.strategy.tell(twin, t.fitness(t.results[inp.key()][1]))
 
 
 def _check_tune_args(network, hardware, runner, strategy, budget, seed, activity, log) -> None:
@@ -398,6 +500,11 @@ def tune(
     verify_top_k: int = 8,
     max_energy_increase: float | None = None,
     termination: Termination | None = None,
+    repeats: str | int = "auto",
+    max_repeats: int = DEFAULT_MAX_REPEATS,
+    confidence: float = DEFAULT_CONFIDENCE,
+    warm_start: Sequence | None = None,
+    warm_top_k: int = 3,
 ) -> TuneResult:
     """Search for a low-latency mapping of ``network`` on ``hardware``.
 
@@ -454,6 +561,26 @@ def tune(
         Extra stopping rules (:mod:`tvm_loihi.tuning.termination`, e.g. a target latency),
         combined with the budget, ``max_wall_s``, ``stagnation`` and the strategy-exhausted rule;
         the first rule that fires names ``TuneResult.stop_reason``.
+    repeats : "auto" or int
+        Noise-robust selection (:mod:`tvm_loihi.tuning.racing`): a candidate that looks better
+        than the incumbent by less than the measured noise allows is raced against it (both
+        re-measured) until the comparison is decided at ``confidence``, each reaches the cap on
+        samples, or the budget runs out. ``"auto"`` (default): cap ``max_repeats`` on a noisy
+        fidelity (the stand-in, hardware), no repeats on the simulator fidelities
+        (deterministic); an integer: that cap on any fidelity (``1``: off). Every repeat is an
+        evaluation (counted against ``budget``) and a record of the log; a mapping's fitness is
+        the mean of its samples (:func:`tvm_loihi.measure.samples.aggregate`).
+    max_repeats : int
+        Samples per mapping at most with ``repeats="auto"`` (default 5).
+    confidence : float
+        One-sided confidence at which a race is decided (default 0.95).
+    warm_start : sequence of path, optional
+        Tuning logs of earlier runs (other networks, other hardware): the ``warm_top_k`` best
+        mappings of each (workload, hardware) in them, repaired to this problem
+        (:func:`tvm_loihi.tuning.warm.warm_seeds`), are asked first as extra seeds (measured like
+        any candidate, never trusted); strategies without seeds ignore them.
+    warm_top_k : int
+        Mappings taken per (workload, hardware) of each warm-start log (default 3).
 
     Returns
     -------
@@ -471,16 +598,18 @@ def tune(
         fastest_within([], MeasureResult(1.0, 1.0), max_energy_increase)  # type/range check
     if verify_fidelity is not None and verify_top_k < 1:
         raise ValueError(f"tune: verify_top_k must be >= 1, got {verify_top_k}")
+    policy = resolve_policy(repeats, fidelity, max_repeats, confidence)
     objectives = tuple(objectives)
     activity = activity if activity is not None else default_activity(network, hardware)
     problem = MappingProblem(network, hardware, activity)
     cls = get_strategy(strategy)
+    warm = warm_seeds(problem, warm_start, warm_top_k) if warm_start and cls.uses_seeds else []
     strat = cls(
         problem.space,
         n_obj=len(objectives),
         budget=budget,
         seed=seed,
-        seeds=problem.seeds() if cls.uses_seeds else (),
+        seeds=(warm + problem.seeds()) if cls.uses_seeds else (),
         traffic=problem.traffic,
         order=problem.order,
         **(strategy_params or {}),
@@ -493,6 +622,7 @@ def tune(
         t = _Tuner(
             problem, strat, runner, objectives, fidelity, _open_log(log), budget, callback, rule
         )
+        t.policy = policy
         t.evaluate_now(problem.default)
         in_flight: list = []
         waiting: dict = {}
@@ -522,7 +652,9 @@ def tune(
     finally:
         if own_runner:
             runner.close()
-    return _result(t, strategy, seed, reason, verify_fidelity, verified, max_energy_increase)
+    out = _result(t, strategy, seed, reason, verify_fidelity, verified, max_energy_increase)
+    sigma, _ = noise(t._figures(k) for k in t.samples)
+    return dataclasses.replace(out, repeats=t.state.repeats, noise=sigma, warm_seeds=len(warm))
 
 
 def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, MeasureResult]]:
@@ -557,7 +689,9 @@ def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, Me
 def _ranked(t: _Tuner, verified: list | None) -> list[tuple[MeasureInput, MeasureResult]]:
     """Successful candidates for the reported best, best first (ties: search rank / order)."""
     pairs = verified if verified is not None else [t.results[k] for k in dict.fromkeys(t.order)]
-    return sorted([p for p in pairs if p[1].ok], key=lambda p: t.fitness(p[1])[0])
+    ok = [p for p in pairs if p[1].ok]
+    # a challenger whose race the budget cut short was not shown better: after the others
+    return sorted(ok, key=lambda p: (p[0].key() in t.state.undecided, t.fitness(p[1])[0]))
 
 
 def _host_stats(t: _Tuner) -> dict:
@@ -567,6 +701,13 @@ def _host_stats(t: _Tuner) -> dict:
     for _, res in t.results.values():
         counts[res.host] = counts.get(res.host, 0) + 1
     return {h: {"measured": n, "rejected": 0, "dropped": False} for h, n in sorted(counts.items())}
+
+
+def _default_input(verified: list | None, default_inp: MeasureInput) -> MeasureInput:
+    """The Lava default's input at the reported fidelity (the verify fidelity's when verified)."""
+    if verified is None:
+        return default_inp
+    return next(i for i, _ in verified if i.mapping == default_inp.mapping)
 
 
 def _result(
@@ -601,14 +742,30 @@ def _result(
             [p for p in ranked if within_budget(p[1], default_res, max_energy_increase)],
             key=lambda p: p[1].latency_s,
         )
+    workload = (t.problem.network, t.problem.hardware, t.problem.activity)
+
+    def samples_of(inp: MeasureInput) -> list[MeasureResult]:
+        own = t.samples.get(inp.key())
+        return own if own else [r for i, r in (verified or []) if i.key() == inp.key()][:1]
+
     if ranked:
         best_inp, best_res, confirmation = confirm_best(
-            ranked,
-            t.runner,
-            (t.problem.network, t.problem.hardware, t.problem.activity),
-            t.objectives[0],
+            ranked, t.runner, workload, t.objectives[0], t.log, samples_of
         )
         extra["confirmation"] = confirmation.to_json()
+        reference = _default_input(verified, default_inp)
+        if best_inp.key() != reference.key():
+            default_res, checked = confirm_default(
+                reference,
+                default_res,
+                t.runner,
+                workload,
+                t.objectives[0],
+                t.log,
+                samples_of,
+                set(confirmation.distrusted),
+            )
+            extra["confirmation"]["default"] = checked
     extra["hosts"] = _host_stats(t)
     return TuneResult(
         strategy,

@@ -156,10 +156,10 @@ def _samples(
 ) -> list[_Sample]:
     by_key = {(n.workload_key(), hardware.key()): (n, a) for n, a in pairs}
     out = []
-    records = log.records() if isinstance(log, TuningLog) else TuningLog(str(log)).records()
-    for r in records:
+    log = log if isinstance(log, TuningLog) else TuningLog(str(log))
+    for r in log.records():  # every sample of a repeated mapping is a measurement
         key = (r.input.workload_key, r.input.hardware_key)
-        if not r.result.ok or key not in by_key:
+        if not r.result.ok or key not in by_key or log.is_rejected(r):  # refuted: a lie
             continue
         if fidelity is not None and r.input.fidelity != fidelity:
             continue
