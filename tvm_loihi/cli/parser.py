@@ -59,6 +59,7 @@ def _energy_increase(text: str) -> float:
 
 def _strategies(text: str) -> str:
     from ..search import strategy_names
+    from ..tuning import surrogate  # noqa: F401  (registers "surrogate")
 
     names = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in strategy_names()]
