@@ -87,8 +87,8 @@ def test_other_strategies_make_no_model_evaluations(tmp_path):
 
 
 def test_seeded_run_is_reproducible(tmp_path):
-    a, _, ra = _tune(tmp_path, "a.jsonl", budget=20)
-    b, _, rb = _tune(tmp_path, "b.jsonl", budget=20)
+    a, _, ra = _tune(tmp_path, "a.jsonl", budget=14)
+    b, _, rb = _tune(tmp_path, "b.jsonl", budget=14)
     assert a.history == b.history and a.best_mapping.to_json() == b.best_mapping.to_json()
     assert [r.input.key() for r in ra] == [r.input.key() for r in rb]
     assert a.model_evaluations == b.model_evaluations
@@ -154,7 +154,7 @@ def test_cli_tune_surrogate_through_a_real_tracker_and_standin_host(tmp_path):
                 "--strategy",
                 "surrogate",
                 "--budget",
-                "18",
+                "12",
                 "--log",
                 str(log),
                 "--outdir",
@@ -169,7 +169,7 @@ def test_cli_tune_surrogate_through_a_real_tracker_and_standin_host(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "hardware evaluations" in run.stdout and "model evaluations" in run.stdout
     records = TuningLog(str(log)).records()
-    assert 0 < len(records) <= 18
+    assert 0 < len(records) <= 12
     assert all(r.result.host.startswith("standin@") for r in records if r.result.ok)
     rec = json.loads(summary.read_text())["networks"][0]
     r0 = rec["runs"][0]
