@@ -154,7 +154,9 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         default="bilevel",
         type=_strategies,
         help="search strategy, or several comma-separated "
-        "(bilevel, ga, nsga2, random, annealing, metis_greedy, lava_default; default bilevel)",
+        "(bilevel, ga, nsga2, random, annealing, metis_greedy, lava_default, surrogate: search "
+        "the simulator calibrated on the measurements, measure only its best candidates; "
+        "default bilevel)",
     )
     p.add_argument(
         "--budget",
