@@ -297,11 +297,9 @@ def summarise(entries: list[dict], truths: dict, budget: int) -> dict:
             for share in (0.9, 1.0):
                 hits = [_first(e["gain_curve"], share * ref[e["hidden_seed"]]) for e in runs]
                 d[f"evals_to_{int(share * 100)}pct"] = hits
-                d[f"evals_to_{int(share * 100)}pct_median"] = (
-                    float(np.median([h if h is not None else math.inf for h in hits]))
-                    if hits
-                    else None
-                )
+                med = float(np.median([h if h is not None else math.inf for h in hits]))
+                d[f"evals_to_{int(share * 100)}pct_median"] = med if math.isfinite(med) else None
+                d[f"evals_to_{int(share * 100)}pct_reached"] = bool(math.isfinite(med))
             d["survives"] = float(np.nanmean([e["survives"] for e in runs]))
             d["model_evaluations"] = float(np.mean([e["model_evaluations"] for e in runs]))
             d["wall_s"] = float(np.mean([e["wall_s"] for e in runs]))
@@ -320,9 +318,7 @@ def summarise(entries: list[dict], truths: dict, budget: int) -> dict:
 
 
 def _fmt_evals(v) -> str:
-    if v is None:
-        return "-"
-    return ">B" if not math.isfinite(v) else f"{v:.0f}"
+    return ">B" if v is None or not math.isfinite(v) else f"{v:.0f}"
 
 
 def format_table(table: dict, budget: int) -> str:
