@@ -91,6 +91,7 @@ def test_same_seed_same_run_and_state_survives_json(name):
             seeds=problem.seeds() if cls.uses_seeds else (),
             traffic=problem.traffic,
             order=problem.order,
+            **({"problem": problem} if getattr(cls, "needs_problem", False) else {}),
         )
 
     def run(strategy, n, start=0):

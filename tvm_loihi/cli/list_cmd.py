@@ -50,6 +50,7 @@ def collect() -> dict:
     from ..model.hardware import PRESETS
     from ..model.workloads import WORKLOADS
     from ..search import get_strategy, strategy_names
+    from ..tuning import surrogate  # noqa: F401  (registers "surrogate")
 
     tags_of: dict[str, list[str]] = {}
     for tag, preset in TAG_PRESETS.items():

@@ -59,6 +59,7 @@ def _energy_increase(text: str) -> float:
 
 def _strategies(text: str) -> str:
     from ..search import strategy_names
+    from ..tuning import surrogate  # noqa: F401  (registers "surrogate")
 
     names = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in strategy_names()]
@@ -153,7 +154,9 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
         default="bilevel",
         type=_strategies,
         help="search strategy, or several comma-separated "
-        "(bilevel, ga, nsga2, random, annealing, metis_greedy, lava_default; default bilevel)",
+        "(bilevel, ga, nsga2, random, annealing, metis_greedy, lava_default, surrogate: search "
+        "the simulator calibrated on the measurements, measure only its best candidates; "
+        "default bilevel)",
     )
     p.add_argument(
         "--budget",

@@ -53,6 +53,7 @@ class NetworkOutcome:
 
 def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
     from ..search import strategy_names
+    from ..tuning import surrogate  # noqa: F401  (registers "surrogate")
 
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in strategy_names()]
@@ -320,7 +321,11 @@ def _repeats_line(outcome: NetworkOutcome) -> str:
 
 def _title(outcome: NetworkOutcome) -> str:
     net, hw, best = outcome.network, outcome.hardware, outcome.best
-    evals = sum(r.evaluations for r in outcome.runs)
+    evals = sum(r.hardware_evaluations for r in outcome.runs)
+    model_evals = sum(r.model_evaluations for r in outcome.runs)
+    counted = f"{evals} hardware evaluations" if model_evals else f"{evals} evaluations"
+    if model_evals:
+        counted += f" and {model_evals} model evaluations (not measurements)"
     sizes = "-".join(map(str, net.layer_sizes))
     fidelity = _measured_by(best.fidelity)
     if best.verify_fidelity:
@@ -339,7 +344,7 @@ def _title(outcome: NetworkOutcome) -> str:
     return (
         f"{net.name} ({sizes}) on {hw.name} ({hw.n_cores} cores, {hw.n_chips} chip(s)), "
         f"{fidelity}: best of {', '.join(r.strategy for r in outcome.runs)} "
-        f"after {evals} evaluations (best by {best.strategy}){budget}"
+        f"after {counted} (best by {best.strategy}){budget}"
     )
 
 

@@ -23,6 +23,7 @@ stand-in's measurements cannot read or exploit its model.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import math
@@ -34,8 +35,9 @@ import numpy as np
 
 from ..constants import STANDIN_FIDELITY
 from ..model.hardware import ASSUMED_CONSTANTS, ASSUMED_RANGES, HardwareSpec
-from .records import MeasureResult
+from .records import MeasureError, MeasureResult
 from .remote import MeasurementBackend
+from .runner import Runner
 
 MIN_OFFSET = 0.02  # a hidden constant is never within 2 % of its default
 
@@ -231,3 +233,84 @@ def make_standin(
 ) -> StandinBackend:
     """A :class:`StandinBackend` from its configuration fields."""
     return StandinBackend(StandinConfig(seed, cv, cost_s, noise_seed))
+
+
+class StandinRunner(Runner):
+    """The stand-in measured in this process, synchronously (benchmarks and tests; no RPC).
+
+    Each result is what a ``tvm-loihi serve --backend standin`` host with the same configuration
+    returns (fidelity ``"standin"``, hidden constants, noise, the wall-clock cost slept), but
+    nothing crosses a socket. Only the ``"standin"`` fidelity is measured.
+
+    Parameters
+    ----------
+    config : StandinConfig, optional
+        Seed, noise and cost (default ``StandinConfig()``).
+    memo : bool
+        Keep the noise-free hidden-model result of every mapping and draw only the noise on a
+        repeat (benchmarks: the same distribution of results, the simulation done once; the
+        wall-clock cost is then not slept on repeats).
+    **kwargs
+        Instead of ``config``: its fields.
+    """
+
+    n_parallel = 1
+
+    def __init__(self, config: StandinConfig | None = None, memo: bool = False, **kwargs) -> None:
+        self.backend = StandinBackend(config, **kwargs)
+        self.host = "local-standin"  # measured in this process: trusted (tuning.confirm)
+        self.memo = bool(memo)
+        self._prepared: dict[tuple[str, str], object] = {}
+        self._quiet: dict[str, MeasureResult] = {}  # input key -> noise-free result (memo)
+
+    def register(self, network, hardware, activity) -> None:
+        from .payload import UploadPayload
+
+        activity.check_matches(network)
+        key = (network.workload_key(), hardware.key())
+        if key not in self._prepared:
+            self._prepared[key] = self.backend.prepare(UploadPayload(network, hardware, activity))
+        self._remember_activity(network, hardware, activity)
+
+    def submit(self, inputs) -> list[concurrent.futures.Future]:
+        futures = []
+        for inp in inputs:
+            fut: concurrent.futures.Future = concurrent.futures.Future()
+            prepared = self._prepared.get((inp.workload_key, inp.hardware_key))
+            mismatch = self._activity_mismatch(inp, self.host)
+            if mismatch is not None:
+                res = mismatch
+            elif prepared is None:
+                res = MeasureResult.failure(
+                    MeasureError.UNKNOWN_WORKLOAD,
+                    f"workload {inp.workload_key} on hardware {inp.hardware_key} was not "
+                    "registered with the stand-in runner",
+                    self.host,
+                )
+            elif inp.fidelity != STANDIN_FIDELITY:
+                res = MeasureResult.failure(
+                    MeasureError.BAD_PAYLOAD,
+                    f"the stand-in runner measures fidelity {STANDIN_FIDELITY!r} only, "
+                    f"not {inp.fidelity!r}",
+                    self.host,
+                )
+            elif self.memo:
+                res = self._memo_measure(prepared, inp)
+            else:
+                res = dataclasses.replace(
+                    self.backend.measure(prepared, inp.mapping, inp.fidelity), host=self.host
+                )
+            fut.set_result(res)
+            futures.append(fut)
+        return futures
+
+    def _memo_measure(self, prepared, inp) -> MeasureResult:
+        from . import backend
+
+        quiet = self._quiet.get(inp.key())
+        if quiet is None:
+            w, hidden = prepared
+            quiet = backend.measure(w.network, hidden, w.activity, inp.mapping, "event")
+            self._quiet[inp.key()] = quiet
+        res = self.backend._perturb(quiet) if quiet.ok else quiet
+        return dataclasses.replace(res, host=self.host)

@@ -13,8 +13,11 @@ Schema (version 1)::
         "change": {metric: relative change best/default - 1 (null where a metric is null)},
         "energy_sign_differs": bool | null,
         "ratio_to_lower_bound": {"default": float, "best": float},
-        "runs": [{"strategy", "seed", "evaluations", "cache_hits", "duplicates", "stop_reason",
-                  "wall_s",
+        "runs": [{"strategy", "seed", "evaluations", "hardware_evaluations",
+                  "model_evaluations", "cache_hits", "duplicates", "stop_reason", "wall_s",
+                  (hardware_evaluations: measurements and log hits; model_evaluations: simulator
+                   calls of a model-based strategy, never measurements; both optional when
+                   reading a summary written before they existed)
                   "best_latency_s", "history": [float]}],
         "pareto": [{"latency_s", "energy_j", "cores_used"}]}]}
 
@@ -144,6 +147,8 @@ def run_of(result) -> dict:
         "strategy": result.strategy,
         "seed": int(result.seed),
         "evaluations": int(result.evaluations),
+        "hardware_evaluations": int(getattr(result, "hardware_evaluations", result.evaluations)),
+        "model_evaluations": int(getattr(result, "model_evaluations", 0)),
         "cache_hits": int(result.cache_hits),
         "duplicates": int(result.duplicates),
         "stop_reason": result.stop_reason,

@@ -18,6 +18,8 @@ into chip 0.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import weakref
 from dataclasses import dataclass
 
@@ -33,6 +35,7 @@ from .traffic import LayerCounts, layer_counts, pair_traffic
 _ENTRIES = 256  # per (network, activity): each entry holds a few (T, P) arrays ...
 _BYTES = 1 << 30  # ... and at most this much in all (one mlp_k partition is ~0.4 GB)
 _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STRUCTURE_KEYS: dict[str, str] = {}  # hardware key -> key without timing and energy
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,9 +212,40 @@ def _counts(layers: list[LayerCounts], pair_messages, player, steps: int) -> dic
     }
 
 
-def _build(
+def _structure_key(hardware: HardwareSpec) -> str:
+    """Hash of everything but the timing and energy constants (and the name): what the counts
+    of a partition depend on (limits, geometry). Calibration varies only the constants, so the
+    counts are reused across its candidate specs."""
+    key = _STRUCTURE_KEYS.get(hardware.key())
+    if key is None:
+        d = hardware.to_json()
+        for group in ("timing", "energy", "name"):
+            d.pop(group, None)
+        text = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        if len(_STRUCTURE_KEYS) > 4096:
+            _STRUCTURE_KEYS.clear()
+        _STRUCTURE_KEYS[hardware.key()] = key
+    return key
+
+
+@dataclass(frozen=True, eq=False)
+class _Structure:
+    """The timing-free part of a partition's traffic (cached apart from the timed part)."""
+
+    layers: list
+    offsets: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    player: np.ndarray
+    msgs: np.ndarray
+    ops: np.ndarray
+
+
+def _structure(
     network: NetworkIR, mapping: Mapping, hardware: HardwareSpec, activity: ActivityProfile
-) -> PartitionTraffic:
+) -> _Structure:
+    """The timing-free part of :func:`_build`: counts per layer and the message pairs."""
     layers_n = mapping.n_layers
     stats = [mapping.layer_stats(network, hardware, k) for k in range(layers_n)]
     layers = [
@@ -220,8 +254,28 @@ def _build(
         )
         for k in range(layers_n)
     ]
+    return _Structure(layers, *_pairs(network, mapping, hardware, activity, stats))
+
+
+def _build(
+    network: NetworkIR,
+    mapping: Mapping,
+    hardware: HardwareSpec,
+    activity: ActivityProfile,
+    structure: _Structure | None = None,
+) -> PartitionTraffic:
+    st = structure if structure is not None else _structure(network, mapping, hardware, activity)
+    layers, offsets, src, dst, player, msgs, ops = (
+        st.layers,
+        st.offsets,
+        st.src,
+        st.dst,
+        st.player,
+        st.msgs,
+        st.ops,
+    )
+    layers_n = mapping.n_layers
     n = activity.n_samples
-    offsets, src, dst, player, msgs, ops = _pairs(network, mapping, hardware, activity, stats)
     send, recv = _work(layers, offsets, n, hardware)
     head, tail, work, host_s = _emission(src, msgs, ops, send, hardware)
     pipelines = np.maximum(send, recv)
@@ -269,4 +323,12 @@ def partition_traffic(
         store = LRU(_ENTRIES, _BYTES)
         per_net[activity] = store
     key = (hardware.key(), mapping.partition_key())
-    return store.get_or_make(key, lambda: _build(network, mapping, hardware, activity))
+
+    def make() -> PartitionTraffic:
+        skey = ("structure", _structure_key(hardware), mapping.partition_key())
+        structure = store.get_or_make(
+            skey, lambda: _structure(network, mapping, hardware, activity)
+        )
+        return _build(network, mapping, hardware, activity, structure)
+
+    return store.get_or_make(key, make)

@@ -49,6 +49,7 @@ from ..search import get_strategy
 from ..search.genome import Genome
 from ..search.problem import MappingProblem
 from ..search.selection import pareto_front
+from . import surrogate  # noqa: F401  (registers the "surrogate" strategy)
 from .confirm import confirm_best, confirm_default
 from .racing import (
     DEFAULT_CONFIDENCE,
@@ -127,6 +128,13 @@ class TuneResult:
     confirmation : dict or None
         How the reported best was checked (:class:`tvm_loihi.tuning.confirm.Confirmation` JSON):
         who measured it, who re-measured it, which candidates were rejected on the way.
+    hardware_evaluations : int
+        Search evaluations that are measurements (sent to the runner, or tuning-log hits of
+        earlier measurements): ``evaluations``; the verify and confirm re-measurements are not
+        included.
+    model_evaluations : int
+        Simulator calls a model-based strategy made instead of measuring (``"surrogate"``; 0 for
+        every other strategy). Never reported as measurements.
     hosts : dict
         Per measurement host: ``{"measured", "rejected", "dropped"}`` (the runner's counts since it
         started, or this run's results per host for a runner without checks); an ``RPCRunner`` adds
@@ -168,6 +176,8 @@ class TuneResult:
     repeats: int = 0
     noise: float | None = None
     warm_seeds: int = 0
+    hardware_evaluations: int = 0
+    model_evaluations: int = 0
 
     def change(self, objective: str = "latency") -> float:
         """Relative change of the best mapping vs the Lava default (``-0.4`` = 40 % lower)."""
@@ -212,6 +222,8 @@ class TuneResult:
             "repeats": self.repeats,
             "noise": self.noise,
             "warm_seeds": self.warm_seeds,
+            "hardware_evaluations": self.hardware_evaluations,
+            "model_evaluations": self.model_evaluations,
         }
 
 
@@ -519,7 +531,10 @@ def tune(
         by default (closed at the end only when created here).
     strategy : str
         A registered strategy: ``"bilevel"`` (default), ``"ga"``, ``"nsga2"``, ``"random"``,
-        ``"annealing"``, ``"metis_greedy"``, ``"lava_default"``.
+        ``"annealing"``, ``"metis_greedy"``, ``"lava_default"``, or ``"surrogate"`` (inner
+        search on the calibrated simulator, only the most promising candidates measured;
+        :mod:`tvm_loihi.tuning.surrogate`). A strategy class with ``needs_problem = True`` is
+        also passed the :class:`~tvm_loihi.search.problem.MappingProblem` as ``problem=``.
     budget : int
         Evaluations to spend, the Lava default and tuning-log hits included.
     seed : int
@@ -612,6 +627,8 @@ def tune(
         seeds=(warm + problem.seeds()) if cls.uses_seeds else (),
         traffic=problem.traffic,
         order=problem.order,
+        # a strategy that models the problem itself (e.g. "surrogate") declares needs_problem
+        **({"problem": problem} if getattr(cls, "needs_problem", False) else {}),
         **(strategy_params or {}),
     )
     own_runner = runner is None
@@ -767,6 +784,8 @@ def _result(
             )
             extra["confirmation"]["default"] = checked
     extra["hosts"] = _host_stats(t)
+    extra["hardware_evaluations"] = t.state.n_evaluations
+    extra["model_evaluations"] = int(getattr(t.strategy, "model_evaluations", 0))
     return TuneResult(
         strategy,
         seed,

@@ -23,6 +23,7 @@ not identified and keeps its default value.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,10 +157,15 @@ def _samples(
 ) -> list[_Sample]:
     by_key = {(n.workload_key(), hardware.key()): (n, a) for n, a in pairs}
     out = []
-    log = log if isinstance(log, TuningLog) else TuningLog(str(log))
-    for r in log.records():  # every sample of a repeated mapping is a measurement
+    if isinstance(log, (str, os.PathLike)):
+        log = TuningLog(str(log))
+    if isinstance(log, TuningLog):
+        records, is_rejected = log.records(), log.is_rejected  # every sample of a repeat counts
+    else:  # records in memory (objects with .input and .result, e.g. LogRecord): all accepted
+        records, is_rejected = list(log), None
+    for r in records:
         key = (r.input.workload_key, r.input.hardware_key)
-        if not r.result.ok or key not in by_key or log.is_rejected(r):  # refuted: a lie
+        if not r.result.ok or key not in by_key or (is_rejected and is_rejected(r)):  # a lie
             continue
         if fidelity is not None and r.input.fidelity != fidelity:
             continue
@@ -265,6 +271,25 @@ def _fit_group(
     return np.exp(lo_log + x_best * span), elasticity, identified
 
 
+def _keep_fits(
+    fits: dict,
+    spec: HardwareSpec,
+    hardware: HardwareSpec,
+    names: Sequence[str],
+    values: np.ndarray,
+    elasticity: np.ndarray,
+    identified: np.ndarray,
+) -> HardwareSpec:
+    """Record one group's :class:`ConstantFit` s in ``fits`` and return ``spec`` with the
+    identified constants set (the others keep ``hardware``'s value)."""
+    for c, v, el, ok in zip(names, values, elasticity, identified, strict=True):
+        lo, hi = constant_range(hardware, c)
+        fitted = float(v) if ok else _value(hardware, c)
+        fits[c] = ConstantFit(c, _value(hardware, c), fitted, lo, hi, float(el), bool(ok))
+        spec = spec.replace_constant(c, fitted)
+    return spec
+
+
 def calibrate(
     log,
     hardware: HardwareSpec,
@@ -277,13 +302,15 @@ def calibrate(
     model: str = "fast",
     max_records: int = 200,
     name: str | None = None,
+    fit_energy: bool = True,
 ) -> CalibrationFit:
     """Fit ``hardware``'s assumed constants to the measured records of ``log``.
 
     Parameters
     ----------
-    log : str or TuningLog
-        The tuning log (JSON lines) holding the measurements.
+    log : str, TuningLog or sequence of LogRecord
+        The tuning log (JSON lines) holding the measurements, or its records in memory (objects
+        with ``.input`` and ``.result``; the surrogate strategy passes its measurements so).
     hardware : HardwareSpec
         The spec the records were tuned for (records are matched by its key) and the start point.
     networks : NetworkIR or sequence of NetworkIR
@@ -303,6 +330,9 @@ def calibrate(
         Training records used at most (each costs one simulation per Jacobian column).
     name : str, optional
         Name of the fitted spec (default ``<hardware.name>_fitted``).
+    fit_energy : bool
+        Also fit the energy constants (default). With False they keep ``hardware``'s values and
+        the energy quality is reported as NaN (for records whose energy was not measured).
 
     Returns
     -------
@@ -365,29 +395,27 @@ def calibrate(
         return np.log(_latencies(train, spec_of(x), model)) - np.log(meas_lat)
 
     x0 = np.clip((np.log([_value(hardware, c) for c in t_names]) - lo_log) / span, 1e-6, 1 - 1e-6)
-    values, elasticity, identified = _fit_group(lat_residuals, x0, span, lo_log)
-    for c, v, el, ok in zip(t_names, values, elasticity, identified, strict=True):
-        lo, hi = constant_range(hardware, c)
-        fitted = float(v) if ok else _value(hardware, c)
-        fits[c] = ConstantFit(c, _value(hardware, c), fitted, lo, hi, float(el), bool(ok))
-        spec = spec.replace_constant(c, fitted)
+    spec = _keep_fits(fits, spec, hardware, t_names, *_fit_group(lat_residuals, x0, span, lo_log))
 
     # --- energy: linear in the constants given the fitted model's counts and measured latency
-    meas_en = np.array([s.energy_j for s in train])
-    fixed, X = _energy_terms(train, spec, model, e_names)
-    eb = np.array([[math.log(b) for b in constant_range(hardware, c)] for c in e_names])
-    e_lo, e_span = eb[:, 0], eb[:, 1] - eb[:, 0]
+    if fit_energy:
+        meas_en = np.array([s.energy_j for s in train])
+        fixed, X = _energy_terms(train, spec, model, e_names)
+        eb = np.array([[math.log(b) for b in constant_range(hardware, c)] for c in e_names])
+        e_lo, e_span = eb[:, 0], eb[:, 1] - eb[:, 0]
 
-    def en_residuals(x):
-        return np.log(fixed + X @ np.exp(e_lo + np.clip(x, 0, 1) * e_span)) - np.log(meas_en)
+        def en_residuals(x):
+            return np.log(fixed + X @ np.exp(e_lo + np.clip(x, 0, 1) * e_span)) - np.log(meas_en)
 
-    e0 = np.clip((np.log([_value(hardware, c) for c in e_names]) - e_lo) / e_span, 1e-6, 1 - 1e-6)
-    values, elasticity, identified = _fit_group(en_residuals, e0, e_span, e_lo)
-    for c, v, el, ok in zip(e_names, values, elasticity, identified, strict=True):
-        lo, hi = constant_range(hardware, c)
-        fitted = float(v) if ok else _value(hardware, c)
-        fits[c] = ConstantFit(c, _value(hardware, c), fitted, lo, hi, float(el), bool(ok))
-        spec = spec.replace_constant(c, fitted)
+        e0 = np.clip(
+            (np.log([_value(hardware, c) for c in e_names]) - e_lo) / e_span, 1e-6, 1 - 1e-6
+        )
+        spec = _keep_fits(
+            fits, spec, hardware, e_names, *_fit_group(en_residuals, e0, e_span, e_lo)
+        )
+    else:
+        zero = np.zeros(len(e_names))  # not fitted: elasticity 0, not identified, default kept
+        spec = _keep_fits(fits, spec, hardware, e_names, zero, zero, zero.astype(bool))
 
     import dataclasses
 
@@ -396,6 +424,14 @@ def calibrate(
     for h in (hardware, spec):
         if test:
             lat = _latencies(test, h, model)
+            if not fit_energy:
+                quality.append(
+                    (
+                        _quality(lat, np.array([s.latency_s for s in test])),
+                        FitQuality(float("nan"), float("nan")),
+                    )
+                )
+                continue
             en = np.array(
                 [
                     evaluate(

@@ -1,0 +1,464 @@
+"""The chip in the loop (issue #14 benchmark): hardware evaluations the search needs on the silicon
+stand-in, with and without a model of it.
+
+For every workload, stand-in seed (hidden constants) and search seed, four rows tune the same
+problem against the in-process stand-in (``StandinRunner``: the event model with the hidden
+constants and 2 % run-to-run noise; no RPC, no wall cost, every measurement counted):
+
+* ``bilevel``: the paper-style search, every candidate measured;
+* ``bilevel+prefilter``: bilevel, but a candidate is measured only when the default
+  (uncalibrated) fast simulator predicts it at most ``--prefilter-margin`` worse than the
+  incumbent's prediction (else the search is told it failed, unmeasured);
+* ``surrogate``: :mod:`tvm_loihi.tuning.surrogate` (inner bilevel search on the calibrated
+  model, the most promising candidates measured);
+* ``random``: independent random mappings.
+
+Columns: gain (latency reduction) vs the stand-in's Lava default as measured, after 25/50/100/300
+hardware evaluations; hardware evaluations to reach 90 % and 100 % of bilevel's 300-evaluation gain
+(per stand-in seed, bilevel's mean over search seeds); the share of the final gain that survives
+re-measurement (``--remeasure`` fresh noisy measurements of the final best and of the default);
+and, for the surrogate, the Spearman rank correlation of the model calibrated on its first 100
+measurements against the hidden truth (noise-free) on ``--holdout`` held-out mappings (a quarter
+random, the rest mutants of the heuristic seeds), beside the uncalibrated spec's.
+
+    .venv/bin/python scripts/bench_hil.py                    # the issue's grid
+    .venv/bin/python scripts/bench_hil.py --workloads mlp_a --hidden-seeds 0 --search-seeds 0
+
+Writes ``results/bench_hil.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from tvm_loihi.measure.records import MeasureInput
+from tvm_loihi.measure.standin import StandinRunner, hidden_hardware
+from tvm_loihi.model.activity import activity_from_float
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.model.quantize import quantize_network
+from tvm_loihi.model.workloads import WORKLOADS, WorkloadSpec, float_layers, sample_inputs
+from tvm_loihi.search.base import Strategy
+from tvm_loihi.search.bilevel import BilevelES
+from tvm_loihi.search.operators import mutate, random_genome
+from tvm_loihi.search.problem import MappingProblem
+from tvm_loihi.search.registry import register
+from tvm_loihi.sim.api import evaluate
+from tvm_loihi.tuning import tune
+from tvm_loihi.tuning.fit import calibrate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKPOINTS = (25, 50, 100, 300)
+ROWS = ("bilevel", "bilevel+prefilter", "surrogate", "random")
+STRATEGY = {
+    "bilevel": "bilevel",
+    "bilevel+prefilter": "bench_prefilter",
+    "surrogate": "surrogate",
+    "random": "random",
+}
+# the uneven two-chip network with the on-chip input population (issue #14)
+EXTRA = {"mlp_u2": WorkloadSpec("mlp_u2", (2048, 12288, 384, 8192, 128, 10), 0.95, "loihi2_2chip")}
+CHIP_INPUT = {"mlp_u2"}
+
+
+@register("bench_prefilter")
+class PrefilterBilevel(Strategy):
+    """Bilevel whose candidates are measured only when the default fast simulator predicts them
+    within ``margin`` of the incumbent's prediction (the others are told ``inf``, unmeasured)."""
+
+    needs_problem = True
+
+    def __init__(self, space, *, problem, margin: float = 0.02, max_skips: int = 64, **kw):
+        super().__init__(space, **kw)
+        self.inner = BilevelES(
+            space,
+            n_obj=self.n_obj,
+            budget=self.budget,
+            seed=int(self.rng.integers(2**31)),
+            seeds=self.seeds,
+            traffic=self.traffic,
+            order=self.order,
+        )
+        self.seeds = []
+        self.problem, self.margin, self.max_skips = problem, float(margin), int(max_skips)
+        self.model_evaluations = 0
+        self._pred: dict[str, float] = {}
+
+    def _predict(self, g) -> float:
+        if g.key() not in self._pred:
+            p = self.problem
+            self.model_evaluations += 1
+            m = evaluate(p.network, p.decode(g), p.hardware, p.activity, "fast", validate=False)
+            self._pred[g.key()] = m.total_latency_s
+        return self._pred[g.key()]
+
+    def _ask(self):
+        g = None
+        for _ in range(self.max_skips):
+            g = self.inner.ask()
+            if g is None or g.key() in self.seen:
+                continue
+            if self.best is None or self._predict(g) <= self._predict(self.best[0]) * (
+                1 + self.margin
+            ):
+                return g
+            self.inner.tell(g, (math.inf,) * self.n_obj)  # filtered out: not measured
+        return g
+
+    def _tell(self, genome, fitness) -> None:
+        self.inner.tell(genome, fitness)
+
+
+def workload(name: str):
+    spec = EXTRA.get(name) or WORKLOADS[name]
+    net = quantize_network(
+        float_layers(spec),
+        calibration=sample_inputs(spec),
+        name=spec.name,
+        input_layer=name in CHIP_INPUT,
+    )
+    return net, get_preset(spec.hardware), activity_from_float(net, sample_inputs(spec))
+
+
+def heldout(problem: MappingProblem, n: int, seed: int = 12345) -> list:
+    """``n`` mappings no run is seeded with: a quarter random genomes, the rest mutants of the
+    heuristic seeds (1-4 joint moves of 2 placement moves each; the region a search visits, where
+    ranking is hard)."""
+    rng = np.random.default_rng(seed)
+    seeds = problem.seeds()
+    out = [random_genome(problem.space, rng) for _ in range(n // 4)]
+    while len(out) < n:
+        g = seeds[int(rng.integers(len(seeds)))]
+        for _ in range(int(rng.integers(1, 5))):
+            g = mutate(g, problem.space, rng, n_moves=2)
+        out.append(g)
+    return out
+
+
+def truth_task(args) -> dict:
+    """Noise-free hidden-model latency of the held-out mappings (one workload, one stand-in)."""
+    name, hidden_seed, n = args
+    net, hw, act = workload(name)
+    problem = MappingProblem(net, hw, act)
+    hid = hidden_hardware(hw, hidden_seed)
+    lat = [
+        evaluate(net, problem.decode(g), hid, act, "event", validate=False).total_latency_s
+        for g in heldout(problem, n)
+    ]
+    return {"workload": name, "hidden_seed": hidden_seed, "latency": lat}
+
+
+def _spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def run_task(args) -> list[dict]:
+    """The four rows on one (workload, stand-in seed, search seed)."""
+    name, hidden_seed, search_seed, opts = args
+    warnings.simplefilter("ignore")
+    net, hw, act = workload(name)
+    out = []
+    for row in opts["rows"]:
+        runner = StandinRunner(
+            seed=hidden_seed,
+            cv=opts["cv"],
+            cost_s=0.0,
+            noise_seed=1000 * search_seed + ROWS.index(row),
+            memo=True,
+        )
+        runner.register(net, hw, act)
+        params = {"margin": opts["prefilter_margin"]} if row == "bilevel+prefilter" else {}
+        if row == "surrogate":
+            params = dict(opts["surrogate"])
+        log = _MemoryLog()
+        t0 = time.perf_counter()
+        res = tune(
+            net,
+            hw,
+            runner=runner,
+            strategy=STRATEGY[row],
+            budget=opts["budget"],
+            seed=search_seed,
+            activity=act,
+            fidelity="standin",
+            log=log,
+            strategy_params=params,
+        )
+        wall = time.perf_counter() - t0
+        hist = np.array(res.history)
+        if len(hist) < opts["budget"]:  # stopped early (exhausted): the best stays
+            hist = np.concatenate([hist, np.full(opts["budget"] - len(hist), hist[-1])])
+        default = hist[0]
+        # re-measure the final best and the default with fresh noise
+        keys = (net.workload_key(), hw.key())
+        again = {}
+        for label, m in (("best", res.best_mapping), ("default", res.default_mapping)):
+            inp = MeasureInput(*keys, m.to_json(), "standin", act.key())
+            again[label] = float(
+                np.mean(
+                    [runner.submit([inp])[0].result().latency_s for _ in range(opts["remeasure"])]
+                )
+            )
+        reported = 1 - res.best_result.latency_s / default
+        survived = 1 - again["best"] / again["default"]
+        entry = {
+            "workload": name,
+            "hidden_seed": hidden_seed,
+            "search_seed": search_seed,
+            "row": row,
+            "gain_curve": (1 - hist / default).tolist(),
+            "hardware_evaluations": res.hardware_evaluations,
+            "model_evaluations": res.model_evaluations,
+            "reported_gain": reported,
+            "remeasured_gain": survived,
+            "survives": survived / reported if reported > 0 else float("nan"),
+            "wall_s": wall,
+        }
+        if row == "surrogate":
+            entry["calibration"] = _calibration(net, hw, act, log, opts, hidden_seed)
+        out.append(entry)
+        print(
+            f"  {name} s{hidden_seed} r{search_seed} {row:18s} gain@end {reported:+.3f} "
+            f"model evals {res.model_evaluations} {wall:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+    return out
+
+
+class _MemoryLog:
+    """A tuning log in memory (lookup/append), so the benchmark writes no files."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+
+    def lookup(self, inp):
+        return None
+
+    def append(self, inp, res) -> None:
+        from tvm_loihi.measure.log import LogRecord
+
+        self.items.append(LogRecord(inp, res))
+
+
+def _calibration(net, hw, act, log: _MemoryLog, opts, hidden_seed) -> dict:
+    """The model calibrated on the run's first ``--calib-records`` measurements, scored on the
+    held-out mappings against the hidden truth (computed in the main process)."""
+    n = opts["calib_records"]
+    recs = [r for r in log.items if r.result.ok][:n]
+    fit = calibrate(recs, hw, net, act, holdout=0.0, max_records=n, fit_energy=False)
+    problem = MappingProblem(net, hw, act)
+    gs = heldout(problem, opts["holdout"])
+    pred = [
+        evaluate(net, problem.decode(g), fit.hardware, act, "fast", validate=False).total_latency_s
+        for g in gs
+    ]
+    return {"records": len(recs), "predicted": pred}
+
+
+def _first(curve: list[float], target: float) -> int | None:
+    hit = np.flatnonzero(np.array(curve) >= target - 1e-12)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def summarise(entries: list[dict], truths: dict, budget: int) -> dict:
+    """Per workload and row: mean gains at the checkpoints, evaluations to 90 %/100 % of bilevel's
+    final gain (median over runs; None = not reached), survival, calibration Spearman."""
+    table: dict = {}
+    for name in dict.fromkeys(e["workload"] for e in entries):
+        rows_of = [e for e in entries if e["workload"] == name]
+        ref = {}
+        for hs in {e["hidden_seed"] for e in rows_of}:
+            finals = [
+                e["gain_curve"][-1]
+                for e in rows_of
+                if e["row"] == "bilevel" and e["hidden_seed"] == hs
+            ]
+            ref[hs] = float(np.mean(finals)) if finals else float("nan")
+        table[name] = {}
+        for row in ROWS:
+            runs = [e for e in rows_of if e["row"] == row]
+            if not runs:
+                continue
+            d: dict = {"runs": len(runs)}
+            for c in CHECKPOINTS:
+                if c <= budget:
+                    d[f"gain@{c}"] = float(np.mean([e["gain_curve"][c - 1] for e in runs]))
+            for share in (0.9, 1.0):
+                hits = [_first(e["gain_curve"], share * ref[e["hidden_seed"]]) for e in runs]
+                d[f"evals_to_{int(share * 100)}pct"] = hits
+                med = float(np.median([h if h is not None else math.inf for h in hits]))
+                d[f"evals_to_{int(share * 100)}pct_median"] = med if math.isfinite(med) else None
+                d[f"evals_to_{int(share * 100)}pct_reached"] = bool(math.isfinite(med))
+            d["survives"] = float(np.nanmean([e["survives"] for e in runs]))
+            d["model_evaluations"] = float(np.mean([e["model_evaluations"] for e in runs]))
+            d["wall_s"] = float(np.mean([e["wall_s"] for e in runs]))
+            if row == "surrogate":
+                rho, rho0 = [], []
+                for e in runs:
+                    t = truths.get((name, e["hidden_seed"]))
+                    if t is not None and "calibration" in e:
+                        rho.append(_spearman(e["calibration"]["predicted"], t["latency"]))
+                        rho0.append(t["default_spearman"])
+                d["calib_spearman"] = rho
+                d["calib_spearman_mean"] = float(np.mean(rho)) if rho else None
+                d["default_spearman_mean"] = float(np.mean(rho0)) if rho0 else None
+            table[name][row] = d
+    return table
+
+
+def _fmt_evals(v) -> str:
+    return ">B" if v is None or not math.isfinite(v) else f"{v:.0f}"
+
+
+def format_table(table: dict, budget: int) -> str:
+    cps = [c for c in CHECKPOINTS if c <= budget]
+    head = (
+        f"{'workload':8s} {'row':18s} {'runs':>4s} "
+        + " ".join(f"{'@' + str(c):>7s}" for c in cps)
+        + f" {'to90%':>6s} {'to100%':>6s} {'surv.':>6s} {'rho cal':>7s} {'rho def':>7s}"
+        f" {'model ev':>8s}"
+    )
+    lines = [
+        "gain vs the stand-in's Lava default (latency reduction, mean over runs) after N hardware "
+        "evaluations; to90%/to100%: median hardware evaluations to reach 90 %/100 % of bilevel's "
+        f"{budget}-evaluation gain (>B: not reached); surv.: share of the final gain that survives "
+        "re-measurement; rho: Spearman vs hidden truth on held-out mappings (calibrated after "
+        "100 measurements / default spec)",
+        head,
+        "-" * len(head),
+    ]
+    for name, rows in table.items():
+        for row, d in rows.items():
+            rho = d.get("calib_spearman_mean")
+            rho0 = d.get("default_spearman_mean")
+            lines.append(
+                f"{name:8s} {row:18s} {d['runs']:4d} "
+                + " ".join(f"{d[f'gain@{c}'] * 100:6.1f}%" for c in cps)
+                + f" {_fmt_evals(d['evals_to_90pct_median']):>6s}"
+                f" {_fmt_evals(d['evals_to_100pct_median']):>6s}"
+                f" {d['survives'] * 100:5.0f}%"
+                f" {'' if rho is None else f'{rho:.3f}':>7s}"
+                f" {'' if rho0 is None else f'{rho0:.3f}':>7s}"
+                f" {d['model_evaluations']:8.0f}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workloads", default="mlp_a,mlp_b,mlp_b2,mlp_u2")
+    ap.add_argument("--hidden-seeds", default="0,1,2")
+    ap.add_argument(
+        "--hidden-seeds-for",
+        action="append",
+        default=[],
+        metavar="WORKLOAD=S,S",
+        help="other stand-in seeds for one workload (to fit a time budget)",
+    )
+    ap.add_argument("--search-seeds", default="0,1,2")
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--budget", type=int, default=300)
+    ap.add_argument("--holdout", type=int, default=200, help="held-out mappings for the Spearman")
+    ap.add_argument("--calib-records", type=int, default=100)
+    ap.add_argument("--remeasure", type=int, default=5)
+    ap.add_argument("--cv", type=float, default=0.02)
+    ap.add_argument("--prefilter-margin", type=float, default=0.02)
+    ap.add_argument(
+        "--surrogate", default="{}", help="JSON strategy_params of the surrogate strategy"
+    )
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", default=os.path.join(ROOT, "results", "bench_hil.json"))
+    args = ap.parse_args(argv)
+    names = [w for w in args.workloads.split(",") if w]
+    hseeds = [int(s) for s in args.hidden_seeds.split(",") if s]
+    sseeds = [int(s) for s in args.search_seeds.split(",") if s]
+    rows = [r for r in args.rows.split(",") if r]
+    if set(rows) - set(ROWS) or "bilevel" not in rows:
+        ap.error(f"--rows: choose from {ROWS}; bilevel is the reference and must be included")
+    opts = {
+        "budget": args.budget,
+        "holdout": args.holdout,
+        "calib_records": args.calib_records,
+        "remeasure": args.remeasure,
+        "cv": args.cv,
+        "prefilter_margin": args.prefilter_margin,
+        "surrogate": json.loads(args.surrogate),
+        "rows": rows,
+    }
+    t0 = time.perf_counter()
+    per = {n: hseeds for n in names}
+    for item in args.hidden_seeds_for:
+        w, _, seeds = item.partition("=")
+        if w not in per:
+            ap.error(f"--hidden-seeds-for {item!r}: {w!r} is not in --workloads")
+        per[w] = [int(x) for x in seeds.split(",") if x]
+    runs = [(n, h, s, opts) for n in names for h in per[n] for s in sseeds]
+    truths_in = [(n, h, args.holdout) for n in names for h in per[n]] if "surrogate" in rows else []
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(args.jobs) as pool:
+        truth_async = pool.map_async(truth_task, truths_in, chunksize=1)
+        entries = [e for batch in pool.imap_unordered(run_task, runs) for e in batch]
+        truth_list = truth_async.get()
+    truths = {}
+    for t in truth_list:
+        net, hw, act = workload(t["workload"])
+        problem = MappingProblem(net, hw, act)
+        default_pred = [
+            evaluate(net, problem.decode(g), hw, act, "fast", validate=False).total_latency_s
+            for g in heldout(problem, args.holdout)
+        ]
+        t["default_spearman"] = _spearman(default_pred, t["latency"])
+        truths[(t["workload"], t["hidden_seed"])] = t
+    entries.sort(key=lambda e: (names.index(e["workload"]), e["hidden_seed"], e["search_seed"]))
+    table = summarise(entries, truths, args.budget)
+    text = format_table(table, args.budget)
+    grid = (
+        f"grid: workloads {names}, stand-in seeds {per}, search seeds {sseeds}, budget "
+        f"{args.budget}, rows {rows}, noise cv {args.cv}, held-out {args.holdout}, calibration "
+        f"after {args.calib_records} measurements, surrogate params "
+        f"{opts['surrogate'] or 'defaults'}"
+        f"; {time.perf_counter() - t0:.0f} s wall on {args.jobs} processes"
+    )
+    print(grid + "\n" + text)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(
+            {
+                "grid": grid,
+                "argv": sys.argv[1:] if argv is None else list(argv),
+                "table": table,
+                "text": text,
+                "runs": [
+                    {k: v for k, v in e.items() if k != "calibration"}
+                    | (
+                        {"calibration_records": e["calibration"]["records"]}
+                        if "calibration" in e
+                        else {}
+                    )
+                    for e in entries
+                ],
+                "heldout_truth": {
+                    f"{k[0]}/standin{k[1]}": {"default_spearman": v["default_spearman"]}
+                    for k, v in truths.items()
+                },
+            },
+            f,
+            indent=1,
+        )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

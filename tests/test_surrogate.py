@@ -1,0 +1,180 @@
+"""The surrogate-assisted strategy (issue #14 item 3): the reported best and every log record are
+measurements, never model predictions; model and hardware evaluations are counted apart; a seeded
+run is reproducible; and it runs end to end through a real tracker and stand-in host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from _sim_workloads import activity, network
+
+from tvm_loihi.measure.log import TuningLog
+from tvm_loihi.measure.standin import StandinRunner
+from tvm_loihi.measure.tracker import LocalFarm
+from tvm_loihi.model.hardware import get_preset
+from tvm_loihi.search.problem import MappingProblem
+from tvm_loihi.tuning import tune
+from tvm_loihi.tuning.surrogate import SurrogateStrategy
+
+HW = get_preset("loihi2_1chip")
+CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
+SMALL = {"batch": 4, "inner_evals": 40, "min_records": 8, "refit_every": 8, "ensemble": 2}
+
+
+class RecordingRunner(StandinRunner):
+    """The in-process stand-in, keeping every result it returned (to check what was measured)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.returned: list = []
+
+    def submit(self, inputs):
+        futures = super().submit(inputs)
+        self.returned += [(i, f.result()) for i, f in zip(inputs, futures, strict=True)]
+        return futures
+
+
+def _tune(tmp_path, name: str = "log.jsonl", budget: int = 24, **kw):
+    runner = RecordingRunner(seed=3, cv=0.02, cost_s=0.0, noise_seed=7)
+    res = tune(
+        network("mlp_tiny"),
+        HW,
+        runner=runner,
+        strategy="surrogate",
+        budget=budget,
+        seed=0,
+        activity=activity("mlp_tiny"),
+        fidelity="standin",
+        log=str(tmp_path / name),
+        strategy_params=dict(SMALL, **kw),
+    )
+    return res, runner, TuningLog(str(tmp_path / name)).records()
+
+
+def test_best_and_log_are_measurements_and_counts_are_apart(tmp_path):
+    res, runner, records = _tune(tmp_path)
+    # every log record is a stand-in measurement the runner returned, one per hardware evaluation
+    returned = {(i.key(), r.latency_s) for i, r in runner.returned}
+    assert len(records) == res.hardware_evaluations == res.evaluations <= 24
+    assert all(r.input.fidelity == "standin" and r.result.counters["standin"] == 1 for r in records)
+    assert all((r.input.key(), r.result.latency_s) in returned for r in records)
+    # the reported best is one of them (the same mapping, the same measured latency)
+    best = [r for r in records if r.input.mapping == res.best_mapping.to_json()]
+    assert best and res.best_result.latency_s in {r.result.latency_s for r in best}
+    assert res.best_result.latency_s == min(r.result.latency_s for r in records if r.result.ok)
+    assert res.model_evaluations > res.hardware_evaluations  # the model was searched, not measured
+    j = res.to_json()
+    assert j["model_evaluations"] == res.model_evaluations
+    assert j["hardware_evaluations"] == res.hardware_evaluations
+
+
+def test_other_strategies_make_no_model_evaluations(tmp_path):
+    runner = StandinRunner(seed=3, cost_s=0.0, noise_seed=7)
+    res = tune(
+        network("mlp_tiny"),
+        HW,
+        runner=runner,
+        strategy="random",
+        budget=6,
+        activity=activity("mlp_tiny"),
+        fidelity="standin",
+    )
+    assert res.model_evaluations == 0 and res.hardware_evaluations == 6
+
+
+def test_seeded_run_is_reproducible(tmp_path):
+    a, _, ra = _tune(tmp_path, "a.jsonl", budget=14)
+    b, _, rb = _tune(tmp_path, "b.jsonl", budget=14)
+    assert a.history == b.history and a.best_mapping.to_json() == b.best_mapping.to_json()
+    assert [r.input.key() for r in ra] == [r.input.key() for r in rb]
+    assert a.model_evaluations == b.model_evaluations
+
+
+def test_refits_ask_only_new_mappings_and_keep_state():
+    net, act = network("mlp_tiny"), activity("mlp_tiny")
+    problem = MappingProblem(net, HW, act)
+    runner = StandinRunner(seed=3, cost_s=0.0, noise_seed=1)
+    runner.register(net, HW, act)
+    strat = SurrogateStrategy(
+        problem.space, problem=problem, seed=1, seeds=problem.seeds(), **SMALL
+    )
+    from tvm_loihi.measure.records import MeasureInput
+
+    asked = []
+    strat.tell(problem.default, (1.0,))  # as the driver does: the Lava default first
+    for _ in range(20):
+        g = strat.ask()
+        assert g.key() not in {x.key() for x in asked}  # distinct, never re-measured
+        asked.append(g)
+        inp = MeasureInput(
+            net.workload_key(), HW.key(), problem.decode(g).to_json(), "standin", act.key()
+        )
+        strat.tell(g, (runner.submit([inp])[0].result().latency_s,))
+    fitted = [f for f in strat.fits if f["members"]]
+    assert fitted and fitted[0]["records"] >= SMALL["min_records"]
+    assert len(strat.members) == SMALL["ensemble"] and strat.members[0] != HW
+    state = json.loads(json.dumps(strat.state()))
+    again = SurrogateStrategy(
+        problem.space, problem=problem, seed=1, seeds=problem.seeds(), **SMALL
+    )
+    again.load_state(state)
+    assert again.ask().key() == strat.ask().key()
+
+
+def test_bad_parameters_are_refused():
+    problem = MappingProblem(network("mlp_tiny"), HW, activity("mlp_tiny"))
+    with pytest.raises(ValueError, match="min_records"):
+        SurrogateStrategy(problem.space, problem=problem, min_records=4)
+    with pytest.raises(ValueError, match="inner"):
+        SurrogateStrategy(problem.space, problem=problem, inner="surrogate")
+    with pytest.raises(TypeError, match="MappingProblem"):
+        SurrogateStrategy(problem.space)
+    with pytest.raises(ValueError, match="one objective"):
+        SurrogateStrategy(problem.space, problem=problem, n_obj=2)
+
+
+def test_cli_tune_surrogate_through_a_real_tracker_and_standin_host(tmp_path):
+    args = ("--standin-seed", "4", "--standin-cost", "0")
+    with LocalFarm(n_hosts=1, backend="standin", backend_args=args) as farm:
+        log, summary = tmp_path / "tune.jsonl", tmp_path / "s.json"
+        run = subprocess.run(
+            [
+                CLI,
+                "tune",
+                "--workload",
+                "mlp_tiny",
+                "--runner",
+                f"rpc://{farm.tracker_addr[0]}:{farm.tracker_addr[1]}/{farm.key}",
+                "--fidelity",
+                "standin",
+                "--strategy",
+                "surrogate",
+                "--budget",
+                "12",
+                "--log",
+                str(log),
+                "--outdir",
+                str(tmp_path / "out"),
+                "--json",
+                str(summary),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "hardware evaluations" in run.stdout and "model evaluations" in run.stdout
+    records = TuningLog(str(log)).records()
+    assert 0 < len(records) <= 12
+    assert all(r.result.host.startswith("standin@") for r in records if r.result.ok)
+    rec = json.loads(summary.read_text())["networks"][0]
+    r0 = rec["runs"][0]
+    assert r0["strategy"] == "surrogate" and r0["model_evaluations"] > 0
+    assert r0["hardware_evaluations"] == len(records)
+    measured = {json.dumps(r.input.mapping, sort_keys=True): r.result.latency_s for r in records}
+    key = json.dumps(rec["best_mapping"], sort_keys=True)
+    assert measured[key] == pytest.approx(rec["best"]["total_latency_s"], rel=1e-12)
