@@ -185,6 +185,9 @@ class RPCRunner(Runner):
         self._ewma: dict[str, list[float]] = {}
         self._times: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         self._dropped: set[str] = set()
+        # hosts whose last call timed out (wedged: SIGSTOP, hung machine); not offered for
+        # re-measures until they answer again
+        self._wedged: set[str] = set()
         self._parked: list[_Session] = []  # sessions of dropped hosts, held so none is re-offered
         if check_auth:
             self._check_auth()
@@ -244,14 +247,17 @@ class RPCRunner(Runner):
         return self._submit(inputs, lambda accepted: self._start(accepted, avoid))
 
     def usable_hosts(self) -> list[str]:
-        """Hosts registered under the key and not dropped from this run."""
+        """Hosts registered under the key, not dropped from this run and not wedged (their last call
+        timed out and they have not answered since)."""
         try:
             listed = hosts_for_key(
                 query_summary(*self.tracker, secret=self._secret or ""), self.key
             )
         except OSError:
             listed = list(self._stats)
-        return [h for h in listed if h not in self._dropped]
+        with self._cond:
+            gone = self._dropped | self._wedged
+        return [h for h in listed if h not in gone]
 
     def host_stats(self) -> dict[str, dict]:
         """Per host: ``{"measured", "rejected", "dropped"}`` (results accepted / refused by the
@@ -519,6 +525,8 @@ class RPCRunner(Runner):
             result = self._measure_on(session, item.inp)
         except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
             release_session(session, wedged=True)
+            with self._cond:
+                self._wedged.add(session.host)
             self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
             return None
         except Exception as exc:  # kShutdown, broken pipe, reset: the host or its session died
@@ -567,6 +575,8 @@ class RPCRunner(Runner):
             reply, rpc_s = run_batch(session, [self._request(i.inp) for i in todo], self.config)
         except TimeoutError as exc:  # the host did not answer: wedged; never free over that link
             release_session(session, wedged=True)
+            with self._cond:
+                self._wedged.add(session.host)
             for item in items:
                 if not item.future.done():
                     self._fail_or_retry(item, str(exc), error=MeasureError.TIMEOUT)
@@ -614,6 +624,7 @@ class RPCRunner(Runner):
             return
         with self._cond:
             self._stats[host]["measured"] += 1
+            self._wedged.discard(host)  # it answers again
         item.future.set_result(result)
 
     def _checked(self, host: str, inp: MeasureInput, reply: str) -> MeasureResult:
