@@ -152,3 +152,37 @@ def test_cli_prints_the_warning_once(tmp_path, command):
     lines = [ln for ln in proc.stderr.splitlines() if "quantise to 0" in ln]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("tvm-loihi: warning: layer 'fc1'")
+
+
+CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_weight_clip_percentile_silences_the_outlier_and_must_match_between_tune_and_compile(
+    tmp_path,
+):
+    model = tmp_path / "outlier.onnx"
+    onnx.save(_mlp(1e4), str(model))
+    warned = _cli("inspect", str(model))
+    assert warned.returncode == 0, warned.stderr
+    assert "weight_clip_percentile" in warned.stderr  # the warning names the remedy
+    clipped = _cli("inspect", str(model), "--weight-clip-percentile", "99")
+    assert clipped.returncode == 0, clipped.stderr
+    assert "QuantizationWarning" not in clipped.stderr and "outlier" not in clipped.stderr
+    bad = _cli("inspect", str(model), "--weight-clip-percentile", "0")
+    assert bad.returncode == 2 and "must be a percentile in (0, 100]" in bad.stderr
+    log = tmp_path / "tune.jsonl"
+    flag = ("--weight-clip-percentile", "99")
+    tuned = _cli(
+        "tune", str(model), *flag, "--strategy", "random", "--budget", "3", "--log", str(log),
+        "--outdir", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr
+    assert "--weight-clip-percentile 99" in tuned.stdout + tuned.stderr  # the replay command
+    hit = _cli("compile", str(model), *flag, "--log", str(log), "-o", str(tmp_path / "a.so"))
+    assert hit.returncode == 0 and "tuned mapping from" in hit.stdout, hit.stdout + hit.stderr
+    miss = _cli("compile", str(model), "--log", str(log), "-o", str(tmp_path / "b.so"))
+    assert miss.returncode == 0 and "tuned mapping from" not in miss.stdout  # other weights

@@ -36,13 +36,19 @@ def _build(
     input_layer: str = "host",
     fidelity: str | None = None,
     max_energy_increase: float | None = None,
+    weight_clip_percentile: float | None = None,
 ):
     import tvm
 
     from ..compiler.pipeline import LoihiConfig
     from ..compiler.replay import ReplayWarning, apply_best
 
-    with LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer):
+    with LoihiConfig(
+        hardware=hardware,
+        calibration=calibration,
+        input_layer=input_layer,
+        weight_clip_percentile=weight_clip_percentile,
+    ):
         if log is None:
             return tvm.compile(mod, target="loihi2"), None
         with warnings.catch_warnings():
@@ -101,6 +107,7 @@ def cmd_compile(args) -> int:
         args.input_layer,
         args.fidelity,
         args.max_energy_increase,
+        args.weight_clip_percentile,
     )
     _report(report, args.log)
     from ..compiler.artifact import read_payloads

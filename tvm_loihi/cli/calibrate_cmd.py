@@ -27,7 +27,13 @@ def cmd_calibrate(args) -> int:
         model = inputs.model_path(args, tmp)
         calibration = inputs.load_calibration(args.calibration)
         mod = inputs.load_model(model, args.outputs)
-        pairs = inputs.offloaded_networks(mod, hardware, calibration, args.input_layer)
+        pairs = inputs.offloaded_networks(
+            mod,
+            hardware,
+            calibration,
+            args.input_layer,
+            weight_clip_percentile=args.weight_clip_percentile,
+        )
     nets = [net for net, _ in pairs]
     acts = [inputs.activity_for(net, hw, calibration) for net, hw in pairs]
     try:

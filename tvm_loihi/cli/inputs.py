@@ -126,14 +126,24 @@ NOTHING_OFFLOADED = (
 
 
 def offloaded_networks(
-    mod, hardware, calibration, input_layer: str = "host", required: bool = True
+    mod,
+    hardware,
+    calibration,
+    input_layer: str = "host",
+    required: bool = True,
+    weight_clip_percentile: float | None = None,
 ) -> list:
     """The ``(NetworkIR, HardwareSpec)`` pairs a build offloads (keys as ``tvm-loihi compile``);
     none is a :class:`CliError` unless ``required`` is False."""
     from ..compiler.pipeline import LoihiConfig
     from ..compiler.replay import extract_networks
 
-    config = LoihiConfig(hardware=hardware, calibration=calibration, input_layer=input_layer)
+    config = LoihiConfig(
+        hardware=hardware,
+        calibration=calibration,
+        input_layer=input_layer,
+        weight_clip_percentile=weight_clip_percentile,
+    )
     pairs = extract_networks(mod, config=config)
     if not pairs and required:
         raise CliError(f"{NOTHING_OFFLOADED}; `tvm-loihi inspect MODEL.onnx` says why per operator")

@@ -123,7 +123,14 @@ def cmd_inspect(args) -> int:
     }
     limits = {lim: int(getattr(hardware.limits, lim)) for lim in LIMITS}
     calibration = inputs.load_calibration(args.calibration)
-    pairs = inputs.offloaded_networks(mod, hardware, calibration, args.input_layer, required=False)
+    pairs = inputs.offloaded_networks(
+        mod,
+        hardware,
+        calibration,
+        args.input_layer,
+        required=False,
+        weight_clip_percentile=args.weight_clip_percentile,
+    )
     if not pairs:
         print(f"{inputs.NOTHING_OFFLOADED}: every operator runs on the host, for the reasons above")
     for network, hw in pairs:

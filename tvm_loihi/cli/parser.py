@@ -48,6 +48,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _percentile(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid percentile: {text!r}") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text}: must be a percentile in (0, 100]")
+    return value
+
+
 def _energy_increase(text: str) -> float:
     from ..measure.energy_budget import parse_energy_increase
 
@@ -145,6 +155,14 @@ def _model_args(p: argparse.ArgumentParser, workload: bool = True) -> None:
         help="where the input enters: host = straight into layer 1's synapses (Lava's adapter, "
         "default); chip = an on-chip input population the mapper places and splits (lava-dl "
         "netx style); must match between tune and compile",
+    )
+    p.add_argument(
+        "--weight-clip-percentile",
+        metavar="P",
+        type=_percentile,
+        help="take each layer's 8-bit weight step from the P-th percentile of its |W| (0 < P <= "
+        "100) instead of the largest, saturating the outliers above it (a QuantizationWarning "
+        "suggests it); must match between tune and compile",
     )
 
 

@@ -364,6 +364,8 @@ def _replay_command(args, model: str, default_hw: str) -> str:
     extra = f" --calibration {args.calibration}" if args.calibration else ""
     extra += f" --outputs {' '.join(args.outputs)}" if args.outputs else ""
     extra += f" --input-layer {args.input_layer}" if args.input_layer != "host" else ""
+    clip = getattr(args, "weight_clip_percentile", None)
+    extra += f" --weight-clip-percentile {clip:g}" if clip is not None else ""
     extra += f" --fidelity {args.verify}" if args.verify else ""
     if args.max_energy_increase is not None:
         extra += f" --max-energy-increase {_percent(args.max_energy_increase)}"
@@ -393,7 +395,13 @@ def _default_hardware(args) -> str:
 
 def _run_all(args, model, calibration, runner, hardware, strategies, objectives) -> list:
     mod = inputs.load_model(model, args.outputs)
-    networks = inputs.offloaded_networks(mod, hardware, calibration, args.input_layer)
+    networks = inputs.offloaded_networks(
+        mod,
+        hardware,
+        calibration,
+        args.input_layer,
+        weight_clip_percentile=args.weight_clip_percentile,
+    )
     pairs = _select(networks, args.networks)
     print(
         f"model {model}: {len(pairs)} offloaded network(s) to tune on {hardware.name}",

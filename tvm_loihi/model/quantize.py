@@ -157,7 +157,8 @@ def _warn_if_lost(
         f"({lost / n_nonzero:.1%}) quantise to 0: the chip has one weight step per layer and the "
         f"largest |w| {peak:.3g} ({peak / median:.3g} x the median {median:.3g}) sets it to "
         f"2**{e}. Check that weight in the model (a bad export or a diverged training run?), or "
-        "clip outliers with LoihiConfig(weight_clip_percentile=99.9)",
+        "clip outliers with LoihiConfig(weight_clip_percentile=99.9) "
+        "(CLI: --weight-clip-percentile 99.9)",
         QuantizationWarning,
         stacklevel=3,
     )
