@@ -51,36 +51,105 @@ class NetworkOutcome:
         return min(self.runs, key=lambda r: r.best_result.objective(r.objectives[0]))
 
 
-def _check_args(args) -> tuple[list[str], tuple[str, ...]]:
-    from ..search import strategy_names
-    from ..tuning import surrogate  # noqa: F401  (registers "surrogate")
+@dataclass(frozen=True)
+class TuneOptions:
+    """What ``tvm-loihi tune`` / ``demo`` was asked for: built and checked once from argparse's
+    namespace (:meth:`from_args`), then passed on; nothing below it reads or changes the namespace.
 
-    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
-    unknown = [s for s in strategies if s not in strategy_names()]
-    if not strategies or unknown:
-        raise CliError(
-            f"--strategy {args.strategy!r}: unknown {unknown or 'empty'}; known: "
-            f"{', '.join(strategy_names())} (comma-separate several)"
+    Fields mirror the flags (docs/cli.md); ``strategies``/``objectives`` are parsed lists, ``log``
+    has its default (``OUTDIR/tune.jsonl``) filled in, ``default_hardware`` is the workload's
+    preset.
+    """
+
+    strategies: tuple[str, ...]
+    objectives: tuple[str, ...]
+    budget: int
+    seed: int
+    fidelity: str
+    verify: str | None
+    verify_top_k: int
+    wall_time: float | None
+    stagnation: int | None
+    max_energy_increase: float | None
+    repeats: int | str
+    max_repeats: int
+    warm_start: tuple[str, ...]
+    log: str
+    log_given: bool
+    outdir: str
+    runner: str
+    json: str | None
+    hardware: str | None
+    default_hardware: str
+    calibration: str | None
+    outputs: tuple[str, ...] | None
+    input_layer: str
+    weight_clip_percentile: float | None
+    networks: str
+    argv: tuple[str, ...]
+    secret_file: str | None
+
+    @classmethod
+    def from_args(cls, args) -> TuneOptions:
+        """Check the flags that argparse cannot (strategy names, objective pairs, the stand-in
+        needing hosts) and build the options; a :class:`CliError` names the flag."""
+        from ..search import strategy_names
+        from ..tuning import surrogate  # noqa: F401  (registers "surrogate")
+
+        strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+        unknown = [s for s in strategies if s not in strategy_names()]
+        if not strategies or unknown:
+            raise CliError(
+                f"--strategy {args.strategy!r}: unknown {unknown or 'empty'}; known: "
+                f"{', '.join(strategy_names())} (comma-separate several)"
+            )
+        objectives = tuple(o.strip() for o in args.objectives.split(","))
+        if (
+            not 1 <= len(objectives) <= 2
+            or any(o not in OBJECTIVES for o in objectives)
+            or len(set(objectives)) != len(objectives)
+        ):
+            raise CliError(f"--objectives {args.objectives!r}: use 'latency' or 'latency,energy'")
+        if args.budget < 1:
+            raise CliError(f"--budget {args.budget}: must be at least 1 evaluation")
+        if args.verify and args.verify_top_k < 1:
+            raise CliError(f"--verify-top-k {args.verify_top_k}: must be at least 1 mapping")
+        standin = STANDIN_FIDELITY in (args.fidelity, args.verify)
+        if inputs.parse_runner(args.runner) is None and standin:
+            raise CliError(
+                f"--fidelity/--verify {STANDIN_FIDELITY}: the silicon stand-in is measured by "
+                "hosts (`tvm-loihi serve --backend standin --standin-seed S`); use --runner "
+                "rpc://HOST:PORT/KEY"
+            )
+        return cls(
+            strategies=tuple(strategies),
+            objectives=objectives,
+            budget=args.budget,
+            seed=args.seed,
+            fidelity=args.fidelity,
+            verify=args.verify,
+            verify_top_k=args.verify_top_k,
+            wall_time=args.wall_time,
+            stagnation=args.stagnation,
+            max_energy_increase=args.max_energy_increase,
+            repeats=getattr(args, "repeats", "auto"),
+            max_repeats=getattr(args, "max_repeats", 5),
+            warm_start=tuple(getattr(args, "warm_start", None) or ()),
+            log=args.log or os.path.join(args.outdir, "tune.jsonl"),
+            log_given=bool(args.log),
+            outdir=args.outdir,
+            runner=args.runner,
+            json=args.json,
+            hardware=args.hardware,
+            default_hardware=_default_hardware(args),
+            calibration=args.calibration,
+            outputs=tuple(args.outputs) if args.outputs else None,
+            input_layer=args.input_layer,
+            weight_clip_percentile=getattr(args, "weight_clip_percentile", None),
+            networks=args.networks,
+            argv=tuple(getattr(args, "argv", None) or [args.command]),
+            secret_file=getattr(args, "secret_file", None),
         )
-    objectives = tuple(o.strip() for o in args.objectives.split(","))
-    if (
-        not 1 <= len(objectives) <= 2
-        or any(o not in OBJECTIVES for o in objectives)
-        or len(set(objectives)) != len(objectives)
-    ):
-        raise CliError(f"--objectives {args.objectives!r}: use 'latency' or 'latency,energy'")
-    if args.budget < 1:
-        raise CliError(f"--budget {args.budget}: must be at least 1 evaluation")
-    if args.verify and args.verify_top_k < 1:
-        raise CliError(f"--verify-top-k {args.verify_top_k}: must be at least 1 mapping")
-    standin = STANDIN_FIDELITY in (args.fidelity, args.verify)
-    if inputs.parse_runner(args.runner) is None and standin:
-        raise CliError(
-            f"--fidelity/--verify {STANDIN_FIDELITY}: the silicon stand-in is measured by hosts "
-            "(`tvm-loihi serve --backend standin --standin-seed S`); use --runner "
-            "rpc://HOST:PORT/KEY"
-        )
-    return strategies, objectives
 
 
 def _measured_by(fidelity: str) -> str:
@@ -95,36 +164,34 @@ def _resimulated(fidelity: str) -> str:
     return "event" if fidelity == STANDIN_FIDELITY else fidelity
 
 
-def _tune_one(
-    network, hardware, runner, strategies, objectives, args, calibration
-) -> NetworkOutcome:
+def _tune_one(network, hardware, runner, opts: TuneOptions, calibration) -> NetworkOutcome:
     from ..sim import lower_bound
     from ..tuning import tune
 
     activity = inputs.activity_for(network, hardware, calibration)
     runs = []
-    for strategy in strategies:
+    for strategy in opts.strategies:
         bar = ProgressBar(f"{network.name} {strategy}")
         res = tune(
             network,
             hardware,
             runner=runner,
             strategy=strategy,
-            budget=args.budget,
-            seed=args.seed,
-            objectives=objectives,
+            budget=opts.budget,
+            seed=opts.seed,
+            objectives=opts.objectives,
             activity=activity,
-            fidelity=args.fidelity,
-            log=args.log,
-            max_wall_s=args.wall_time,
-            stagnation=args.stagnation,
+            fidelity=opts.fidelity,
+            log=opts.log,
+            max_wall_s=opts.wall_time,
+            stagnation=opts.stagnation,
             callback=bar,
-            verify_fidelity=args.verify,
-            verify_top_k=args.verify_top_k,
-            max_energy_increase=args.max_energy_increase,
-            repeats=getattr(args, "repeats", "auto"),
-            max_repeats=getattr(args, "max_repeats", 5),
-            warm_start=getattr(args, "warm_start", None),
+            verify_fidelity=opts.verify,
+            verify_top_k=opts.verify_top_k,
+            max_energy_increase=opts.max_energy_increase,
+            repeats=opts.repeats,
+            max_repeats=opts.max_repeats,
+            warm_start=list(opts.warm_start) or None,
         )
         bar.close(f"({res.stop_reason})")
         runs.append(res)
@@ -258,7 +325,7 @@ def _network_summary(outcome: NetworkOutcome) -> dict:
     }
 
 
-def _summary(args, model: str, hardware, strategies, objectives, outcomes, figures) -> dict:
+def _summary(opts: TuneOptions, model: str, hardware, outcomes, figures) -> dict:
     return validate_summary(
         {
             "schema": SUMMARY_SCHEMA,
@@ -270,17 +337,17 @@ def _summary(args, model: str, hardware, strategies, objectives, outcomes, figur
                 "n_cores": hardware.n_cores,
                 "n_chips": hardware.n_chips,
             },
-            "fidelity": args.fidelity,
-            "verify_fidelity": args.verify,
-            "verify_top_k": args.verify_top_k if args.verify else None,
-            "objectives": list(objectives),
-            "max_energy_increase": args.max_energy_increase,
-            "strategies": strategies,
-            "budget": args.budget,
-            "seed": args.seed,
-            "runner": args.runner,
-            "log": os.path.abspath(args.log),
-            "outdir": os.path.abspath(args.outdir),
+            "fidelity": opts.fidelity,
+            "verify_fidelity": opts.verify,
+            "verify_top_k": opts.verify_top_k if opts.verify else None,
+            "objectives": list(opts.objectives),
+            "max_energy_increase": opts.max_energy_increase,
+            "strategies": list(opts.strategies),
+            "budget": opts.budget,
+            "seed": opts.seed,
+            "runner": opts.runner,
+            "log": os.path.abspath(opts.log),
+            "outdir": os.path.abspath(opts.outdir),
             "figures": [os.path.abspath(p) for p in figures],
             "networks": [_network_summary(o) for o in outcomes],
         }
@@ -360,29 +427,29 @@ def _select(pairs: list, which: str) -> list:
     return pairs
 
 
-def _replay_command(args, model: str, default_hw: str) -> str:
-    extra = f" --calibration {args.calibration}" if args.calibration else ""
-    extra += f" --outputs {' '.join(args.outputs)}" if args.outputs else ""
-    extra += f" --input-layer {args.input_layer}" if args.input_layer != "host" else ""
-    clip = getattr(args, "weight_clip_percentile", None)
+def _replay_command(opts: TuneOptions, model: str) -> str:
+    extra = f" --calibration {opts.calibration}" if opts.calibration else ""
+    extra += f" --outputs {' '.join(opts.outputs)}" if opts.outputs else ""
+    extra += f" --input-layer {opts.input_layer}" if opts.input_layer != "host" else ""
+    clip = opts.weight_clip_percentile
     extra += f" --weight-clip-percentile {clip:g}" if clip is not None else ""
-    extra += f" --fidelity {args.verify}" if args.verify else ""
-    if args.max_energy_increase is not None:
-        extra += f" --max-energy-increase {_percent(args.max_energy_increase)}"
+    extra += f" --fidelity {opts.verify}" if opts.verify else ""
+    if opts.max_energy_increase is not None:
+        extra += f" --max-energy-increase {_percent(opts.max_energy_increase)}"
     return (
-        f"tvm-loihi compile {model} --hardware {args.hardware or default_hw}{extra} "
-        f"--log {args.log} "
+        f"tvm-loihi compile {model} --hardware {opts.hardware or opts.default_hardware}{extra} "
+        f"--log {opts.log} "
         "-o model.so"
     )
 
 
-def _resume_command(args) -> str:
+def _resume_command(opts: TuneOptions) -> str:
     """The command as the user typed it, with the log named explicitly."""
     import shlex
 
-    argv = list(getattr(args, "argv", None) or [args.command])
+    argv = list(opts.argv)
     if not any(a == "--log" or a.startswith("--log=") for a in argv):
-        argv += ["--log", args.log]
+        argv += ["--log", opts.log]
     return shlex.join(["tvm-loihi", *argv])
 
 
@@ -393,55 +460,50 @@ def _default_hardware(args) -> str:
     return spec.hardware if spec else "loihi2_1chip"
 
 
-def _run_all(args, model, calibration, runner, hardware, strategies, objectives) -> list:
-    mod = inputs.load_model(model, args.outputs)
+def _run_all(opts: TuneOptions, model, calibration, runner, hardware) -> list:
+    mod = inputs.load_model(model, list(opts.outputs) if opts.outputs else None)
     networks = inputs.offloaded_networks(
         mod,
         hardware,
         calibration,
-        args.input_layer,
-        weight_clip_percentile=args.weight_clip_percentile,
+        opts.input_layer,
+        weight_clip_percentile=opts.weight_clip_percentile,
     )
-    pairs = _select(networks, args.networks)
+    pairs = _select(networks, opts.networks)
     print(
         f"model {model}: {len(pairs)} offloaded network(s) to tune on {hardware.name}",
         file=sys.stderr,
     )
-    outcomes = [
-        _tune_one(net, hw, runner, strategies, objectives, args, calibration) for net, hw in pairs
-    ]
-    return outcomes
+    return [_tune_one(net, hw, runner, opts, calibration) for net, hw in pairs]
 
 
 def cmd_tune(args) -> int:
     """Run ``tvm-loihi tune`` (see the module docstring)."""
-    strategies, objectives = _check_args(args)
-    default_hw = _default_hardware(args)
-    hardware = inputs.resolve_hardware(args.hardware, default_hw)
+    opts = TuneOptions.from_args(args)
+    hardware = inputs.resolve_hardware(opts.hardware, opts.default_hardware)
     # Files first (no TVM needed), then the farm: every bad argument fails before any work.
-    model = inputs.model_path(args, args.outdir)
-    calibration = inputs.load_calibration(args.calibration)
-    if args.log:
-        inputs.check_writable(args.log, "--log")
-    for path in getattr(args, "warm_start", None) or ():
+    model = inputs.model_path(args, opts.outdir)
+    calibration = inputs.load_calibration(opts.calibration)
+    if opts.log_given:
+        inputs.check_writable(opts.log, "--log")
+    for path in opts.warm_start:
         if not os.path.isfile(path):
             raise CliError(f"--warm-start {path!r}: no such tuning log")
-    args.log = args.log or os.path.join(args.outdir, "tune.jsonl")
     from ..measure.rpc_runner import HostUnavailable
 
     # an unreachable farm (or a refused secret) fails before any work
-    runner = inputs.make_runner(args.runner, getattr(args, "secret_file", None))
+    runner = inputs.make_runner(opts.runner, opts.secret_file)
     try:
-        os.makedirs(args.outdir, exist_ok=True)
-        outcomes = _run_all(args, model, calibration, runner, hardware, strategies, objectives)
+        os.makedirs(opts.outdir, exist_ok=True)
+        outcomes = _run_all(opts, model, calibration, runner, hardware)
     except HostUnavailable as err:  # the farm went away mid-run (FarmUnavailable): how to resume
         raise CliError(
-            f"{err} (tuning log: {os.path.abspath(args.log)}; resume with: {_resume_command(args)})"
+            f"{err} (tuning log: {os.path.abspath(opts.log)}; resume with: {_resume_command(opts)})"
         ) from None
     except KeyboardInterrupt:
         print(
-            f"\ntvm-loihi tune: interrupted; every finished measurement is in {args.log}. "
-            f"Resume (nothing is measured twice) with:\n  {_resume_command(args)}",
+            f"\ntvm-loihi tune: interrupted; every finished measurement is in {opts.log}. "
+            f"Resume (nothing is measured twice) with:\n  {_resume_command(opts)}",
             file=sys.stderr,
         )
         return 130
@@ -463,12 +525,12 @@ def cmd_tune(args) -> int:
         print(_hosts_line(outcome), file=sys.stderr)
         if any(r.repeats or r.warm_seeds for r in outcome.runs):
             print(_repeats_line(outcome), file=sys.stderr)
-        figures += _figures(outcome, args.outdir, args.log, args.runner)
-    summary = _summary(args, model, hardware, strategies, objectives, outcomes, figures)
+        figures += _figures(outcome, opts.outdir, opts.log, opts.runner)
+    summary = _summary(opts, model, hardware, outcomes, figures)
     print("figures:\n" + "\n".join(f"  {p}" for p in summary["figures"]))
-    print(f"tuning log: {summary['log']}\nreplay it:  {_replay_command(args, model, default_hw)}")
-    if args.json:
-        with open(args.json, "w") as f:
+    print(f"tuning log: {summary['log']}\nreplay it:  {_replay_command(opts, model)}")
+    if opts.json:
+        with open(opts.json, "w") as f:
             json.dump(summary, f, indent=2)
-        print(f"summary: {os.path.abspath(args.json)}")
+        print(f"summary: {os.path.abspath(opts.json)}")
     return 0
