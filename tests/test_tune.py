@@ -19,6 +19,7 @@ from tvm_loihi.model.hardware import HardwareSpec
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 from tvm_loihi.model.network import Layer, NetworkIR
 from tvm_loihi.tuning import default_activity, tune
+from tvm_loihi.tuning.result import TuneResult
 
 
 def _net() -> NetworkIR:
@@ -89,6 +90,16 @@ def test_tune_improves_on_lava_default_and_reports_history():
     res.best_mapping.validate(NET, HW)
     assert events[-1]["evaluations"] == 60 and events[-1]["best"] == res.history[-1]
     assert res.to_json()["best_result"]["latency_s"] == res.best_result.latency_s
+
+
+def test_tune_result_round_trips_through_json():
+    res = tune(
+        NET, HW, strategy="nsga2", budget=20, seed=1, activity=ACT, objectives=("latency", "energy")
+    )
+    data = json.loads(json.dumps(res.to_json()))  # plain JSON, as a summary file holds it
+    again = TuneResult.from_json(data)
+    assert again.to_json() == data
+    assert again.best_mapping.to_json() == res.best_mapping.to_json() and len(again.pareto) > 0
 
 
 def test_same_seed_same_result_and_no_mapping_measured_twice():
