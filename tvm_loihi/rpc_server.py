@@ -21,6 +21,12 @@ Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.m
   wrapped listen loop restarts instead of dying.
 * The listen process dies with the launcher (``PR_SET_PDEATHSIG``): a host killed with SIGKILL
   leaves no orphan that still accepts sessions.
+* TVM's listen loop reads a new connection's handshake (magic, key length, key) with no time-out
+  and trusts the key length, so one client that connects and sends nothing stalls the host. The
+  wrapped listen loop hands TVM a :class:`HandshakeListener`: it reads the whole handshake itself
+  within :data:`HANDSHAKE_TIMEOUT_S`, refuses a key longer than :data:`MAX_HANDSHAKE_KEY_BYTES`
+  (before reading it) or one TVM would crash on, logs a warning naming the peer, and gives TVM
+  either the connection (blocking again, the handshake replayed) or one TVM closes at once.
 
 * Each session exposes only the measurement protocol (:func:`lock_down_session`): in the forked
   session process every global function but ``tvm_loihi.remote.*`` (and ``rpc.LocalSession``, which
@@ -44,8 +50,11 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import math
 import os
 import signal
+import socket
+import struct
 import sys
 import time
 
@@ -82,15 +91,24 @@ def harden_server() -> None:
             except OSError:
                 pass
 
-    def _listen_loop(*args):
+    if not listen_loop_supported(original_listen):
+        logger.warning(
+            "tvm.rpc.server._listen_loop is not the TVM 0.27 loop this host was written for: "
+            "the %g s handshake time-out may not apply (a silent client could stall the host)",
+            HANDSHAKE_TIMEOUT_S,
+        )
+
+    def _listen_loop(sock, *args):
+        if not isinstance(sock, HandshakeListener):
+            sock = HandshakeListener(sock)
         while True:
             try:
-                return original_listen(*args)
+                return original_listen(sock, *args)
             except AuthenticationError as exc:  # wrong secret: say so, retry slowly
                 srv.logger.error("cannot register with the tracker: %s; retrying in 5 s", exc)
                 time.sleep(REGISTER_RETRY_S)
             except Exception as exc:  # tracker unreachable for 60 s, tracker protocol error, ...
-                srv.logger.warning(
+                logger.warning(  # ours: shown under --silent too
                     "listen loop failed (%s: %s); restarting in 1 s", type(exc).__name__, exc
                 )
                 time.sleep(1.0)
@@ -107,6 +125,198 @@ def harden_server() -> None:
     _serve_loop._tvm_loihi_original = original_serve_loop
     _serving._tvm_loihi_hardened = True
     srv._serving, srv._listen_loop, srv._serve_loop = _serving, _listen_loop, _serve_loop
+
+
+HANDSHAKE_TIMEOUT_S = 5.0
+"""A new connection to the host's port must deliver TVM's whole handshake (magic, key length,
+key) within this many seconds, or it is closed. A real client sends it at once, right after
+connecting; the time-out applies to the handshake only (the session then runs with no socket
+time-out, so a long measurement is not cut)."""
+MAX_HANDSHAKE_KEY_BYTES = 4096
+"""Longest handshake key accepted (TVM's client sends ``client:<match key> -timeout=<s>``, tens of
+bytes); a longer declared length is refused before anything is read or allocated."""
+ACCEPT_ERROR_PAUSE_S = 0.5  # after a failed accept() (EMFILE, ...): pause, so the loop never spins
+
+
+class _Replay(socket.socket):
+    """An accepted connection whose handshake the host has read already: ``recv`` serves those
+    bytes again before the socket's own, so TVM's listen loop reads the handshake as it was sent.
+    Blocking (no time-out). The session process is forked (multiprocessing's ``fork`` on Linux),
+    which shares the descriptor; nothing pickles this object."""
+
+    def __init__(self, conn: socket.socket, prefix: bytes):
+        conn.settimeout(None)  # blocking again, before the descriptor changes hands
+        super().__init__(conn.family, conn.type, conn.proto, fileno=conn.detach())
+        self.settimeout(None)
+        self._prefix = prefix
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if self._prefix and not flags:
+            chunk, self._prefix = self._prefix[:bufsize], self._prefix[bufsize:]
+            return chunk
+        return super().recv(bufsize, flags)
+
+
+class _Turned:
+    """What :meth:`HandshakeListener.accept` gives TVM for a connection it refused: TVM reads 4
+    bytes that are not ``RPC_MAGIC`` and closes it (TVM's own path for a non-RPC client: no
+    exception, so the host's tracker registration is untouched)."""
+
+    def __init__(self, conn: socket.socket | None):
+        self._conn = conn
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        return bytes(4)[:bufsize]
+
+    def sendall(self, data: bytes) -> None:  # never reached (TVM closes at the magic); harmless
+        pass
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class HandshakeRefused(Exception):
+    """A connection to the host's port whose handshake was not TVM's, or not complete in time."""
+
+
+def read_handshake(conn: socket.socket, timeout_s: float = HANDSHAKE_TIMEOUT_S) -> bytes:
+    """Read TVM's client handshake from a fresh connection, all of it within ``timeout_s``.
+
+    Parameters
+    ----------
+    conn : socket.socket
+        The accepted connection (its time-out is changed).
+    timeout_s : float
+        Deadline for the whole handshake (not per ``recv``: a client trickling a byte at a time
+        is cut off too).
+
+    Returns
+    -------
+    bytes
+        The handshake as sent: ``RPC_MAGIC``, the key length (int32, little-endian) and the key.
+
+    Raises
+    ------
+    HandshakeRefused
+        Not TVM's magic; a key length outside ``[1, MAX_HANDSHAKE_KEY_BYTES]``; a key that is not
+        UTF-8, is blank or has a ``-timeout=`` option that is not a finite positive number (TVM's
+        loop would crash on these); the peer closed; or the deadline passed.
+    """
+    from tvm.rpc import base
+
+    deadline = time.monotonic() + timeout_s
+    buf = bytearray()
+
+    def need(n: int) -> None:
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HandshakeRefused(
+                    f"handshake not complete within {timeout_s:g} s ({len(buf)} bytes received)"
+                )
+            conn.settimeout(left)
+            try:
+                chunk = conn.recv(n - len(buf))
+            except TimeoutError:
+                continue  # the loop reports the deadline
+            except OSError as exc:
+                raise HandshakeRefused(f"connection failed during the handshake ({exc})") from None
+            if not chunk:
+                raise HandshakeRefused(f"closed during the handshake ({len(buf)} bytes received)")
+            buf.extend(chunk)
+
+    need(4)
+    (magic,) = struct.unpack("<i", buf[:4])
+    if magic != base.RPC_MAGIC:
+        raise HandshakeRefused(f"not a TVM RPC client (magic {magic & 0xFFFFFFFF:#010x})")
+    need(8)
+    (keylen,) = struct.unpack("<i", buf[4:8])
+    if not 1 <= keylen <= MAX_HANDSHAKE_KEY_BYTES:
+        raise HandshakeRefused(
+            f"handshake key length {keylen} outside [1, {MAX_HANDSHAKE_KEY_BYTES}]"
+        )
+    need(8 + keylen)
+    try:
+        words = bytes(buf[8:]).decode("utf-8").split()
+    except UnicodeDecodeError:
+        raise HandshakeRefused("handshake key is not UTF-8") from None
+    if not words:
+        raise HandshakeRefused("blank handshake key")
+    for word in words[1:]:
+        if word.startswith("-timeout="):
+            try:
+                value = float(word[len("-timeout=") :])
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value > 0):
+                raise HandshakeRefused(f"bad session time-out option {word[:40]!r}")
+    return bytes(buf)
+
+
+class HandshakeListener:
+    """The host's listen socket as TVM's listen loop sees it (:func:`harden_server`).
+
+    ``fileno`` is the listen socket's (TVM ``select``\\ s on it); :meth:`accept` accepts a
+    connection and reads its handshake with :func:`read_handshake`. A complete handshake: the
+    connection is returned blocking, with the handshake replayed to TVM. Anything else (silence,
+    a trickle, an absurd key length, garbage, an accept error): a warning naming the peer, and TVM
+    gets a connection it closes at once, on its non-RPC path, which keeps the host's tracker
+    connection (an ``OSError`` out of ``accept`` would make TVM drop and re-open it).
+
+    Relies on TVM 0.27's ``tvm.rpc.server._listen_loop`` (its nested ``_accept_conn``): it
+    ``select``\\ s on the listen socket, calls ``accept()``, reads the magic with ``base.recvall``
+    and closes a connection whose magic is not ``RPC_MAGIC``. :func:`listen_loop_supported`
+    checks that shape at start.
+    """
+
+    def __init__(self, sock: socket.socket, timeout_s: float = HANDSHAKE_TIMEOUT_S):
+        self._sock, self.timeout_s = sock, timeout_s
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+    def accept(self):
+        try:
+            conn, addr = self._sock.accept()
+        except OSError as exc:  # EMFILE, ECONNABORTED, ...: end this round, pause, go on
+            logger.warning("accept on the host's port failed (%s); pausing", exc)
+            time.sleep(ACCEPT_ERROR_PAUSE_S)
+            return _Turned(None), ("", 0)
+        peer = _peer(addr)
+        try:
+            handshake = read_handshake(conn, self.timeout_s)
+        except HandshakeRefused as exc:
+            logger.warning("closed a connection from %s: %s", peer, exc)
+            return _Turned(conn), addr
+        except BaseException:
+            conn.close()
+            raise
+        return _Replay(conn, handshake), addr
+
+
+def _peer(addr) -> str:
+    try:
+        return f"{addr[0]}:{addr[1]}"
+    except (TypeError, IndexError):
+        return repr(addr)
+
+
+def listen_loop_supported(listen_loop) -> bool:
+    """Whether ``listen_loop`` (``tvm.rpc.server._listen_loop``) has the shape
+    :class:`HandshakeListener` relies on: a nested ``_accept_conn`` that calls ``accept``,
+    reads with ``recvall`` and checks ``RPC_MAGIC``."""
+    code = getattr(listen_loop, "__code__", None)
+    nested = [
+        c for c in getattr(code, "co_consts", ()) if getattr(c, "co_name", "") == "_accept_conn"
+    ]
+    return bool(nested) and {"accept", "recvall", "RPC_MAGIC", "close", "select"} <= set(
+        nested[0].co_names
+    )
 
 
 REGISTER_RETRY_S = 5.0  # pause before registering again after the tracker refused our secret
