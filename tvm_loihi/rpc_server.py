@@ -123,6 +123,7 @@ def harden_server() -> None:
         server_loop(sock.fileno())
 
     _serve_loop._tvm_loihi_original = original_serve_loop
+    _listen_loop._tvm_loihi_original = original_listen
     _serving._tvm_loihi_hardened = True
     srv._serving, srv._listen_loop, srv._serve_loop = _serving, _listen_loop, _serve_loop
 
