@@ -153,6 +153,62 @@ def test_silent_clients_do_not_stall_the_host(farm):
     _registration_kept(farm)
 
 
+def test_a_crowd_of_silent_connections_does_not_queue_the_tuner(farm):
+    """16 silent connections at once: each is closed at its deadline, and the tuner's handshake
+    completes beside them (TVM alone serves them one after another, 5 s each: 80 s)."""
+    addr = _host_port(farm)
+    crowd = []
+    try:
+        for _ in range(16):
+            crowd.append(socket.create_connection(addr, timeout=BOUND_S))
+        t0 = time.monotonic()
+        remote, local = _measure_once(farm)
+        elapsed = time.monotonic() - t0
+        assert all(_closed_by_host(sock) for sock in crowd)
+    finally:
+        for sock in crowd:
+            sock.close()
+    assert remote.ok, remote.message
+    assert (remote.latency_s, remote.energy_j) == (local.latency_s, local.energy_j)
+    assert elapsed < BOUND_S  # generous: not one handshake time-out per silent connection
+    _registration_kept(farm)
+
+
+def test_listener_closes_the_oldest_handshake_when_full():
+    """In process, on a real listen socket: with room for 4 handshakes, 6 silent connections make
+    the listener close the 2 oldest; a client that then sends TVM's handshake is returned, with
+    the handshake replayed, while the other 4 still wait."""
+    from tvm_loihi.rpc_server import HandshakeListener
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        listener = HandshakeListener(server, timeout_s=BOUND_S, max_pending=4)
+        addr = server.getsockname()
+        silent = []
+        for _ in range(6):
+            silent.append(socket.create_connection(addr, timeout=BOUND_S))
+            listener.accept()  # one round: accepts what is queued, nothing is complete
+        key = b"client:loihi2:abc -timeout=60"
+        sent = struct.pack("<ii", RPC_MAGIC, len(key)) + key
+        client = socket.create_connection(addr, timeout=BOUND_S)
+        client.sendall(sent)
+        got = None
+        deadline = time.monotonic() + BOUND_S
+        while got is None or not isinstance(got[0], _Replay):
+            assert time.monotonic() < deadline
+            got = listener.accept()
+        conn = got[0]
+        with conn, client:
+            assert conn.recv(len(sent)) == sent
+        for sock in silent[:3]:  # the oldest 3 (room for 4: the client's pushed out a third)
+            assert _closed_by_host(sock)
+        for sock in silent[3:]:
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)  # still in its handshake, not closed
+        for sock in silent:
+            sock.close()
+
+
 def test_absurd_key_length_is_refused_before_reading_and_trickles_are_cut(farm):
     """Magic + key length 2**31-1: refused at once (the host never reads, let alone buffers, the
     2 GiB it was promised: a 64 MiB stream is cut by a reset); magic + a plausible length and a

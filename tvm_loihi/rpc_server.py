@@ -119,6 +119,8 @@ def harden_server() -> None:
         # The forked session process: build TVM's environment, then take away everything but ours.
         srv._server_env(load_library, work_path)
         server_loop = srv._ffi_api.ServerLoop
+        for listener in _LISTENERS:
+            listener.close_pending_in_child()
         lock_down_session()
         server_loop(sock.fileno())
 
@@ -136,6 +138,8 @@ time-out, so a long measurement is not cut)."""
 MAX_HANDSHAKE_KEY_BYTES = 4096
 """Longest handshake key accepted (TVM's client sends ``client:<match key> -timeout=<s>``, tens of
 bytes); a longer declared length is refused before anything is read or allocated."""
+MAX_PENDING_HANDSHAKES = 64
+"""Connections in their handshake at once; when another arrives, the oldest is closed."""
 ACCEPT_ERROR_PAUSE_S = 0.5  # after a failed accept() (EMFILE, ...): pause, so the loop never spins
 
 
@@ -182,8 +186,54 @@ class HandshakeRefused(Exception):
     """A connection to the host's port whose handshake was not TVM's, or not complete in time."""
 
 
+def check_handshake(buf: bytes) -> int:
+    """How many bytes the TVM client handshake starting ``buf`` has in all, as far as ``buf`` tells
+    (``len(buf)`` or less once it is complete; more while it is not).
+
+    Raises
+    ------
+    HandshakeRefused
+        Not TVM's magic; a key length outside ``[1, MAX_HANDSHAKE_KEY_BYTES]``; a key that is not
+        UTF-8, is blank or has a ``-timeout=`` option that is not a finite positive number (TVM's
+        loop would crash on these).
+    """
+    from tvm.rpc import base
+
+    if len(buf) < 4:
+        return 4
+    (magic,) = struct.unpack("<i", buf[:4])
+    if magic != base.RPC_MAGIC:
+        raise HandshakeRefused(f"not a TVM RPC client (magic {magic & 0xFFFFFFFF:#010x})")
+    if len(buf) < 8:
+        return 8
+    (keylen,) = struct.unpack("<i", buf[4:8])
+    if not 1 <= keylen <= MAX_HANDSHAKE_KEY_BYTES:
+        raise HandshakeRefused(
+            f"handshake key length {keylen} outside [1, {MAX_HANDSHAKE_KEY_BYTES}]"
+        )
+    total = 8 + keylen
+    if len(buf) < total:
+        return total
+    try:
+        words = bytes(buf[8:total]).decode("utf-8").split()
+    except UnicodeDecodeError:
+        raise HandshakeRefused("handshake key is not UTF-8") from None
+    if not words:
+        raise HandshakeRefused("blank handshake key")
+    for word in words[1:]:
+        if word.startswith("-timeout="):
+            try:
+                value = float(word[len("-timeout=") :])
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value > 0):
+                raise HandshakeRefused(f"bad session time-out option {word[:40]!r}")
+    return total
+
+
 def read_handshake(conn: socket.socket, timeout_s: float = HANDSHAKE_TIMEOUT_S) -> bytes:
-    """Read TVM's client handshake from a fresh connection, all of it within ``timeout_s``.
+    """Read TVM's client handshake from one connection, all of it within ``timeout_s``
+    (:func:`check_handshake` says what is refused).
 
     Parameters
     ----------
@@ -201,103 +251,162 @@ def read_handshake(conn: socket.socket, timeout_s: float = HANDSHAKE_TIMEOUT_S) 
     Raises
     ------
     HandshakeRefused
-        Not TVM's magic; a key length outside ``[1, MAX_HANDSHAKE_KEY_BYTES]``; a key that is not
-        UTF-8, is blank or has a ``-timeout=`` option that is not a finite positive number (TVM's
-        loop would crash on these); the peer closed; or the deadline passed.
+        What :func:`check_handshake` refuses; the peer closed; or the deadline passed.
     """
-    from tvm.rpc import base
-
     deadline = time.monotonic() + timeout_s
     buf = bytearray()
+    while len(buf) < (need := check_handshake(buf)):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise HandshakeRefused(
+                f"handshake not complete within {timeout_s:g} s ({len(buf)} bytes received)"
+            )
+        conn.settimeout(left)
+        try:
+            chunk = conn.recv(need - len(buf))
+        except TimeoutError:
+            continue  # the loop reports the deadline
+        except OSError as exc:
+            raise HandshakeRefused(f"connection failed during the handshake ({exc})") from None
+        if not chunk:
+            raise HandshakeRefused(f"closed during the handshake ({len(buf)} bytes received)")
+        buf.extend(chunk)
+    return bytes(buf[:need])
 
-    def need(n: int) -> None:
-        while len(buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise HandshakeRefused(
-                    f"handshake not complete within {timeout_s:g} s ({len(buf)} bytes received)"
-                )
-            conn.settimeout(left)
-            try:
-                chunk = conn.recv(n - len(buf))
-            except TimeoutError:
-                continue  # the loop reports the deadline
-            except OSError as exc:
-                raise HandshakeRefused(f"connection failed during the handshake ({exc})") from None
-            if not chunk:
-                raise HandshakeRefused(f"closed during the handshake ({len(buf)} bytes received)")
-            buf.extend(chunk)
 
-    need(4)
-    (magic,) = struct.unpack("<i", buf[:4])
-    if magic != base.RPC_MAGIC:
-        raise HandshakeRefused(f"not a TVM RPC client (magic {magic & 0xFFFFFFFF:#010x})")
-    need(8)
-    (keylen,) = struct.unpack("<i", buf[4:8])
-    if not 1 <= keylen <= MAX_HANDSHAKE_KEY_BYTES:
-        raise HandshakeRefused(
-            f"handshake key length {keylen} outside [1, {MAX_HANDSHAKE_KEY_BYTES}]"
-        )
-    need(8 + keylen)
-    try:
-        words = bytes(buf[8:]).decode("utf-8").split()
-    except UnicodeDecodeError:
-        raise HandshakeRefused("handshake key is not UTF-8") from None
-    if not words:
-        raise HandshakeRefused("blank handshake key")
-    for word in words[1:]:
-        if word.startswith("-timeout="):
-            try:
-                value = float(word[len("-timeout=") :])
-            except ValueError:
-                value = math.nan
-            if not (math.isfinite(value) and value > 0):
-                raise HandshakeRefused(f"bad session time-out option {word[:40]!r}")
-    return bytes(buf)
+_LISTENERS: list[HandshakeListener] = []  # this process's (one per listen loop)
 
 
 class HandshakeListener:
     """The host's listen socket as TVM's listen loop sees it (:func:`harden_server`).
 
-    ``fileno`` is the listen socket's (TVM ``select``\\ s on it); :meth:`accept` accepts a
-    connection and reads its handshake with :func:`read_handshake`. A complete handshake: the
-    connection is returned blocking, with the handshake replayed to TVM. Anything else (silence,
-    a trickle, an absurd key length, garbage, an accept error): a warning naming the peer, and TVM
-    gets a connection it closes at once, on its non-RPC path, which keeps the host's tracker
-    connection (an ``OSError`` out of ``accept`` would make TVM drop and re-open it).
+    Up to :data:`MAX_PENDING_HANDSHAKES` connections are in their handshake at once, each read
+    without blocking as its bytes arrive (:func:`check_handshake`) and closed, with a warning
+    naming the peer, when it breaks the protocol or has not finished within
+    :data:`HANDSHAKE_TIMEOUT_S` (silence, a trickle, an absurd key length, garbage); when more
+    arrive, the oldest is closed. A silent client therefore delays nobody: the next client's
+    handshake completes beside it. :meth:`accept` returns the first complete handshake's
+    connection, blocking again, with the handshake replayed to TVM; when none is complete yet (or
+    ``accept`` failed: ``EMFILE``, ...) it returns a connection TVM closes at once, on its
+    non-RPC path, so TVM goes back to its ``select`` (and its pings to the tracker), and the
+    host's tracker connection is kept (an ``OSError`` out of ``accept`` would make TVM drop and
+    re-open it). ``fileno`` is an epoll descriptor that is readable when the listen socket or a
+    connection in its handshake is.
 
     Relies on TVM 0.27's ``tvm.rpc.server._listen_loop`` (its nested ``_accept_conn``): it
-    ``select``\\ s on the listen socket, calls ``accept()``, reads the magic with ``base.recvall``
-    and closes a connection whose magic is not ``RPC_MAGIC``. :func:`listen_loop_supported`
-    checks that shape at start.
+    ``select``\\ s on the listen socket (``fileno``), calls ``accept()``, reads the magic with
+    ``base.recvall`` and closes a connection whose magic is not ``RPC_MAGIC``.
+    :func:`listen_loop_supported` checks that shape at start.
     """
 
-    def __init__(self, sock: socket.socket, timeout_s: float = HANDSHAKE_TIMEOUT_S):
-        self._sock, self.timeout_s = sock, timeout_s
+    def __init__(
+        self,
+        sock: socket.socket,
+        timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        max_pending: int = MAX_PENDING_HANDSHAKES,
+    ):
+        import select
+
+        self._sock, self.timeout_s, self.max_pending = sock, timeout_s, max_pending
+        sock.setblocking(False)  # accept only when ready; a vanished connection does not block
+        self._poll = select.epoll()
+        self._poll.register(sock.fileno(), select.EPOLLIN)
+        self._pending: dict[int, tuple[socket.socket, object, float, bytearray]] = {}
+        _LISTENERS.append(self)
 
     def fileno(self) -> int:
-        return self._sock.fileno()
+        # TVM's loop selects on this at least every 2 s (its tracker ping): the moment to close
+        # the handshakes that ran out of time even if no other connection comes.
+        self._reap(time.monotonic())
+        return self._poll.fileno()
 
     def __getattr__(self, name: str):
         return getattr(self._sock, name)
 
     def accept(self):
+        now = time.monotonic()
+        self._reap(now)
+        first = min((p[2] for p in self._pending.values()), default=now + 1.0)
         try:
-            conn, addr = self._sock.accept()
-        except OSError as exc:  # EMFILE, ECONNABORTED, ...: end this round, pause, go on
-            logger.warning("accept on the host's port failed (%s); pausing", exc)
-            time.sleep(ACCEPT_ERROR_PAUSE_S)
-            return _Turned(None), ("", 0)
-        peer = _peer(addr)
-        try:
-            handshake = read_handshake(conn, self.timeout_s)
-        except HandshakeRefused as exc:
-            logger.warning("closed a connection from %s: %s", peer, exc)
-            return _Turned(conn), addr
-        except BaseException:
+            events = self._poll.poll(min(max(first - now, 0.0), 1.0))
+        except InterruptedError:
+            events = []
+        for fd, _ in events:
+            if fd == self._sock.fileno():
+                self._accept_new()
+            elif fd in self._pending:
+                done = self._feed(fd)
+                if done is not None:
+                    return done
+        return _Turned(None), ("", 0)
+
+    def close_pending_in_child(self) -> None:
+        """In a forked session process: close this process's copies of the connections still in
+        their handshake (so the listen process's close ends them; the epoll set is shared with the
+        listen process and left alone)."""
+        for conn, *_ in self._pending.values():
             conn.close()
-            raise
-        return _Replay(conn, handshake), addr
+
+    def _accept_new(self) -> None:
+        for _ in range(self.max_pending):  # drain the (short) backlog, a bounded number per round
+            try:
+                conn, addr = self._sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE, ECONNABORTED, ...: end this round, pause, go on
+                logger.warning("accept on the host's port failed (%s); pausing", exc)
+                time.sleep(ACCEPT_ERROR_PAUSE_S)
+                return
+            self._start(conn, addr)
+
+    def _start(self, conn: socket.socket, addr) -> None:
+        if len(self._pending) >= self.max_pending:
+            oldest = min(self._pending, key=lambda fd: self._pending[fd][2])
+            self._drop(oldest, f"{self.max_pending} handshakes in progress, this the oldest")
+        conn.setblocking(False)
+        self._pending[conn.fileno()] = (conn, addr, time.monotonic() + self.timeout_s, bytearray())
+        import select
+
+        self._poll.register(conn.fileno(), select.EPOLLIN)
+
+    def _feed(self, fd: int):
+        conn, addr, _, buf = self._pending[fd]
+        try:
+            while len(buf) < (need := check_handshake(buf)):
+                chunk = conn.recv(need - len(buf))
+                if not chunk:
+                    raise HandshakeRefused(
+                        f"closed during the handshake ({len(buf)} bytes received)"
+                    )
+                buf.extend(chunk)
+        except BlockingIOError:
+            return None  # the rest has not arrived yet
+        except HandshakeRefused as exc:
+            self._drop(fd, str(exc))
+            return None
+        except OSError as exc:
+            self._drop(fd, f"connection failed during the handshake ({exc})")
+            return None
+        self._forget(fd)
+        return _Replay(conn, bytes(buf[:need])), addr
+
+    def _reap(self, now: float) -> None:
+        for fd, (_, _, deadline, buf) in list(self._pending.items()):
+            if deadline <= now:
+                self._drop(
+                    fd,
+                    f"handshake not complete within {self.timeout_s:g} s "
+                    f"({len(buf)} bytes received)",
+                )
+
+    def _forget(self, fd: int):
+        self._poll.unregister(fd)
+        return self._pending.pop(fd)
+
+    def _drop(self, fd: int, reason: str) -> None:
+        conn, addr, *_ = self._forget(fd)
+        logger.warning("closed a connection from %s: %s", _peer(addr), reason)
+        conn.close()
 
 
 def _peer(addr) -> str:
