@@ -23,10 +23,11 @@ Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.m
   leaves no orphan that still accepts sessions.
 * TVM's listen loop reads a new connection's handshake (magic, key length, key) with no time-out
   and trusts the key length, so one client that connects and sends nothing stalls the host. The
-  wrapped listen loop hands TVM a :class:`HandshakeListener`: it reads the whole handshake itself
-  within :data:`HANDSHAKE_TIMEOUT_S`, refuses a key longer than :data:`MAX_HANDSHAKE_KEY_BYTES`
-  (before reading it) or one TVM would crash on, logs a warning naming the peer, and gives TVM
-  either the connection (blocking again, the handshake replayed) or one TVM closes at once.
+  wrapped listen loop hands TVM a :class:`HandshakeListener`: it reads up to
+  :data:`MAX_PENDING_HANDSHAKES` handshakes side by side, each within :data:`HANDSHAKE_TIMEOUT_S`,
+  refuses a key longer than :data:`MAX_HANDSHAKE_KEY_BYTES` (before reading it) or one TVM would
+  crash on, logs a warning naming the peer, and gives TVM either a complete handshake's connection
+  (blocking again, the handshake replayed) or one TVM closes at once.
 
 * Each session exposes only the measurement protocol (:func:`lock_down_session`): in the forked
   session process every global function but ``tvm_loihi.remote.*`` (and ``rpc.LocalSession``, which
