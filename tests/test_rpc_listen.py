@@ -209,6 +209,30 @@ def test_listener_closes_the_oldest_handshake_when_full():
             sock.close()
 
 
+def test_a_handshake_that_arrived_during_a_session_is_not_reaped():
+    """TVM accepts nothing while it serves a session; a handshake that arrived meanwhile is past
+    its deadline when TVM comes back, but complete: it is handed over (and TVM's select on the
+    listener wakes up for it), not closed as late."""
+    import select
+
+    from tvm_loihi.rpc_server import HandshakeListener
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        listener = HandshakeListener(server, timeout_s=0.3)
+        with socket.create_connection(server.getsockname(), timeout=BOUND_S) as client:
+            assert not isinstance(listener.accept()[0], _Replay)  # accepted, nothing sent yet
+            key = b"client:loihi2:abc"
+            sent = struct.pack("<ii", RPC_MAGIC, len(key)) + key
+            client.sendall(sent)
+            time.sleep(0.6)  # "the session": the deadline passes unread
+            assert select.select([listener], [], [], BOUND_S)[0] == [listener]
+            conn, _ = listener.accept()
+            assert isinstance(conn, _Replay)
+            with conn:
+                assert conn.recv(len(sent)) == sent
+            assert select.select([listener], [], [], 0)[0] == []  # nothing else to hand over
+
+
 def test_absurd_key_length_is_refused_before_reading_and_trickles_are_cut(farm):
     """Magic + key length 2**31-1: refused at once (the host never reads, let alone buffers, the
     2 GiB it was promised: a 64 MiB stream is cut by a reset); magic + a plausible length and a

@@ -49,6 +49,7 @@ process and exits.
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import logging
 import math
@@ -286,8 +287,10 @@ class HandshakeListener:
     naming the peer, when it breaks the protocol or has not finished within
     :data:`HANDSHAKE_TIMEOUT_S` (silence, a trickle, an absurd key length, garbage); when more
     arrive, the oldest is closed. A silent client therefore delays nobody: the next client's
-    handshake completes beside it. :meth:`accept` returns the first complete handshake's
-    connection, blocking again, with the handshake replayed to TVM; when none is complete yet (or
+    handshake completes beside it. Complete handshakes wait in arrival order (what arrived while
+    TVM served a session is read before any deadline is enforced, so it is not closed as late);
+    :meth:`accept` returns the first one's connection, blocking again, with the handshake replayed
+    to TVM; when none is complete yet (or
     ``accept`` failed: ``EMFILE``, ...) it returns a connection TVM closes at once, on its
     non-RPC path, so TVM goes back to its ``select`` (and its pings to the tracker), and the
     host's tracker connection is kept (an ``OSError`` out of ``accept`` would make TVM drop and
@@ -313,6 +316,11 @@ class HandshakeListener:
         self._poll = select.epoll()
         self._poll.register(sock.fileno(), select.EPOLLIN)
         self._pending: dict[int, tuple[socket.socket, object, float, bytearray]] = {}
+        self._ready: collections.deque = collections.deque()  # complete, waiting for TVM
+        # A byte in this pipe while ``_ready`` is not empty: TVM's select on fileno() wakes up.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._poll.register(self._wake_r, select.EPOLLIN)
         _LISTENERS.append(self)
 
     def fileno(self) -> int:
@@ -325,27 +333,35 @@ class HandshakeListener:
         return getattr(self._sock, name)
 
     def accept(self):
-        now = time.monotonic()
-        self._reap(now)
-        first = min((p[2] for p in self._pending.values()), default=now + 1.0)
-        try:
-            events = self._poll.poll(min(max(first - now, 0.0), 1.0))
-        except InterruptedError:
-            events = []
-        for fd, _ in events:
-            if fd == self._sock.fileno():
-                self._accept_new()
-            elif fd in self._pending:
-                done = self._feed(fd)
-                if done is not None:
-                    return done
-        return _Turned(None), ("", 0)
+        if not self._ready:
+            now = time.monotonic()
+            self._reap(now)
+            first = min((p[2] for p in self._pending.values()), default=now + 1.0)
+            try:
+                events = self._poll.poll(min(max(first - now, 0.0), 1.0))
+            except InterruptedError:
+                events = []
+            for fd, _ in events:
+                if fd == self._sock.fileno():
+                    self._accept_new()
+                elif fd == self._wake_r:
+                    pass
+                elif fd in self._pending:
+                    self._feed(fd)
+        if not self._ready:
+            return _Turned(None), ("", 0)
+        done = self._ready.popleft()
+        if not self._ready:
+            os.read(self._wake_r, 1)  # nothing left to hand over: the wake-up is no longer set
+        return done
 
     def close_pending_in_child(self) -> None:
         """In a forked session process: close this process's copies of the connections still in
-        their handshake (so the listen process's close ends them; the epoll set is shared with the
-        listen process and left alone)."""
+        their handshake or waiting for TVM (so the listen process's close ends them; the epoll set
+        and the wake-up pipe are shared with the listen process and left alone)."""
         for conn, *_ in self._pending.values():
+            conn.close()
+        for conn, _ in self._ready:
             conn.close()
 
     def _accept_new(self) -> None:
@@ -361,16 +377,25 @@ class HandshakeListener:
             self._start(conn, addr)
 
     def _start(self, conn: socket.socket, addr) -> None:
-        if len(self._pending) >= self.max_pending:
+        import select
+
+        if len(self._pending) + len(self._ready) >= self.max_pending:
+            if not self._pending:  # every slot holds a complete handshake waiting for TVM
+                logger.warning(
+                    "closed a connection from %s: %d connections wait for the host",
+                    _peer(addr),
+                    len(self._ready),
+                )
+                conn.close()
+                return
             oldest = min(self._pending, key=lambda fd: self._pending[fd][2])
             self._drop(oldest, f"{self.max_pending} handshakes in progress, this the oldest")
         conn.setblocking(False)
         self._pending[conn.fileno()] = (conn, addr, time.monotonic() + self.timeout_s, bytearray())
-        import select
-
         self._poll.register(conn.fileno(), select.EPOLLIN)
 
-    def _feed(self, fd: int):
+    def _feed(self, fd: int) -> bool:
+        """Read what has arrived on a connection in its handshake; True if it is still pending."""
         conn, addr, _, buf = self._pending[fd]
         try:
             while len(buf) < (need := check_handshake(buf)):
@@ -381,19 +406,24 @@ class HandshakeListener:
                     )
                 buf.extend(chunk)
         except BlockingIOError:
-            return None  # the rest has not arrived yet
+            return True  # the rest has not arrived yet
         except HandshakeRefused as exc:
             self._drop(fd, str(exc))
-            return None
+            return False
         except OSError as exc:
             self._drop(fd, f"connection failed during the handshake ({exc})")
-            return None
+            return False
         self._forget(fd)
-        return _Replay(conn, bytes(buf[:need])), addr
+        if not self._ready:
+            os.write(self._wake_w, b"1")  # TVM's select on fileno() wakes up and accepts
+        self._ready.append((_Replay(conn, bytes(buf[:need])), addr))
+        return False
 
     def _reap(self, now: float) -> None:
         for fd, (_, _, deadline, buf) in list(self._pending.items()):
-            if deadline <= now:
+            # Read first: a handshake that arrived while TVM was serving a session is complete,
+            # not late.
+            if deadline <= now and self._feed(fd):
                 self._drop(
                     fd,
                     f"handshake not complete within {self.timeout_s:g} s "
