@@ -21,6 +21,13 @@ Hardening (TVM 0.27 behaviour seen on this machine, ``../shared/notes/tvm-0.27.m
   wrapped listen loop restarts instead of dying.
 * The listen process dies with the launcher (``PR_SET_PDEATHSIG``): a host killed with SIGKILL
   leaves no orphan that still accepts sessions.
+* TVM's listen loop reads a new connection's handshake (magic, key length, key) with no time-out
+  and trusts the key length, so one client that connects and sends nothing stalls the host. The
+  wrapped listen loop hands TVM a :class:`HandshakeListener`: it reads up to
+  :data:`MAX_PENDING_HANDSHAKES` handshakes side by side, each within :data:`HANDSHAKE_TIMEOUT_S`,
+  refuses a key longer than :data:`MAX_HANDSHAKE_KEY_BYTES` (before reading it) or one TVM would
+  crash on, logs a warning naming the peer, and gives TVM either a complete handshake's connection
+  (blocking again, the handshake replayed) or one TVM closes at once.
 
 * Each session exposes only the measurement protocol (:func:`lock_down_session`): in the forked
   session process every global function but ``tvm_loihi.remote.*`` (and ``rpc.LocalSession``, which
@@ -42,10 +49,14 @@ process and exits.
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import logging
+import math
 import os
 import signal
+import socket
+import struct
 import sys
 import time
 
@@ -82,15 +93,24 @@ def harden_server() -> None:
             except OSError:
                 pass
 
-    def _listen_loop(*args):
+    if not listen_loop_supported(original_listen):
+        logger.warning(
+            "tvm.rpc.server._listen_loop is not the TVM 0.27 loop this host was written for: "
+            "the %g s handshake time-out may not apply (a silent client could stall the host)",
+            HANDSHAKE_TIMEOUT_S,
+        )
+
+    def _listen_loop(sock, *args):
+        if not isinstance(sock, HandshakeListener):
+            sock = HandshakeListener(sock)
         while True:
             try:
-                return original_listen(*args)
+                return original_listen(sock, *args)
             except AuthenticationError as exc:  # wrong secret: say so, retry slowly
                 srv.logger.error("cannot register with the tracker: %s; retrying in 5 s", exc)
                 time.sleep(REGISTER_RETRY_S)
             except Exception as exc:  # tracker unreachable for 60 s, tracker protocol error, ...
-                srv.logger.warning(
+                logger.warning(  # ours: shown under --silent too
                     "listen loop failed (%s: %s); restarting in 1 s", type(exc).__name__, exc
                 )
                 time.sleep(1.0)
@@ -101,12 +121,343 @@ def harden_server() -> None:
         # The forked session process: build TVM's environment, then take away everything but ours.
         srv._server_env(load_library, work_path)
         server_loop = srv._ffi_api.ServerLoop
+        for listener in _LISTENERS:
+            listener.close_pending_in_child()
         lock_down_session()
         server_loop(sock.fileno())
 
     _serve_loop._tvm_loihi_original = original_serve_loop
+    _listen_loop._tvm_loihi_original = original_listen
     _serving._tvm_loihi_hardened = True
     srv._serving, srv._listen_loop, srv._serve_loop = _serving, _listen_loop, _serve_loop
+
+
+HANDSHAKE_TIMEOUT_S = 5.0
+"""A new connection to the host's port must deliver TVM's whole handshake (magic, key length,
+key) within this many seconds, or it is closed. A real client sends it at once, right after
+connecting; the time-out applies to the handshake only (the session then runs with no socket
+time-out, so a long measurement is not cut)."""
+MAX_HANDSHAKE_KEY_BYTES = 4096
+"""Longest handshake key accepted (TVM's client sends ``client:<match key> -timeout=<s>``, tens of
+bytes); a longer declared length is refused before anything is read or allocated."""
+MAX_PENDING_HANDSHAKES = 64
+"""Connections in their handshake at once; when another arrives, the oldest is closed."""
+ACCEPT_ERROR_PAUSE_S = 0.5  # after a failed accept() (EMFILE, ...): pause, so the loop never spins
+
+
+class _Replay(socket.socket):
+    """An accepted connection whose handshake the host has read already: ``recv`` serves those
+    bytes again before the socket's own, so TVM's listen loop reads the handshake as it was sent.
+    Blocking (no time-out). The session process is forked (multiprocessing's ``fork`` on Linux),
+    which shares the descriptor; nothing pickles this object."""
+
+    def __init__(self, conn: socket.socket, prefix: bytes):
+        conn.settimeout(None)  # blocking again, before the descriptor changes hands
+        super().__init__(conn.family, conn.type, conn.proto, fileno=conn.detach())
+        self.settimeout(None)
+        self._prefix = prefix
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if self._prefix and not flags:
+            chunk, self._prefix = self._prefix[:bufsize], self._prefix[bufsize:]
+            return chunk
+        return super().recv(bufsize, flags)
+
+
+class _Turned:
+    """What :meth:`HandshakeListener.accept` gives TVM for a connection it refused: TVM reads 4
+    bytes that are not ``RPC_MAGIC`` and closes it (TVM's own path for a non-RPC client: no
+    exception, so the host's tracker registration is untouched)."""
+
+    def __init__(self, conn: socket.socket | None):
+        self._conn = conn
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        return bytes(4)[:bufsize]
+
+    def sendall(self, data: bytes) -> None:  # never reached (TVM closes at the magic); harmless
+        pass
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class HandshakeRefused(Exception):
+    """A connection to the host's port whose handshake was not TVM's, or not complete in time."""
+
+
+def check_handshake(buf: bytes) -> int:
+    """How many bytes the TVM client handshake starting ``buf`` has in all, as far as ``buf`` tells
+    (``len(buf)`` or less once it is complete; more while it is not).
+
+    Raises
+    ------
+    HandshakeRefused
+        Not TVM's magic; a key length outside ``[1, MAX_HANDSHAKE_KEY_BYTES]``; a key that is not
+        UTF-8, is blank or has a ``-timeout=`` option that is not a finite positive number (TVM's
+        loop would crash on these).
+    """
+    from tvm.rpc import base
+
+    if len(buf) < 4:
+        return 4
+    (magic,) = struct.unpack("<i", buf[:4])
+    if magic != base.RPC_MAGIC:
+        raise HandshakeRefused(f"not a TVM RPC client (magic {magic & 0xFFFFFFFF:#010x})")
+    if len(buf) < 8:
+        return 8
+    (keylen,) = struct.unpack("<i", buf[4:8])
+    if not 1 <= keylen <= MAX_HANDSHAKE_KEY_BYTES:
+        raise HandshakeRefused(
+            f"handshake key length {keylen} outside [1, {MAX_HANDSHAKE_KEY_BYTES}]"
+        )
+    total = 8 + keylen
+    if len(buf) < total:
+        return total
+    try:
+        words = bytes(buf[8:total]).decode("utf-8").split()
+    except UnicodeDecodeError:
+        raise HandshakeRefused("handshake key is not UTF-8") from None
+    if not words:
+        raise HandshakeRefused("blank handshake key")
+    for word in words[1:]:
+        if word.startswith("-timeout="):
+            try:
+                value = float(word[len("-timeout=") :])
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value > 0):
+                raise HandshakeRefused(f"bad session time-out option {word[:40]!r}")
+    return total
+
+
+def read_handshake(conn: socket.socket, timeout_s: float = HANDSHAKE_TIMEOUT_S) -> bytes:
+    """Read TVM's client handshake from one connection, all of it within ``timeout_s``
+    (:func:`check_handshake` says what is refused).
+
+    Parameters
+    ----------
+    conn : socket.socket
+        The accepted connection (its time-out is changed).
+    timeout_s : float
+        Deadline for the whole handshake (not per ``recv``: a client trickling a byte at a time
+        is cut off too).
+
+    Returns
+    -------
+    bytes
+        The handshake as sent: ``RPC_MAGIC``, the key length (int32, little-endian) and the key.
+
+    Raises
+    ------
+    HandshakeRefused
+        What :func:`check_handshake` refuses; the peer closed; or the deadline passed.
+    """
+    deadline = time.monotonic() + timeout_s
+    buf = bytearray()
+    while len(buf) < (need := check_handshake(buf)):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise HandshakeRefused(
+                f"handshake not complete within {timeout_s:g} s ({len(buf)} bytes received)"
+            )
+        conn.settimeout(left)
+        try:
+            chunk = conn.recv(need - len(buf))
+        except TimeoutError:
+            continue  # the loop reports the deadline
+        except OSError as exc:
+            raise HandshakeRefused(f"connection failed during the handshake ({exc})") from None
+        if not chunk:
+            raise HandshakeRefused(f"closed during the handshake ({len(buf)} bytes received)")
+        buf.extend(chunk)
+    return bytes(buf[:need])
+
+
+_LISTENERS: list[HandshakeListener] = []  # this process's (one per listen loop)
+
+
+class HandshakeListener:
+    """The host's listen socket as TVM's listen loop sees it (:func:`harden_server`).
+
+    Up to :data:`MAX_PENDING_HANDSHAKES` connections are in their handshake at once, each read
+    without blocking as its bytes arrive (:func:`check_handshake`) and closed, with a warning
+    naming the peer, when it breaks the protocol or has not finished within
+    :data:`HANDSHAKE_TIMEOUT_S` (silence, a trickle, an absurd key length, garbage); when more
+    arrive, the oldest is closed. A silent client therefore delays nobody: the next client's
+    handshake completes beside it. Complete handshakes wait in arrival order (what arrived while
+    TVM served a session is read before any deadline is enforced, so it is not closed as late);
+    :meth:`accept` returns the first one's connection, blocking again, with the handshake replayed
+    to TVM; when none is complete yet (or
+    ``accept`` failed: ``EMFILE``, ...) it returns a connection TVM closes at once, on its
+    non-RPC path, so TVM goes back to its ``select`` (and its pings to the tracker), and the
+    host's tracker connection is kept (an ``OSError`` out of ``accept`` would make TVM drop and
+    re-open it). ``fileno`` is an epoll descriptor that is readable when the listen socket or a
+    connection in its handshake is.
+
+    Relies on TVM 0.27's ``tvm.rpc.server._listen_loop`` (its nested ``_accept_conn``): it
+    ``select``\\ s on the listen socket (``fileno``), calls ``accept()``, reads the magic with
+    ``base.recvall`` and closes a connection whose magic is not ``RPC_MAGIC``.
+    :func:`listen_loop_supported` checks that shape at start.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        max_pending: int = MAX_PENDING_HANDSHAKES,
+    ):
+        import select
+
+        self._sock, self.timeout_s, self.max_pending = sock, timeout_s, max_pending
+        sock.setblocking(False)  # accept only when ready; a vanished connection does not block
+        self._poll = select.epoll()
+        self._poll.register(sock.fileno(), select.EPOLLIN)
+        self._pending: dict[int, tuple[socket.socket, object, float, bytearray]] = {}
+        self._ready: collections.deque = collections.deque()  # complete, waiting for TVM
+        # A byte in this pipe while ``_ready`` is not empty: TVM's select on fileno() wakes up.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._poll.register(self._wake_r, select.EPOLLIN)
+        _LISTENERS.append(self)
+
+    def fileno(self) -> int:
+        # TVM's loop selects on this at least every 2 s (its tracker ping): the moment to close
+        # the handshakes that ran out of time even if no other connection comes.
+        self._reap(time.monotonic())
+        return self._poll.fileno()
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+    def accept(self):
+        if not self._ready:
+            now = time.monotonic()
+            self._reap(now)
+            first = min((p[2] for p in self._pending.values()), default=now + 1.0)
+            try:
+                events = self._poll.poll(min(max(first - now, 0.0), 1.0))
+            except InterruptedError:
+                events = []
+            for fd, _ in events:
+                if fd == self._sock.fileno():
+                    self._accept_new()
+                elif fd == self._wake_r:
+                    pass
+                elif fd in self._pending:
+                    self._feed(fd)
+        if not self._ready:
+            return _Turned(None), ("", 0)
+        done = self._ready.popleft()
+        if not self._ready:
+            os.read(self._wake_r, 1)  # nothing left to hand over: the wake-up is no longer set
+        return done
+
+    def close_pending_in_child(self) -> None:
+        """In a forked session process: close this process's copies of the connections still in
+        their handshake or waiting for TVM (so the listen process's close ends them; the epoll set
+        and the wake-up pipe are shared with the listen process and left alone)."""
+        for conn, *_ in self._pending.values():
+            conn.close()
+        for conn, _ in self._ready:
+            conn.close()
+
+    def _accept_new(self) -> None:
+        for _ in range(self.max_pending):  # drain the (short) backlog, a bounded number per round
+            try:
+                conn, addr = self._sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE, ECONNABORTED, ...: end this round, pause, go on
+                logger.warning("accept on the host's port failed (%s); pausing", exc)
+                time.sleep(ACCEPT_ERROR_PAUSE_S)
+                return
+            self._start(conn, addr)
+
+    def _start(self, conn: socket.socket, addr) -> None:
+        import select
+
+        if len(self._pending) + len(self._ready) >= self.max_pending:
+            if not self._pending:  # every slot holds a complete handshake waiting for TVM
+                logger.warning(
+                    "closed a connection from %s: %d connections wait for the host",
+                    _peer(addr),
+                    len(self._ready),
+                )
+                conn.close()
+                return
+            oldest = min(self._pending, key=lambda fd: self._pending[fd][2])
+            self._drop(oldest, f"{self.max_pending} handshakes in progress, this the oldest")
+        conn.setblocking(False)
+        self._pending[conn.fileno()] = (conn, addr, time.monotonic() + self.timeout_s, bytearray())
+        self._poll.register(conn.fileno(), select.EPOLLIN)
+
+    def _feed(self, fd: int) -> bool:
+        """Read what has arrived on a connection in its handshake; True if it is still pending."""
+        conn, addr, _, buf = self._pending[fd]
+        try:
+            while len(buf) < (need := check_handshake(buf)):
+                chunk = conn.recv(need - len(buf))
+                if not chunk:
+                    raise HandshakeRefused(
+                        f"closed during the handshake ({len(buf)} bytes received)"
+                    )
+                buf.extend(chunk)
+        except BlockingIOError:
+            return True  # the rest has not arrived yet
+        except HandshakeRefused as exc:
+            self._drop(fd, str(exc))
+            return False
+        except OSError as exc:
+            self._drop(fd, f"connection failed during the handshake ({exc})")
+            return False
+        self._forget(fd)
+        if not self._ready:
+            os.write(self._wake_w, b"1")  # TVM's select on fileno() wakes up and accepts
+        self._ready.append((_Replay(conn, bytes(buf[:need])), addr))
+        return False
+
+    def _reap(self, now: float) -> None:
+        for fd, (_, _, deadline, buf) in list(self._pending.items()):
+            # Read first: a handshake that arrived while TVM was serving a session is complete,
+            # not late.
+            if deadline <= now and self._feed(fd):
+                self._drop(
+                    fd,
+                    f"handshake not complete within {self.timeout_s:g} s "
+                    f"({len(buf)} bytes received)",
+                )
+
+    def _forget(self, fd: int):
+        self._poll.unregister(fd)
+        return self._pending.pop(fd)
+
+    def _drop(self, fd: int, reason: str) -> None:
+        conn, addr, *_ = self._forget(fd)
+        logger.warning("closed a connection from %s: %s", _peer(addr), reason)
+        conn.close()
+
+
+def _peer(addr) -> str:
+    try:
+        return f"{addr[0]}:{addr[1]}"
+    except (TypeError, IndexError):
+        return repr(addr)
+
+
+def listen_loop_supported(listen_loop) -> bool:
+    """Whether ``listen_loop`` (``tvm.rpc.server._listen_loop``) has the shape
+    :class:`HandshakeListener` relies on: a nested ``_accept_conn`` that calls ``accept``,
+    reads with ``recvall`` and checks ``RPC_MAGIC``."""
+    code = getattr(listen_loop, "__code__", None)
+    nested = [
+        c for c in getattr(code, "co_consts", ()) if getattr(c, "co_name", "") == "_accept_conn"
+    ]
+    return bool(nested) and {"accept", "recvall", "RPC_MAGIC", "close", "select"} <= set(
+        nested[0].co_names
+    )
 
 
 REGISTER_RETRY_S = 5.0  # pause before registering again after the tracker refused our secret
