@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -312,3 +313,34 @@ def test_a_measurement_longer_than_the_handshake_time_out_succeeds(tmp_path):
     assert remote.ok, remote.message
     assert remote.wall_s >= cost  # the premise: the session outlived the handshake time-out
     assert "closed a connection" not in out and "listen loop failed" not in out, out[-2000:]
+
+
+def test_a_session_that_never_authenticates_is_ended_so_the_host_serves_the_next(tmp_path):
+    # A host started without a tracker takes the plain key "client:<key>", so anyone reaching its
+    # port opens a session; one that never authenticates must not hold the host (one session at
+    # a time) beyond AUTH_DEADLINE_S.
+    import tvm.rpc
+
+    from tvm_loihi.measure.auth import ENV_FILE_VAR, ENV_VAR, authenticate_session
+    from tvm_loihi.measure.tracker import _finish_host_start, _spawn, free_port
+    from tvm_loihi.rpc_server import AUTH_DEADLINE_S
+
+    secret = "listen-test-secret-0123456789abcdef"
+    port = free_port()
+    argv = [sys.executable, "-m", "tvm_loihi.rpc_server", "--key", "loihi2", "--host",
+            "127.0.0.1", "--port", str(port), "--port-end", str(port + 20)]  # fmt: skip
+    host = _spawn("notracker", argv, str(tmp_path), {ENV_VAR: secret, ENV_FILE_VAR: ""})
+    try:
+        _finish_host_start(host)
+        squatter = tvm.rpc.connect("127.0.0.1", host.port, key="loihi2", session_timeout=120)
+        start = time.monotonic()
+        legit = tvm.rpc.connect("127.0.0.1", host.port, key="loihi2", session_timeout=120)
+        waited = time.monotonic() - start  # served only once the squatter's session ended
+        authenticate_session(legit.get_function, secret.encode(), "test host")
+        assert legit.get_function("tvm_loihi.remote.ping")("hello") == "hello"
+        assert AUTH_DEADLINE_S * 0.5 < waited < AUTH_DEADLINE_S + 30, waited
+        with pytest.raises(Exception):
+            squatter.get_function("tvm_loihi.remote.ping")("x")
+        assert "did not authenticate within" in host.output()
+    finally:
+        host.kill()

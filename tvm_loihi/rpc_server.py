@@ -124,12 +124,40 @@ def harden_server() -> None:
         for listener in _LISTENERS:
             listener.close_pending_in_child()
         lock_down_session()
+        from tvm_loihi.measure import remote
+
+        enforce_auth_deadline(remote.session_gate())
         server_loop(sock.fileno())
 
     _serve_loop._tvm_loihi_original = original_serve_loop
     _listen_loop._tvm_loihi_original = original_listen
     _serving._tvm_loihi_hardened = True
     srv._serving, srv._listen_loop, srv._serve_loop = _serving, _listen_loop, _serve_loop
+
+
+AUTH_DEADLINE_S = 10.0
+"""A session must authenticate (``tvm_loihi.remote.challenge`` / ``auth``) within this many seconds
+of being served, or its process ends: a client that opens a session and never authenticates
+cannot hold the host (TVM serves one session at a time). Our tuner authenticates right after
+connecting; with ``--insecure`` there is nothing to wait for."""
+
+
+def enforce_auth_deadline(gate, seconds: float = AUTH_DEADLINE_S) -> None:
+    """In a forked session process: end the process (exit code 0, so the listen loop goes on)
+    unless ``gate`` has authenticated within ``seconds``."""
+    import threading
+
+    if gate is None or gate.authenticated:
+        return
+
+    def watch() -> None:
+        time.sleep(seconds)
+        if not gate.authenticated:
+            logger.warning("a session did not authenticate within %g s; closed", seconds)
+            logging.shutdown()
+            os._exit(0)
+
+    threading.Thread(target=watch, name="auth-deadline", daemon=True).start()
 
 
 HANDSHAKE_TIMEOUT_S = 5.0

@@ -366,6 +366,13 @@ def _server_address() -> str:
 
 
 _STATE: HostState | None = None
+_GATE = None  # the SessionGate of this process's functions (each forked session has its copy)
+
+
+def session_gate():
+    """The :class:`~tvm_loihi.measure.auth.SessionGate` guarding this process's functions (None
+    before :func:`register`): whether the session has authenticated."""
+    return _GATE
 
 
 def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = None) -> HostState:
@@ -384,10 +391,10 @@ def register(backend: str | MeasurementBackend = "sim", secret: bytes | None = N
 
     from .auth import SessionGate
 
-    global _STATE
+    global _STATE, _GATE
     _STATE = HostState(make_backend(backend))
     state = _STATE
-    gate = SessionGate(secret, lambda: state.host_id)
+    gate = _GATE = SessionGate(secret, lambda: state.host_id)
     functions = (
         ("version", state.version),
         ("ping", lambda text: text),
