@@ -186,3 +186,31 @@ def test_cli_tune_surrogate_through_a_real_tracker_and_standin_host(tmp_path):
     assert aggregate(samples[key]).latency_s == pytest.approx(
         rec["best"]["total_latency_s"], rel=1e-12
     )
+
+
+def test_event_rerank_orders_each_batch_by_the_event_model_of_the_fit(tmp_path):
+    res, _, records = _tune(tmp_path, budget=20, rerank="event")
+    assert len(records) == res.hardware_evaluations <= 20  # still only measurements logged
+    net, act = network("mlp_tiny"), activity("mlp_tiny")
+    problem = MappingProblem(net, HW, act)
+    strat = SurrogateStrategy(
+        problem.space, problem=problem, seed=2, seeds=problem.seeds(), rerank="event", **SMALL
+    )
+    runner = StandinRunner(seed=3, cost_s=0.0, noise_seed=1)
+    runner.register(net, HW, act)
+    from tvm_loihi.measure.records import MeasureInput
+
+    strat.tell(problem.default, (1.0,))
+    for _ in range(SMALL["min_records"]):  # the uncalibrated round, then a fit is due
+        g = strat.ask()
+        inp = MeasureInput(
+            net.workload_key(), HW.key(), problem.decode(g).to_json(), "standin", act.key()
+        )
+        strat.tell(g, (runner.submit([inp])[0].result().latency_s,))
+    strat.queue.clear()
+    strat._plan()
+    assert strat.n_fitted and strat.queue
+    event = [strat._predict(0, g, "event") for g in strat.queue]
+    assert event == sorted(event)  # the batch in event-model order (per_counts keeps the order)
+    with pytest.raises(ValueError, match="rerank"):
+        SurrogateStrategy(problem.space, problem=problem, rerank="exact")

@@ -87,6 +87,11 @@ class SurrogateStrategy(Strategy):
         for the calibration).
     model : {"fast", "event"}
         The simulator fidelity of the model (default ``"fast"``).
+    rerank : {None, "fast", "event"}
+        Fidelity that re-ranks the shortlist on the point model before the batch is picked
+        (default ``None``: the acquisition score alone). ``"event"`` costs about 100 fast
+        evaluations per candidate, but ranks near-optimal mappings far better than the fast
+        model even with the exact constants (docs/search.md, "Why the surrogate stalls").
     **kw
         The :class:`~tvm_loihi.search.base.Strategy` arguments.
     """
@@ -109,6 +114,7 @@ class SurrogateStrategy(Strategy):
         kappa: float = 1.0,
         per_counts: int = 2,
         model: str = "fast",
+        rerank: str | None = None,
         **kw,
     ) -> None:
         super().__init__(space, **kw)
@@ -143,6 +149,11 @@ class SurrogateStrategy(Strategy):
             raise ValueError(
                 f"strategy 'surrogate': model must be 'fast' or 'event', not {model!r}"
             )
+        if rerank not in (None, "fast", "event"):
+            raise ValueError(
+                f"strategy 'surrogate': rerank must be None, 'fast' or 'event', not {rerank!r}"
+            )
+        self.rerank = rerank
         if self.n_obj != 1:
             raise ValueError("strategy 'surrogate' models latency only: use one objective")
         self.problem = problem
@@ -161,12 +172,14 @@ class SurrogateStrategy(Strategy):
         self.fits: list[dict] = []  # one entry per refit, for reports
         self.model_evaluations = 0
         self.rounds = 0
-        self._cache: dict[tuple[int, str], float] = {}  # (member, key) -> log latency
+        self._cache: dict[tuple, float] = {}  # (member, key) -> log latency
 
     # -- model ---------------------------------------------------------------------------------
-    def _predict(self, member: int, genome: Genome) -> float:
-        """Log latency of ``genome`` under ensemble member ``member`` (cached per model)."""
-        key = (member, genome.key())
+    def _predict(self, member: int, genome: Genome, fidelity: str | None = None) -> float:
+        """Log latency of ``genome`` under ensemble member ``member`` (cached per model), with
+        the strategy's model fidelity unless ``fidelity`` is given."""
+        fidelity = fidelity or self.model
+        key = (member, genome.key()) if fidelity == self.model else (member, genome.key(), fidelity)
         if key not in self._cache:
             p = self.problem
             self.model_evaluations += 1
@@ -176,7 +189,7 @@ class SurrogateStrategy(Strategy):
                     p.decode(genome),
                     self.members[member],
                     p.activity,
-                    self.model,
+                    fidelity,
                     validate=False,
                 )
                 self._cache[key] = math.log(m.total_latency_s)
@@ -277,6 +290,8 @@ class SurrogateStrategy(Strategy):
                 spread = float(np.std(preds)) if np.all(np.isfinite(preds)) else 0.0
                 scored.append((g, float(np.mean(preds)) - self.kappa * spread))
             ranked = sorted(scored, key=lambda gv: gv[1])
+        if self.rerank is not None and self.rerank != self.model:
+            ranked = sorted(ranked, key=lambda gv: self._predict(0, gv[0], self.rerank))
         per: dict[tuple[int, ...], int] = {}
         picked: set[str] = set()
         for g, _ in ranked:  # at most per_counts of one partitioning first, then the rest in rank
