@@ -166,7 +166,7 @@ def activity_for(network, hardware, calibration: np.ndarray | None):
 
 def samples_for(network, hardware, calibration: np.ndarray | None) -> tuple[np.ndarray, str]:
     """The float inputs behind :func:`activity_for`, and what they are (for reports)."""
-    from ..tuning.driver import default_samples
+    from ..tuning.defaults import default_samples
 
     if calibration is not None:
         x = calibration.reshape(len(calibration), -1)

@@ -38,18 +38,18 @@ from ..measure.log import TuningLog
 from ..measure.records import MeasureInput, MeasureResult
 from ..measure.runner import LocalRunner, Runner
 from ..measure.samples import aggregate
-from ..model.activity import ActivityProfile, activity_from_float
+from ..model.activity import ActivityProfile
 from ..model.argcheck import check_type
 from ..model.hardware import HardwareSpec
 from ..model.mapping import Mapping
 from ..model.network import NetworkIR
-from ..model.workloads import WorkloadSpec, sample_inputs
 from ..search import get_strategy
 from ..search.genome import Genome
 from ..search.problem import MappingProblem
 from ..search.selection import pareto_front
 from . import surrogate  # noqa: F401  (registers the "surrogate" strategy)
 from .confirm import confirm_best, confirm_default
+from .defaults import default_activity, default_samples  # noqa: F401  (public here too)
 from .racing import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MAX_REPEATS,
@@ -67,25 +67,6 @@ from .warm import warm_seeds
 
 # A strategy that only re-proposes known mappings is stopped after this many.
 _DUPLICATES_PER_BUDGET = 2
-
-
-def default_activity(
-    network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64, seed: int = 1
-) -> ActivityProfile:
-    """Activity of seeded sample inputs: ``n_samples`` vectors in ``[0, 1)`` with about half the
-    entries zero (the distribution of :func:`tvm_loihi.model.workloads.sample_inputs`), through the
-    reference executor."""
-    return activity_from_float(network, default_samples(network, hardware, n_samples, seed))
-
-
-def default_samples(
-    network: NetworkIR, hardware: HardwareSpec | None = None, n_samples: int = 64, seed: int = 1
-) -> np.ndarray:
-    """The float sample inputs behind :func:`default_activity`, ``(n_samples, n_inputs)``."""
-    spec = WorkloadSpec(
-        network.name, tuple(network.layer_sizes), 0.0, hardware.name if hardware else ""
-    )
-    return sample_inputs(spec, n_samples=n_samples, seed=seed)
 
 
 def _open_log(log):

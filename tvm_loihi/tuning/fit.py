@@ -38,6 +38,7 @@ from ..model.mapping import Mapping
 from ..model.network import NetworkIR
 from ..sim.api import evaluate
 from ..sim.energy import dynamic_energy
+from .defaults import default_activity
 
 MIN_RECORDS = 8  # fewer successful records than this: refuse
 FEW_RECORDS = 40  # fewer than this: warn that the fit is weakly determined
@@ -343,7 +344,6 @@ def calibrate(
     ValueError
         Fewer than :data:`MIN_RECORDS` usable records.
     """
-    from .driver import default_activity
 
     nets = [networks] if isinstance(networks, NetworkIR) else list(networks)
     if activities is None:
