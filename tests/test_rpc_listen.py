@@ -206,6 +206,9 @@ def test_listener_closes_the_oldest_handshake_when_full():
             sock.settimeout(0.2)
             with pytest.raises(TimeoutError):
                 sock.recv(1)  # still in its handshake, not closed
+        listener.close()  # a host shutting down closes the handshakes still in progress
+        for sock in silent[3:]:
+            assert _closed_by_host(sock)
         for sock in silent:
             sock.close()
 
@@ -220,7 +223,7 @@ def test_a_handshake_that_arrived_during_a_session_is_not_reaped():
 
     with socket.create_server(("127.0.0.1", 0)) as server:
         listener = HandshakeListener(server, timeout_s=0.3)
-        with socket.create_connection(server.getsockname(), timeout=BOUND_S) as client:
+        with listener, socket.create_connection(server.getsockname(), timeout=BOUND_S) as client:
             assert not isinstance(listener.accept()[0], _Replay)  # accepted, nothing sent yet
             key = b"client:loihi2:abc"
             sent = struct.pack("<ii", RPC_MAGIC, len(key)) + key

@@ -383,6 +383,32 @@ class HandshakeListener:
             os.read(self._wake_r, 1)  # nothing left to hand over: the wake-up is no longer set
         return done
 
+    def close(self) -> None:
+        """Close the listen socket, every connection still in its handshake or waiting for TVM,
+        the epoll set and the wake-up pipe (without this, ``close`` would reach only the listen
+        socket through ``__getattr__`` and leave the accepted connections open)."""
+        for conn, *_ in self._pending.values():
+            conn.close()
+        for conn, _ in self._ready:
+            conn.close()
+        self._pending.clear()
+        self._ready.clear()
+        self._poll.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._sock.close()
+        if self in _LISTENERS:
+            _LISTENERS.remove(self)
+
+    def __enter__(self) -> HandshakeListener:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close_pending_in_child(self) -> None:
         """In a forked session process: close this process's copies of the connections still in
         their handshake or waiting for TVM (so the listen process's close ends them; the epoll set
