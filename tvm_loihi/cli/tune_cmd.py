@@ -166,7 +166,7 @@ def _resimulated(fidelity: str) -> str:
 
 def _tune_one(network, hardware, runner, opts: TuneOptions, calibration) -> NetworkOutcome:
     from ..sim import lower_bound
-    from ..tuning import tune
+    from ..tuning import RacingOptions, VerifyOptions, WarmStartOptions, tune
 
     activity = inputs.activity_for(network, hardware, calibration)
     runs = []
@@ -186,12 +186,9 @@ def _tune_one(network, hardware, runner, opts: TuneOptions, calibration) -> Netw
             max_wall_s=opts.wall_time,
             stagnation=opts.stagnation,
             callback=bar,
-            verify_fidelity=opts.verify,
-            verify_top_k=opts.verify_top_k,
-            max_energy_increase=opts.max_energy_increase,
-            repeats=opts.repeats,
-            max_repeats=opts.max_repeats,
-            warm_start=list(opts.warm_start) or None,
+            verify=VerifyOptions(opts.verify, opts.verify_top_k, opts.max_energy_increase),
+            racing=RacingOptions(opts.repeats, opts.max_repeats),
+            warm=WarmStartOptions(opts.warm_start),
         )
         bar.close(f"({res.stop_reason})")
         runs.append(res)
