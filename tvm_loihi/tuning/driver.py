@@ -12,11 +12,10 @@ result and do not count towards the budget).
 The Lava default mapping is always evaluation number 1: it is the reference of every comparison and
 the starting point the strategies are told about.
 
-Multi-fidelity verification (``verify=VerifyOptions(fidelity=...)``): after the search, the
-``top_k`` best distinct mappings by the search objective, and the Lava default, are measured again
-at the verify fidelity (through the same runner and log; these evaluations do not count against
-``budget``), and the best of them there becomes the result's best. The search fidelity's optimum
-is exploitable: the fast model is optimistic about the very mappings the search drives it towards.
+Multi-fidelity verification (``verify=VerifyOptions(fidelity=...)``,
+:mod:`tvm_loihi.tuning.verify`): after the search, the best distinct mappings and the Lava default
+are measured again at the verify fidelity (not counted against ``budget``), and the best of them
+there becomes the result's best.
 
 The reported best (after verification, the best verified) is re-measured on another host or in
 process before it is reported (:mod:`tvm_loihi.tuning.confirm`): a host's plausible lie is rejected
@@ -62,6 +61,7 @@ from .racing import (
 from .result import TuneResult
 from .state import Evaluation, TuneState
 from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
+from .verify import verify_candidates
 from .warm import warm_seeds
 
 # A strategy that only re-proposes known mappings is stopped after this many.
@@ -489,42 +489,18 @@ def tune(
             if deadline is not None and time.monotonic() >= deadline:
                 reason = t.stop_reason() or "wall_time"
                 break  # a deadline abandons what is still in flight
-        verified = _verify(t, verify.fidelity, verify.top_k) if verify.fidelity else None
+        verified = None
+        if verify.fidelity:
+            evaluated = [t.results[k] for k in dict.fromkeys(t.order)]
+            verified = verify_candidates(
+                evaluated, verify.fidelity, verify.top_k, t.objectives[0], t.runner, t.log
+            )
     finally:
         if own_runner:
             runner.close()
     out = _result(t, strategy, seed, reason, verify.fidelity, verified, verify.max_energy_increase)
     sigma, _ = noise(t._figures(k) for k in t.samples)
     return dataclasses.replace(out, repeats=t.state.repeats, noise=sigma, warm_seeds=len(seeds))
-
-
-def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, MeasureResult]]:
-    """Measure the ``top_k`` best distinct search mappings and the default at ``fidelity``
-    (run results, then the log, then the runner); in search rank, the default last unless ranked."""
-    keys = [k for k in dict.fromkeys(t.order) if t.results[k][1].ok]
-    keys = sorted(keys, key=lambda k: t.fitness(t.results[k][1])[0])[:top_k]  # ties: by order
-    keys += [t.order[0]] if t.order[0] not in keys else []
-    inputs = [
-        MeasureInput(*t.keys, t.results[k][0].mapping, fidelity, t.activity_key) for k in keys
-    ]
-    known = [
-        t.results[i.key()][1]
-        if i.key() in t.results
-        else t.log.lookup(i)
-        if t.log is not None
-        else None
-        for i in inputs
-    ]
-    todo = [i for i, r in zip(inputs, known) if r is None]
-    futures = iter(t.runner.submit(todo) if todo else [])
-    out = []
-    for inp, res in zip(inputs, known):
-        if res is None:
-            res = next(futures).result()
-            if t.log is not None:
-                t.log.append(inp, res)
-        out.append((inp, res))
-    return out
 
 
 def _ranked(t: _Tuner, verified: list | None) -> list[tuple[MeasureInput, MeasureResult]]:
