@@ -77,6 +77,8 @@ class TuneOptions:
     log: str
     log_given: bool
     outdir: str
+    model: str | None
+    workload: str | None
     runner: str
     json: str | None
     hardware: str | None
@@ -138,10 +140,12 @@ class TuneOptions:
             log=args.log or os.path.join(args.outdir, "tune.jsonl"),
             log_given=bool(args.log),
             outdir=args.outdir,
+            model=args.model,
+            workload=getattr(args, "workload", None),
             runner=args.runner,
             json=args.json,
             hardware=args.hardware,
-            default_hardware=_default_hardware(args),
+            default_hardware=inputs.default_hardware(getattr(args, "workload", None)),
             calibration=args.calibration,
             outputs=tuple(args.outputs) if args.outputs else None,
             input_layer=args.input_layer,
@@ -450,13 +454,6 @@ def _resume_command(opts: TuneOptions) -> str:
     return shlex.join(["tvm-loihi", *argv])
 
 
-def _default_hardware(args) -> str:
-    from ..model.workloads import WORKLOADS
-
-    spec = WORKLOADS.get(getattr(args, "workload", None) or "")
-    return spec.hardware if spec else "loihi2_1chip"
-
-
 def _run_all(opts: TuneOptions, model, calibration, runner, hardware) -> list:
     mod = inputs.load_model(model, list(opts.outputs) if opts.outputs else None)
     networks = inputs.offloaded_networks(
@@ -479,7 +476,7 @@ def cmd_tune(args) -> int:
     opts = TuneOptions.from_args(args)
     hardware = inputs.resolve_hardware(opts.hardware, opts.default_hardware)
     # Files first (no TVM needed), then the farm: every bad argument fails before any work.
-    model = inputs.model_path(args, opts.outdir)
+    model = inputs.model_path(opts.model, opts.workload, opts.outdir)
     calibration = inputs.load_calibration(opts.calibration)
     if opts.log_given:
         inputs.check_writable(opts.log, "--log")
