@@ -52,7 +52,7 @@ from tvm_loihi.search.operators import mutate, random_genome
 from tvm_loihi.search.problem import MappingProblem
 from tvm_loihi.search.registry import register
 from tvm_loihi.sim.api import evaluate
-from tvm_loihi.tuning import tune
+from tvm_loihi.tuning import RacingOptions, tune
 from tvm_loihi.tuning.fit import calibrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -215,7 +215,7 @@ def run_task(args) -> list[dict]:
             fidelity="standin",
             log=log,
             strategy_params=params,
-            repeats=opts["repeats"],
+            racing=RacingOptions(repeats=opts["repeats"]),
         )
         wall = time.perf_counter() - t0
         hist = np.array(res.history)
@@ -421,7 +421,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--repeats",
         default="auto",
-        help="tune(repeats=...) of every row alike: 'auto' (racing on the stand-in) or an int",
+        help="RacingOptions(repeats=...) of every row: 'auto' (racing on the stand-in) or an int",
     )
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "bench_hil.json"))

@@ -31,7 +31,7 @@ from tvm_loihi.measure.standin import StandinBackend, hidden_hardware
 from tvm_loihi.model.hardware import get_preset
 from tvm_loihi.model.quantize import quantize_network
 from tvm_loihi.model.workloads import WORKLOADS, float_layers, sample_inputs
-from tvm_loihi.tuning import default_activity, tune
+from tvm_loihi.tuning import RacingOptions, default_activity, tune
 
 
 def _run(net, hw, act, truth, repeats, args, noise_seed: int) -> dict:
@@ -48,7 +48,7 @@ def _run(net, hw, act, truth, repeats, args, noise_seed: int) -> dict:
             activity=act,
             fidelity="standin",
             log=os.path.join(d, "t.jsonl"),
-            repeats=repeats,
+            racing=RacingOptions(repeats=repeats),
         )
         wall = time.perf_counter() - start
     true_best = backend.measure(net, truth, act, res.best_mapping.to_json(), "event").latency_s

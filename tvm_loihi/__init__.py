@@ -31,6 +31,7 @@ _LAZY = {
     "TuneResult": "tvm_loihi.tuning",
     "apply_best": "tvm_loihi.compiler.replay",
     "QuantizationWarning": "tvm_loihi.model.quantize",
+    "RacingOptions": "tvm_loihi.tuning",
     "explain_offload": "tvm_loihi.compiler.partition",
     "extract_networks": "tvm_loihi.compiler.pipeline",
     "load_onnx": "tvm_loihi.compiler.frontend",
@@ -42,6 +43,8 @@ _LAZY = {
     "set_mapping_provider": "tvm_loihi.compiler.config",
     "tune": "tvm_loihi.tuning",
     "use_backend": "tvm_loihi.compiler.runtime",
+    "VerifyOptions": "tvm_loihi.tuning",
+    "WarmStartOptions": "tvm_loihi.tuning",
 }
 
 __all__ = sorted(_LAZY)

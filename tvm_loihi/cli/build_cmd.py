@@ -94,7 +94,7 @@ def cmd_compile(args) -> int:
         )
     hardware = inputs.resolve_hardware(args.hardware)
     directory = os.path.dirname(os.path.abspath(args.output))
-    model = inputs.model_path(args, directory)
+    model = inputs.model_path(args.model, getattr(args, "workload", None), directory)
     calibration = inputs.load_calibration(args.calibration)  # files first, TVM after
     mod = _with_output_names(
         inputs.load_model(model, args.outputs), _onnx_output_names(model, args.outputs)

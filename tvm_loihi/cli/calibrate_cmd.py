@@ -22,9 +22,10 @@ def cmd_calibrate(args) -> int:
         raise CliError(f"log {args.log!r} does not exist (tune first, or check the path)")
     if not 0 <= args.holdout < 1:
         raise CliError(f"--holdout {args.holdout}: must be in [0, 1)")
-    hardware = inputs.resolve_hardware(args.hardware, _default_hardware(args))
+    workload = getattr(args, "workload", None)
+    hardware = inputs.resolve_hardware(args.hardware, inputs.default_hardware(workload))
     with tempfile.TemporaryDirectory(prefix="tvm_loihi_calibrate_") as tmp:
-        model = inputs.model_path(args, tmp)
+        model = inputs.model_path(args.model, workload, tmp)
         calibration = inputs.load_calibration(args.calibration)
         mod = inputs.load_model(model, args.outputs)
         pairs = inputs.offloaded_networks(
@@ -60,10 +61,3 @@ def cmd_calibrate(args) -> int:
         with open(args.json, "w") as f:
             json.dump(fit.to_json(), f, indent=2)
     return 0
-
-
-def _default_hardware(args) -> str:
-    from ..model.workloads import WORKLOADS
-
-    spec = WORKLOADS.get(getattr(args, "workload", None) or "")
-    return spec.hardware if spec else "loihi2_1chip"

@@ -56,17 +56,25 @@ def workload_onnx(name: str, directory: str) -> str:
     return path
 
 
-def model_path(args, directory: str) -> str:
+def model_path(model: str | None, workload: str | None, directory: str) -> str:
     """The ONNX file to work on: ``MODEL`` or the ``--workload`` written into ``directory``."""
-    if getattr(args, "workload", None):
-        if args.model:
+    if workload:
+        if model:
             raise CliError("give either MODEL.onnx or --workload NAME, not both")
-        return workload_onnx(args.workload, directory)
-    if not args.model:
+        return workload_onnx(workload, directory)
+    if not model:
         raise CliError("no model: give MODEL.onnx or --workload NAME (e.g. --workload mlp_a)")
-    if not os.path.isfile(args.model):
-        raise CliError(f"model file {args.model!r} does not exist (check the path)")
-    return args.model
+    if not os.path.isfile(model):
+        raise CliError(f"model file {model!r} does not exist (check the path)")
+    return model
+
+
+def default_hardware(workload: str | None) -> str:
+    """The preset a ``--workload`` was made for, else ``loihi2_1chip``."""
+    from ..model.workloads import WORKLOADS
+
+    spec = WORKLOADS.get(workload or "")
+    return spec.hardware if spec else "loihi2_1chip"
 
 
 def load_model(path: str, outputs: list[str] | None):

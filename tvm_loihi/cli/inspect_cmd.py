@@ -112,7 +112,8 @@ def _print_quantization(network, hardware, calibration) -> list[dict]:
 def cmd_inspect(args) -> int:
     """Print (and with ``--json`` write) the offload report of a model."""
     hardware = inputs.resolve_hardware(args.hardware)
-    mod = inputs.load_model(inputs.model_path(args, "."), args.outputs)
+    model = inputs.model_path(args.model, getattr(args, "workload", None), ".")
+    mod = inputs.load_model(model, args.outputs)
     ops = _operators(mod, hardware)
     _print_operators(ops)
     report = {

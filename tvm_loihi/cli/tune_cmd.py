@@ -77,6 +77,8 @@ class TuneOptions:
     log: str
     log_given: bool
     outdir: str
+    model: str | None
+    workload: str | None
     runner: str
     json: str | None
     hardware: str | None
@@ -138,10 +140,12 @@ class TuneOptions:
             log=args.log or os.path.join(args.outdir, "tune.jsonl"),
             log_given=bool(args.log),
             outdir=args.outdir,
+            model=args.model,
+            workload=getattr(args, "workload", None),
             runner=args.runner,
             json=args.json,
             hardware=args.hardware,
-            default_hardware=_default_hardware(args),
+            default_hardware=inputs.default_hardware(getattr(args, "workload", None)),
             calibration=args.calibration,
             outputs=tuple(args.outputs) if args.outputs else None,
             input_layer=args.input_layer,
@@ -166,7 +170,7 @@ def _resimulated(fidelity: str) -> str:
 
 def _tune_one(network, hardware, runner, opts: TuneOptions, calibration) -> NetworkOutcome:
     from ..sim import lower_bound
-    from ..tuning import tune
+    from ..tuning import RacingOptions, VerifyOptions, WarmStartOptions, tune
 
     activity = inputs.activity_for(network, hardware, calibration)
     runs = []
@@ -186,12 +190,9 @@ def _tune_one(network, hardware, runner, opts: TuneOptions, calibration) -> Netw
             max_wall_s=opts.wall_time,
             stagnation=opts.stagnation,
             callback=bar,
-            verify_fidelity=opts.verify,
-            verify_top_k=opts.verify_top_k,
-            max_energy_increase=opts.max_energy_increase,
-            repeats=opts.repeats,
-            max_repeats=opts.max_repeats,
-            warm_start=list(opts.warm_start) or None,
+            verify=VerifyOptions(opts.verify, opts.verify_top_k, opts.max_energy_increase),
+            racing=RacingOptions(opts.repeats, opts.max_repeats),
+            warm=WarmStartOptions(opts.warm_start),
         )
         bar.close(f"({res.stop_reason})")
         runs.append(res)
@@ -453,13 +454,6 @@ def _resume_command(opts: TuneOptions) -> str:
     return shlex.join(["tvm-loihi", *argv])
 
 
-def _default_hardware(args) -> str:
-    from ..model.workloads import WORKLOADS
-
-    spec = WORKLOADS.get(getattr(args, "workload", None) or "")
-    return spec.hardware if spec else "loihi2_1chip"
-
-
 def _run_all(opts: TuneOptions, model, calibration, runner, hardware) -> list:
     mod = inputs.load_model(model, list(opts.outputs) if opts.outputs else None)
     networks = inputs.offloaded_networks(
@@ -482,7 +476,7 @@ def cmd_tune(args) -> int:
     opts = TuneOptions.from_args(args)
     hardware = inputs.resolve_hardware(opts.hardware, opts.default_hardware)
     # Files first (no TVM needed), then the farm: every bad argument fails before any work.
-    model = inputs.model_path(args, opts.outdir)
+    model = inputs.model_path(opts.model, opts.workload, opts.outdir)
     calibration = inputs.load_calibration(opts.calibration)
     if opts.log_given:
         inputs.check_writable(opts.log, "--log")

@@ -35,8 +35,10 @@ import numpy as np
 
 from ..constants import STANDIN_FIDELITY
 from ..model.hardware import ASSUMED_CONSTANTS, ASSUMED_RANGES, HardwareSpec
+from . import backend
+from .host_backend import MeasurementBackend
+from .payload import UploadPayload
 from .records import MeasureError, MeasureResult
-from .remote import MeasurementBackend
 from .runner import Runner
 
 MIN_OFFSET = 0.02  # a hidden constant is never within 2 % of its default
@@ -194,8 +196,6 @@ class StandinBackend(MeasurementBackend):
     def measure(self, prepared, mapping: dict, fidelity: str) -> MeasureResult:
         """Measure one mapping on the hidden event model, with noise, taking at least
         ``cost_s``."""
-        from . import backend
-
         start = time.perf_counter()
         w, hidden = prepared
         r = backend.measure(w.network, hidden, w.activity, mapping, "event", host="standin")
@@ -264,8 +264,6 @@ class StandinRunner(Runner):
         self._quiet: dict[str, MeasureResult] = {}  # input key -> noise-free result (memo)
 
     def register(self, network, hardware, activity) -> None:
-        from .payload import UploadPayload
-
         activity.check_matches(network)
         key = (network.workload_key(), hardware.key())
         if key not in self._prepared:
@@ -305,8 +303,6 @@ class StandinRunner(Runner):
         return futures
 
     def _memo_measure(self, prepared, inp) -> MeasureResult:
-        from . import backend
-
         quiet = self._quiet.get(inp.key())
         if quiet is None:
             w, hidden = prepared

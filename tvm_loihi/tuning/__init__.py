@@ -7,6 +7,7 @@ Imports :mod:`tvm_loihi.search`, :mod:`tvm_loihi.measure`, :mod:`tvm_loihi.sim` 
 from __future__ import annotations
 
 from .driver import TuneResult, default_activity, tune
+from .options import RacingOptions, VerifyOptions, WarmStartOptions
 from .state import Evaluation, TuneState
 from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
 
@@ -15,11 +16,14 @@ __all__ = [
     "Budget",
     "Evaluation",
     "Exhausted",
+    "RacingOptions",
     "Stagnation",
     "Termination",
     "TuneResult",
     "TuneState",
+    "VerifyOptions",
     "WallTime",
+    "WarmStartOptions",
     "default_activity",
     "tune",
 ]

@@ -12,11 +12,10 @@ result and do not count towards the budget).
 The Lava default mapping is always evaluation number 1: it is the reference of every comparison and
 the starting point the strategies are told about.
 
-Multi-fidelity verification (``verify_fidelity``): after the search, the ``verify_top_k`` best
-distinct mappings by the search objective, and the Lava default, are measured again at the verify
-fidelity (through the same runner and log; these evaluations do not count against ``budget``), and
-the best of them there becomes the result's best. The search fidelity's optimum is exploitable: the
-fast model is optimistic about the very mappings the search drives it towards.
+Multi-fidelity verification (``verify=VerifyOptions(fidelity=...)``,
+:mod:`tvm_loihi.tuning.verify`): after the search, the best distinct mappings and the Lava default
+are measured again at the verify fidelity (not counted against ``budget``), and the best of them
+there becomes the result's best.
 
 The reported best (after verification, the best verified) is re-measured on another host or in
 process before it is reported (:mod:`tvm_loihi.tuning.confirm`): a host's plausible lie is rejected
@@ -33,7 +32,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..measure.energy_budget import fastest_within, within_budget
+from ..measure.energy_budget import within_budget
 from ..measure.log import TuningLog
 from ..measure.records import MeasureInput, MeasureResult
 from ..measure.runner import LocalRunner, Runner
@@ -50,9 +49,8 @@ from ..search.selection import pareto_front
 from . import surrogate  # noqa: F401  (registers the "surrogate" strategy)
 from .confirm import confirm_best, confirm_default
 from .defaults import default_activity, default_samples  # noqa: F401  (public here too)
+from .options import RacingOptions, VerifyOptions, WarmStartOptions, from_flat_keywords
 from .racing import (
-    DEFAULT_CONFIDENCE,
-    DEFAULT_MAX_REPEATS,
     RacePolicy,
     needs_race,
     next_sample,
@@ -63,6 +61,7 @@ from .racing import (
 from .result import TuneResult
 from .state import Evaluation, TuneState
 from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
+from .verify import verify_candidates
 from .warm import warm_seeds
 
 # A strategy that only re-proposes known mappings is stopped after this many.
@@ -350,15 +349,12 @@ def tune(
     stagnation: int | None = None,
     callback: Callable[[dict], None] | None = None,
     strategy_params: dict | None = None,
-    verify_fidelity: str | None = None,
-    verify_top_k: int = 8,
-    max_energy_increase: float | None = None,
+    *,
     termination: Termination | None = None,
-    repeats: str | int = "auto",
-    max_repeats: int = DEFAULT_MAX_REPEATS,
-    confidence: float = DEFAULT_CONFIDENCE,
-    warm_start: Sequence | None = None,
-    warm_top_k: int = 3,
+    verify: VerifyOptions | None = None,
+    racing: RacingOptions | None = None,
+    warm: WarmStartOptions | None = None,
+    **deprecated,
 ) -> TuneResult:
     """Search for a low-latency mapping of ``network`` on ``hardware``.
 
@@ -400,49 +396,39 @@ def tune(
         after every evaluation.
     strategy_params : dict, optional
         Extra keyword arguments of the strategy class.
-    verify_fidelity : str, optional
-        Re-measure the ``verify_top_k`` best distinct mappings of the search (by the first
-        objective; failures excluded) and the Lava default at this fidelity, through the same
-        runner and log, and report the best of them there as ``best_*`` (and the default's
-        measurement there as ``default_*``). Not counted against ``budget``; reported as
-        ``TuneResult.verify_evaluations``. Deterministic for a given seed and synchronous runner.
-    verify_top_k : int
-        How many of the search's best mappings to verify (default 8).
-    max_energy_increase : float, optional
-        Report the fastest candidate (the verified ones with ``verify_fidelity``, else every
-        successful measurement) whose energy per inference is at most ``1 + max_energy_increase``
-        times the Lava default's at the same fidelity (``0.1`` = 10 %); the unconstrained best is
-        kept as ``TuneResult.fastest``. The pick is confirmed like any best.
-
     termination : Termination, optional
         Extra stopping rules (:mod:`tvm_loihi.tuning.termination`, e.g. a target latency),
         combined with the budget, ``max_wall_s``, ``stagnation`` and the strategy-exhausted rule;
         the first rule that fires names ``TuneResult.stop_reason``.
-    repeats : "auto" or int
-        Noise-robust selection (:mod:`tvm_loihi.tuning.racing`): a candidate that looks better
-        than the incumbent by less than the measured noise allows is raced against it (both
-        re-measured) until the comparison is decided at ``confidence``, each reaches the cap on
-        samples, or the budget runs out. ``"auto"`` (default): cap ``max_repeats`` on a noisy
-        fidelity (the stand-in, hardware), no repeats on the simulator fidelities
-        (deterministic); an integer: that cap on any fidelity (``1``: off). Every repeat is an
-        evaluation (counted against ``budget``) and a record of the log; a mapping's fitness is
-        the mean of its samples (:func:`tvm_loihi.measure.samples.aggregate`).
-    max_repeats : int
-        Samples per mapping at most with ``repeats="auto"`` (default 5).
-    confidence : float
-        One-sided confidence at which a race is decided (default 0.95).
-    warm_start : sequence of path, optional
-        Tuning logs of earlier runs (other networks, other hardware): the ``warm_top_k`` best
-        mappings of each (workload, hardware) in them, repaired to this problem
-        (:func:`tvm_loihi.tuning.warm.warm_seeds`), are asked first as extra seeds (measured like
-        any candidate, never trusted); strategies without seeds ignore them.
-    warm_top_k : int
-        Mappings taken per (workload, hardware) of each warm-start log (default 3).
+    verify : VerifyOptions, optional
+        How the reported best is chosen after the search
+        (:class:`~tvm_loihi.tuning.options.VerifyOptions`): re-measure the best ``top_k`` and the
+        Lava default at ``fidelity`` (:mod:`tvm_loihi.tuning.verify`), and report the fastest
+        within ``max_energy_increase`` of the default's energy. Default ``VerifyOptions()``: no
+        verification, no energy budget.
+    racing : RacingOptions, optional
+        Noise-robust selection (:class:`~tvm_loihi.tuning.options.RacingOptions`,
+        :mod:`tvm_loihi.tuning.racing`): ``repeats`` (``"auto"``: race on a noisy fidelity only;
+        an integer: that cap on samples per mapping, ``1``: off), ``max_repeats``,
+        ``confidence``. Every repeat counts against ``budget``. Default ``RacingOptions()``.
+    warm : WarmStartOptions, optional
+        Seeds from the tuning logs of earlier runs
+        (:class:`~tvm_loihi.tuning.options.WarmStartOptions`, :mod:`tvm_loihi.tuning.warm`):
+        the ``top_k`` best mappings of each (workload, hardware) of ``logs``, repaired to this
+        problem and asked first. Default ``WarmStartOptions()``: no warm start.
+    **deprecated
+        The flat keywords of earlier releases, each mapped onto its group with a
+        ``DeprecationWarning`` (removed in the next release): ``verify_fidelity``,
+        ``verify_top_k``, ``max_energy_increase`` (``verify``); ``repeats``, ``max_repeats``,
+        ``confidence`` (``racing``); ``warm_start``, ``warm_top_k`` (``warm``, ``logs`` and
+        ``top_k``). A group given both ways is a ``TypeError``.
 
     Returns
     -------
     TuneResult
     """
+    groups = from_flat_keywords({"verify": verify, "racing": racing, "warm": warm}, deprecated)
+    verify, racing, warm = groups["verify"], groups["racing"], groups["warm"]
     if termination is not None and not isinstance(termination, Termination):
         raise TypeError(
             f"tune: termination must be a tvm_loihi.tuning.termination.Termination, "
@@ -451,22 +437,18 @@ def tune(
     _check_tune_args(network, hardware, runner, strategy, budget, seed, activity, log)
     if budget < 1:
         raise ValueError(f"tune: budget must be >= 1, got {budget}")
-    if max_energy_increase is not None:
-        fastest_within([], MeasureResult(1.0, 1.0), max_energy_increase)  # type/range check
-    if verify_fidelity is not None and verify_top_k < 1:
-        raise ValueError(f"tune: verify_top_k must be >= 1, got {verify_top_k}")
-    policy = resolve_policy(repeats, fidelity, max_repeats, confidence)
+    policy = resolve_policy(racing.repeats, fidelity, racing.max_repeats, racing.confidence)
     objectives = tuple(objectives)
     activity = activity if activity is not None else default_activity(network, hardware)
     problem = MappingProblem(network, hardware, activity)
     cls = get_strategy(strategy)
-    warm = warm_seeds(problem, warm_start, warm_top_k) if warm_start and cls.uses_seeds else []
+    seeds = warm_seeds(problem, warm.logs, warm.top_k) if warm.logs and cls.uses_seeds else []
     strat = cls(
         problem.space,
         n_obj=len(objectives),
         budget=budget,
         seed=seed,
-        seeds=(warm + problem.seeds()) if cls.uses_seeds else (),
+        seeds=(seeds + problem.seeds()) if cls.uses_seeds else (),
         traffic=problem.traffic,
         order=problem.order,
         # a strategy that models the problem itself (e.g. "surrogate") declares needs_problem
@@ -507,42 +489,18 @@ def tune(
             if deadline is not None and time.monotonic() >= deadline:
                 reason = t.stop_reason() or "wall_time"
                 break  # a deadline abandons what is still in flight
-        verified = _verify(t, verify_fidelity, verify_top_k) if verify_fidelity else None
+        verified = None
+        if verify.fidelity:
+            evaluated = [t.results[k] for k in dict.fromkeys(t.order)]
+            verified = verify_candidates(
+                evaluated, verify.fidelity, verify.top_k, t.objectives[0], t.runner, t.log
+            )
     finally:
         if own_runner:
             runner.close()
-    out = _result(t, strategy, seed, reason, verify_fidelity, verified, max_energy_increase)
+    out = _result(t, strategy, seed, reason, verify.fidelity, verified, verify.max_energy_increase)
     sigma, _ = noise(t._figures(k) for k in t.samples)
-    return dataclasses.replace(out, repeats=t.state.repeats, noise=sigma, warm_seeds=len(warm))
-
-
-def _verify(t: _Tuner, fidelity: str, top_k: int) -> list[tuple[MeasureInput, MeasureResult]]:
-    """Measure the ``top_k`` best distinct search mappings and the default at ``fidelity``
-    (run results, then the log, then the runner); in search rank, the default last unless ranked."""
-    keys = [k for k in dict.fromkeys(t.order) if t.results[k][1].ok]
-    keys = sorted(keys, key=lambda k: t.fitness(t.results[k][1])[0])[:top_k]  # ties: by order
-    keys += [t.order[0]] if t.order[0] not in keys else []
-    inputs = [
-        MeasureInput(*t.keys, t.results[k][0].mapping, fidelity, t.activity_key) for k in keys
-    ]
-    known = [
-        t.results[i.key()][1]
-        if i.key() in t.results
-        else t.log.lookup(i)
-        if t.log is not None
-        else None
-        for i in inputs
-    ]
-    todo = [i for i, r in zip(inputs, known) if r is None]
-    futures = iter(t.runner.submit(todo) if todo else [])
-    out = []
-    for inp, res in zip(inputs, known):
-        if res is None:
-            res = next(futures).result()
-            if t.log is not None:
-                t.log.append(inp, res)
-        out.append((inp, res))
-    return out
+    return dataclasses.replace(out, repeats=t.state.repeats, noise=sigma, warm_seeds=len(seeds))
 
 
 def _ranked(t: _Tuner, verified: list | None) -> list[tuple[MeasureInput, MeasureResult]]:
