@@ -399,9 +399,11 @@ def _title(outcome: NetworkOutcome) -> str:
     if best.verify_fidelity:
         fidelity = (
             f"searched on the {_measured_by(best.fidelity)}, Lava default and best of "
-            f"{best.verify_evaluations} verified mappings compared on the "
+            f"{best.verify_evaluations - best.verify_repeats} verified mappings compared on the "
             f"{_measured_by(best.verify_fidelity)}"
         )
+        if best.verify_repeats:
+            fidelity += f" ({best.verify_repeats} race repeats)"
     budget = ""
     if best.max_energy_increase is not None:
         budget = (

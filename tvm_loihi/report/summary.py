@@ -17,7 +17,9 @@ Schema (version 1)::
                   "model_evaluations", "cache_hits", "duplicates", "stop_reason", "wall_s",
                   (hardware_evaluations: measurements and log hits; model_evaluations: simulator
                    calls of a model-based strategy, never measurements; both optional when
-                   reading a summary written before they existed)
+                   reading a summary written before they existed; also verify_evaluations and
+                   verify_repeats: the verify step's measurements, races included, outside the
+                   budget)
                   "best_latency_s", "history": [float]}],
         "pareto": [{"latency_s", "energy_j", "cores_used"}]}]}
 
@@ -155,6 +157,8 @@ def run_of(result) -> dict:
         "repeats": int(getattr(result, "repeats", 0)),
         "noise": getattr(result, "noise", None),
         "warm_seeds": int(getattr(result, "warm_seeds", 0)),
+        "verify_evaluations": int(getattr(result, "verify_evaluations", 0)),
+        "verify_repeats": int(getattr(result, "verify_repeats", 0)),
         "wall_s": float(result.wall_s),
         "best_latency_s": float(result.best_result.latency_s),
         "history": [float(v) for v in result.history],

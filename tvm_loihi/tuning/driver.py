@@ -61,7 +61,7 @@ from .racing import (
 from .result import TuneResult
 from .state import Evaluation, TuneState
 from .termination import AnyOf, Budget, Exhausted, Stagnation, Termination, WallTime
-from .verify import verify_candidates
+from .verify import VerifyRace, known_samples, race_verified, verify_candidates
 from .warm import warm_seeds
 
 # A strategy that only re-proposes known mappings is stopped after this many.
@@ -489,18 +489,35 @@ def tune(
             if deadline is not None and time.monotonic() >= deadline:
                 reason = t.stop_reason() or "wall_time"
                 break  # a deadline abandons what is still in flight
-        verified = None
+        verified, race = None, None
         if verify.fidelity:
             evaluated = [t.results[k] for k in dict.fromkeys(t.order)]
             verified = verify_candidates(
                 evaluated, verify.fidelity, verify.top_k, t.objectives[0], t.runner, t.log
             )
+            race = _race_verified(t, verified, verify.fidelity, racing)
+            verified = verified if race is None else list(race.verified)
     finally:
         if own_runner:
             runner.close()
-    out = _result(t, strategy, seed, reason, verify.fidelity, verified, verify.max_energy_increase)
+    out = _result(
+        t, strategy, seed, reason, verify.fidelity, verified, verify.max_energy_increase, race
+    )
     sigma, _ = noise(t._figures(k) for k in t.samples)
     return dataclasses.replace(out, repeats=t.state.repeats, noise=sigma, warm_seeds=len(seeds))
+
+
+def _race_verified(
+    t: _Tuner, verified: list, fidelity: str, racing: RacingOptions
+) -> VerifyRace | None:
+    """The verified candidates raced with the run's racing options at the verify fidelity
+    (None when that policy does not race, e.g. ``repeats="auto"`` on a simulator fidelity)."""
+    policy = resolve_policy(racing.repeats, fidelity, racing.max_repeats, racing.confidence)
+    if not policy.on:
+        return None
+    reference = dataclasses.replace(t.results[t.order[0]][0], fidelity=fidelity).key()
+    samples = known_samples(verified, t.samples, t.log)
+    return race_verified(verified, samples, reference, t.objectives[0], policy, t.runner, t.log)
 
 
 def _ranked(t: _Tuner, verified: list | None) -> list[tuple[MeasureInput, MeasureResult]]:
@@ -535,6 +552,7 @@ def _result(
     verify_fidelity: str | None,
     verified: list | None,
     max_energy_increase: float | None = None,
+    race: VerifyRace | None = None,
 ) -> TuneResult:
     best_inp, best_res = t.results[t.best_key]
     default_inp, default_res = t.results[t.order[0]]
@@ -545,10 +563,11 @@ def _result(
             "verify_fidelity": verify_fidelity,
             "verified": pairs,
             "search_best": (Mapping.from_json(best_inp.mapping), best_res),
-            "verify_evaluations": len(verified),
+            "verify_evaluations": len(verified) + (race.repeats if race else 0),
+            "verify_repeats": race.repeats if race else 0,
         }
         default_res = next(r for i, r in verified if i.mapping == default_inp.mapping)
-    ranked = _ranked(t, verified)
+    ranked = list(race.ranked) if race is not None else _ranked(t, verified)
     if max_energy_increase is not None and ranked:
         # the fastest within the budget: latency order, whatever the first objective
         extra["fastest"] = tuple(
@@ -562,7 +581,7 @@ def _result(
     workload = (t.problem.network, t.problem.hardware, t.problem.activity)
 
     def samples_of(inp: MeasureInput) -> list[MeasureResult]:
-        own = t.samples.get(inp.key())
+        own = (race.samples.get(inp.key()) if race else None) or t.samples.get(inp.key())
         return own if own else [r for i, r in (verified or []) if i.key() == inp.key()][:1]
 
     if ranked:

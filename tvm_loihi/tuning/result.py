@@ -41,7 +41,11 @@ class TuneResult:
     search_best : (Mapping, MeasureResult) or None
         With verification, the search's own best and its search-fidelity measurement.
     verify_evaluations : int
-        Verify-fidelity evaluations (log hits included), outside ``evaluations`` and the budget.
+        Verify-fidelity evaluations (log hits and race repeats included), outside
+        ``evaluations`` and the budget.
+    verify_repeats : int
+        Of ``verify_evaluations``, the repeats that raced the verified candidates on a noisy
+        verify fidelity (:func:`tvm_loihi.tuning.verify.race_verified`; each a log sample).
     max_energy_increase : float or None
         When set (``tune(max_energy_increase=...)``), ``best_*`` is the fastest measured candidate
         using at most ``1 + max_energy_increase`` times the default's energy; ``fastest`` keeps the
@@ -92,6 +96,7 @@ class TuneResult:
     verified: tuple[tuple[Mapping, MeasureResult], ...] = ()
     search_best: tuple[Mapping, MeasureResult] | None = None
     verify_evaluations: int = 0
+    verify_repeats: int = 0
     max_energy_increase: float | None = None
     fastest: tuple[Mapping, MeasureResult] | None = None
     confirmation: dict | None = None
@@ -134,6 +139,7 @@ class TuneResult:
                 else [self.search_best[0].to_json(), self.search_best[1].to_json()]
             ),
             "verify_evaluations": self.verify_evaluations,
+            "verify_repeats": self.verify_repeats,
             "max_energy_increase": self.max_energy_increase,
             "fastest": (
                 None
@@ -177,6 +183,7 @@ class TuneResult:
             verified=tuple(pair(p) for p in d.get("verified", ())),
             search_best=pair(d.get("search_best")),
             verify_evaluations=int(d.get("verify_evaluations", 0)),
+            verify_repeats=int(d.get("verify_repeats", 0)),
             max_energy_increase=d.get("max_energy_increase"),
             fastest=pair(d.get("fastest")),
             confirmation=d.get("confirmation"),
