@@ -157,3 +157,31 @@ def test_the_log_module_is_storage_only():
     import tvm_loihi.measure.log as log_module
 
     assert not hasattr(log_module, "main") and not hasattr(log_module, "format_summary")
+
+
+def test_undecided_line_ranks_a_cut_short_race_last_until_it_is_sampled_again(tmp_path):
+    path = tmp_path / "u.jsonl"
+    log = TuningLog(path)
+    fast, lucky = (
+        MeasureInput("w", "h", {"bounds": [[0, i]], "core_ids": [i]}, "standin", "a")
+        for i in (1, 2)
+    )
+    log.append(fast, MeasureResult(2.0, 1.0, host="A"))
+    log.append(fast, MeasureResult(2.2, 1.0, host="A"), repeat=True)
+    log.append(lucky, MeasureResult(1.5, 1.0, host="A"))  # one draw below fast's mean 2.1
+    assert log.best("w", "h").input == lucky
+    assert log.undecided(lucky, 1, against=fast.key())
+    assert not log.undecided(lucky, 1, against=fast.key())  # already covered: not written twice
+    for reader in (log, TuningLog(path)):  # this reader and a fresh one
+        ranked = reader.ranked("w", "h")
+        assert [r.input for r in ranked] == [fast, lucky] and reader.is_undecided(ranked[1])
+        assert reader.lookup(lucky).latency_s == 1.5  # still in the cache
+        assert reader.summary()["groups"][0]["best_latency_s"] == pytest.approx(2.1)
+    log.append(lucky, MeasureResult(1.6, 1.0, host="A"), repeat=True)  # the race went on
+    assert log.best("w", "h").input == lucky and not log.is_undecided(log.ranked("w", "h")[0])
+    with open(path, "a") as f:  # a malformed verdict line is skipped with a warning
+        bad = {"v": 1, "kind": "undecided", "key": fast.key(), "input": fast.to_json()}
+        f.write(json.dumps({**bad, "samples": 0}) + "\n")
+    with pytest.warns(TuningLogWarning, match="samples"):
+        fresh = TuningLog(path)
+    assert fresh.best("w", "h").input == lucky and fresh.n_skipped == 1

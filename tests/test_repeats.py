@@ -59,15 +59,16 @@ def _check_log_holds_every_repeat(result, log):
     samples = tl.samples(inp)
     mean = math.fsum(s.latency_s for s in samples) / len(samples)
     assert result.best_result.latency_s == pytest.approx(mean, rel=1e-12)  # the aggregate
-    # the log's best is the lowest mean of any mapping (the run may have left out a challenger
-    # whose race the budget cut short, so it can be lower than the run's, never higher)
+    # the log's best (what apply_best replays) is the run's reported best, the mean of its
+    # samples (a challenger whose race the budget cut short is ranked after it, marked undecided)
     best = tl.best(inp.workload_key, inp.hardware_key)
     its = tl.samples(best.input)
     assert best.n_samples == len(its) and best.result.counters.get("samples", 1) == len(its)
     assert best.result.latency_s == pytest.approx(
         math.fsum(s.latency_s for s in its) / len(its), rel=1e-12
     )
-    assert best.result.latency_s <= result.best_result.latency_s
+    assert best.input.mapping == result.best_mapping.to_json()
+    assert best.result.latency_s == pytest.approx(result.best_result.latency_s, rel=1e-12)
     return samples
 
 
@@ -100,6 +101,34 @@ def test_deterministic_backends_spend_no_repeat_beyond_the_first_check(tmp_path)
     assert off.repeats == 0 and off.values == sim.values
 
 
+def test_a_race_cut_short_is_marked_so_the_log_replays_the_reported_best(tmp_path):
+    """Budget 12 cuts the last race short: the challenger's mean is below the reported best's
+    but not shown better, so a log ranked by mean alone named it; the undecided line ranks it
+    after, and a resumed run with more budget races on (the line then no longer applies)."""
+    path = tmp_path / "cut.jsonl"
+    short = _standin_run(path, budget=12)
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    marks = [x for x in lines if x.get("kind") == "undecided"]
+    assert len(marks) == 1
+    tl = TuningLog(path)
+    keys = (network("mlp_tiny").workload_key(), HW.key())
+    ranked = tl.ranked(*keys)
+    cut = next(r for r in ranked if r.input.key() == marks[0]["key"])
+    assert tl.is_undecided(cut) and ranked[-1] is cut and cut.n_samples == marks[0]["samples"]
+    assert cut.result.latency_s < short.best_result.latency_s  # the mean alone would pick it
+    assert cut.input.mapping != short.best_mapping.to_json()
+    assert tl.best(*keys).input.mapping == short.best_mapping.to_json()
+    assert tl.lookup(cut.input) is not None  # its sample stays in the cache
+    _check_log_holds_every_repeat(short, path)
+    # resumed with more budget: the race goes on from the logged sample, the mark lapses
+    longer = _standin_run(path, budget=30)
+    assert longer.cache_hits >= 1 and longer.evaluations == 30
+    tl = TuningLog(path)
+    again = next(r for r in tl.ranked(*keys) if r.input.key() == marks[0]["key"])
+    assert again.n_samples > marks[0]["samples"] and not tl.is_undecided(again)
+    assert tl.best(*keys).input.mapping == longer.best_mapping.to_json()
+
+
 def test_repeats_over_a_real_tracker_and_standin_host(tmp_path):
     net, act = network("mlp_tiny"), activity("mlp_tiny")
     log = tmp_path / "rpc.jsonl"
@@ -120,6 +149,7 @@ def test_repeats_over_a_real_tracker_and_standin_host(tmp_path):
     assert result.repeats >= 1  # the first apparent improvement is raced
     _check_log_holds_every_repeat(result, log)
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    lines = [x for x in lines if "kind" not in x]  # measurements (not an undecided race's line)
     assert all(x["result"]["host"].startswith("standin@") for x in lines)
     assert sorted(x.get("sample", 0) for x in lines if x.get("sample"))  # repeats are marked
 

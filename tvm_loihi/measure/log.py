@@ -16,8 +16,20 @@ repeats are all kept, and the mapping's figure is the aggregate of its samples
 written when the re-measure of a run's best (:mod:`tvm_loihi.tuning.confirm`) disagrees with what
 ``host`` reported for that input: from then on every sample of that input measured by ``host`` is
 left out of ``lookup``, ``ranked``, ``best`` and ``summary`` (the records stay in the file, the
-record of what was claimed). Logs written before either field existed read exactly as before; an
-older reader skips a verdict line with a warning.
+record of what was claimed). A third kind records a race the tuner could not decide
+(:mod:`tvm_loihi.tuning.racing`)::
+
+    {"v": 1, "kind": "undecided", "key": ..., "input": {...}, "samples": n, "against": "<key>",
+     "timestamp": ...}
+
+written when the budget, the wall time or a failed repeat cut short the race of a challenger that
+looked better than the incumbent (``against``) after ``n`` samples: the tuner did not take it, so
+while that input has no more than ``n`` accepted successful samples ``ranked`` (hence ``best``,
+``summary``, ``tvm-loihi log best`` and ``apply_best``) puts it after every decided mapping, and
+the log's best is the run's reported best. Its samples stay in the cache (``lookup``,
+``samples``): a resumed run with more budget races on, and once a later sample arrives the mark
+no longer applies. Logs written before these kinds existed read exactly as before; an older reader
+skips a verdict line with a warning.
 
 Durability and concurrency
 --------------------------
@@ -170,6 +182,53 @@ class RejectMark:
         return cls(inp, fields["host"], fields["by"], fields["reason"], line, float(ts))
 
 
+@dataclass(frozen=True)
+class UndecidedMark:
+    """A verdict line: the race of ``input`` against the incumbent was cut short after
+    ``samples`` samples (not shown better; see the module docstring).
+
+    Parameters
+    ----------
+    input : MeasureInput
+        The challenger.
+    samples : int
+        Its accepted successful samples when the race stopped.
+    against : str
+        Input key of the incumbent it was raced against (``""``: not known).
+    line : int
+        1-based line number in the file.
+    """
+
+    input: MeasureInput
+    samples: int
+    against: str = ""
+    line: int = 0
+    timestamp: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "v": LOG_VERSION,
+            "kind": "undecided",
+            "key": self.input.key(),
+            "input": self.input.to_json(),
+            "samples": self.samples,
+            "against": self.against,
+            "timestamp": self.timestamp,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict, line: int = 0) -> UndecidedMark:
+        inp = _checked_input(d)
+        n, against, ts = d.get("samples"), d.get("against", ""), d.get("timestamp", 0.0)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"undecided mark samples must be an integer >= 1, got {n!r:.40}")
+        if not isinstance(against, str):
+            raise ValueError(f"undecided mark against must be a JSON string, got {against!r:.40}")
+        if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
+            raise ValueError(f"undecided mark timestamp must be a finite number, got {ts!r:.40}")
+        return cls(inp, n, against, line, float(ts))
+
+
 def _checked_input(d) -> MeasureInput:
     if not isinstance(d, dict) or d.get("v") != LOG_VERSION:
         version = d.get("v") if isinstance(d, dict) else d
@@ -201,6 +260,7 @@ class TuningLog:
         self._samples: dict[str, list[LogRecord]] = {}  # cacheable records per input key
         self._rejected: dict[str, set[str]] = {}  # input key -> hosts whose samples are refuted
         self._marks: list[RejectMark] = []
+        self._undecided: dict[str, int] = {}  # input key -> samples when its race was cut short
         self._offset = 0  # bytes of the file consumed so far (complete lines only)
         self._lines = 0
         self.n_skipped = 0  # corrupt or truncated lines seen
@@ -239,6 +299,11 @@ class TuningLog:
                 self._marks.append(mark)
                 self._rejected.setdefault(mark.input.key(), set()).add(mark.host)
                 return
+            if isinstance(d, dict) and d.get("kind") == "undecided":
+                race = UndecidedMark.from_json(d, self._lines)
+                key = race.input.key()
+                self._undecided[key] = max(race.samples, self._undecided.get(key, 0))
+                return
             if isinstance(d, dict) and d.get("kind") is not None:
                 raise ValueError(f"unknown line kind {d.get('kind')!r:.40}")
             rec = LogRecord.from_json(d, self._lines)
@@ -269,6 +334,12 @@ class TuningLog:
     def is_rejected(self, record: LogRecord) -> bool:
         """Whether a verdict line refutes ``record`` (its host's samples of its input)."""
         return record.result.host in self._rejected.get(record.input.key(), ())
+
+    def is_undecided(self, record: LogRecord) -> bool:
+        """Whether an undecided-race line still applies to ``record``'s input (an aggregate
+        record of :meth:`ranked`: it has no more samples than when the race stopped)."""
+        n = self._undecided.get(record.input.key())
+        return n is not None and record.n_samples <= n
 
     def _accepted(self, key: str) -> list[LogRecord]:
         hosts = self._rejected.get(key, ())
@@ -333,6 +404,16 @@ class TuningLog:
         mark = RejectMark(inp, host, by, reason, timestamp=time.time())
         text = json.dumps(mark.to_json(), sort_keys=True, separators=(",", ":"))
         self._write(lambda: text, lambda: False)
+
+    def undecided(self, inp: MeasureInput, samples: int, against: str = "") -> bool:
+        """Append an undecided-race line for ``inp`` (its race against the incumbent with key
+        ``against`` stopped after ``samples`` accepted samples); False, and nothing written, when
+        a line already covers that many samples."""
+        import time
+
+        mark = UndecidedMark(inp, int(samples), against, timestamp=time.time())
+        text = json.dumps(mark.to_json(), sort_keys=True, separators=(",", ":"))
+        return self._write(lambda: text, lambda: self._undecided.get(inp.key(), 0) >= mark.samples)
 
     def _write(self, make_line, refuse) -> bool:
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -408,7 +489,8 @@ class TuningLog:
             One record per mapping (input key): its first line, with ``result`` the aggregate of
             its accepted samples (:func:`~.samples.aggregate`, the mean) and ``n_samples`` their
             number; samples refuted by a verdict line are left out. Sorted by objective, ties by
-            line; records whose objective is not a finite number are left out.
+            line, a mapping whose race was cut short (:meth:`is_undecided`) after every other;
+            records whose objective is not a finite number are left out.
             :func:`tvm_loihi.apply_best` walks it until a mapping validates.
         """
         self.refresh()
@@ -433,8 +515,8 @@ class TuningLog:
             except (TypeError, ValueError):
                 continue
             if math.isfinite(value):
-                scored.append((value, r.line, r))
-        return [s[2] for s in sorted(scored, key=lambda s: s[:2])]
+                scored.append((self.is_undecided(r), value, r.line, r))
+        return [s[3] for s in sorted(scored, key=lambda s: s[:3])]
 
     def summary(self) -> dict:
         """Counts and best figures per (workload, hardware, fidelity): the ``tvm-loihi log summary``

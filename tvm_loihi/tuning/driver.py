@@ -188,8 +188,11 @@ class _Tuner:
         while verdict(c, i, sigma, df, self.policy) == "more":
             remaining = self.rule.remaining(self.state)
             if (remaining is not None and remaining - self.in_flight <= 0) or self.stop_reason():
-                # cut short: not shown better, so it does not displace the incumbent
+                # cut short: not shown better, so it does not displace the incumbent (nor in
+                # the log's ranking: the replayed best is the reported one)
                 self.state = self.state.with_undecided(challenger)
+                if hasattr(self.log, "undecided"):
+                    self.log.undecided(self.results[challenger][0], len(c), incumbent)
                 break
             key = challenger if next_sample(c, i, self.policy) == "challenger" else incumbent
             inp = self.results[key][0]

@@ -180,7 +180,8 @@ def race_verified(
     runner : Runner
         Where the repeats are measured.
     log : TuningLog, optional
-        Every repeat is appended (``repeat=True``).
+        Every repeat is appended (``repeat=True``); an undecided race as its verdict line
+        (:meth:`~tvm_loihi.measure.log.TuningLog.undecided`).
 
     Returns
     -------
@@ -214,6 +215,8 @@ def race_verified(
             repeats += n
             if cut:
                 undecided.add(challenger)
+                if hasattr(log, "undecided"):
+                    log.undecided(inputs[challenger], len(figures(challenger)), incumbent)
             elif mean(challenger) < mean(incumbent):
                 incumbent = challenger
         rest = sorted((k for k in order if k != incumbent), key=lambda k: (k in undecided, mean(k)))
