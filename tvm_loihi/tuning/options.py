@@ -27,8 +27,12 @@ class VerifyOptions:
         Re-measure the ``top_k`` best distinct mappings of the search (by the first objective;
         failures excluded) and the Lava default at this fidelity, through the same runner and
         log, and report the best of them there as ``best_*`` (and the default's measurement there
-        as ``default_*``); :mod:`tvm_loihi.tuning.verify`. Not counted against ``budget``;
-        reported as ``TuneResult.verify_evaluations``. None (default): no verification.
+        as ``default_*``); :mod:`tvm_loihi.tuning.verify`. On a fidelity the racing options
+        call noisy (``repeats="auto"``: the stand-in, hardware) the verified candidates are
+        raced like the search's (:func:`tvm_loihi.tuning.verify.race_verified`), so the best is
+        never one lucky draw. Not counted against ``budget``; reported as
+        ``TuneResult.verify_evaluations`` (``verify_repeats`` of them race repeats). None
+        (default): no verification.
     top_k : int
         How many of the search's best mappings to verify (default 8; at least 1 when
         ``fidelity`` is set).
