@@ -62,7 +62,7 @@ def _backpressure_cost(net, mapping, hw, act, budget_s: float) -> dict:
     }
 
 
-def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
+def workload_row(name: str, budget_s: float, n_rank: int, backpressure_cost: bool = True) -> dict:
     spec = WORKLOADS[name]
     hw = get_preset(spec.hardware)
     net, act = _build(spec)
@@ -80,7 +80,7 @@ def workload_row(name: str, budget_s: float, n_rank: int) -> dict:
         "event_evals_per_s": _rate(
             lambda: evaluate(net, lava, hw, act, "event", validate=False), budget_s, 50
         ),
-        **_backpressure_cost(net, lava, hw, act, budget_s),
+        **(_backpressure_cost(net, lava, hw, act, budget_s) if backpressure_cost else {}),
         "fast_latency_s": fast.total_latency_s,
         "event_latency_s": event.total_latency_s,
         "energy_per_inference_j": fast.energy_per_inference_j,
@@ -142,13 +142,18 @@ def main() -> None:
     )
     ap.add_argument("--out", default="results/bench_sim.json", help="JSON written")
     ap.add_argument("--no-growth", action="store_true", help="skip the cost-growth study")
+    ap.add_argument(
+        "--no-backpressure-cost",
+        action="store_true",
+        help="skip the bounded vs unbounded event-model timing (>= 8 event evaluations)",
+    )
     args = ap.parse_args()
     budget = 1.0 if args.quick else 5.0
     rows = []
     os.makedirs("results", exist_ok=True)
     for name in args.workloads.split(","):
         n_rank = 0 if args.quick else (args.rank_k if name == "mlp_k" else args.rank)
-        rows.append(workload_row(name, budget, n_rank))
+        rows.append(workload_row(name, budget, n_rank, not args.no_backpressure_cost))
         r = rows[-1]
         print(
             f"{r['workload']:7s} {r['hardware']:13s} cores {r['cores']:4d} "

@@ -11,13 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _sim_workloads import activity, network
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tvm_loihi.model.activity import ActivityProfile
 from tvm_loihi.model.hardware import get_preset
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping, random_valid_mappings
 from tvm_loihi.sim.event import event_timeline
 from tvm_loihi.sim.fast import fast_timeline
-from tvm_loihi.sim.kernels import link_queues, link_queues_bp
+from tvm_loihi.sim.kernels import _order, _order_from, link_queues, link_queues_bp
 from tvm_loihi.sim.mapped import map_traffic
 
 HUGE = 1e12  # a buffer no train fills
@@ -237,3 +239,26 @@ def test_kernel_matches_the_slow_reference_bit_for_bit():
             assert np.array_equal(a, b)
         blocked += int((ref[3] > 0).any())
     assert blocked >= 3  # the cases exercise back-pressure, not only free-flowing links
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 12), min_size=1, max_size=90),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+)
+def test_seeded_sort_is_the_plain_sort(values, seed, nearly):
+    """The merge sort seeded with an earlier order (``_order_from``) gives exactly ``_order``'s
+    permutation (ascending, ties by index: the kernel's results depend on it) from any seed order,
+    shuffled or nearly sorted, with many ties; it refuses NaN keys."""
+    rng = np.random.default_rng(seed)
+    keys = np.array(values, dtype=float)
+    m = len(keys)
+    prev = np.argsort(keys + rng.normal(0, 0.5, m), kind="stable") if nearly else rng.permutation(m)
+    out, tmp, ref = (np.empty(m, dtype=np.int64) for _ in range(3))
+    assert _order_from(keys, m, prev, out, tmp)
+    _order(keys, m, ref, tmp)
+    assert np.array_equal(out, ref)
+    assert np.array_equal(ref, np.argsort(keys, kind="stable"))
+    keys[rng.integers(m)] = np.nan
+    assert not _order_from(keys, m, prev, out, tmp)

@@ -29,8 +29,9 @@ from .routing import N_DIRECTIONS, explicit_routes
 
 # Back-pressure fixed point: at most this many passes per timestep, until no wait grows by more
 # than this fraction of the timestep's latest emission. 4 passes: total latency within 3e-4 of
-# the 32-pass fixed point on random mlp_b2 mappings (8: 1e-5; 2: 3e-2), at 2.6-3.5x the
-# unbounded model's time there; a timestep where no buffer fills takes one pass.
+# the 32-pass fixed point on random mlp_b2 mappings (8: 1e-5; 2: 3e-2), at about 2x the
+# unbounded link kernel's time there (docs/simulator.md, Cost); a timestep where no buffer fills
+# takes one pass.
 MAX_ITER = 4
 TOL_REL = 1e-4
 
