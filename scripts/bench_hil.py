@@ -15,13 +15,18 @@ constants and 2 % run-to-run noise; no RPC, no wall cost, every measurement coun
   neighbourhood: the inner search's shortlist only, the design before issue #14's rerun);
 * ``random``: independent random mappings.
 
-Columns: gain (latency reduction) vs the stand-in's Lava default as measured, after 25/50/100/300
-hardware evaluations; hardware evaluations to reach 90 % and 100 % of bilevel's 300-evaluation gain
-(per stand-in seed, bilevel's mean over search seeds); the share of the final gain that survives
-re-measurement (``--remeasure`` fresh noisy measurements of the final best and of the default);
-and, for the surrogate, the Spearman rank correlation of the model calibrated on its first 100
-measurements against the hidden truth (noise-free) on ``--holdout`` held-out mappings (a quarter
-random, the rest mutants of the heuristic seeds), beside the uncalibrated spec's.
+Columns: gain (latency reduction) of the measured best vs the stand-in's Lava default, after
+25/50/100/300 hardware evaluations, every row against the same reference (the default's noise-free
+latency: a single noisy measurement of it would move a row's gain by ~1 point at 2 % noise);
+hardware evaluations to reach 90 % and 100 % of bilevel's 300-evaluation gain (per stand-in seed,
+bilevel's mean over search seeds); the noise-free gain of the reported best and the evaluations
+until the measured incumbent's noise-free gain reaches bilevel's; the share of the final gain
+that survives re-measurement (``--remeasure`` fresh noisy measurements of the final best and of
+the default);
+and, for the surrogate, the Spearman rank correlation of its model (``model``/``fit_model``)
+calibrated on its first 100 measurements against the hidden truth (noise-free) on ``--holdout``
+held-out mappings (half near-optimal, the rest mutants of the heuristic seeds and random ones),
+beside the uncalibrated spec's.
 
     .venv/bin/python scripts/bench_hil.py                    # the issue's grid
     .venv/bin/python scripts/bench_hil.py --workloads mlp_a --hidden-seeds 0 --search-seeds 0
