@@ -137,6 +137,71 @@ def test_bad_parameters_are_refused():
         SurrogateStrategy(problem.space)
     with pytest.raises(ValueError, match="one objective"):
         SurrogateStrategy(problem.space, problem=problem, n_obj=2)
+    with pytest.raises(ValueError, match="local"):
+        SurrogateStrategy(problem.space, problem=problem, batch=4, local=5)
+    with pytest.raises(ValueError, match="fit_model"):
+        SurrogateStrategy(problem.space, problem=problem, fit_model="exact")
+
+
+def _measured_strategy(n: int, **kw):
+    """A surrogate strategy told the Lava default and its first ``n`` asks, measured on the
+    in-process stand-in, as the driver does."""
+    from tvm_loihi.measure.records import MeasureInput
+
+    net, act = network("mlp_tiny"), activity("mlp_tiny")
+    problem = MappingProblem(net, HW, act)
+    strat = SurrogateStrategy(
+        problem.space, problem=problem, seed=2, seeds=problem.seeds(), **dict(SMALL, **kw)
+    )
+    runner = StandinRunner(seed=3, cost_s=0.0, noise_seed=1)
+    runner.register(net, HW, act)
+    strat.tell(problem.default, (1.0,))
+    for _ in range(n):
+        g = strat.ask()
+        inp = MeasureInput(
+            net.workload_key(), HW.key(), problem.decode(g).to_json(), "standin", act.key()
+        )
+        strat.tell(g, (runner.submit([inp])[0].result().latency_s,))
+    return strat
+
+
+def test_local_batch_is_the_model_best_of_unmeasured_neighbours_of_the_incumbent():
+    # local=batch, one member: every queued candidate comes from the incumbent's neighbourhood
+    strat = _measured_strategy(SMALL["min_records"] + 2, local=SMALL["batch"], ensemble=1)
+    strat.queue.clear()
+    if strat._refit_due():
+        strat._refit()
+    assert strat.n_fitted  # past the uncalibrated round
+    state = strat.rng.bit_generator.state
+    pool = strat._neighbours()
+    strat.rng.bit_generator.state = state  # the round below draws the same neighbourhood
+    assert pool and len({g.key() for g, _ in pool}) == len(pool)
+    assert not {g.key() for g, _ in pool} & strat.seen  # never a measured mapping again
+    assert [v for _, v in pool] == sorted(v for _, v in pool)
+    strat._plan()
+    keys = [g.key() for g in strat.queue]
+    assert len(keys) == SMALL["batch"] and set(keys) <= {g.key() for g, _ in pool}
+    # they are the model's best of the pool (up to per_counts' diversity rule)
+    rank = {g.key(): i for i, (g, _) in enumerate(pool)}
+    assert min(rank[k] for k in keys) == 0
+
+
+def test_revise_moves_the_measured_figure_the_neighbourhood_centres_on():
+    strat = _measured_strategy(4)
+    g = next(iter(strat.measured.values()))[0]
+    strat.revise(g, (1e-9,))  # racing's new aggregate for a mapping told before
+    assert strat.measured[g.key()][1] == 1e-9
+    assert min(strat.measured.values(), key=lambda gv: gv[1])[0].key() == g.key()
+
+
+def test_event_model_fitted_with_the_fast_model_reports_only_measurements(tmp_path):
+    res, runner, records = _tune(tmp_path, budget=24, model="event", fit_model="fast")
+    returned = {(i.key(), r.latency_s) for i, r in runner.returned}
+    assert len(records) == res.hardware_evaluations <= 24
+    assert all((r.input.key(), r.result.latency_s) in returned for r in records)
+    best = [r.result for r in records if r.input.mapping == res.best_mapping.to_json()]
+    assert res.best_result.latency_s == pytest.approx(aggregate(best).latency_s, rel=1e-12)
+    assert res.model_evaluations > 0  # the event model was searched, only measurements logged
 
 
 def test_cli_tune_surrogate_through_a_real_tracker_and_standin_host(tmp_path):
@@ -193,8 +258,14 @@ def test_event_rerank_orders_each_batch_by_the_event_model_of_the_fit(tmp_path):
     assert len(records) == res.hardware_evaluations <= 20  # still only measurements logged
     net, act = network("mlp_tiny"), activity("mlp_tiny")
     problem = MappingProblem(net, HW, act)
-    strat = SurrogateStrategy(
-        problem.space, problem=problem, seed=2, seeds=problem.seeds(), rerank="event", **SMALL
+    strat = SurrogateStrategy(  # local=0: the whole batch from the re-ranked shortlist
+        problem.space,
+        problem=problem,
+        seed=2,
+        seeds=problem.seeds(),
+        rerank="event",
+        local=0,
+        **SMALL,
     )
     runner = StandinRunner(seed=3, cost_s=0.0, noise_seed=1)
     runner.register(net, HW, act)

@@ -304,6 +304,7 @@ def calibrate(
     max_records: int = 200,
     name: str | None = None,
     fit_energy: bool = True,
+    max_nfev: int = 10,
 ) -> CalibrationFit:
     """Fit ``hardware``'s assumed constants to the measured records of ``log``.
 
@@ -334,6 +335,9 @@ def calibrate(
     fit_energy : bool
         Also fit the energy constants (default). With False they keep ``hardware``'s values and
         the energy quality is reported as NaN (for records whose energy was not measured).
+    max_nfev : int
+        Model evaluations of the least-squares solver per constant group at most (each a
+        finite-difference Jacobian over the training records; lower it for the event model).
 
     Returns
     -------
@@ -395,7 +399,9 @@ def calibrate(
         return np.log(_latencies(train, spec_of(x), model)) - np.log(meas_lat)
 
     x0 = np.clip((np.log([_value(hardware, c) for c in t_names]) - lo_log) / span, 1e-6, 1 - 1e-6)
-    spec = _keep_fits(fits, spec, hardware, t_names, *_fit_group(lat_residuals, x0, span, lo_log))
+    spec = _keep_fits(
+        fits, spec, hardware, t_names, *_fit_group(lat_residuals, x0, span, lo_log, max_nfev)
+    )
 
     # --- energy: linear in the constants given the fitted model's counts and measured latency
     if fit_energy:

@@ -18,7 +18,13 @@ One **round** of :meth:`SurrogateStrategy.ask`:
 3. **Acquisition**: the ``shortlist`` best model candidates that were never asked or measured are
    predicted under every ensemble member; they are ranked by the lower confidence bound
    ``mean - kappa * std`` of the log latency over the ensemble (exploitation vs the model's
-   uncertainty), and the ``batch`` best, at most ``per_counts`` of one partitioning, are queued.
+   uncertainty), and the ``batch - local`` best, at most ``per_counts`` of one partitioning, are
+   queued.
+4. **Local exploitation**: ``local`` more candidates come from the neighbourhood of the *measured*
+   incumbent (the best measured mappings, racing's aggregate): ``local_pool`` distinct unmeasured
+   mutants of them (1-3 joint moves each) are scored by the same rule and the best are queued. The
+   model need not know the optimum, only rank a few neighbours of a measured point better than
+   chance (the global optimum of a model that misses the chip's queueing is not the chip's).
 
 ``ask`` returns queued candidates one by one (the driver measures each); ``tell`` records the
 measurements. Nothing the model predicts is ever told to the driver or written to the log: the
@@ -43,7 +49,7 @@ from ..measure.records import MeasureInput, MeasureResult
 from ..model.hardware import HardwareSpec
 from ..search.base import Fitness, Strategy
 from ..search.genome import Genome
-from ..search.operators import random_genome
+from ..search.operators import mutate, random_genome
 from ..search.registry import get_strategy, register
 from ..sim.api import evaluate
 from .fit import calibrate
@@ -85,8 +91,17 @@ class SurrogateStrategy(Strategy):
     per_counts : int
         Candidates with the same per-layer core counts per batch at most (default 2; diversity
         for the calibration).
+    local : int
+        Candidates per batch from the measured incumbent's neighbourhood (default ``batch // 2``;
+        0 = the inner search's shortlist only).
+    local_pool : int
+        Unmeasured neighbours scored per round for them (default 32).
     model : {"fast", "event"}
         The simulator fidelity of the model (default ``"fast"``).
+    fit_model : {"fast", "event"}, optional
+        The fidelity :func:`~tvm_loihi.tuning.fit.calibrate` fits (default: ``model``). ``"fast"``
+        with ``model="event"`` fits the constants with the cheap model and predicts with the
+        event model.
     rerank : {None, "fast", "event"}
         Fidelity that re-ranks the shortlist on the point model before the batch is picked
         (default ``None``: the acquisition score alone). ``"event"`` costs about 100 fast
@@ -113,7 +128,10 @@ class SurrogateStrategy(Strategy):
         ensemble: int = 3,
         kappa: float = 1.0,
         per_counts: int = 2,
+        local: int | None = None,
+        local_pool: int = 32,
         model: str = "fast",
+        fit_model: str | None = None,
         rerank: str | None = None,
         **kw,
     ) -> None:
@@ -134,6 +152,7 @@ class SurrogateStrategy(Strategy):
             "max_fit_records": max_fit_records,
             "ensemble": ensemble,
             "per_counts": per_counts,
+            "local_pool": local_pool,
         }
         for k, v in ints.items():
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
@@ -145,9 +164,18 @@ class SurrogateStrategy(Strategy):
             )
         if not (isinstance(kappa, int | float) and math.isfinite(kappa) and kappa >= 0):
             raise ValueError(f"strategy 'surrogate': kappa must be a number >= 0, got {kappa!r}")
-        if model not in ("fast", "event"):
+        for k, v in (("model", model), ("fit_model", fit_model or model)):
+            if v not in ("fast", "event"):
+                raise ValueError(f"strategy 'surrogate': {k} must be 'fast' or 'event', not {v!r}")
+        local = batch // 2 if local is None else local
+        if (
+            isinstance(local, bool)
+            or not isinstance(local, int | np.integer)
+            or not (0 <= local <= batch)
+        ):
             raise ValueError(
-                f"strategy 'surrogate': model must be 'fast' or 'event', not {model!r}"
+                f"strategy 'surrogate': local must be an integer in [0, batch={batch}], "
+                f"got {local!r}"
             )
         if rerank not in (None, "fast", "event"):
             raise ValueError(
@@ -163,6 +191,8 @@ class SurrogateStrategy(Strategy):
         self.min_records, self.refit_every = int(min_records), int(refit_every)
         self.max_fit_records, self.ensemble = int(max_fit_records), int(ensemble)
         self.kappa, self.per_counts, self.model = float(kappa), int(per_counts), model
+        self.fit_model = fit_model or model
+        self.local, self.local_pool = int(local), int(local_pool)
         self.heuristic = list(self.seeds)  # kept: every round's inner search starts from them
         self.seeds = []  # the base class must not hand them out as measurements
         self.measured: dict[str, tuple[Genome, float]] = {}  # key -> (genome, measured latency)
@@ -218,7 +248,7 @@ class SurrogateStrategy(Strategy):
                 p.activity,
                 holdout=0.0,
                 seed=seed,
-                model=self.model,
+                model=self.fit_model,
                 max_records=len(keys),
                 fit_energy=False,
                 name=f"{p.hardware.name}_surrogate",
@@ -263,6 +293,15 @@ class SurrogateStrategy(Strategy):
             self.queue.extend(fresh[: self.min_records - len(self.measured)])
             if self.queue:
                 return
+        n_inner = self.batch - self.local
+        picked = self._pick(self._score(self._inner_candidates()), n_inner) if n_inner else []
+        taken = {g.key() for g in picked}
+        local = [gv for gv in self._score(self._neighbours()) if gv[0].key() not in taken]
+        picked += self._pick(local, self.batch - len(picked))
+        self.queue.extend(picked)
+
+    def _inner_candidates(self) -> list[tuple[Genome, float]]:
+        """The ``shortlist`` best unmeasured mappings of an inner search on the point model."""
         top = sorted(self.measured.values(), key=lambda gv: gv[1])[:4]
         inner = self.inner_cls(
             self.space,
@@ -282,7 +321,30 @@ class SurrogateStrategy(Strategy):
             inner.tell(g, (v,))
             if g.key() not in self.seen and math.isfinite(v):
                 found[g.key()] = (g, v)
-        ranked = sorted(found.values(), key=lambda gv: gv[1])[: self.shortlist]
+        return sorted(found.values(), key=lambda gv: gv[1])[: self.shortlist]
+
+    def _neighbours(self) -> list[tuple[Genome, float]]:
+        """``local_pool`` distinct unmeasured mutants (1-3 joint moves) of the measured
+        incumbents (the best measured mapping for half of them, the next two for the rest)."""
+        if not self.local or not self.measured:
+            return []
+        top = [g for g, _ in sorted(self.measured.values(), key=lambda gv: gv[1])[:3]]
+        found: dict[str, tuple[Genome, float]] = {}
+        for _ in range(4 * self.local_pool):
+            if len(found) >= self.local_pool:
+                break
+            base = top[0] if self.rng.random() < 0.5 else top[int(self.rng.integers(len(top)))]
+            g = mutate(base, self.space, self.rng, n_moves=int(self.rng.integers(1, 4)))
+            if g.key() in self.seen or g.key() in found:
+                continue
+            v = self._predict(0, g)
+            if math.isfinite(v):
+                found[g.key()] = (g, v)
+        return sorted(found.values(), key=lambda gv: gv[1])
+
+    def _score(self, ranked: list[tuple[Genome, float]]) -> list[tuple[Genome, float]]:
+        """Order candidates by the acquisition rule (lower confidence bound over the ensemble),
+        then by the ``rerank`` fidelity if one is set."""
         if len(self.members) > 1 and self.kappa > 0:
             scored = []
             for g, v in ranked:
@@ -292,16 +354,20 @@ class SurrogateStrategy(Strategy):
             ranked = sorted(scored, key=lambda gv: gv[1])
         if self.rerank is not None and self.rerank != self.model:
             ranked = sorted(ranked, key=lambda gv: self._predict(0, gv[0], self.rerank))
+        return ranked
+
+    def _pick(self, ranked: list[tuple[Genome, float]], n: int) -> list[Genome]:
+        """The ``n`` best in rank, at most ``per_counts`` of one partitioning first."""
         per: dict[tuple[int, ...], int] = {}
         picked: set[str] = set()
-        for g, _ in ranked:  # at most per_counts of one partitioning first, then the rest in rank
-            if len(picked) < self.batch and per.get(g.counts, 0) < self.per_counts:
+        for g, _ in ranked:
+            if len(picked) < n and per.get(g.counts, 0) < self.per_counts:
                 per[g.counts] = per.get(g.counts, 0) + 1
                 picked.add(g.key())
         for g, _ in ranked:
-            if len(picked) < self.batch:
+            if len(picked) < n:
                 picked.add(g.key())
-        self.queue.extend(g for g, _ in ranked if g.key() in picked)
+        return [g for g, _ in ranked if g.key() in picked]
 
     def _ask(self) -> Genome:
         if not self.queue:
@@ -315,6 +381,10 @@ class SurrogateStrategy(Strategy):
 
     def _tell(self, genome: Genome, fitness: Fitness) -> None:
         if math.isfinite(fitness[0]):
+            self.measured[genome.key()] = (genome, float(fitness[0]))
+
+    def _revise(self, genome: Genome, fitness: Fitness) -> None:
+        if genome.key() in self.measured and math.isfinite(fitness[0]):  # racing's new aggregate
             self.measured[genome.key()] = (genome, float(fitness[0]))
 
     # -- state ---------------------------------------------------------------------------------
