@@ -38,9 +38,19 @@ def test_ctrl_c_prints_the_resume_command_and_the_command_resumes(tmp_path):
     deadline = time.monotonic() + 240  # bounded, not a timing assertion
     while _lines(log) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
+    if _lines(log) < 3:
+        proc.kill()
+        proc.communicate(timeout=30)
     assert _lines(log) >= 3, "no measurements logged"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # Do not leave a tune running for the rest of the session (the Lava tests check that no
+        # child process is left): kill it and fail with what it printed.
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"tune did not end within 120 s of SIGINT; stderr:\n{err[-3000:]}")
     assert proc.returncode == 130, err
     assert f"every finished measurement is in {log}" in err
     resume = err.strip().splitlines()[-1].strip()
