@@ -224,3 +224,44 @@ def test_simulator_caches_are_bounded_by_bytes_counting_sparse_matrices():
     lru.get_or_make(2, lambda: make(99))  # a hit moves 2 to the newest end
     lru.get_or_make(5, lambda: make(5))
     assert list(lru) == [4, 2, 5]
+
+
+@pytest.mark.parametrize("name", ["mlp_a", "mlp_b2"])
+def test_emission_arrays_follow_the_documented_send_window_model(name):
+    """The compiled emission kernel against the module docstring's model written out in numpy on
+    ``(T, P)`` arrays (the pre-kernel implementation): equal to the bit; the ``(T, P)`` views the
+    event model reads are the transposes of the kept ``(P, T)`` arrays; and a train's per-message
+    receive work, summed over the trains into a core, is that core's receive pipeline."""
+    from tvm_loihi.model.mapping import random_valid_mappings
+    from tvm_loihi.model.workloads import WORKLOADS
+    from tvm_loihi.sim.partition import partition_traffic
+
+    net, act = network(name), activity(name)
+    hw = get_preset(WORKLOADS[name].hardware)
+    t = hw.timing
+    mappings = [lava_default_mapping(net, hw)]
+    mappings += random_valid_mappings(net, hw, 2, np.random.default_rng(3), spread=1.5)
+    for m in mappings:
+        part = partition_traffic(net, m, hw, act)
+        msgs, src = part.messages, part.pair_src  # (T, P)
+        active = msgs > 0
+        safe = np.where(active, msgs, 1.0)
+        host = src < 0
+        host_s = (msgs * host[None, :]).sum(axis=1) * t.host_link_msg_s
+        window = np.where(host[None, :], host_s[:, None], part.send[:, np.maximum(src, 0)])
+        entry = np.where(host, t.chip_crossing_s, 0.0)[None, :]
+        head = np.where(active, window / safe + entry, np.inf)
+        tail = np.where(active, window + entry, -np.inf)
+        np.testing.assert_array_equal(part.host_s, host_s)
+        np.testing.assert_array_equal(part.head_ready, head)
+        np.testing.assert_array_equal(part.head_pt, head.T)
+        np.testing.assert_array_equal(part.tail_ready, tail)
+        np.testing.assert_array_equal(part.messages_pt, msgs.T)
+        work = part.work_pt.T
+        assert np.all(work[~active] == 0.0) and np.all(work[active] >= t.msg_recv_s)
+        np.testing.assert_array_equal(part.tailw_pt, (tail + work).T)
+        into = np.zeros_like(part.recv)
+        for p, j in enumerate(part.pair_dst):
+            into[:, j] += msgs[:, p] * work[:, p]
+        np.testing.assert_allclose(into, part.recv, rtol=1e-9, atol=1e-18)
+        assert part.messages_pt.flags.c_contiguous and part.head_pt.flags.c_contiguous

@@ -73,9 +73,9 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     """The event model's :class:`Timeline`."""
     part, t = mt.part, mt.hardware.timing
     wave, lat = _link_tables(mt)
-    msgs = part.messages_pt
-    head = part.head_ready.copy()  # (T, P), advanced link by link
-    tail = part.tail_ready.copy()
+    msgs, msgs_tp = part.messages_pt, part.messages
+    head = part.head_ready  # (T, P) fresh arrays, advanced link by link
+    tail = part.tail_ready
     steps = part.n_timesteps
     link_done = np.zeros(steps)
     pair, links, starts, prev, nxt = _items(mt, wave)
@@ -83,11 +83,11 @@ def event_timeline(mt: MappedTraffic) -> Timeline:
     depth = t.link_buffer_msgs
     if depth == 0:  # unbounded buffers (the v0 presets)
         link_queues(
-            msgs, part.messages, head, tail, pair, links, starts, mt.geo.service_s, lat, link_done
+            msgs, msgs_tp, head, tail, pair, links, starts, mt.geo.service_s, lat, link_done
         )
     else:
         link_queues_bp(
-            part.messages,
+            msgs_tp,
             head,
             tail,
             pair,

@@ -218,6 +218,32 @@ def _scan_links(diff, gw, gh, service, busiest, totals):
 
 
 @njit(cache=True)
+def emission(src, msgs_pt, ops_pt, send, host_s, crossing_s, recv_s, syn_s, head, tailw, work):
+    """Fill ``(P, T)`` head emission, tail emission plus one message's receive work, and that work
+    (:mod:`tvm_loihi.sim.partition`'s emission model): a train of ``n`` messages from a core spans
+    its send window ``send[t, src]`` (host trains: the host window, then the crossing into chip 0),
+    its first message leaving at ``window / n``; empty trains get ``+inf`` / ``-inf`` / 0."""
+    P, T = msgs_pt.shape
+    for p in range(P):
+        s = src[p]
+        for t in range(T):
+            n = msgs_pt[p, t]
+            if n > 0:
+                if s < 0:
+                    window, entry = host_s[t], crossing_s
+                else:
+                    window, entry = send[t, s], 0.0
+                w = recv_s + ops_pt[p, t] / n * syn_s
+                head[p, t] = window / n + entry
+                tailw[p, t] = (window + entry) + w
+                work[p, t] = w
+            else:
+                head[p, t] = np.inf
+                tailw[p, t] = -np.inf
+                work[p, t] = 0.0
+
+
+@njit(cache=True)
 def fast_terms(msgs_pt, tailw_pt, head_pt, recv_st, dst, arrive, x0, y0, x1, y1, gw, gh, service):
     """Busiest link (T,), latest train completion / receive start (T,), run link loads (links,)."""
     P, T = msgs_pt.shape

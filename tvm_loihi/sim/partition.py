@@ -26,14 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.activity import ActivityProfile
-from ..model.hardware import HardwareSpec
+from ..model.hardware import HardwareSpec, Timing
 from ..model.lru import LRU
 from ..model.mapping import Mapping
 from ..model.network import NetworkIR
+from .kernels import emission
 from .traffic import LayerCounts, layer_counts, pair_traffic
 
 _ENTRIES = 256  # per (network, activity): each entry holds a few (T, P) arrays ...
-_BYTES = 1 << 30  # ... and at most this much in all (one mlp_k partition is ~0.4 GB)
+_BYTES = 1 << 30  # ... and at most this much in all (one mlp_k partition is ~0.25 GB)
 _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _STRUCTURE_KEYS: dict[str, str] = {}  # hardware key -> key without timing and energy
 
@@ -49,15 +50,10 @@ class PartitionTraffic:
         Per layer, per-sample counts of its slices.
     pair_layer, pair_src, pair_dst : numpy.ndarray
         ``(P,)`` destination layer, source slice (-1: the host port) and destination slice.
-    messages : numpy.ndarray
-        ``(T, P)`` messages of every train.
     messages_pt : numpy.ndarray
-        ``(P, T)`` C-contiguous copy of ``messages`` (link-load products).
+        ``(P, T)`` messages of every train (``messages`` is its ``(T, P)`` copy, made on demand).
     send, recv : numpy.ndarray
         ``(T, S)`` send-window and receive work of every slice.
-    head_ready, tail_ready : numpy.ndarray
-        ``(T, P)`` emission time of a train's first / last message (host trains: entry into chip 0);
-        ``+inf`` / ``-inf`` where the train is empty.
     work_pt : numpy.ndarray
         ``(P, T)`` receive work of one message of the train (``t_recv + syn ops / n x t_syn``).
     compute_s, host_s : numpy.ndarray
@@ -70,9 +66,18 @@ class PartitionTraffic:
         Placement-free event counts (see :func:`tvm_loihi.sim.energy.event_counts`).
     pair_messages : numpy.ndarray
         ``(P,)`` messages of each pair over the run.
-    head_pt, tailw_pt, recv_st : numpy.ndarray
-        C-contiguous ``(P, T)`` / ``(S, T)`` copies for the compiled kernels: head emission, tail
-        emission plus one message's receive work, receive work.
+    head_pt, tailw_pt : numpy.ndarray
+        ``(P, T)`` emission time of a train's first message (host trains: its entry into chip 0;
+        ``+inf`` where the train is empty), and of its last message plus one message's receive
+        work (``-inf`` where empty). ``head_ready`` / ``tail_ready`` are the ``(T, P)`` first and
+        last emission times the event model starts from, made on demand.
+    recv_st : numpy.ndarray
+        ``(S, T)`` copy of ``recv`` for the compiled kernels.
+    timing : Timing
+        The per-event times these arrays were built with.
+
+    Only the arrays both timing models read are kept (one mlp_k partition holds ~90,000 pairs x
+    70 timesteps per array); the ``(T, P)`` views only the event model needs are rebuilt per call.
     """
 
     n_samples: int
@@ -81,12 +86,9 @@ class PartitionTraffic:
     pair_layer: np.ndarray
     pair_src: np.ndarray
     pair_dst: np.ndarray
-    messages: np.ndarray
     messages_pt: np.ndarray
     send: np.ndarray
     recv: np.ndarray
-    head_ready: np.ndarray
-    tail_ready: np.ndarray
     work_pt: np.ndarray
     compute_s: np.ndarray
     host_s: np.ndarray
@@ -99,6 +101,26 @@ class PartitionTraffic:
     head_pt: np.ndarray
     tailw_pt: np.ndarray
     recv_st: np.ndarray
+    timing: Timing
+
+    @property
+    def messages(self) -> np.ndarray:
+        """``(T, P)`` messages of every train (a fresh C-contiguous copy)."""
+        return np.ascontiguousarray(self.messages_pt.T)
+
+    @property
+    def head_ready(self) -> np.ndarray:
+        """``(T, P)`` emission time of every train's first message (a fresh array)."""
+        return np.ascontiguousarray(self.head_pt.T)
+
+    @property
+    def tail_ready(self) -> np.ndarray:
+        """``(T, P)`` emission time of every train's last message (host trains: its entry into
+        chip 0; ``-inf`` where empty; a fresh array)."""
+        src = self.pair_src
+        window = np.where(src[None, :] < 0, self.host_s[:, None], self.send[:, np.maximum(src, 0)])
+        entry = np.where(src < 0, self.timing.chip_crossing_s, 0.0)[None, :]
+        return np.where(self.messages > 0, window + entry, -np.inf)
 
     @property
     def n_layers(self) -> int:
@@ -122,13 +144,13 @@ def _pairs(network, mapping, hardware, activity, stats):
     dst = np.concatenate([p.dst + offsets[k] for k, p in enumerate(pairs)])
     player = np.concatenate([np.full(len(p.src), k) for k, p in enumerate(pairs)])
     steps = n + layers - 1
-    msgs = np.zeros((steps, len(src)))
+    msgs = np.zeros((len(src), steps))  # (P, T): the kernels run over contiguous timesteps
     ops = np.zeros_like(msgs)
-    col = 0
+    row = 0
     for k, p in enumerate(pairs):
-        msgs[k : k + n, col : col + len(p.src)] = p.messages
-        ops[k : k + n, col : col + len(p.src)] = p.syn_ops
-        col += len(p.src)
+        msgs[row : row + len(p.src), k : k + n] = p.messages.T
+        ops[row : row + len(p.src), k : k + n] = p.syn_ops.T
+        row += len(p.src)
     return offsets, src, dst, player, msgs, ops
 
 
@@ -185,18 +207,15 @@ def _work(
 
 
 def _emission(src, msgs, ops, send, hw: HardwareSpec):
-    """Head / tail emission times, per-message receive work, host window (module docstring)."""
+    """``(P, T)`` head emission, tail emission plus receive work, per-message receive work, and
+    the ``(T,)`` host window (module docstring)."""
     t = hw.timing
-    active = msgs > 0
-    safe = np.where(active, msgs, 1.0)
-    host = src < 0
-    host_s = (msgs * host[None, :]).sum(axis=1) * t.host_link_msg_s
-    window = np.where(host[None, :], host_s[:, None], send[:, np.maximum(src, 0)])
-    entry = np.where(host, t.chip_crossing_s, 0.0)[None, :]
-    head = np.where(active, window / safe + entry, np.inf)
-    tail = np.where(active, window + entry, -np.inf)
-    work = np.where(active, t.msg_recv_s + ops / safe * t.syn_op_s, 0.0)
-    return head, tail, work, host_s
+    host_s = msgs[src < 0].sum(axis=0) * t.host_link_msg_s
+    head, tailw, work = np.empty_like(msgs), np.empty_like(msgs), np.empty_like(msgs)
+    emission(
+        src, msgs, ops, send, host_s, t.chip_crossing_s, t.msg_recv_s, t.syn_op_s, head, tailw, work
+    )
+    return head, tailw, work, host_s
 
 
 def _counts(layers: list[LayerCounts], pair_messages, player, steps: int) -> dict:
@@ -231,7 +250,8 @@ def _structure_key(hardware: HardwareSpec) -> str:
 
 @dataclass(frozen=True, eq=False)
 class _Structure:
-    """The timing-free part of a partition's traffic (cached apart from the timed part)."""
+    """The timing-free part of a partition's traffic (cached apart from the timed part); ``msgs``
+    and ``ops`` are ``(P, T)``."""
 
     layers: list
     offsets: np.ndarray
@@ -277,11 +297,11 @@ def _build(
     layers_n = mapping.n_layers
     n = activity.n_samples
     send, recv = _work(layers, offsets, n, hardware)
-    head, tail, work, host_s = _emission(src, msgs, ops, send, hardware)
+    head, tailw, work, host_s = _emission(src, msgs, ops, send, hardware)
     pipelines = np.maximum(send, recv)
     order = np.argsort(dst, kind="stable")
     starts = np.flatnonzero(np.diff(dst[order], prepend=-1))
-    pair_messages = msgs.sum(axis=0)
+    pair_messages = msgs.sum(axis=1)
     return PartitionTraffic(
         n,
         offsets,
@@ -290,12 +310,9 @@ def _build(
         src,
         dst,
         msgs,
-        np.ascontiguousarray(msgs.T),
         send,
         recv,
-        head,
-        tail,
-        np.ascontiguousarray(work.T),
+        work,
         pipelines.max(axis=1),
         host_s,
         pipelines.sum(axis=0),
@@ -304,9 +321,10 @@ def _build(
         dst[order][starts],
         _counts(layers, pair_messages, player, n + layers_n - 1),
         pair_messages,
-        np.ascontiguousarray(head.T),
-        np.ascontiguousarray((tail + work).T),
+        head,
+        tailw,
         np.ascontiguousarray(recv.T),
+        hardware.timing,
     )
 
 
