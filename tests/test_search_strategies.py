@@ -129,3 +129,21 @@ def test_nsga2_returns_a_pareto_front_of_latency_and_energy():
     # sorted, non-dominated
     assert np.all(np.diff(pts[:, 0]) >= 0) and np.all(np.diff(pts[:, 1]) <= 0)
     assert pts[:, 0].min() == pytest.approx(res.best_result.latency_s)
+
+
+def test_strategies_of_higher_layers_are_listed_without_importing_them_first():
+    """``surrogate`` lives in tvm_loihi.tuning; a program that imports only the search layer
+    still lists and finds it (a fresh interpreter, so no earlier import hides the defect)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tvm_loihi.search import get_strategy, strategy_names\n"
+        "assert 'tvm_loihi.tuning.surrogate' not in sys.modules\n"
+        "assert 'surrogate' in strategy_names(), strategy_names()\n"
+        "print(get_strategy('surrogate').__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip()
