@@ -16,7 +16,7 @@ from tvm_loihi.measure.energy_budget import fastest_within, parse_energy_increas
 from tvm_loihi.measure.log import TuningLog
 from tvm_loihi.measure.records import MeasureResult
 from tvm_loihi.model import workloads
-from tvm_loihi.tuning import tune
+from tvm_loihi.tuning import VerifyOptions, tune
 
 CLI = os.path.join(os.path.dirname(sys.executable), "tvm-loihi")
 
@@ -72,7 +72,13 @@ def test_tune_picks_the_fastest_measured_mapping_within_the_budget(mlp_a, tmp_pa
     for budget in (0.0, 0.05, 0.25, 10.0):
         # the same seeded run again: every candidate comes from the log, only the pick differs
         res = tune(
-            network, hardware, strategy="ga", budget=40, seed=5, log=log, max_energy_increase=budget
+            network,
+            hardware,
+            strategy="ga",
+            budget=40,
+            seed=5,
+            log=log,
+            verify=VerifyOptions(max_energy_increase=budget),
         )
         assert res.cache_hits == res.evaluations
         within = [
@@ -89,7 +95,13 @@ def test_tune_picks_the_fastest_measured_mapping_within_the_budget(mlp_a, tmp_pa
     assert free.best_result.energy_j > e0
     assert (
         tune(
-            network, hardware, strategy="ga", budget=40, seed=5, log=log, max_energy_increase=0.0
+            network,
+            hardware,
+            strategy="ga",
+            budget=40,
+            seed=5,
+            log=log,
+            verify=VerifyOptions(max_energy_increase=0.0),
         ).best_result.latency_s
         > free.best_result.latency_s
     )
@@ -99,7 +111,13 @@ def test_tune_refuses_a_bad_budget(mlp_a):
     network, hardware = mlp_a
     for bad in (-0.1, float("nan"), "10%", True):
         with pytest.raises(ValueError, match="max_increase"):
-            tune(network, hardware, strategy="random", budget=2, max_energy_increase=bad)
+            tune(
+                network,
+                hardware,
+                strategy="random",
+                budget=2,
+                verify=VerifyOptions(max_energy_increase=bad),
+            )
 
 
 def test_tune_and_compile_with_an_energy_budget(tmp_path):

@@ -18,7 +18,7 @@ from tvm_loihi.measure.pool_runner import PoolRunner
 from tvm_loihi.measure.records import MeasureInput
 from tvm_loihi.measure.standin import StandinBackend, StandinConfig, hidden_hardware
 from tvm_loihi.model.hardware import HardwareSpec, get_preset
-from tvm_loihi.tuning import tune
+from tvm_loihi.tuning import RacingOptions, tune
 from tvm_loihi.tuning.fit import calibrate, format_fit
 
 HW = get_preset("loihi2_1chip")
@@ -51,7 +51,9 @@ def standin_log(tmp_path_factory, workload):
                 fidelity="standin",
                 activity=act,
                 log=path,
-                repeats=1,  # one record per mapping: the calibration's record set, no races
+                racing=RacingOptions(
+                    repeats=1
+                ),  # one record per mapping: the calibration's record set, no races
             )
     return path
 

@@ -21,7 +21,7 @@ from tvm_loihi.measure.samples import aggregate
 from tvm_loihi.measure.standin import StandinBackend
 from tvm_loihi.measure.tracker import LocalFarm
 from tvm_loihi.model.hardware import get_preset
-from tvm_loihi.tuning import tune
+from tvm_loihi.tuning import RacingOptions, tune
 from tvm_loihi.tuning.racing import RacePolicy, needs_race, noise, resolve_policy, verdict
 
 HW = get_preset("loihi2_1chip")
@@ -95,9 +95,13 @@ def test_deterministic_backends_spend_no_repeat_beyond_the_first_check(tmp_path)
     with LocalRunner() as runner:
         sim = tune(net, HW, runner=runner, budget=20, seed=0, activity=act)
         assert sim.repeats == 0 and sim.noise is None  # auto: the simulator is deterministic
-        forced = tune(net, HW, runner=runner, budget=20, seed=0, activity=act, repeats=4)
+        forced = tune(
+            net, HW, runner=runner, budget=20, seed=0, activity=act, racing=RacingOptions(repeats=4)
+        )
         assert forced.repeats == 1 and forced.noise == 0.0
-        off = tune(net, HW, runner=runner, budget=20, seed=0, activity=act, repeats=1)
+        off = tune(
+            net, HW, runner=runner, budget=20, seed=0, activity=act, racing=RacingOptions(repeats=1)
+        )
     assert off.repeats == 0 and off.values == sim.values
 
 

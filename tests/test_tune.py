@@ -18,7 +18,7 @@ from tvm_loihi.model import workloads
 from tvm_loihi.model.hardware import HardwareSpec
 from tvm_loihi.model.mapping import Mapping, lava_default_mapping
 from tvm_loihi.model.network import Layer, NetworkIR
-from tvm_loihi.tuning import default_activity, tune
+from tvm_loihi.tuning import VerifyOptions, default_activity, tune
 from tvm_loihi.tuning.result import TuneResult
 
 
@@ -287,8 +287,7 @@ def test_verify_picks_the_best_at_the_verify_fidelity_and_resumes_from_the_log(t
         seed=2,
         activity=ACT,
         log=path,
-        verify_fidelity="event",
-        verify_top_k=4,
+        verify=VerifyOptions(fidelity="event", top_k=4),
     )
     assert res.evaluations == 40 == len(res.history) and res.verify_fidelity == "event"
     top = _search_top_k(path, 4)
@@ -316,8 +315,7 @@ def test_verify_picks_the_best_at_the_verify_fidelity_and_resumes_from_the_log(t
         seed=2,
         activity=ACT,
         log=path,
-        verify_fidelity="event",
-        verify_top_k=4,
+        verify=VerifyOptions(fidelity="event", top_k=4),
     )
     assert again.measured == [] and b.cache_hits == 40
     assert b.best_mapping.to_json() == res.best_mapping.to_json()
@@ -336,8 +334,7 @@ def test_verify_is_deterministic_and_outside_the_budget():
             budget=30,
             seed=4,
             activity=ACT,
-            verify_fidelity="event",
-            verify_top_k=3,
+            verify=VerifyOptions(fidelity="event", top_k=3),
         )
         runs.append((res, runner))
     (a, ra), (b, rb) = runs
@@ -348,7 +345,7 @@ def test_verify_is_deterministic_and_outside_the_budget():
     plain = tune(NET, HW, strategy="ga", budget=30, seed=4, activity=ACT)
     assert plain.history == a.history and plain.verified == () and plain.search_best is None
     with pytest.raises(ValueError, match="verify_top_k"):
-        tune(NET, HW, budget=5, activity=ACT, verify_fidelity="event", verify_top_k=0)
+        tune(NET, HW, budget=5, activity=ACT, verify=VerifyOptions(fidelity="event", top_k=0))
 
 
 def test_cli_tune_verify_compares_at_the_verify_fidelity(tmp_path, capsys):

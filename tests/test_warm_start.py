@@ -16,7 +16,7 @@ from tvm_loihi.measure.runner import LocalRunner
 from tvm_loihi.model.hardware import get_preset
 from tvm_loihi.search.genome import is_feasible
 from tvm_loihi.search.problem import MappingProblem
-from tvm_loihi.tuning import default_activity, tune
+from tvm_loihi.tuning import WarmStartOptions, default_activity, tune
 from tvm_loihi.tuning.warm import WarmStartWarning, warm_records, warm_seeds
 
 HW1, HW2 = get_preset("loihi2_1chip"), get_preset("loihi2_2chip")
@@ -59,7 +59,7 @@ def test_warm_started_run_measures_its_seeds_and_is_at_least_as_good(source_logs
     with LocalRunner() as runner:
         res = tune(
             net, HW1, runner=runner, budget=20, seed=0, activity=act, log=str(log),
-            warm_start=list(source_logs), warm_top_k=3,
+            warm=WarmStartOptions(logs=tuple(source_logs), top_k=3),
         )  # fmt: skip
     assert res.warm_seeds == len(seeds)
     measured = {json.dumps(r.input.mapping, sort_keys=True): r.result for r in TuningLog(log)}
