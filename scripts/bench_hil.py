@@ -335,7 +335,10 @@ class _MemoryLog:
 
 def _calibration(net, hw, act, log: _MemoryLog, opts, hidden_seed) -> dict:
     """The model calibrated on the run's first ``--calib-records`` measurements, scored on the
-    held-out mappings against the hidden truth (computed in the main process)."""
+    held-out mappings against the hidden truth (computed in the main process): the surrogate's own
+    model (``predicted``) and, with ``--calib-event``, the event model fitted to the same records
+    (``calibrate(model="event")``, what ``tvm-loihi calibrate --fit-model event`` does;
+    ``predicted_event``, with its constants beside the hidden ones)."""
     n = opts["calib_records"]
     model = opts["surrogate"].get("model", "fast")
     fit_model = opts["surrogate"].get("fit_model") or model
@@ -345,11 +348,41 @@ def _calibration(net, hw, act, log: _MemoryLog, opts, hidden_seed) -> dict:
     )
     problem = MappingProblem(net, hw, act)
     gs = heldout(problem, opts["holdout"])
-    pred = [
-        evaluate(net, problem.decode(g), fit.hardware, act, model, validate=False).total_latency_s
-        for g in gs
-    ]
-    return {"records": len(recs), "predicted": pred}
+
+    def predict(spec, fidelity):
+        return [
+            evaluate(net, problem.decode(g), spec, act, fidelity, validate=False).total_latency_s
+            for g in gs
+        ]
+
+    out = {"records": len(recs), "predicted": predict(fit.hardware, model)}
+    if opts["calib_event"]:
+        t0 = time.perf_counter()
+        ev = calibrate(
+            recs,
+            hw,
+            net,
+            act,
+            holdout=0.0,
+            max_records=n,
+            fit_energy=False,
+            model="event",
+            max_nfev=opts["calib_nfev"],
+        )
+        hid = hidden_hardware(hw, hidden_seed)
+        out["predicted_event"] = predict(ev.hardware, "event")
+        out["event_fit_s"] = time.perf_counter() - t0
+        out["event_constants"] = {
+            c.name: {
+                "default": c.default,
+                "fitted": c.fitted,
+                "hidden": float(getattr(getattr(hid, c.name.split(".")[0]), c.name.split(".")[1])),
+                "identified": c.identified,
+            }
+            for c in ev.constants
+            if c.name.startswith("timing.")
+        }
+    return out
 
 
 def _first(curve: list[float], target: float) -> int | None:
@@ -397,21 +430,28 @@ def summarise(entries: list[dict], truths: dict, budget: int) -> dict:
             d["model_evaluations"] = float(np.mean([e["model_evaluations"] for e in runs]))
             d["wall_s"] = float(np.mean([e["wall_s"] for e in runs]))
             if row == "surrogate":
-                rho, rho0, top, top0 = [], [], [], []  # the calibration of the surrogate row
-                for e in runs:
-                    t = truths.get((name, e["hidden_seed"]))
-                    if t is not None and "calibration" in e:
-                        pred, h = e["calibration"]["predicted"], len(t["latency"]) // 2
-                        rho.append(_spearman(pred, t["latency"]))
-                        top.append(_spearman(pred[:h], t["latency"][:h]))
-                        rho0.append(t["default_spearman"])
-                        top0.append(t["default_spearman_top"])
-                d["calib_spearman"] = rho
-                d["calib_spearman_mean"] = float(np.mean(rho)) if rho else None
-                d["default_spearman_mean"] = float(np.mean(rho0)) if rho0 else None
-                d["calib_spearman_top"] = top
-                d["calib_spearman_top_mean"] = float(np.mean(top)) if top else None
-                d["default_spearman_top_mean"] = float(np.mean(top0)) if top0 else None
+                # the calibrations of the surrogate row: its own model ("", against the fast
+                # model's default spec) and the event model fitted to the same records ("event_")
+                for tag, key, ref in (
+                    ("", "predicted", "default_spearman"),
+                    ("event_", "predicted_event", "default_event_spearman"),
+                ):
+                    rho, rho0, top, top0 = [], [], [], []
+                    for e in runs:
+                        t = truths.get((name, e["hidden_seed"]))
+                        if t is not None and key in e.get("calibration", {}):
+                            pred, h = e["calibration"][key], len(t["latency"]) // 2
+                            rho.append(_spearman(pred, t["latency"]))
+                            top.append(_spearman(pred[:h], t["latency"][:h]))
+                            rho0.append(t[ref])
+                            top0.append(t[ref + "_top"])
+                    d[f"{tag}calib_spearman"] = rho
+                    d[f"{tag}calib_spearman_mean"] = float(np.mean(rho)) if rho else None
+                    d[f"{tag}calib_spearman_min"] = float(np.min(rho)) if rho else None
+                    d[f"{tag}default_spearman_mean"] = float(np.mean(rho0)) if rho0 else None
+                    d[f"{tag}calib_spearman_top"] = top
+                    d[f"{tag}calib_spearman_top_mean"] = float(np.mean(top)) if top else None
+                    d[f"{tag}default_spearman_top_mean"] = float(np.mean(top0)) if top0 else None
             table[name][row] = d
     return table
 
@@ -432,6 +472,7 @@ def format_table(table: dict, budget: int) -> str:
         + f" {'to90%':>6s} {'to100%':>6s} {'true':>6s} {'tto100':>6s}"
         f" {'surv.':>6s} {'rho cal':>7s} {'rho def':>7s}"
         f" {'top cal':>7s} {'top def':>7s}"
+        f" {'ev cal':>7s} {'ev min':>7s} {'ev def':>7s} {'evtop c':>7s} {'evtop d':>7s}"
         f" {'model ev':>8s}"
     )
     lines = [
@@ -441,9 +482,11 @@ def format_table(table: dict, budget: int) -> str:
         f"{budget}-evaluation gain (>B: not reached); true: noise-free gain of the reported best; "
         "tto100: median evaluations until the measured incumbent's noise-free gain reaches "
         "bilevel's final one; surv.: share of the final gain that survives "
-        "re-measurement; rho: Spearman vs hidden truth on held-out mappings (calibrated after "
-        "100 measurements / default spec) on all held-out mappings and on their near-optimal half "
-        "(top)",
+        "re-measurement; rho: Spearman vs hidden truth on held-out mappings (calibrated on "
+        "the first --calib-records measurements / default spec) on all held-out mappings and "
+        "on their near-optimal half (top), for the surrogate's own model (rho, top: the fast model) and the event model "
+        "fitted to the same records (ev cal, mean over runs; ev min: the worst run; ev def: "
+        "the uncalibrated event model; evtop: the near-optimal half)",
         head,
         "-" * len(head),
     ]
@@ -463,6 +506,11 @@ def format_table(table: dict, budget: int) -> str:
                 f" {'' if rho0 is None else f'{rho0:.3f}':>7s}"
                 f" {_fmt_rho(d.get('calib_spearman_top_mean')):>7s}"
                 f" {_fmt_rho(d.get('default_spearman_top_mean')):>7s}"
+                f" {_fmt_rho(d.get('event_calib_spearman_mean')):>7s}"
+                f" {_fmt_rho(d.get('event_calib_spearman_min')):>7s}"
+                f" {_fmt_rho(d.get('event_default_spearman_mean')):>7s}"
+                f" {_fmt_rho(d.get('event_calib_spearman_top_mean')):>7s}"
+                f" {_fmt_rho(d.get('event_default_spearman_top_mean')):>7s}"
                 f" {d['model_evaluations']:8.0f}"
             )
     return "\n".join(lines)
@@ -484,6 +532,20 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--holdout", type=int, default=200, help="held-out mappings for the Spearman")
     ap.add_argument("--calib-records", type=int, default=100)
+    ap.add_argument(
+        "--calib-event",
+        type=int,
+        default=1,
+        choices=(0, 1),
+        help="also fit the event model to the surrogate's first --calib-records measurements and "
+        "score it (default 1; ~5 min per run on mlp_a)",
+    )
+    ap.add_argument(
+        "--calib-nfev",
+        type=int,
+        default=6,
+        help="least-squares evaluations of that event fit (calibrate(max_nfev=...))",
+    )
     ap.add_argument("--remeasure", type=int, default=5)
     ap.add_argument("--cv", type=float, default=0.02)
     ap.add_argument("--prefilter-margin", type=float, default=0.02)
@@ -508,6 +570,8 @@ def main(argv=None) -> int:
         "budget": args.budget,
         "holdout": args.holdout,
         "calib_records": args.calib_records,
+        "calib_event": bool(args.calib_event),
+        "calib_nfev": args.calib_nfev,
         "remeasure": args.remeasure,
         "cv": args.cv,
         "prefilter_margin": args.prefilter_margin,
@@ -533,13 +597,16 @@ def main(argv=None) -> int:
     for t in truth_list:
         net, hw, act = workload(t["workload"])
         problem = MappingProblem(net, hw, act)
-        default_pred = [
-            evaluate(net, problem.decode(g), hw, act, "fast", validate=False).total_latency_s
-            for g in heldout(problem, args.holdout)
-        ]
+        held = [problem.decode(g) for g in heldout(problem, args.holdout)]
+        default_pred, event_pred = (
+            [evaluate(net, m, hw, act, fid, validate=False).total_latency_s for m in held]
+            for fid in ("fast", "event")
+        )
         t["default_spearman"] = _spearman(default_pred, t["latency"])
         h = len(default_pred) // 2  # the near-optimal half (heldout)
         t["default_spearman_top"] = _spearman(default_pred[:h], t["latency"][:h])
+        t["default_event_spearman"] = _spearman(event_pred, t["latency"])
+        t["default_event_spearman_top"] = _spearman(event_pred[:h], t["latency"][:h])
         truths[(t["workload"], t["hidden_seed"])] = t
     entries.sort(key=lambda e: (names.index(e["workload"]), e["hidden_seed"], e["search_seed"]))
     table = summarise(entries, truths, args.budget)
@@ -564,7 +631,14 @@ def main(argv=None) -> int:
                 "runs": [
                     {k: v for k, v in e.items() if k != "calibration"}
                     | (
-                        {"calibration_records": e["calibration"]["records"]}
+                        {
+                            "calibration_records": e["calibration"]["records"],
+                            **{
+                                k: e["calibration"][k]
+                                for k in ("event_fit_s", "event_constants")
+                                if k in e["calibration"]
+                            },
+                        }
                         if "calibration" in e
                         else {}
                     )
@@ -572,8 +646,13 @@ def main(argv=None) -> int:
                 ],
                 "heldout_truth": {
                     f"{k[0]}/standin{k[1]}": {
-                        "default_spearman": v["default_spearman"],
-                        "default_spearman_top": v["default_spearman_top"],
+                        key: v[key]
+                        for key in (
+                            "default_spearman",
+                            "default_spearman_top",
+                            "default_event_spearman",
+                            "default_event_spearman_top",
+                        )
                     }
                     for k, v in truths.items()
                 },
