@@ -26,7 +26,9 @@ the default);
 and, for the surrogate, the Spearman rank correlation of its model (``model``/``fit_model``)
 calibrated on its first 100 measurements against the hidden truth (noise-free) on ``--holdout``
 held-out mappings (half near-optimal, the rest mutants of the heuristic seeds and random ones),
-beside the uncalibrated spec's.
+beside the uncalibrated spec's; and (``--calib-event 1``, the default) the same for the event model
+fitted to those 100 measurements (``calibrate(model="event")``, ``tvm-loihi calibrate
+--fit-model event``), with its fitted timing constants beside the hidden ones in the JSON.
 
     .venv/bin/python scripts/bench_hil.py                    # the grid
     .venv/bin/python scripts/bench_hil.py --workloads mlp_a --hidden-seeds 0 --search-seeds 0
@@ -484,9 +486,9 @@ def format_table(table: dict, budget: int) -> str:
         "bilevel's final one; surv.: share of the final gain that survives "
         "re-measurement; rho: Spearman vs hidden truth on held-out mappings (calibrated on "
         "the first --calib-records measurements / default spec) on all held-out mappings and "
-        "on their near-optimal half (top), for the surrogate's own model (rho, top: the fast model) and the event model "
-        "fitted to the same records (ev cal, mean over runs; ev min: the worst run; ev def: "
-        "the uncalibrated event model; evtop: the near-optimal half)",
+        "on their near-optimal half (top), for the surrogate's own model (rho, top: the fast "
+        "model) and the event model fitted to the same records (ev cal, mean over runs; ev min: "
+        "the worst run; ev def: the uncalibrated event model; evtop: the near-optimal half)",
         head,
         "-" * len(head),
     ]
