@@ -51,9 +51,8 @@ def standin_log(tmp_path_factory, workload):
                 fidelity="standin",
                 activity=act,
                 log=path,
-                racing=RacingOptions(
-                    repeats=1
-                ),  # one record per mapping: the calibration's record set, no races
+                # one record per mapping: the calibration's record set, no races
+                racing=RacingOptions(repeats=1),
             )
     return path
 
@@ -138,7 +137,10 @@ def test_fitted_spec_is_a_hardware_spec(fit, tmp_path):
     assert loaded.key() != HW.key()
 
 
-def test_cli_calibrate_writes_a_usable_spec(standin_log, tmp_path, capsys):
+def test_cli_calibrate_writes_a_usable_spec(standin_log, tmp_path, capsys, monkeypatch):
+    import tvm_loihi.tuning.fit as fit_module
+
+    monkeypatch.setattr(fit_module, "PROGRESS_S", 0.0)  # a status line after every pass
     out, report = str(tmp_path / "fitted.json"), str(tmp_path / "fit.json")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -159,8 +161,12 @@ def test_cli_calibrate_writes_a_usable_spec(standin_log, tmp_path, capsys):
             ]
         )
     assert code == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "Spearman" in text and "identified" in text
+    # progress on stderr while it fits (an event-model fit takes minutes)
+    status = [ln for ln in captured.err.splitlines() if ln.startswith("calibrate: timing fit:")]
+    assert len(status) >= 2 and "over 30 records on the fast model" in status[-1], captured.err
     assert HardwareSpec.load(out).name == "loihi2_1chip_fitted"
     assert json.load(open(report))["n_train"] == 30
     assert main(["inspect", "--workload", "mlp_tiny", "--hardware", out]) == 0

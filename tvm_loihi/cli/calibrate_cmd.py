@@ -48,6 +48,7 @@ def cmd_calibrate(args) -> int:
             seed=args.seed,
             model=args.fit_model,
             max_records=args.max_records,
+            progress=lambda line: print(f"calibrate: {line}", file=sys.stderr, flush=True),
         )
     except ValueError as err:
         raise CliError(str(err)) from None

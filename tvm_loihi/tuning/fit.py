@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ MIN_RECORDS = 8  # fewer successful records than this: refuse
 FEW_RECORDS = 40  # fewer than this: warn that the fit is weakly determined
 MIN_ELASTICITY = 0.01  # RMS d log y / d log c below this: the data cannot see the constant
 MIN_SINGULAR = 1e-2  # singular values below this share of the largest span unidentified directions
+PROGRESS_S = 5.0  # calibrate(progress=...) is called at most this often
 
 # For each assumed energy constant: the event count (of dynamic_energy's counts) it multiplies.
 _ENERGY_COUNTS = {
@@ -305,6 +307,7 @@ def calibrate(
     name: str | None = None,
     fit_energy: bool = True,
     max_nfev: int = 10,
+    progress: Callable[[str], None] | None = None,
 ) -> CalibrationFit:
     """Fit ``hardware``'s assumed constants to the measured records of ``log``.
 
@@ -338,6 +341,10 @@ def calibrate(
     max_nfev : int
         Model evaluations of the least-squares solver per constant group at most (each a
         finite-difference Jacobian over the training records; lower it for the event model).
+    progress : callable, optional
+        Called with a one-line status (passes over the training records so far, elapsed time)
+        at most every :data:`PROGRESS_S` seconds while the timing constants are fitted: an
+        event-model fit of 100 records takes minutes.
 
     Returns
     -------
@@ -395,8 +402,20 @@ def calibrate(
             h = h.replace_constant(c, float(v))
         return h
 
+    started, passes, last_note = time.monotonic(), 0, [time.monotonic()]
+
     def lat_residuals(x):
-        return np.log(_latencies(train, spec_of(x), model)) - np.log(meas_lat)
+        nonlocal passes
+        out = np.log(_latencies(train, spec_of(x), model)) - np.log(meas_lat)
+        passes += 1
+        now = time.monotonic()
+        if progress is not None and now - last_note[0] >= PROGRESS_S:
+            last_note[0] = now
+            progress(
+                f"timing fit: {passes} passes over {len(train)} records on the {model} model, "
+                f"{now - started:.0f} s"
+            )
+        return out
 
     x0 = np.clip((np.log([_value(hardware, c) for c in t_names]) - lo_log) / span, 1e-6, 1 - 1e-6)
     spec = _keep_fits(
