@@ -101,10 +101,24 @@ def _board_change(best, default) -> float | None:
     return None if b is None or d is None else b / d - 1.0
 
 
+_EVENT: dict[tuple, object] = {}  # (workload, hardware, mapping) -> event-model Measurement
+
+
+def _event(net, hw, act, mapping: Mapping):
+    """The event model's measurement of ``mapping``, once per process: every run of a workload
+    re-evaluates the same Lava default (and deterministic baselines the same best), and on the
+    8192-wide mlp_k one event evaluation takes minutes. The model is deterministic, so a repeat
+    would give the same figures bit for bit."""
+    key = (net.workload_key(), hw.key(), act.key(), json.dumps(mapping.to_json(), sort_keys=True))
+    if key not in _EVENT:
+        _EVENT[key] = evaluate(net, mapping, hw, act, fidelity="event")
+    return _EVENT[key]
+
+
 def event_check(net, hw, act, best: Mapping, default: Mapping) -> dict:
     """The final best and the Lava default re-evaluated with the event-level NoC model."""
-    b = evaluate(net, best, hw, act, fidelity="event")
-    d = evaluate(net, default, hw, act, fidelity="event")
+    b = _event(net, hw, act, best)
+    d = _event(net, hw, act, default)
     return {
         "event_best_latency_s": b.total_latency_s,
         "event_default_latency_s": d.total_latency_s,
