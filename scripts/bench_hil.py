@@ -434,7 +434,7 @@ def summarise(entries: list[dict], truths: dict, budget: int) -> dict:
             if row == "surrogate":
                 # the calibrations of the surrogate row: its own model ("", against the fast
                 # model's default spec) and the event model fitted to the same records ("event_")
-                for tag, key, ref in (
+                for tag, key, baseline in (
                     ("", "predicted", "default_spearman"),
                     ("event_", "predicted_event", "default_event_spearman"),
                 ):
@@ -445,8 +445,8 @@ def summarise(entries: list[dict], truths: dict, budget: int) -> dict:
                             pred, h = e["calibration"][key], len(t["latency"]) // 2
                             rho.append(_spearman(pred, t["latency"]))
                             top.append(_spearman(pred[:h], t["latency"][:h]))
-                            rho0.append(t[ref])
-                            top0.append(t[ref + "_top"])
+                            rho0.append(t[baseline])
+                            top0.append(t[baseline + "_top"])
                     d[f"{tag}calib_spearman"] = rho
                     d[f"{tag}calib_spearman_mean"] = float(np.mean(rho)) if rho else None
                     d[f"{tag}calib_spearman_min"] = float(np.min(rho)) if rho else None
@@ -560,6 +560,12 @@ def main(argv=None) -> int:
         help="RacingOptions(repeats=...) of every row: 'auto' (racing on the stand-in) or an int",
     )
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument(
+        "--from-runs",
+        metavar="RUNS.jsonl",
+        help="summarise the cells of an earlier invocation (its --out + '.runs.jsonl', written "
+        "as they finish) instead of running; give the same grid arguments",
+    )
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "bench_hil.json"))
     args = ap.parse_args(argv)
     names = [w for w in args.workloads.split(",") if w]
@@ -590,10 +596,24 @@ def main(argv=None) -> int:
         per[w] = [int(x) for x in seeds.split(",") if x]
     runs = [(n, h, s, opts) for n in names for h in per[n] for s in sseeds]
     truths_in = [(n, h, args.holdout) for n in names for h in per[n]] if "surrogate" in rows else []
+    # every finished cell is appended here at once, so a crash or a kill keeps what was measured;
+    # --from-runs summarises such a file without running anything
+    runs_path = args.from_runs or args.out + ".runs.jsonl"
     ctx = mp.get_context("spawn")
     with ctx.Pool(args.jobs) as pool:
         truth_async = pool.map_async(truth_task, truths_in, chunksize=1)
-        entries = [e for batch in pool.imap_unordered(run_task, runs) for e in batch]
+        if args.from_runs:
+            with open(runs_path) as f:
+                entries = [json.loads(line) for line in f if line.strip()]
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(runs_path)), exist_ok=True)
+            entries = []
+            with open(runs_path, "w") as f:
+                for batch in pool.imap_unordered(run_task, runs):
+                    for e in batch:
+                        f.write(json.dumps(e) + "\n")
+                    f.flush()
+                    entries += batch
         truth_list = truth_async.get()
     truths = {}
     for t in truth_list:
