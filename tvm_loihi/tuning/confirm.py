@@ -193,8 +193,14 @@ def confirm_best(
     objective: str,
     log=None,
     samples_of: Callable[[MeasureInput], list[MeasureResult]] | None = None,
+    rank_by: str | None = None,
 ) -> tuple[MeasureInput, MeasureResult, Confirmation]:
     """The best of ``ranked`` (best first) whose result another host (or this process) confirms.
+
+    On a noisy fidelity the agreeing re-measure joins the candidate's samples, so its mean can
+    rise above the next candidate's: it then goes back into the list at its new rank and the
+    next candidate is checked in turn (each at most once), so the reported best is always the
+    lowest mean, which is what the log then names (``log best``, ``apply_best``).
 
     Parameters
     ----------
@@ -210,6 +216,9 @@ def confirm_best(
         Where verdicts (reject lines, re-measured samples) are recorded.
     samples_of : callable, optional
         ``inp -> its samples`` (for the mean on a noisy fidelity; default ``[res]``).
+    rank_by : str, optional
+        The objective ``ranked`` is sorted by (default ``objective``; ``"latency"`` under an
+        energy budget).
 
     Returns
     -------
@@ -227,7 +236,13 @@ def confirm_best(
     def done(inp, res, by):
         return inp, res, Confirmation(res.host, by, tuple(rejected), {}, tuple(sorted(distrusted)))
 
-    for inp, res in ranked:
+    key = rank_by or objective
+    pending = list(ranked)
+    agreed: dict[str, str] = {}  # input key -> who confirmed it (its result in pending is final)
+    while pending:
+        inp, res = pending.pop(0)
+        if inp.key() in agreed:  # confirmed before and still the lowest mean
+            return done(inp, res, agreed[inp.key()])
         if is_local(res.host):
             return done(inp, res, "")
         hosts = [h for h in hosts_of(res) if not is_local(h)]
@@ -254,7 +269,18 @@ def confirm_best(
             _strike(runner, v.liars, v.reason)
             distrusted.update(v.liars)
         if v.status == "confirmed":
-            return done(inp, _agreed(inp, res, v.truth, log, samples_of), v.truth.host)
+            mean = _agreed(inp, res, v.truth, log, samples_of)
+            value = mean.objective(key)
+            at = next((i for i, (_, r) in enumerate(pending) if r.objective(key) < value), None)
+            if at is None:
+                return done(inp, mean, v.truth.host)
+            # the new sample lifted its mean above the next candidate's: back in at its rank
+            agreed[inp.key()] = v.truth.host
+            at = next(
+                (i for i, (_, r) in enumerate(pending) if r.objective(key) > value), len(pending)
+            )
+            pending.insert(at, (inp, mean))
+            continue
         _record_verdict(
             log, inp, [h for h in hosts if h in v.liars], v.truth.host, v.reason, v.truth
         )

@@ -589,7 +589,13 @@ def _result(
 
     if ranked:
         best_inp, best_res, confirmation = confirm_best(
-            ranked, t.runner, workload, t.objectives[0], t.log, samples_of
+            ranked,
+            t.runner,
+            workload,
+            t.objectives[0],
+            t.log,
+            samples_of,
+            rank_by="latency" if max_energy_increase is not None else None,
         )
         extra["confirmation"] = confirmation.to_json()
         reference = _default_input(verified, default_inp)
