@@ -69,17 +69,13 @@ def test_tune_picks_the_fastest_measured_mapping_within_the_budget(mlp_a, tmp_pa
     assert free.max_energy_increase is None and free.fastest is None
     records = [r for r in log.records() if r.result.ok]
     e0 = free.default_result.energy_j
+
+    def within_budget(budget):  # the same seeded run again: every candidate comes from the log
+        verify = VerifyOptions(max_energy_increase=budget)
+        return tune(network, hardware, strategy="ga", budget=40, seed=5, log=log, verify=verify)
+
     for budget in (0.0, 0.05, 0.25, 10.0):
-        # the same seeded run again: every candidate comes from the log, only the pick differs
-        res = tune(
-            network,
-            hardware,
-            strategy="ga",
-            budget=40,
-            seed=5,
-            log=log,
-            verify=VerifyOptions(max_energy_increase=budget),
-        )
+        res = within_budget(budget)  # only the pick differs
         assert res.cache_hits == res.evaluations
         within = [
             r.result.latency_s
@@ -93,18 +89,7 @@ def test_tune_picks_the_fastest_measured_mapping_within_the_budget(mlp_a, tmp_pa
         json.dumps(res.to_json())
     # the budget binds on this workload: the unconstrained fastest costs energy
     assert free.best_result.energy_j > e0
-    assert (
-        tune(
-            network,
-            hardware,
-            strategy="ga",
-            budget=40,
-            seed=5,
-            log=log,
-            verify=VerifyOptions(max_energy_increase=0.0),
-        ).best_result.latency_s
-        > free.best_result.latency_s
-    )
+    assert within_budget(0.0).best_result.latency_s > free.best_result.latency_s
 
 
 def test_tune_refuses_a_bad_budget(mlp_a):

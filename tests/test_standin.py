@@ -111,60 +111,36 @@ def test_cost_is_a_lower_bound_and_timeout_interrupts():
     assert r.error.value == "timeout" and r.wall_s < 20  # generous bound: it did not sleep 30 s
 
 
-def test_serve_standin_host_answers_cli_tune_over_rpc(tmp_path):
-    with LocalFarm(n_hosts=0) as farm:
+def _start_standin_hosts(farm, n: int, *extra: str) -> None:
+    tracker = f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}"
+    for _ in range(n):
         port = free_port()
-        tracker = f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}"
-        host = _spawn(
-            f"serve-{port}",
-            [
-                CLI,
-                "serve",
-                "--backend",
-                "standin",
-                "--standin-seed",
-                "5",
-                "--standin-cost",
-                "0",
-                "--tracker",
-                tracker,
-                "--port",
-                str(port),
-            ],
-            farm.log_dir,
-        )
+        argv = [CLI, "serve", "--backend", "standin", "--tracker", tracker, "--port", str(port)]
+        host = _spawn(f"serve-{port}", [*argv, *extra], farm.log_dir)
         farm.hosts.append(host)  # stopped with the farm
         _finish_host_start(host)
-        from tvm_loihi.measure.tracker import wait_for_hosts
+    from tvm_loihi.measure.tracker import wait_for_hosts
 
-        wait_for_hosts(*farm.tracker_addr, farm.key, 1)
-        log, summary = tmp_path / "tune.jsonl", tmp_path / "s.json"
-        run = subprocess.run(
-            [
-                CLI,
-                "tune",
-                "--workload",
-                "mlp_tiny",
-                "--runner",
-                f"rpc://{tracker}/{farm.key}",
-                "--fidelity",
-                "standin",
-                "--strategy",
-                "random",
-                "--budget",
-                "6",
-                "--log",
-                str(log),
-                "--outdir",
-                str(tmp_path / "out"),
-                "--json",
-                str(summary),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert run.returncode == 0, run.stderr[-3000:]
+    wait_for_hosts(*farm.tracker_addr, farm.key, n)
+
+
+def _cli_tune_standin(farm, tmp_path, strategy: str, budget: int):
+    """``tvm-loihi tune --workload mlp_tiny --fidelity standin`` through the farm's tracker; the
+    log and summary paths and the finished process."""
+    tracker = f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}"
+    log, summary = tmp_path / "tune.jsonl", tmp_path / "s.json"
+    argv = ["--workload", "mlp_tiny", "--runner", f"rpc://{tracker}/{farm.key}"]
+    argv += ["--fidelity", "standin", "--strategy", strategy, "--budget", str(budget)]
+    argv += ["--log", str(log), "--outdir", str(tmp_path / "out"), "--json", str(summary)]
+    run = subprocess.run([CLI, "tune", *argv], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return log, summary, run
+
+
+def test_serve_standin_host_answers_cli_tune_over_rpc(tmp_path):
+    with LocalFarm(n_hosts=0) as farm:
+        _start_standin_hosts(farm, 1, "--standin-seed", "5", "--standin-cost", "0")
+        log, summary, run = _cli_tune_standin(farm, tmp_path, "random", 6)
         assert "STAND-IN" in run.stdout
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         assert records and all(r["input"]["fidelity"] == "standin" for r in records)
@@ -179,19 +155,6 @@ def test_serve_standin_host_answers_cli_tune_over_rpc(tmp_path):
         assert shown.returncode == 0 and "standin" in shown.stdout
 
 
-def _start_standin_hosts(farm, n: int, *extra: str) -> None:
-    tracker = f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}"
-    for _ in range(n):
-        port = free_port()
-        argv = [CLI, "serve", "--backend", "standin", "--tracker", tracker, "--port", str(port)]
-        host = _spawn(f"serve-{port}", [*argv, *extra], farm.log_dir)
-        farm.hosts.append(host)  # stopped with the farm
-        _finish_host_start(host)
-    from tvm_loihi.measure.tracker import wait_for_hosts
-
-    wait_for_hosts(*farm.tracker_addr, farm.key, n)
-
-
 def test_racing_over_two_rpc_hosts_reports_what_the_log_replays(tmp_path):
     """Two noisy stand-in hosts (same hidden constants, 8 % noise) answer one tune run in
     parallel, racing on: the reported best is the mean of its logged samples, at least two of
@@ -204,47 +167,22 @@ def test_racing_over_two_rpc_hosts_reports_what_the_log_replays(tmp_path):
         _start_standin_hosts(
             farm, 2, "--standin-seed", "5", "--standin-cost", "0", "--standin-cv", "0.08"
         )
-        tracker = f"{farm.tracker_addr[0]}:{farm.tracker_addr[1]}"
-        log, summary = tmp_path / "tune.jsonl", tmp_path / "s.json"
-        run = subprocess.run(
-            [
-                CLI,
-                "tune",
-                "--workload",
-                "mlp_tiny",
-                "--runner",
-                f"rpc://{tracker}/{farm.key}",
-                "--fidelity",
-                "standin",
-                "--strategy",
-                "bilevel",
-                "--budget",
-                "24",
-                "--log",
-                str(log),
-                "--outdir",
-                str(tmp_path / "out"),
-                "--json",
-                str(summary),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    assert run.returncode == 0, run.stderr[-3000:]
+        log, summary, _ = _cli_tune_standin(farm, tmp_path, "bilevel", 24)
     net = json.loads(summary.read_text())["networks"][0]
     assert len(net["hosts"]) == 2, net["hosts"]  # both hosts measured
     conf = net["confirmation"]
-    if set(conf["best_host"].split("+")) == set(net["hosts"]):  # raced on both: nobody else
-        assert conf["confirmed_by"] == "unconfirmed", conf
-    else:  # the other host re-measured it and agreed
-        assert conf["confirmed_by"] in set(net["hosts"]) - {conf["best_host"]}, conf
     tl = TuningLog(str(log))
     measured = [r for r in tl.records() if r.input.fidelity == "standin"]
     assert sum(r.sample > 0 for r in measured) >= net["runs"][0]["repeats"] > 0  # logged
     best = next(r for r in measured if r.input.mapping == net["best_mapping"])
     samples = tl.samples(best.input)
     assert len(samples) >= 2, "the reported best is a single noisy measurement"
+    if conf["confirmed_by"] == "unconfirmed":  # only when both hosts had measured it
+        assert {r.host for r in samples} == set(net["hosts"]), conf
+    else:  # the last sample is the re-measure, by a host that had not measured it before
+        before = {r.host for r in samples[:-1]}
+        assert samples[-1].host == conf["confirmed_by"], conf
+        assert conf["confirmed_by"] in set(net["hosts"]) - before, (conf, before)
     reported = net["best"]["total_latency_s"]
     assert reported == pytest.approx(aggregate(samples).latency_s, rel=1e-12)
     top = tl.best(best.input.workload_key, best.input.hardware_key, fidelity="standin")

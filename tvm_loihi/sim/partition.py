@@ -120,7 +120,7 @@ class PartitionTraffic:
         src = self.pair_src
         window = np.where(src[None, :] < 0, self.host_s[:, None], self.send[:, np.maximum(src, 0)])
         entry = np.where(src < 0, self.timing.chip_crossing_s, 0.0)[None, :]
-        return np.where(self.messages > 0, window + entry, -np.inf)
+        return np.where(self.messages_pt.T > 0, window + entry, -np.inf)
 
     @property
     def n_layers(self) -> int:

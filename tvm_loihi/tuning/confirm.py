@@ -90,10 +90,16 @@ def remeasure(
     another of the runner's hosts, else in this process (simulator fidelities only); None when
     neither is possible."""
     again = None
-    # a backend's label prefixes its results' host ("standin@127.0.0.1:9091"); the runner names
-    # hosts by address
-    mine = {h.rsplit("@", 1)[-1] for h in (*hosts_of(res), *avoid)}
-    others = [h for h in getattr(runner, "usable_hosts", list)() if h not in mine]
+    # a backend's label prefixes its results' host ("standin@127.0.0.1:9091"), and a labelled
+    # host's session carries the label too: avoid both spellings and compare by address, or the
+    # "re-measure elsewhere" can land on the very host that measured it
+    names = (*hosts_of(res), *avoid)
+    mine = {h.rsplit("@", 1)[-1] for h in names} | set(names)
+    others = [
+        h
+        for h in getattr(runner, "usable_hosts", list)()
+        if h not in mine and h.rsplit("@", 1)[-1] not in mine
+    ]
     if others:
         wait_s = (
             getattr(runner, "timeout_s", 60.0)

@@ -402,15 +402,16 @@ def calibrate(
             h = h.replace_constant(c, float(v))
         return h
 
-    started, passes, last_note = time.monotonic(), 0, [time.monotonic()]
+    started = last_note = time.monotonic()
+    passes = 0
 
     def lat_residuals(x):
-        nonlocal passes
+        nonlocal passes, last_note
         out = np.log(_latencies(train, spec_of(x), model)) - np.log(meas_lat)
         passes += 1
         now = time.monotonic()
-        if progress is not None and now - last_note[0] >= PROGRESS_S:
-            last_note[0] = now
+        if progress is not None and now - last_note >= PROGRESS_S:
+            last_note = now
             progress(
                 f"timing fit: {passes} passes over {len(train)} records on the {model} model, "
                 f"{now - started:.0f} s"
